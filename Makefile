@@ -1,0 +1,47 @@
+# The two commands of the README: `make workbook` (the main job) and `make test`.
+# Both create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= cpu
+RUN ?= $(PROFILE)-$(shell date +%Y%m%d-%H%M%S)
+DATA_MIRROR ?= $(if $(wildcard ../shared/data),../shared/data,)
+export MTLIB_DATA_DIR ?= data
+
+.PHONY: install data test test-fast workbook lab lint format clean-runs results
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: a resolver left alone may pick a newer CUDA build of several GB
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install mtlib with its dev tools
+
+data: $(VENV)/.installed  ## fill data/ from $DATA_MIRROR (default ../shared/data) or a download, checking md5 sums
+	$(PY) -m mtlib.datafiles --dest data $(if $(DATA_MIRROR),--mirror $(DATA_MIRROR),)
+
+test: $(VENV)/.installed data  ## the whole test suite (CPU only)
+	$(PY) -m pytest -n 2 --dist loadfile -q
+
+test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged encoder or run notebooks
+	$(PY) -m pytest -n 2 -q -m "not slow"
+
+workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu-paper | smoke)
+	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN)
+
+lab: $(VENV)/.installed data  ## JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks/
+
+results: $(VENV)/.installed  ## regenerate the README results table from recorded runs
+	$(PY) -m mtlib.results --update-readme
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check mtlib tests benchmarks
+	$(VENV)/bin/ruff format --check mtlib tests benchmarks
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format mtlib tests benchmarks
+	$(VENV)/bin/ruff check --fix mtlib tests benchmarks

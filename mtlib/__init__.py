@@ -1,0 +1,17 @@
+"""mtlib: one BERT encoder fine-tuned jointly for SST-5, Quora paraphrase and STS-B."""
+
+from .config import Config
+from .errors import ConfigError, DataError, MtlibError
+from .tasks import TASKS, TaskSpec
+
+__version__ = "0.1.0"
+
+__all__ = ["Config", "ConfigError", "DataError", "MtlibError", "TASKS", "TaskSpec", "run", "prepare", "load_model"]
+
+
+def __getattr__(name: str):  # the heavy modules load on first use
+    if name in ("run", "prepare", "load_model"):
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(name)

@@ -1,0 +1,32 @@
+"""`python -m mtlib ...`: parse the config, run, and turn bad input into one clear message."""
+
+from __future__ import annotations
+
+import sys
+
+from .config import parse_args
+from .errors import MtlibError
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        cfg = parse_args(argv)
+        from .pipeline import run
+        from .train import Interrupted
+
+        try:
+            run(cfg)
+        except Interrupted as exc:
+            print(f"mtlib: {exc}", file=sys.stderr)
+            return Interrupted.exit_code
+    except MtlibError as exc:
+        if debug:
+            raise
+        print(f"mtlib: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("mtlib: interrupted", file=sys.stderr)
+        return 130
+    return 0

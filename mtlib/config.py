@@ -1,0 +1,389 @@
+"""One typed config, filled from the command line, a YAML file, or a notebook's parameters.
+
+The config is a `Config` of five sections (data, model, train, multitask, run). Every leaf
+field has a unique name, so the same key works everywhere:
+
+    python -m mtlib --config notebooks/params/cpu.yaml --lr 2e-5        # CLI overrides YAML
+    Config.from_dict({"lr": 2e-5, "encoder": "minilm-l6"})              # papermill parameters
+    Config.from_dict(yaml.safe_load(open("cpu.yaml")))                  # flat or sectioned YAML
+
+Validation happens once, in `Config.validate()`, before any data is read or any model built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+from .errors import ConfigError
+from .tasks import TASK_NAMES
+
+OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
+SCHEDULERS = ("round_robin", "random", "pal", "proportional", "temperature")
+COMBINE_STRATEGIES = ("none", "force", "encourage")
+POOLINGS = ("cls", "mean", "pooler")
+AMP_MODES = ("off", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _f(default: Any, help: str, choices: tuple | None = None, **kw: Any) -> Any:
+    """A config field with its help text (and choices) for the CLI and `--help-notebook`."""
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass
+class DataConfig:
+    data_dir: str = _f("", "task-file folder; empty means $MTLIB_DATA_DIR or ./data")
+    tasks: list[str] = _f(list(TASK_NAMES), "tasks to train and evaluate (comma-separated)")
+    max_length: int = _f(128, "max tokens per example (sentence or pair); longer ones are truncated and counted")
+    max_train_examples: int = _f(0, "cap on training rows per task (0: all); for smoke runs")
+    max_eval_examples: int = _f(0, "cap on dev/test rows per task (0: all); for smoke runs")
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = _f("minilm-l6", "hub id (bert-base-uncased), local path, or packaged alias minilm-l6")
+    pooling: str = _f("mean", "sentence representation fed to the heads", POOLINGS)
+    hidden_dropout_prob: float = _f(0.1, "dropout inside the task heads")
+    n_hidden_layers: int = _f(0, "hidden (dropout, linear, GELU) blocks per head before the output layer")
+    use_pal: bool = _f(False, "add Projected Attention Layers (Stickland & Murray, 2019)")
+    pal_size: int = _f(64, "PAL low-rank width (the paper: 204 for BERT-base)")
+    pal_heads: int = _f(4, "attention heads inside each PAL block")
+
+
+@dataclass
+class TrainConfig:
+    option: str = _f("finetune", "stage to run", OPTIONS)
+    pretrained_model_name: str = _f("", "checkpoint to start from: a run folder or a .safetensors file")
+    lr: float = _f(5e-5, "peak learning rate (AdamW, linear warm-up and decay)")
+    weight_decay: float = _f(0.01, "AdamW weight decay")
+    warmup_ratio: float = _f(0.1, "share of steps spent in linear warm-up")
+    epochs: int = _f(3, "training epochs (per task for individual_pretrain)")
+    batch_size: int = _f(32, "examples per task batch")
+    eval_batch_size: int = _f(128, "examples per evaluation batch")
+    num_batches_per_epoch: int = _f(0, "optimizer updates per epoch (0: one pass over the largest task)")
+    patience: int = _f(0, "stop after this many epochs without a better mean dev score (0: never)")
+    seed: int = _f(0, "seed for weights init, data order and task schedule")
+    max_batch_size_sst: int = _f(0, "largest SST micro-batch; smaller than batch_size accumulates gradients (0: no split)")
+    max_batch_size_para: int = _f(0, "largest para micro-batch (0: no split)")
+    max_batch_size_sts: int = _f(0, "largest STS micro-batch (0: no split)")
+    device: str = _f("auto", "where to train", DEVICES)
+    amp: str = _f("off", "mixed precision: bf16 autocast (CPU or GPU) or fp16 with a GradScaler", AMP_MODES)
+    deterministic: bool = _f(False, "use deterministic algorithms (slower on GPU; CPU runs are already repeatable)")
+    max_bad_steps: int = _f(20, "stop after this many non-finite losses in a row")
+    threads: int = _f(0, "torch CPU threads (0: torch's default)")
+
+
+@dataclass
+class MultitaskConfig:
+    task_scheduler: str = _f("round_robin", "which task the next batch comes from", SCHEDULERS)
+    sampling_temperature: float = _f(2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T)")
+    projection: str = _f("none", "how per-task gradients on the shared encoder combine (see mtlib.gradients)")
+    combine_strategy: str = _f("none", "how an update's batches are chosen when projecting", COMBINE_STRATEGIES)
+    batches_per_update: int = _f(0, "batches gathered per update (0: 1 without a projection, 16 with one)")
+    gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine")
+    task_weights: dict[str, float] = _f({}, "loss weight per task, e.g. sst=1,para=0.5 (missing: 1)")
+    conflict_every: int = _f(0, "log pairwise task-gradient cosines every N updates (0: off)")
+
+
+@dataclass
+class RunConfig:
+    save_path: str = _f("", "run folder (default runs/<timestamp>-<option>)")
+    overwrite: bool = _f(False, "allow writing into an existing run folder")
+    resume: str = _f("", "run folder to resume from its last state")
+    debug: bool = _f(False, "show tracebacks")
+    progress: bool = _f(True, "show progress bars")
+    save_every: int = _f(0, "also checkpoint the training state every N updates (0: each epoch only)")
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "multitask": MultitaskConfig, "run": RunConfig}
+
+# The seed project's flag spellings, kept as aliases.
+ALIASES = {"use_gpu": ("device", "cuda"), "use_amp": ("amp", "auto")}
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    multitask: MultitaskConfig = field(default_factory=MultitaskConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    # ---- building ----------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> Config:
+        """Build from flat keys (`lr: 1e-5`) and/or sections (`train: {lr: 1e-5}`)."""
+        cfg = cls()
+        cfg.update(values, source)
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Config:
+        return cls.from_dict(load_yaml(path), source=str(path))
+
+    def update(self, values: dict[str, Any], source: str = "config") -> Config:
+        for key, value in flatten(values, source).items():
+            key, value = _alias(key, value)
+            section = _SECTION_OF.get(key)
+            if section is None:
+                close = _close_names(key)
+                raise ConfigError(f"{source}: unknown setting {key!r}" + (f"; did you mean {close}?" if close else ""))
+            setattr(getattr(self, section), key, coerce(key, value, source))
+        return self
+
+    def to_flat(self) -> dict[str, Any]:
+        return {f.name: getattr(getattr(self, s), f.name) for s, c in SECTIONS.items() for f in fields(c)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Config:
+        new = Config.from_dict(self.to_flat())
+        return new.update(changes)
+
+    # ---- derived values ----------------------------------------------------------------
+    @property
+    def updates_batches(self) -> int:
+        if self.multitask.batches_per_update:
+            return self.multitask.batches_per_update
+        return 1 if self.multitask.projection == "none" else 16
+
+    def max_micro_batch(self, task: str) -> int:
+        value = getattr(self.train, f"max_batch_size_{task}", 0)
+        return value or self.train.batch_size
+
+    def task_weight(self, task: str) -> float:
+        return float(self.multitask.task_weights.get(task, 1.0))
+
+    # ---- validation --------------------------------------------------------------------
+    def validate(self) -> Config:
+        """Check every setting once, before any work; raise ConfigError naming the setting."""
+        from .gradients import PROJECTIONS  # late: gradients imports torch-heavy modules
+
+        d, m, t, mt, r = self.data, self.model, self.train, self.multitask, self.run
+        problems: list[str] = []
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                problems.append(message)
+
+        for name, choices in [
+            ("option", OPTIONS),
+            ("task_scheduler", SCHEDULERS),
+            ("combine_strategy", COMBINE_STRATEGIES),
+            ("pooling", POOLINGS),
+            ("amp", AMP_MODES),
+            ("device", DEVICES),
+            ("projection", tuple(PROJECTIONS)),
+        ]:
+            value = getattr(getattr(self, _SECTION_OF[name]), name)
+            need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
+        unknown = [x for x in d.tasks if x not in TASK_NAMES]
+        need(not unknown, f"--tasks: unknown task(s) {unknown}; choose from {', '.join(TASK_NAMES)}")
+        need(len(d.tasks) > 0, "--tasks is empty; name at least one of " + ", ".join(TASK_NAMES))
+        need(len(set(d.tasks)) == len(d.tasks), f"--tasks lists a task twice: {d.tasks}")
+        need(t.batch_size > 0, f"--batch_size must be at least 1 (got {t.batch_size})")
+        need(t.eval_batch_size > 0, f"--eval_batch_size must be at least 1 (got {t.eval_batch_size})")
+        need(t.lr > 0, f"--lr must be above 0 (got {t.lr})")
+        need(t.epochs > 0 or t.option == "test", f"--epochs must be at least 1 (got {t.epochs})")
+        need(t.patience >= 0, f"--patience must be 0 (off) or more (got {t.patience})")
+        need(t.num_batches_per_epoch >= 0, f"--num_batches_per_epoch must be 0 or more (got {t.num_batches_per_epoch})")
+        need(0 <= t.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {t.warmup_ratio})")
+        need(0 <= m.hidden_dropout_prob < 1, f"--hidden_dropout_prob must be in [0, 1) (got {m.hidden_dropout_prob})")
+        need(m.n_hidden_layers >= 0, f"--n_hidden_layers must be 0 or more (got {m.n_hidden_layers})")
+        need(d.max_length >= 8, f"--max_length must be at least 8 (got {d.max_length})")
+        need(t.max_bad_steps >= 1, f"--max_bad_steps must be at least 1 (got {t.max_bad_steps})")
+        for task in TASK_NAMES:
+            mb = getattr(t, f"max_batch_size_{task}")
+            need(mb >= 0, f"--max_batch_size_{task} must be 0 (no split) or more (got {mb})")
+            need(
+                mb <= t.batch_size,
+                f"--max_batch_size_{task} ({mb}) is larger than --batch_size ({t.batch_size}); "
+                "it is the micro-batch size for gradient accumulation, so it must not exceed the batch",
+            )
+        if m.use_pal:
+            need(m.pal_size > 0 and m.pal_heads > 0, "--pal_size and --pal_heads must be at least 1")
+            need(m.pal_size % max(m.pal_heads, 1) == 0, f"--pal_size ({m.pal_size}) must be divisible by --pal_heads ({m.pal_heads})")
+        need(mt.sampling_temperature > 0, f"--sampling_temperature must be above 0 (got {mt.sampling_temperature})")
+        need(0 < mt.gradvac_beta <= 1, f"--gradvac_beta must be in (0, 1] (got {mt.gradvac_beta})")
+        need(mt.batches_per_update >= 0, f"--batches_per_update must be 0 (auto) or more (got {mt.batches_per_update})")
+        need(mt.conflict_every >= 0, f"--conflict_every must be 0 (off) or more (got {mt.conflict_every})")
+        bad_weights = [k for k in mt.task_weights if k not in TASK_NAMES]
+        need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")
+        need(all(w >= 0 for w in mt.task_weights.values()), "--task_weights must be 0 or more")
+        need(
+            mt.combine_strategy == "none" or mt.projection != "none",
+            f"--combine_strategy {mt.combine_strategy} only applies with a gradient projection; "
+            "add e.g. --projection pcgrad, or drop --combine_strategy",
+        )
+        if mt.combine_strategy in ("force", "encourage") and mt.batches_per_update:
+            need(
+                mt.batches_per_update >= len(d.tasks),
+                f"--combine_strategy {mt.combine_strategy} puts every task in each update, so "
+                f"--batches_per_update must be at least the number of tasks ({len(d.tasks)})",
+            )
+        need(t.option != "test" or bool(t.pretrained_model_name or r.resume), "--option test needs a checkpoint: pass --pretrained_model_name RUN_DIR_OR_FILE")
+        need(not (r.resume and t.option == "test"), "--resume continues training; use --pretrained_model_name with --option test")
+        need(r.save_every >= 0, f"--save_every must be 0 or more (got {r.save_every})")
+        if t.option in ("individual_pretrain", "pretrain") and m.use_pal is False:
+            pass
+        if problems:
+            raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+        return self
+
+
+_SECTION_OF: dict[str, str] = {f.name: s for s, c in SECTIONS.items() for f in fields(c)}
+_TYPES: dict[str, Any] = {}
+for _section, _cls in SECTIONS.items():
+    _TYPES.update(get_type_hints(_cls))
+_FIELDS = {f.name: f for c in SECTIONS.values() for f in fields(c)}
+
+
+def _alias(key: str, value: Any) -> tuple[str, Any]:
+    if key in ALIASES:
+        target, fixed = ALIASES[key]
+        if not _truthy(value):
+            return target, "cpu" if target == "device" else "off"
+        return target, fixed
+    return key, value
+
+
+def _close_names(key: str) -> str:
+    import difflib
+
+    return ", ".join(difflib.get_close_matches(key, list(_SECTION_OF) + list(ALIASES), n=3))
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if text in ("0", "false", "no", "off", "n", "f", ""):
+        return False
+    raise ConfigError(f"expected true/false, got {value!r}")
+
+
+def flatten(values: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Accept both `{lr: 1}` and `{train: {lr: 1}}`."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a mapping of settings, got {type(values).__name__}")
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in SECTIONS and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def coerce(key: str, value: Any, source: str = "config") -> Any:
+    """Turn a YAML/CLI/papermill value into the field's type, or raise a clear ConfigError."""
+    kind = _TYPES.get(key)
+    try:
+        if key == "amp" and value == "auto":
+            return "auto"
+        if kind is bool:
+            return _truthy(value)
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if kind is float:
+            return float(value)
+        if kind is str:
+            return "" if value is None else str(value)
+        if get_origin(kind) is list:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        if get_origin(kind) is dict:
+            if isinstance(value, str):
+                pairs = [p for p in re.split(r"[,\s]+", value) if p]
+                value = dict(p.split("=", 1) for p in pairs)
+            return {str(k): float(v) for k, v in (value or {}).items()}
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: setting {key!r} expects {getattr(kind, '__name__', kind)}, got {value!r}") from exc
+    return value
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    return data or {}
+
+
+# ---- the command line ----------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mtlib",
+        description="Train and test one BERT encoder on SST-5, Quora paraphrase and STS-B.",
+        argument_default=argparse.SUPPRESS,  # only what the user typed overrides YAML
+    )
+    parser.add_argument("--config", help="YAML file of settings (flat or by section); flags override it")
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(section)
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            kind = hints[f.name]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            help_text = f"{f.metadata['help']} (default: {default!r})"
+            if kind is bool:
+                group.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, help=help_text)
+            else:
+                choices = f.metadata.get("choices")
+                if f.name == "amp":
+                    choices = (*AMP_MODES, "auto")
+                group.add_argument(f"--{f.name}", choices=choices, help=help_text, metavar=None if choices else "")
+    legacy = parser.add_argument_group("aliases kept from the seed project")
+    legacy.add_argument("--use_gpu", action="store_true", help="same as --device cuda")
+    legacy.add_argument("--use_amp", action="store_true", help="same as --amp auto (fp16 on CUDA, bf16 on CPU)")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    args = vars(build_parser().parse_args(argv))
+    path = args.pop("config", None)
+    cfg = Config.from_yaml(path) if path else Config()
+    cfg.update(args, source="command line")
+    return cfg
+
+
+def command_line(cfg: Config) -> list[str]:
+    """The flags that recreate `cfg` from defaults (only those that differ)."""
+    default = Config().to_flat()
+    out: list[str] = []
+    for key, value in cfg.to_flat().items():
+        if key in ("resume", "overwrite", "debug") or value == default[key]:
+            continue
+        if isinstance(value, bool):
+            out.append(f"--{key}" if value else f"--no-{key}")
+        elif isinstance(value, list):
+            out += [f"--{key}", ",".join(value)]
+        elif isinstance(value, dict):
+            out += [f"--{key}", ",".join(f"{k}={v}" for k, v in value.items())]
+        else:
+            out += [f"--{key}", str(value)]
+    return out
+
+
+def help_of(name: str) -> str:
+    return _FIELDS[name].metadata["help"]

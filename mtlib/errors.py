@@ -1,0 +1,41 @@
+"""The errors mtlib raises for bad input. The CLI prints their message alone (no traceback
+unless `--debug`) and exits non-zero; notebooks show them as ordinary exceptions."""
+
+from __future__ import annotations
+
+
+class MtlibError(Exception):
+    """A problem the user can fix: the message says what and how."""
+
+    exit_code = 2
+
+
+class ConfigError(MtlibError):
+    pass
+
+
+class DataError(MtlibError):
+    """A task file that cannot be used, located as `file:line:column`."""
+
+    def __init__(self, message: str, path: object = None, line: int | None = None, column: str | None = None, hint: str = ""):
+        where = ""
+        if path is not None:
+            where = str(path)
+            if line is not None:
+                where += f":{line}"
+            if column is not None:
+                where += f" (column {column!r})"
+            where += ": "
+        text = where + message
+        if hint:
+            text += f"\n  -> {hint}"
+        super().__init__(text)
+        self.path, self.line, self.column = path, line, column
+
+
+class CheckpointError(MtlibError):
+    pass
+
+
+class TrainingError(MtlibError):
+    exit_code = 3

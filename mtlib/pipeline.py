@@ -1,0 +1,224 @@
+"""From a `Config` to a finished run: the one entry point the CLI and the notebooks share.
+
+    results = run(cfg)   # validate -> data -> model -> train (or test) -> predictions -> results
+
+Each step is one call; `prepare` is exposed for notebooks that want the data and the model
+without training.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import distributed as dist
+from .amp import Precision
+from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint, save_model
+from .config import Config
+from .data import Encoded, check_data_dir, encode, load_task, md5_of, resolve_data_dir
+from .encoders import encoder_from_config, load_encoder, load_tokenizer
+from .errors import CheckpointError, ConfigError
+from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
+from .model import ModelSpec, MultitaskBert
+from .runs import RunDir
+from .tasks import TASKS
+
+
+@dataclass
+class Prepared:
+    cfg: Config
+    precision: Precision
+    tokenizer: Any
+    model: MultitaskBert
+    data: dict[str, dict[str, Encoded]]
+    notes: list[str]
+    data_manifest: dict[str, Any]
+
+
+def load_data(cfg: Config, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev", "test")) -> tuple[dict[str, dict[str, Encoded]], list[str], dict[str, Any]]:
+    """Read, validate and tokenize every task's splits; returns (data, notes, manifest part)."""
+    data_dir = resolve_data_dir(cfg.data.data_dir)
+    check_data_dir(data_dir, [])
+    data: dict[str, dict[str, Encoded]] = {}
+    notes: list[str] = []
+    files: dict[str, Any] = {}
+    for name in cfg.data.tasks:
+        spec = TASKS[name]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            splits_ex, task_notes = load_task(spec, data_dir, splits)
+        notes += task_notes + [str(w.message) for w in caught]
+        data[name] = {}
+        for split, examples in splits_ex.items():
+            cap = cfg.data.max_train_examples if split == "train" else cfg.data.max_eval_examples
+            if cap and len(examples) > cap:
+                rng = np.random.default_rng([cfg.train.seed, 101])
+                examples = examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
+            enc = encode(examples, tokenizer, cfg.data.max_length)
+            if enc.truncated:
+                notes.append(f"{name} {split}: {enc.truncated} of {len(enc)} examples longer than --max_length {cfg.data.max_length} were truncated")
+            data[name][split] = enc
+            source = Path(examples.source.split(" [")[0])
+            if source.exists() and str(source) not in files:
+                files[str(source)] = {"md5": md5_of(source), "rows_dropped": len(examples.dropped)}
+            files.setdefault("splits", {})[f"{name}/{split}"] = len(enc)
+    return data, notes, {"data_dir": str(data_dir.resolve()), "files": files, "notes": notes}
+
+
+def build_model(cfg: Config, tokenizer: Any) -> tuple[MultitaskBert, list[str]]:
+    """A fresh model from the pretrained encoder, or one initialised from --pretrained_model_name."""
+    m = cfg.model
+    spec_kw = dict(
+        tasks=list(cfg.data.tasks), pooling=m.pooling, n_hidden_layers=m.n_hidden_layers, hidden_dropout_prob=m.hidden_dropout_prob,
+        use_pal=m.use_pal, pal_size=m.pal_size, pal_heads=m.pal_heads,
+    )
+    notes: list[str] = []
+    source = cfg.train.pretrained_model_name
+    torch.manual_seed(cfg.train.seed)
+    if source and cfg.train.option != "test":
+        weights = resolve_checkpoint(source)
+        saved = read_model_spec(weights)
+        if saved["encoder_name"] != m.encoder:
+            raise CheckpointError(
+                f"{weights} was trained from encoder {saved['encoder_name']!r} but --encoder is {m.encoder!r}; "
+                f"pass --encoder {saved['encoder_name']}"
+            )
+        encoder = encoder_from_config(saved["encoder_config"])
+        spec = ModelSpec(encoder_name=m.encoder, encoder_config=saved["encoder_config"], **spec_kw)
+        model = MultitaskBert(encoder, spec)
+        fresh = load_weights_into(model, weights)
+        if fresh:
+            parts = sorted({k.split(".")[0] + "." + k.split(".")[2] if k.startswith(("pal.", "heads.")) else k for k in fresh})
+            notes.append(f"started from {weights}; newly initialised: {', '.join(parts[:6])}")
+        else:
+            notes.append(f"started from {weights}")
+        return model, notes
+    encoder = load_encoder(m.encoder, seed=cfg.train.seed)
+    spec = ModelSpec(encoder_name=m.encoder, encoder_config=encoder.config.to_dict(), **spec_kw)
+    return MultitaskBert(encoder, spec), notes
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[MultitaskBert, Any]:
+    """A trained model and its tokenizer from a run folder or weights file (no download)."""
+    weights = resolve_checkpoint(path)
+    saved = read_model_spec(weights)
+    spec = ModelSpec(**saved)
+    model = MultitaskBert(encoder_from_config(spec.encoder_config), spec)
+    missing = load_weights_into(model, weights)
+    if missing:
+        raise CheckpointError(f"{weights} lacks weights for {missing[:3]}")
+    tok_dir = weights.parent / "tokenizer"
+    tokenizer = load_tokenizer(str(tok_dir) if tok_dir.is_dir() else spec.encoder_name)
+    return model.to(device).eval(), tokenizer
+
+
+def prepare(cfg: Config) -> Prepared:
+    cfg.validate()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    precision = Precision.create(cfg.train.device, cfg.train.amp)
+    dist.init_from_env(precision.device.type)
+    if cfg.train.option == "test":
+        model, tokenizer = load_model(cfg.train.pretrained_model_name, precision.device)
+        cfg.data.tasks = [t for t in cfg.data.tasks if t in model.spec.tasks]
+        notes = [f"testing {resolve_checkpoint(cfg.train.pretrained_model_name)}"]
+    else:
+        tokenizer = load_tokenizer(cfg.model.encoder)
+        model, notes = build_model(cfg, tokenizer)
+    splits = ("dev", "test") if cfg.train.option == "test" else ("train", "dev", "test")
+    data, data_notes, data_manifest = load_data(cfg, tokenizer, splits)
+    model.to(precision.device)
+    return Prepared(cfg, precision, tokenizer, model, data, notes + data_notes, data_manifest)
+
+
+def score_and_write(p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", "test")) -> dict[str, Any]:
+    """Predict every task's dev and test splits, write the prediction files, return dev scores."""
+    results: dict[str, Any] = {"dev": {}, "ci95": {}, "predictions": []}
+    start = time.perf_counter()
+    examples = 0
+    for task in p.cfg.data.tasks:
+        for split in splits:
+            pred = predict_split(p.model, p.data[task][split], p.precision, p.cfg.train.eval_batch_size, p.tokenizer.pad_token_id or 0)
+            examples += len(pred.ids)
+            if dist.rank() == 0:
+                results["predictions"].append(str(write_predictions(run.predictions, pred)))
+            if split == "dev":
+                results["dev"][task] = pred.score()
+                results["ci95"][task] = bootstrap_ci(pred, seed=p.cfg.train.seed)
+    results["dev_mean"] = summary(results["dev"])
+    results["predict_seconds"] = time.perf_counter() - start
+    results["predict_examples"] = examples
+    return results
+
+
+def run(cfg: Config) -> dict[str, Any]:
+    """Run the configured stage end to end; returns the results also written to results.json."""
+    from .train import Trainer
+
+    t0 = time.perf_counter()
+    cfg.validate()
+    run_dir = RunDir.open(cfg, dist.rank())
+    if cfg.run.resume:
+        saved = Config.from_yaml(run_dir.path / "config.yaml")
+        saved.run.resume, saved.run.debug, saved.run.progress = cfg.run.resume, cfg.run.debug, cfg.run.progress
+        cfg = saved
+    p = prepare(cfg)
+    cfg = p.cfg
+    counts = p.model.count_parameters()
+    for note in p.notes:
+        _say(f"note: {note}")
+    if cfg.model.use_pal:
+        _say(f"PAL adds {counts['pal']:,} parameters ({counts['pal'] / counts['encoder']:.1%} of the encoder's {counts['encoder']:,})")
+    manifest = {
+        "device": str(p.precision.device),
+        "device_name": torch.cuda.get_device_name() if p.precision.device.type == "cuda" else "cpu",
+        "amp": p.precision.mode,
+        "threads": torch.get_num_threads(),
+        "world_size": dist.world_size(),
+        "parameters": counts,
+        "data": p.data_manifest,
+        "model_notes": p.notes,
+    }
+    if dist.rank() == 0 and not cfg.run.resume:
+        run_dir.record_start(cfg, manifest)
+        run_dir.log(kind="start", step=0, option=cfg.train.option, notes=p.notes)
+    results: dict[str, Any] = {"option": cfg.train.option, "run": str(run_dir.path), "notes": p.notes}
+    if cfg.train.option != "test":
+        trainer = Trainer(cfg, p.model, p.tokenizer, p.data, p.precision, run_dir)
+        results.update(trainer.fit())
+        best = run_dir.path / "model.safetensors"
+        if best.exists():
+            load_weights_into(p.model, best)
+    elif dist.rank() == 0:
+        save_model(run_dir.path, p.model, p.tokenizer)
+    dist.barrier()
+    results.update(score_and_write(p, run_dir))
+    results["wall_seconds"] = time.perf_counter() - t0
+    results["checkpoint"] = str(run_dir.path / "model.safetensors")
+    if dist.rank() == 0:
+        run_dir.write_results(results)
+        writer = run_dir.writer()
+        for task, value in results["dev"].items():
+            writer.add_scalar(f"Final dev [{task.upper()}]", value, 0)
+        run_dir.close()
+        shown = "  ".join(f"{t} {v:.3f} [{results['ci95'][t][0]:.3f}, {results['ci95'][t][1]:.3f}]" for t, v in results["dev"].items())
+        _say(f"dev: {shown}  mean {results['dev_mean']:.3f}")
+        _say(f"checkpoint: {results['checkpoint']}")
+        _say(f"predictions: {run_dir.predictions}")
+    return results
+
+
+def _say(text: str) -> None:
+    if dist.rank() == 0:
+        print(text, flush=True)
+
+
+__all__ = ["run", "prepare", "load_model", "load_data", "build_model", "score_and_write", "ConfigError"]

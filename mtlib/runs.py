@@ -1,0 +1,154 @@
+"""The run folder: everything a run leaves behind, and the record of how to make it again.
+
+    runs/<name>/
+      config.yaml        the full config
+      command.txt        a command that recreates the run
+      manifest.json      versions, git commit (+dirty), data md5 sums, device, data notes
+      metrics.jsonl      one JSON object per event (train losses, dev scores, schedule, ...)
+      results.json       final dev scores (written atomically)
+      tb/                TensorBoard event files
+      model.safetensors  best checkpoint (+ model.json, tokenizer/)
+      state/             last training state, for --resume
+      predictions/       CS224N prediction files for dev and test, plus rich TSVs
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .checkpoints import atomic_write_json, atomic_write_text
+from .config import Config, command_line
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_run_name(option: str) -> str:
+    return f"runs/{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{option}"
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10).stdout
+        return {"commit": commit or None, "dirty": bool(dirty.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "tokenizers", "torchjd", "numpy", "safetensors", "papermill"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._writer: Any = None
+
+    # ---- creation ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, cfg: Config, rank: int = 0) -> RunDir:
+        """Create the run folder (or reopen it for --resume). Refuses to overwrite."""
+        run = cfg.run
+        if run.resume:
+            path = Path(run.resume)
+            if not (path / "config.yaml").is_file():
+                raise ConfigError(f"--resume {path}: not a run folder (no config.yaml)")
+            return cls(path)
+        path = Path(run.save_path or default_run_name(cfg.train.option))
+        if rank == 0 and path.exists() and any(path.iterdir()) and not run.overwrite:
+            raise ConfigError(f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it")
+        if rank == 0:
+            path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    def record_start(self, cfg: Config, manifest: dict[str, Any]) -> None:
+        flat = cfg.to_flat()
+        flat["save_path"] = str(self.path)
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        args = command_line(Config.from_dict(flat))
+        command = "python -m mtlib " + " ".join(shlex.quote(a) for a in args) + " --overwrite"
+        atomic_write_text(self.path / "command.txt", command + "\n")
+        base = {
+            "created": _dt.datetime.now().isoformat(timespec="seconds"),
+            "argv": sys.argv,
+            "versions": library_versions(),
+            "git": git_state(),
+            "host": platform.node(),
+            "cpu_count": os.cpu_count(),
+        }
+        atomic_write_json(self.path / "manifest.json", {**base, **manifest})
+
+    # ---- metrics -----------------------------------------------------------------------------
+    def log(self, **record: Any) -> None:
+        """Append one event to metrics.jsonl (flushed and fsynced, so a kill loses at most the
+        line being written; `read_metrics` skips a torn last line)."""
+        line = json.dumps(record, sort_keys=True, default=float)
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def writer(self, purge_step: int | None = None) -> Any:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.path / "tb"), purge_step=purge_step)
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "results.json", results)
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / "predictions"
+
+    @property
+    def state(self) -> Path:
+        return self.path / "state"
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line torn by a kill
+    return rows
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """On resume: drop events logged after the state being resumed (they will be logged again)."""
+    file = path / "metrics.jsonl"
+    if not file.exists():
+        return
+    keep = [r for r in read_metrics(file) if r.get("step", -1) <= step or r.get("kind") == "start"]
+    atomic_write_text(file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep))

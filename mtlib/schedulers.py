@@ -1,0 +1,136 @@
+"""Which task the next batch comes from, and which batches make up an update.
+
+A scheduler is a small object: `next_task()` draws a task, `probabilities()` says with which
+probabilities, `set_epoch(e)` lets annealed schedules move, and `state_dict()` makes a run
+resumable. Sizes `N_t` are always the **real** number of training batches of each task, never
+an overridden epoch length.
+
+- `round_robin`: t0, t1, t2, t0, ...
+- `random`: uniform over tasks.
+- `proportional`: p_t ∝ N_t.
+- `temperature`: p_t ∝ N_t^(1/T) (T=1 proportional, T→∞ uniform).
+- `pal`: annealed sampling of Stickland & Murray (2019): p_t ∝ N_t^α with
+  α = 1 − 0.8·(e − 1)/(E − 1) in epoch e of E (1-based): proportional at first, near uniform last.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class TaskScheduler:
+    name = "base"
+
+    def __init__(self, tasks: list[str], sizes: dict[str, int], seed: int = 0, epochs: int = 1, temperature: float = 2.0):
+        self.tasks = list(tasks)
+        self.sizes = np.array([max(int(sizes[t]), 1) for t in self.tasks], dtype=float)
+        self.epochs, self.temperature = max(int(epochs), 1), temperature
+        self.epoch = 1
+        self.rng = np.random.default_rng([seed, 7919])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def probabilities(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def next_task(self) -> str:
+        return self.tasks[int(self.rng.choice(len(self.tasks), p=self.probabilities()))]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+class RoundRobin(TaskScheduler):
+    name = "round_robin"
+
+    def __init__(self, *args: Any, **kw: Any):
+        super().__init__(*args, **kw)
+        self.position = 0
+
+    def probabilities(self) -> np.ndarray:
+        return np.full(len(self.tasks), 1.0 / len(self.tasks))
+
+    def next_task(self) -> str:
+        task = self.tasks[self.position % len(self.tasks)]
+        self.position += 1
+        return task
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.position = int(state["position"])
+
+
+class Uniform(TaskScheduler):
+    name = "random"
+
+    def probabilities(self) -> np.ndarray:
+        return np.full(len(self.tasks), 1.0 / len(self.tasks))
+
+
+def _power(sizes: np.ndarray, alpha: float) -> np.ndarray:
+    weights = sizes**alpha
+    return weights / weights.sum()
+
+
+class Proportional(TaskScheduler):
+    name = "proportional"
+
+    def probabilities(self) -> np.ndarray:
+        return _power(self.sizes, 1.0)
+
+
+class Temperature(TaskScheduler):
+    name = "temperature"
+
+    def probabilities(self) -> np.ndarray:
+        return _power(self.sizes, 1.0 / self.temperature)
+
+
+class AnnealedPAL(TaskScheduler):
+    name = "pal"
+
+    def alpha(self) -> float:
+        if self.epochs == 1:
+            return 1.0
+        return 1.0 - 0.8 * (self.epoch - 1) / (self.epochs - 1)
+
+    def probabilities(self) -> np.ndarray:
+        return _power(self.sizes, self.alpha())
+
+
+SCHEDULERS = {cls.name: cls for cls in (RoundRobin, Uniform, Proportional, Temperature, AnnealedPAL)}
+
+
+def make_scheduler(name: str, tasks: list[str], sizes: dict[str, int], seed: int, epochs: int, temperature: float = 2.0) -> TaskScheduler:
+    return SCHEDULERS[name](tasks, sizes, seed=seed, epochs=epochs, temperature=temperature)
+
+
+def draw_update(scheduler: TaskScheduler, k: int, strategy: str = "none") -> list[str]:
+    """The tasks of the `k` batches of one update.
+
+    - `none`: k draws from the scheduler.
+    - `force`: one batch of every task, then k − T draws from the scheduler.
+    - `encourage`: k draws from the scheduler; then each task that did not appear replaces one
+      draw of the task drawn most often (ties: the later-listed task), so every task appears
+      while the counts stay as close to the scheduler's draw as they can.
+    """
+    tasks = scheduler.tasks
+    if strategy == "force":
+        return list(tasks) + [scheduler.next_task() for _ in range(k - len(tasks))]
+    draws = [scheduler.next_task() for _ in range(k)]
+    if strategy == "encourage":
+        for missing in [t for t in tasks if t not in draws]:
+            counts = {t: draws.count(t) for t in tasks}
+            most = max(reversed(tasks), key=lambda t: counts[t])
+            draws[len(draws) - 1 - draws[::-1].index(most)] = missing
+    return draws

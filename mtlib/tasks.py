@@ -1,0 +1,150 @@
+"""The three tasks as one table of `TaskSpec` rows.
+
+Everything that differs between SST-5, Quora paraphrase and STS-B lives here, so the data
+reader, the model heads, the losses, the metrics and the prediction writer iterate over specs
+instead of carrying one branch per task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.stats import pearsonr
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    title: str
+    files: dict[str, str]  # split -> file name in the data folder
+    text_columns: tuple[str, ...]  # one column (single sentence) or two (a pair)
+    label_column: str
+    label_kind: str  # "class" | "binary" | "score"
+    num_outputs: int  # width of the head's output layer
+    label_range: tuple[float, float]
+    metric_name: str  # "accuracy" | "pearson"
+    prediction_header: str  # column name in the CS224N prediction files
+    prediction_prefix: str  # CS224N prediction file prefix
+
+    @property
+    def is_pair(self) -> bool:
+        return len(self.text_columns) == 2
+
+    @property
+    def is_classification(self) -> bool:
+        return self.label_kind in ("class", "binary")
+
+    # ---- losses -------------------------------------------------------------------------
+    def loss(self, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Mean loss of a batch.
+
+        SST: cross-entropy over 5 logits. Para: BCE with logits on 1 logit. STS: mean squared
+        error on the 0..5 scale. MSE (rather than a cosine/Pearson loss) because the metric is
+        Pearson on the raw score and the head predicts the score itself; MSE is the proper
+        scoring rule for a conditional mean and is stable at small batch sizes, where a batch
+        Pearson loss is noisy.
+        """
+        output = output.float()
+        if self.label_kind == "class":
+            return F.cross_entropy(output, labels.long())
+        if self.label_kind == "binary":
+            return F.binary_cross_entropy_with_logits(output.squeeze(-1), labels.float())
+        return F.mse_loss(self.score(output), labels.float())
+
+    def score(self, output: torch.Tensor) -> torch.Tensor:
+        """Map the head's raw output to the prediction scale (STS: a squashed 0..5 score)."""
+        if self.label_kind == "score":
+            low, high = self.label_range
+            return low + (high - low) * torch.sigmoid(output.float().squeeze(-1))
+        return output
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        """Hard predictions: a class id, 0/1, or the 0..5 score."""
+        if self.label_kind == "class":
+            return output.argmax(-1)
+        if self.label_kind == "binary":
+            return (output.squeeze(-1) > 0).long()
+        return self.score(output)
+
+    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
+        if self.label_kind == "class":
+            return output.float().softmax(-1)
+        if self.label_kind == "binary":
+            return torch.sigmoid(output.float().squeeze(-1))
+        return self.score(output)
+
+    # ---- metric -------------------------------------------------------------------------
+    def metric(self, predictions: np.ndarray, labels: np.ndarray) -> float:
+        return metric_value(self.metric_name, predictions, labels)
+
+    @property
+    def baseline_name(self) -> str:
+        return "mean predictor (Pearson undefined, 0)" if self.label_kind == "score" else "majority class"
+
+
+def metric_value(name: str, predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Pure metric functions: accuracy, or Pearson's r (0.0 where it is undefined)."""
+    predictions = np.asarray(predictions, dtype=float)
+    labels = np.asarray(labels, dtype=float)
+    if len(labels) == 0:
+        return float("nan")
+    if name == "accuracy":
+        return float(np.mean(np.round(predictions) == np.round(labels)))
+    if name == "pearson":
+        if np.std(predictions) == 0 or np.std(labels) == 0:
+            return 0.0
+        return float(pearsonr(predictions, labels)[0])
+    raise ValueError(f"unknown metric {name!r}")
+
+
+TASKS: dict[str, TaskSpec] = {
+    "sst": TaskSpec(
+        name="sst",
+        title="SST-5 sentiment",
+        files={"train": "ids-sst-train.csv", "dev": "ids-sst-dev.csv", "test": "ids-sst-test-student.csv"},
+        text_columns=("sentence",),
+        label_column="sentiment",
+        label_kind="class",
+        num_outputs=5,
+        label_range=(0, 4),
+        metric_name="accuracy",
+        prediction_header="Predicted_Sentiment",
+        prediction_prefix="sst",
+    ),
+    "para": TaskSpec(
+        name="para",
+        title="Quora paraphrase",
+        files={"train": "quora-train.csv", "dev": "quora-dev.csv", "test": "quora-test-student.csv"},
+        text_columns=("sentence1", "sentence2"),
+        label_column="is_duplicate",
+        label_kind="binary",
+        num_outputs=1,
+        label_range=(0, 1),
+        metric_name="accuracy",
+        prediction_header="Predicted_Is_Paraphrase",
+        prediction_prefix="para",
+    ),
+    "sts": TaskSpec(
+        name="sts",
+        title="STS-B similarity",
+        files={"train": "sts-train.csv", "dev": "sts-dev.csv", "test": "sts-test-student.csv"},
+        text_columns=("sentence1", "sentence2"),
+        label_column="similarity",
+        label_kind="score",
+        num_outputs=1,
+        label_range=(0.0, 5.0),
+        metric_name="pearson",
+        # The CS224N starter code spells it this way; graders parse this exact header.
+        prediction_header="Predicted_Similiary",
+        prediction_prefix="sts",
+    ),
+}
+
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+def get_tasks(names: list[str] | tuple[str, ...]) -> list[TaskSpec]:
+    return [TASKS[n] for n in names]
