@@ -128,8 +128,17 @@ class Config:
         return cfg
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Config:
-        return cls.from_dict(load_yaml(path), source=str(path))
+    def from_yaml(cls, path: str | Path, stage: str = "") -> Config:
+        """A YAML file of settings. A profile may hold a `stages:` mapping of per-stage
+        overrides; `stage` picks one (applied over the top-level settings)."""
+        return cls.from_dict(profile_settings(load_yaml(path), stage, str(path)), source=str(path))
+
+    @classmethod
+    def from_profile(cls, profile: str, stage: str = "", **overrides: Any) -> Config:
+        """`notebooks/params/<profile>.yaml` (or a path), one of its stages, then overrides
+        (empty strings and None mean "keep the profile's value", as papermill passes them)."""
+        cfg = cls.from_yaml(profile_path(profile), stage)
+        return cfg.update({k: v for k, v in overrides.items() if v not in ("", None)}, source="overrides")
 
     def update(self, values: dict[str, Any], source: str = "config") -> Config:
         for key, value in flatten(values, source).items():
@@ -182,7 +191,7 @@ class Config:
             ("task_scheduler", SCHEDULERS),
             ("combine_strategy", COMBINE_STRATEGIES),
             ("pooling", POOLINGS),
-            ("amp", AMP_MODES),
+            ("amp", (*AMP_MODES, "auto")),
             ("device", DEVICES),
             ("projection", tuple(PROJECTIONS)),
         ]:
@@ -318,6 +327,25 @@ def coerce(key: str, value: Any, source: str = "config") -> Any:
     return value
 
 
+def profile_path(profile: str) -> Path:
+    path = Path(profile)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return Path(__file__).resolve().parent.parent / "notebooks" / "params" / f"{profile}.yaml"
+
+
+def profile_settings(values: dict[str, Any], stage: str = "", source: str = "config") -> dict[str, Any]:
+    values = dict(values or {})
+    stages = values.pop("stages", None) or {}
+    if not isinstance(stages, dict):
+        raise ConfigError(f"{source}: `stages` must map stage names to settings")
+    if stage:
+        if stage not in stages:
+            raise ConfigError(f"{source}: no stage {stage!r}; it has: {', '.join(stages) or 'none'}")
+        values = {**flatten(values, source), **flatten(stages[stage], f"{source} stage {stage}")}
+    return values
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -339,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,  # only what the user typed overrides YAML
     )
     parser.add_argument("--config", help="YAML file of settings (flat or by section); flags override it")
+    parser.add_argument("--stage", help="with --config: apply that profile's `stages: <name>` overrides")
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(section)
         hints = get_type_hints(cls)
@@ -361,8 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> Config:
     args = vars(build_parser().parse_args(argv))
-    path = args.pop("config", None)
-    cfg = Config.from_yaml(path) if path else Config()
+    path, stage = args.pop("config", None), args.pop("stage", "")
+    if stage and not path:
+        raise ConfigError("--stage needs --config PROFILE.yaml")
+    cfg = Config.from_yaml(path, stage) if path else Config()
     cfg.update(args, source="command line")
     return cfg
 
