@@ -68,8 +68,18 @@ class MultitaskBert(nn.Module):
         return params
 
     def freeze_encoder(self, frozen: bool = True) -> None:
+        """Freeze (or unfreeze) the encoder. A frozen encoder also runs in eval mode (no
+        dropout), so the heads of the pretrain stages learn from fixed features."""
+        self.encoder_frozen = frozen
         for p in self.encoder.parameters():
             p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> MultitaskBert:
+        super().train(mode)
+        if getattr(self, "encoder_frozen", False):
+            self.encoder.eval()
+        return self
 
     # ---- forward ---------------------------------------------------------------------------
     def encode(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:

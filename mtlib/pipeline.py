@@ -73,6 +73,15 @@ def load_data(cfg: Config, tokenizer: Any, splits: tuple[str, ...] = ("train", "
 
 def build_model(cfg: Config, tokenizer: Any) -> tuple[MultitaskBert, list[str]]:
     """A fresh model from the pretrained encoder, or one initialised from --pretrained_model_name."""
+    model, notes = _build_model(cfg)
+    if cfg.model.encoder_dropout >= 0:
+        for module in model.encoder.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = cfg.model.encoder_dropout
+    return model, notes
+
+
+def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
     m = cfg.model
     spec_kw = dict(
         tasks=list(cfg.data.tasks), pooling=m.pooling, n_hidden_layers=m.n_hidden_layers, hidden_dropout_prob=m.hidden_dropout_prob,

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+torch.set_num_threads(1)  # pytest-xdist runs one worker per core
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("MTLIB_DATA_DIR") or ROOT / "data")
+    if not (path / "ids-sst-dev.csv").exists():
+        pytest.skip(f"task files not found in {path}; run `make data`")  # make test always runs make data first
+    return path
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    return data_dir()
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path, real_data_dir):
+    """A factory for configs of the tiny random BERT on a few real rows per task."""
+    from mtlib.config import Config
+
+    def make(**changes):
+        base = dict(
+            encoder="tiny-random", data_dir=str(real_data_dir), device="cpu", amp="off", max_length=48, batch_size=8,
+            eval_batch_size=64, max_train_examples=32, max_eval_examples=32, epochs=1, lr=1e-3, progress=False,
+            save_path=str(tmp_path / "run"), overwrite=True,
+        )
+        base.update(changes)
+        return Config.from_dict(base)
+
+    return make

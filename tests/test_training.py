@@ -1,0 +1,107 @@
+"""A few real training steps of the tiny random BERT on real task rows, for every stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mtlib.evaluate import read_cs224n
+from mtlib.pipeline import load_model, prepare, run
+from mtlib.runs import read_metrics
+from mtlib.tasks import TASKS
+
+
+def _train_losses(run_dir, phase_prefix=""):
+    rows = [r for r in read_metrics(run_dir) if r["kind"] == "train"]
+    return rows
+
+
+@pytest.mark.parametrize("option", ["finetune", "pretrain", "individual_pretrain"])
+def test_each_option_lowers_the_training_loss(tiny_cfg, tmp_path, option):
+    # 16 rows per task seen over and over: the loss must fall as the model fits them
+    lr = 3e-3 if option == "finetune" else 2e-2  # heads alone on fixed features take a larger step
+    cfg = tiny_cfg(option=option, max_train_examples=16, epochs=8, lr=lr, save_path=str(tmp_path / option), hidden_dropout_prob=0.0)
+    results = run(cfg)
+    rows = _train_losses(cfg.run.save_path)
+    for task in TASKS:
+        losses = [r["loss"][task] for r in rows if task in r["loss"]]
+        assert len(losses) >= 8, (task, len(losses))
+        first, last = np.mean(losses[:3]), np.mean(losses[-3:])
+        assert last < first, f"{option}/{task}: loss {first:.4f} -> {last:.4f} did not fall"
+    assert set(results["dev"]) == set(TASKS)
+    if option != "finetune":  # frozen encoder: the encoder weights must not move
+        base, _ = load_model(cfg.run.save_path)
+        fresh = prepare(tiny_cfg(save_path=str(tmp_path / "fresh"))).model
+        for (name, a), (_, b) in zip(base.encoder.state_dict().items(), fresh.encoder.state_dict().items()):
+            assert torch.equal(a, b), f"{option} changed encoder weight {name}"
+
+
+def test_finetune_then_test_writes_six_prediction_files_and_round_trips(tiny_cfg, tmp_path):
+    train_cfg = tiny_cfg(option="finetune", save_path=str(tmp_path / "train"))
+    trained = run(train_cfg)
+    test_cfg = tiny_cfg(option="test", pretrained_model_name=str(tmp_path / "train"), save_path=str(tmp_path / "test"))
+    tested = run(test_cfg)
+    # the checkpoint round trip gives identical dev predictions and scores
+    for task in TASKS:
+        assert tested["dev"][task] == pytest.approx(trained["dev"][task], abs=0)
+        header, before = read_cs224n(tmp_path / "train" / "predictions" / f"{task}-dev-output.csv")
+        _, after = read_cs224n(tmp_path / "test" / "predictions" / f"{task}-dev-output.csv")
+        assert header == TASKS[task].prediction_header
+        assert before == after and len(before) == 32
+    files = sorted(p.name for p in (tmp_path / "test" / "predictions").glob("*-output.csv"))
+    assert files == sorted(f"{t}-{s}-output.csv" for t in TASKS for s in ("dev", "test"))
+    # the test-student files are predicted for every row (para test is absent from the mirror)
+    _, sst_test = read_cs224n(tmp_path / "test" / "predictions" / "sst-test-output.csv")
+    assert len(sst_test) == 32 and all(v in {0, 1, 2, 3, 4} for v in sst_test.values())
+    _, sts_dev = read_cs224n(tmp_path / "test" / "predictions" / "sts-dev-output.csv")
+    assert all(0.0 <= v <= 5.0 for v in sts_dev.values())
+
+
+def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
+    import json
+    import shlex
+
+    from mtlib.config import parse_args
+
+    cfg = tiny_cfg(save_path=str(tmp_path / "r"), lr=2e-3, task_scheduler="random")
+    run(cfg)
+    folder = tmp_path / "r"
+    for name in ("config.yaml", "command.txt", "manifest.json", "metrics.jsonl", "model.safetensors", "model.json", "results.json"):
+        assert (folder / name).is_file(), name
+    command = (folder / "command.txt").read_text().strip()
+    argv = shlex.split(command)[3:]
+    again = parse_args(argv)
+    assert again.to_flat() | {"overwrite": True} == cfg.to_flat() | {"overwrite": True}
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["device"] == "cpu" and "torch" in manifest["versions"]
+    assert any("md5 split" in n for n in manifest["data"]["notes"])
+    files = manifest["data"]["files"]
+    assert any(f.endswith("quora-dev.csv") and v["md5"] == "b7990635a450e3402919bdd80d719157" for f, v in files.items() if f != "splits")
+    events = list((folder / "tb").glob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder / "tb"), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    for task in ("SST", "PARA", "STS"):
+        assert f"Loss [{task}]" in tags["scalars"] and f"Dev accuracy [{task}]" in tags["scalars"]
+        assert f"Specific Loss [{task}]" in tags["scalars"] and f"[EPOCH] Loss [{task}]" in tags["scalars"]
+    assert "Dev accuracy mean" in tags["scalars"]
+    assert {"Confusion Matrix [SST]", "Confusion Matrix [PARA]"} <= set(tags["images"])
+
+
+def test_gradient_accumulation_matches_the_full_batch(tiny_cfg, tmp_path):
+    """Micro-batches of *different* examples, weighted by their share, give the full-batch update."""
+    common = dict(hidden_dropout_prob=0.0, encoder_dropout=0.0, epochs=1, num_batches_per_epoch=3)
+    full = run(tiny_cfg(save_path=str(tmp_path / "full"), **common))
+    split = run(
+        tiny_cfg(save_path=str(tmp_path / "split"), **common,
+                 max_batch_size_sst=3, max_batch_size_para=4, max_batch_size_sts=5)
+    )
+    a, _ = load_model(tmp_path / "full")
+    b, _ = load_model(tmp_path / "split")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.allclose(x, y, atol=2e-5), name
+    assert full["dev"] == pytest.approx(split["dev"], abs=1e-3)
