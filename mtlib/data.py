@@ -177,7 +177,7 @@ def read_task_file(spec: TaskSpec, path: str | Path, split: str, labelled: bool 
     if total == 0:
         raise DataError("file has a header but no rows", path, 2)
     if dropped:
-        if len(dropped) > max(10, MAX_DROPPED_SHARE * total):
+        if not ids or len(dropped) > max(10, MAX_DROPPED_SHARE * total):
             first = dropped[0]
             raise DataError(
                 f"{len(dropped)} of {total} rows have an empty field (first: line {first.line}, column {first.column!r})",

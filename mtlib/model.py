@@ -58,8 +58,10 @@ class MultitaskBert(nn.Module):
 
     # ---- parameter groups ------------------------------------------------------------------
     def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters every task's loss flows through (the encoder): the ones projections act on."""
-        return [p for p in self.encoder.parameters() if p.requires_grad]
+        """Parameters every task's loss flows through (the encoder): the ones projections act on.
+        The BERT pooler is left out unless `pooling == "pooler"`: no loss reaches it otherwise."""
+        use_pooler = self.spec.pooling == "pooler"
+        return [p for n, p in self.encoder.named_parameters() if p.requires_grad and (use_pooler or not n.startswith("pooler."))]
 
     def task_parameters(self, task: str) -> list[nn.Parameter]:
         params = list(self.heads[task].parameters())

@@ -51,11 +51,343 @@ def confusion_figure(matrix: np.ndarray, task: str, normalize: bool = False, ax:
     if normalize:
         values = values / np.maximum(values.sum(1, keepdims=True), 1)
     names = class_names(task)
-    sns.heatmap(values, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", ax=ax,
-                xticklabels=names, yticklabels=names, cbar=False, annot_kws={"size": 9})
+    sns.heatmap(
+        values,
+        annot=True,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        ax=ax,
+        xticklabels=names,
+        yticklabels=names,
+        cbar=False,
+        annot_kws={"size": 9},
+    )
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
     ax.set_title(f"{TASKS[task].title}: confusion matrix" + (" (row-normalised)" if normalize else ""))
     ax.tick_params(axis="x", rotation=30)
     ax.tick_params(axis="y", rotation=0)
     return fig if fig is not None else ax.figure
+
+
+# ---- shared look -------------------------------------------------------------------------------
+TASK_COLORS = {"sst": "#4C72B0", "para": "#DD8452", "sts": "#55A868"}
+SPLIT_COLORS = {"train": "#4C72B0", "dev": "#DD8452", "test": "#8C8C8C"}
+STAGE_COLORS = ["#F2F2F2", "#E3ECF7", "#FBEBDD", "#E4F1E6"]
+
+
+def _metric_label(task: str) -> str:
+    return "Pearson r" if TASKS[task].metric_name == "pearson" else "accuracy"
+
+
+def _finish(fig: Any, title: str) -> Any:
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def _shade_stages(ax: Any, spans: Any, label: bool = False) -> None:
+    """Alternate background bands per stage; stage names along the top when `label`."""
+    if spans is None or len(spans) < 2:
+        return
+    for i, row in enumerate(spans.itertuples(index=False)):
+        ax.axvspan(row.start - 0.5, row.end + 0.5, color=STAGE_COLORS[i % len(STAGE_COLORS)], zorder=0, lw=0)
+        if label:
+            ax.text((row.start + row.end) / 2, 1.01, row.stage, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
+
+
+# ---- 01: data ----------------------------------------------------------------------------------
+def split_sizes_figure(sizes: Any) -> Any:
+    """Grouped bars: examples per task and split (`mtlib.explore.split_sizes`)."""
+    splits = [s for s in ("train", "dev", "test") if s in sizes.columns]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    y = np.arange(len(sizes))
+    height = 0.8 / len(splits)
+    for i, split in enumerate(splits):
+        bars = ax.barh(y + (i - (len(splits) - 1) / 2) * height, sizes[split], height, label=split, color=SPLIT_COLORS[split])
+        ax.bar_label(bars, labels=[f"{v:,}" for v in sizes[split]], padding=3, fontsize=8)
+    ax.set_yticks(y, [TASKS[t].title for t in sizes.index])
+    ax.invert_yaxis()
+    ax.set_xlabel("examples (after validation)")
+    ax.set_xlim(0, sizes[splits].to_numpy().max() * 1.18)
+    ax.legend(title="split", loc="lower right")
+    return _finish(fig, "Examples per task and split")
+
+
+def label_distribution_figure(labels: Any) -> Any:
+    """SST class shares, paraphrase balance and STS score bins per split
+    (`mtlib.explore.label_distribution`)."""
+    import seaborn as sns
+
+    tasks = [t for t in TASKS if t in set(labels["task"])]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        part = labels[labels["task"] == task].copy()
+        if task != "sts":
+            names = class_names(task)
+            part["label"] = [names[int(v)] for v in part["label"]]
+        sns.barplot(part, x="label", y="share", hue="split", palette=SPLIT_COLORS, ax=ax)
+        ax.set_title(TASKS[task].title)
+        ax.set_xlabel("gold score bin" if task == "sts" else "gold class")
+        ax.set_ylabel("share of the split")
+        ax.tick_params(axis="x", rotation=30 if task == "sst" else 0)
+    return _finish(fig, "Label distributions")
+
+
+def token_length_figure(lengths: Any, max_length: int) -> Any:
+    """Token-length histograms per task and split, with the truncation limit marked
+    (`mtlib.explore.token_lengths`)."""
+    tasks = [t for t in TASKS if t in set(lengths["task"])]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.6), squeeze=False)
+    top = int(max(lengths["length"].quantile(0.995), max_length) * 1.1)
+    bins = np.linspace(0, top, 40)
+    for ax, task in zip(axes[0], tasks):
+        part = lengths[lengths["task"] == task]
+        for split, group in part.groupby("split", sort=False):
+            ax.hist(
+                group["length"].clip(upper=top), bins=bins, histtype="step", density=True, lw=1.6, label=split, color=SPLIT_COLORS[split]
+            )
+        share = float((part["length"] > max_length).mean())
+        ax.axvline(max_length, color="crimson", ls="--", lw=1.2)
+        ax.text(
+            max_length,
+            0.95,
+            f" max_length {max_length}\n {share:.1%} truncated",
+            color="crimson",
+            transform=ax.get_xaxis_transform(),
+            va="top",
+            fontsize=8,
+        )
+        ax.set_title(TASKS[task].title + (" (pair)" if TASKS[task].is_pair else ""))
+        ax.set_xlabel("tokens per example")
+        ax.set_ylabel("density")
+        ax.legend(title="split", fontsize=8)
+    return _finish(fig, "Token lengths under the encoder's tokenizer")
+
+
+# ---- 02 / 03: training -------------------------------------------------------------------------
+def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
+    """Per task: training loss per update (raw and smoothed) above the dev score per epoch,
+    over the global update step (`mtlib.history.train_losses` / `dev_scores` / `stage_spans`)."""
+    tasks = [t for t in TASKS if t in set(losses["task"]) | set(dev["task"])]
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4.6 * len(tasks), 6.2), squeeze=False, sharex="col")
+    for col, task in enumerate(tasks):
+        color = TASK_COLORS[task]
+        top, bottom = axes[0, col], axes[1, col]
+        part = losses[losses["task"] == task].sort_values("global_step")
+        window = max(1, len(part) // 15)
+        top.plot(part["global_step"], part["loss"], ".", ms=3, alpha=0.35, color=color, label="per update")
+        top.plot(part["global_step"], part["loss"].rolling(window, min_periods=1).mean(), color=color, lw=2, label=f"mean of {window}")
+        top.set_title(TASKS[task].title)
+        top.set_ylabel("training loss")
+        top.legend(fontsize=8)
+        scores = dev[dev["task"] == task].sort_values("global_step")
+        bottom.plot(scores["global_step"], scores["score"], "o-", color=color)
+        for row in scores.itertuples(index=False):
+            bottom.annotate(
+                f"{row.score:.3f}", (row.global_step, row.score), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+            )
+        bottom.set_ylabel(f"dev {_metric_label(task)}")
+        bottom.set_xlabel("update step (across stages)")
+        _shade_stages(top, spans, label=True)
+        _shade_stages(bottom, spans)
+    return _finish(fig, "Learning curves")
+
+
+def baseline_figure(table: Any) -> Any:
+    """Dev score of the model beside the constant baseline's, per task (`mtlib.baselines`)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    x = np.arange(len(table))
+    model = ax.bar(x - 0.2, table["model"], 0.4, label="model", color=[TASK_COLORS[t] for t in table.index])
+    base = ax.bar(x + 0.2, table["baseline"], 0.4, label="constant baseline", color="#BBBBBB")
+    ax.bar_label(model, fmt="%.3f", fontsize=8)
+    ax.bar_label(base, fmt="%.3f", fontsize=8)
+    ax.set_xticks(x, [f"{TASKS[t].title}\n({m})" for t, m in zip(table.index, table["metric"])])
+    ax.set_ylabel("dev score")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.legend(loc="upper right", fontsize=8)
+    return _finish(fig, "Dev score vs. majority-class / mean baseline")
+
+
+def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
+    """Left: running share of batches drawn from each task over updates. Right: each stage's
+    share drawn (bars) against the share proportional to training-set size (black ticks)
+    (`mtlib.history.task_sampling` / `sampling_summary`)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
+    wide = sampling.pivot_table(index="global_step", columns="task", values="batches", aggfunc="sum", fill_value=0).sort_index()
+    running = wide.cumsum().div(wide.cumsum().sum(axis=1), axis=0)
+    for task in [t for t in TASKS if t in running.columns]:
+        left.plot(running.index, running[task], lw=2, color=TASK_COLORS[task], label=task)
+    _shade_stages(left, spans, label=True)
+    left.set_xlabel("update step (across stages)")
+    left.set_ylabel("share of batches so far")
+    left.set_ylim(0, 1)
+    left.legend(title="task", fontsize=8)
+    stages = list(dict.fromkeys(summary["stage"]))
+    tasks = [t for t in TASKS if t in set(summary["task"])]
+    width = 0.8 / len(tasks)
+    for i, task in enumerate(tasks):
+        part = summary[summary["task"] == task].set_index("stage").reindex(stages)
+        x = np.arange(len(stages)) + (i - (len(tasks) - 1) / 2) * width
+        right.bar(x, part["share"], width, color=TASK_COLORS[task], label=task)
+        right.scatter(x, part["size share"], marker="_", s=250, color="black", zorder=3, label="by size" if i == 0 else None)
+    right.set_xticks(np.arange(len(stages)), stages, rotation=15)
+    right.set_ylabel("share of the stage's batches")
+    right.legend(fontsize=8)
+    return _finish(fig, "Task sampling actually used")
+
+
+def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
+    """Left: cosine between task gradients on the shared encoder over updates. Right: share of
+    monitored updates where a pair conflicts (cosine < 0), per stage (`mtlib.history.conflicts`)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
+    pairs = list(dict.fromkeys(cosines["pair"]))
+    colors = dict(zip(pairs, ["#8172B3", "#C44E52", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974"]))
+    for pair in pairs:
+        part = cosines[cosines["pair"] == pair].sort_values("global_step")
+        left.plot(part["global_step"], part["cosine"], "o-", ms=3, lw=1.4, color=colors[pair], label=pair)
+    left.axhline(0, color="black", lw=0.8)
+    _shade_stages(left, spans, label=True)
+    left.set_xlabel("update step (across stages)")
+    left.set_ylabel("cosine of task gradients")
+    if pairs:
+        left.legend(title="task pair", fontsize=8)
+    else:
+        left.text(
+            0.5,
+            0.5,
+            "no conflict records\n(conflict_every = 0, or one task per update)",
+            ha="center",
+            va="center",
+            transform=left.transAxes,
+        )
+    stages = list(dict.fromkeys(summary["stage"]))
+    width = 0.8 / max(len(pairs), 1)
+    for i, pair in enumerate(pairs):
+        part = summary[summary["pair"] == pair].set_index("stage").reindex(stages)
+        right.bar(np.arange(len(stages)) + (i - (len(pairs) - 1) / 2) * width, part["conflicting"], width, color=colors[pair], label=pair)
+    right.set_xticks(np.arange(len(stages)), stages)
+    right.set_ylim(0, 1)
+    right.set_ylabel("share of updates with cosine < 0")
+    return _finish(fig, "Gradient conflict between tasks")
+
+
+# ---- 04: analysis ------------------------------------------------------------------------------
+def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
+    """Raw counts beside the row-normalised matrix (each row: where that gold class went)."""
+    wide = task == "sst"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6) if wide else (8.5, 3.6))
+    confusion_figure(matrix, task, ax=axes[0])
+    confusion_figure(matrix, task, normalize=True, ax=axes[1])
+    axes[0].set_title("counts")
+    axes[1].set_title("row-normalised (recall on the diagonal)")
+    return _finish(fig, f"{TASKS[task].title}: dev confusion matrix")
+
+
+def sts_figure(frame: Any, residuals: Any, edges: tuple[float, ...] = (0, 1, 2, 3, 4, 5)) -> Any:
+    """Left: predicted vs gold similarity. Right: residual (predicted - gold) per gold bin
+    (`residuals` is `mtlib.analysis.sts_residuals` of the same frame and edges)."""
+    import pandas as pd
+    import seaborn as sns
+
+    gold, pred = frame["label"].astype(float), frame["prediction"].astype(float)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    left.scatter(gold, pred, s=12, alpha=0.5, color=TASK_COLORS["sts"])
+    left.plot([0, 5], [0, 5], color="black", lw=1, ls="--", label="perfect")
+    left.set_xlim(-0.1, 5.1)
+    left.set_ylim(-0.1, 5.1)
+    left.set_xlabel("gold similarity (0-5)")
+    left.set_ylabel("predicted similarity")
+    r = np.corrcoef(gold, pred)[0, 1] if gold.std() > 0 and pred.std() > 0 else 0.0
+    left.set_title(f"predicted vs gold (Pearson r = {r:.3f})")
+    left.legend(loc="upper left", fontsize=8)
+    bins = pd.cut(gold, list(edges), include_lowest=True).astype(str)
+    sns.boxplot(x=bins, y=pred - gold, order=list(residuals.index), ax=right, color="#CFE3D3", fliersize=2)
+    right.axhline(0, color="black", lw=0.8)
+    right.set_xlabel("gold similarity bin")
+    right.set_ylabel("residual (predicted - gold)")
+    right.set_title("residuals by gold bin (n per bin below)")
+    right.set_xticks(range(len(residuals)), [f"{b}\nn={n}" for b, n in zip(residuals.index, residuals["examples"])], fontsize=8)
+    return _finish(fig, "STS-B similarity: dev predictions")
+
+
+def per_class_figure(report: Any) -> Any:
+    """Precision, recall and F1 per class of each classification task (`analysis.per_class_report`)."""
+    tasks = list(dict.fromkeys(report["task"]))
+    fig, axes = plt.subplots(
+        1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False, gridspec_kw={"width_ratios": [len(class_names(t)) for t in tasks]}
+    )
+    for ax, task in zip(axes[0], tasks):
+        part = report[report["task"] == task]
+        x = np.arange(len(part))
+        for i, (metric, color) in enumerate(zip(("precision", "recall", "f1"), ("#8DA0CB", "#FC8D62", "#66C2A5"))):
+            ax.bar(x + (i - 1) * 0.27, part[metric], 0.27, label=metric, color=color)
+        ax.set_xticks(x, [f"{c}\nn={n}" for c, n in zip(part["class"], part["support"])], fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("score")
+        ax.set_title(TASKS[task].title)
+        ax.legend(fontsize=8, ncol=3, loc="upper right")
+    return _finish(fig, "Per-class precision, recall and F1 (dev)")
+
+
+def scores_ci_figure(scores: Any) -> Any:
+    """Each task's dev score with its bootstrap 95% interval (`analysis.scores_with_ci`)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    x = np.arange(len(scores))
+    for i, (task, row) in enumerate(scores.iterrows()):
+        ax.errorbar(
+            i,
+            row["score"],
+            yerr=[[row["score"] - row["ci low"]], [row["ci high"] - row["score"]]],
+            fmt="o",
+            ms=8,
+            capsize=6,
+            lw=2,
+            color=TASK_COLORS[task],
+        )
+        ax.annotate(
+            f"{row['score']:.3f}\n[{row['ci low']:.3f}, {row['ci high']:.3f}]",
+            (i, row["ci high"]),
+            textcoords="offset points",
+            xytext=(0, 6),
+            ha="center",
+            fontsize=8,
+        )
+    ax.set_xticks(x, [f"{TASKS[t].title}\n({m}, n={n})" for t, m, n in zip(scores.index, scores["metric"], scores["examples"])])
+    ax.set_xlim(-0.6, len(scores) - 0.4)
+    low, high = float(scores["ci low"].min()), float(scores["ci high"].max())
+    ax.set_ylim(min(0, low) - 0.05, max(1, high) + 0.15)
+    ax.set_ylabel("dev score")
+    return _finish(fig, "Dev scores with bootstrap 95% intervals")
+
+
+def playground_figure(result: dict[str, Any], sentence: str, sentence2: str) -> Any:
+    """One playground answer: the sentiment distribution of `sentence`, and the paraphrase
+    probability and similarity of the pair."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [3, 2]})
+    if "sentiment" in result:
+        probs = result["sentiment"]
+        bars = left.bar(range(len(probs)), probs, color=plt.cm.RdYlGn(np.linspace(0.1, 0.9, len(probs))))
+        left.bar_label(bars, fmt="%.2f", fontsize=8)
+        left.set_xticks(range(len(probs)), SST_LABELS, rotation=20, fontsize=8)
+        left.set_ylim(0, 1)
+    left.set_ylabel("probability")
+    left.set_title(_wrap(f"sentiment of: {sentence}"), fontsize=9)
+    values = {k: v for k, v in (("P(paraphrase)", result.get("paraphrase")), ("similarity / 5", result.get("similarity"))) if v is not None}
+    values = {k: (v / 5 if k.startswith("similarity") else v) for k, v in values.items()}
+    bars = right.barh(list(values), list(values.values()), color=[TASK_COLORS["para"], TASK_COLORS["sts"]][: len(values)])
+    right.bar_label(
+        bars,
+        labels=[f"{result['paraphrase']:.2f}" if k.startswith("P(") else f"{result['similarity']:.2f} / 5" for k in values],
+        fontsize=8,
+    )
+    right.set_xlim(0, 1.15)
+    right.set_xlabel("model output")
+    right.set_title(_wrap(f"pair: {sentence!r} / {sentence2!r}"), fontsize=9)
+    return _finish(fig, "Playground: the trained model on one example")
+
+
+def _wrap(text: str, width: int = 70) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)[:3])

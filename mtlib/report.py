@@ -1,0 +1,150 @@
+"""A workbook run's record: `results.json` (numbers) and `report.md` (the same numbers as
+tables, then every figure), both built from what the run folders recorded, never typed in.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .checkpoints import atomic_write_json, atomic_write_text
+from .runs import git_state
+from .tasks import TASKS
+
+STAGE_TITLES = {
+    "individual_pretrain": "stage 1: heads alone, frozen encoder",
+    "finetune_pal": "stage 2: fine-tune, PAL schedule",
+    "finetune_vaccine": "stage 3: GradVac + PAL",
+}
+NOTEBOOK_TITLES = {
+    "01": "01 · Data exploration",
+    "02": "02 · Individual pretraining (stage 1)",
+    "03": "03 · Staged fine-tuning (stages 2 and 3)",
+    "04": "04 · Confusion matrices and error analysis",
+}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def collect(
+    folder: Path, profile: str, run_name: str, stages: dict[str, Path], notebooks: dict[str, dict[str, Any]], figures: list[Path]
+) -> dict[str, Any]:
+    """The workbook's numbers: final dev scores and CIs (the last stage), each stage's scores
+    and times, each notebook's wall time, and where the figures are."""
+    per_stage: dict[str, Any] = {}
+    for stage, path in stages.items():
+        r = _read_json(path / "results.json")
+        per_stage[stage] = {
+            "run": str(path),
+            "dev": r["dev"],
+            "ci95": r["ci95"],
+            "dev_mean": r["dev_mean"],
+            "wall_seconds": r["wall_seconds"],
+            "train_seconds": r.get("train_seconds"),
+            "checkpoint": r["checkpoint"],
+            "started_from": (yaml.safe_load((path / "config.yaml").read_text())["train"]["pretrained_model_name"] or None),
+        }
+    final_stage = list(stages)[-1]
+    final = per_stage[final_stage]
+    first = stages[list(stages)[0]]
+    config = yaml.safe_load((first / "config.yaml").read_text(encoding="utf-8"))
+    manifest = _read_json(first / "manifest.json")
+    return {
+        "run": run_name,
+        "profile": profile,
+        "encoder": config["model"]["encoder"],
+        "device": manifest.get("device_name", manifest.get("device")),
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "git": git_state(),
+        "final_stage": final_stage,
+        "dev": final["dev"],
+        "ci95": final["ci95"],
+        "dev_mean": final["dev_mean"],
+        "metrics": {t: TASKS[t].metric_name for t in final["dev"]},
+        "stages": per_stage,
+        "notebooks": notebooks,
+        "total_seconds": sum(n["seconds"] for n in notebooks.values()),
+        "figures": [str(f) for f in figures],
+    }
+
+
+def markdown(results: dict[str, Any], folder: Path) -> str:
+    """report.md: a header, the dev results table, the time table, then the figures by notebook
+    (paths relative to `folder`, so the report renders wherever the run folder is viewed)."""
+    stages = results["stages"]
+    git = results["git"]
+    lines = [
+        f"# Workbook run `{results['run']}` (profile `{results['profile']}`)",
+        "",
+        f"Encoder `{results['encoder']}` on {results['device']}; git {str(git.get('commit') or 'unknown')[:10]}"
+        + (" (uncommitted changes)" if git.get("dirty") else "")
+        + f"; written {results['created']}; the four notebooks took {results['total_seconds']:.0f} s.",
+        "",
+    ]
+    if results["profile"] == "smoke":
+        lines += ["> Smoke profile: a tiny random encoder on a few rows. These scores only show that the pipeline runs.", ""]
+    lines += ["## Dev results", "", _results_table(results), "", "## Time", "", _time_table(results), ""]
+    chain = " → ".join(f"`{Path(s['run']).name}`" for s in stages.values())
+    lines += [f"Checkpoints handed on: {chain} (each stage starts from the one before).", ""]
+    lines += ["## Figures", ""]
+    by_notebook: dict[str, list[Path]] = {}
+    for figure in map(Path, results["figures"]):
+        by_notebook.setdefault(figure.name[:2], []).append(figure)
+    for prefix, title in NOTEBOOK_TITLES.items():
+        figures = sorted(f for f in by_notebook.get(prefix, []) if f.suffix == ".png")
+        executed = results["notebooks"].get(prefix, {}).get("executed")
+        if not figures and not executed:
+            continue
+        lines += [f"### {title}", ""]
+        if executed:
+            lines += [f"Executed notebook: [{Path(executed).name}]({_rel(Path(executed), folder)})", ""]
+        for figure in figures:
+            caption = figure.stem[3:].replace("_", " ")
+            lines += [f"![{caption}]({_rel(figure, folder)})", ""]
+    return "\n".join(lines)
+
+
+def _results_table(results: dict[str, Any]) -> str:
+    stages = results["stages"]
+    header = ["task", "metric", *[f"{STAGE_TITLES.get(s, s)}" for s in stages], "final 95% CI (bootstrap)"]
+    rows = [header, ["---"] * len(header)]
+    for task, score in results["dev"].items():
+        low, high = results["ci95"][task]
+        per_stage = [_fmt(s["dev"].get(task)) for s in stages.values()]
+        rows.append([TASKS[task].title, TASKS[task].metric_name, *per_stage[:-1], f"**{_fmt(score)}**", f"[{low:.3f}, {high:.3f}]"])
+    means = [_fmt(s["dev_mean"]) for s in stages.values()]
+    rows.append(["mean", "", *means[:-1], f"**{means[-1]}**", ""])
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def _time_table(results: dict[str, Any]) -> str:
+    rows = [["notebook / stage", "wall seconds"], ["---", "---:"]]
+    for prefix, info in results["notebooks"].items():
+        rows.append([Path(info["executed"]).stem, f"{info['seconds']:.1f}"])
+        for stage in info.get("stages", []):
+            s = results["stages"][stage]
+            rows.append([f"↳ stage `{stage}` (load, train, score)", f"{s['wall_seconds']:.1f}"])
+    rows.append(["**total**", f"**{results['total_seconds']:.1f}**"])
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _rel(path: Path, folder: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+
+
+def write(folder: Path, results: dict[str, Any]) -> tuple[Path, Path]:
+    """Write results.json and report.md into the workbook's run folder."""
+    atomic_write_json(folder / "results.json", results)
+    atomic_write_text(folder / "report.md", markdown(results, folder))
+    return folder / "results.json", folder / "report.md"

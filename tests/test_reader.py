@@ -1,0 +1,133 @@
+"""The task-file reader on fixture files with each quirk of the real files and each bad input."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mtlib.data import DataWarning, load_task, quora_held_out, read_task_file
+from mtlib.errors import DataError
+from mtlib.tasks import TASKS
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+SST_HEADER = "\tid\tsentence\tsentiment\n"
+PARA_HEADER = "\tid\tsentence1\tsentence2\tis_duplicate\n"
+
+
+def test_real_quirks_read_right(tmp_path):
+    # triple-quoted fields with embedded quotes, a leading space, PTB tokens, a non-breaking space
+    text = PARA_HEADER + '0\ta1\t"""Is ""this"" right?"""\t What is -LRB- it -RRB- ?\t1.0\n1\ta2\tx\u00a08 1/2\ty\t0.0\n'
+    ex = read_task_file(TASKS["para"], write(tmp_path, "p.csv", text), "dev")
+    assert ex.ids == ["a1", "a2"]
+    assert ex.texts[0] == ('"Is "this" right?"', "What is -LRB- it -RRB- ?")
+    assert ex.texts[1][0] == "x\u00a08 1/2"
+    assert ex.labels.tolist() == [1.0, 0.0]
+
+
+def test_sst_test_student_extra_column(tmp_path):
+    text = "0\t\tid\tsentence\n1\t0.0\tb1\t Effective but too-tepid biopic\n"
+    ex = read_task_file(TASKS["sst"], write(tmp_path, "t.csv", text), "test", labelled=False)
+    assert ex.ids == ["b1"] and ex.texts == [("Effective but too-tepid biopic",)] and ex.labels is None
+
+
+def test_empty_fields_are_dropped_and_reported(tmp_path):
+    rows = "".join(f"{i}\tid{i}\ts{i}\tt{i}\t1.0\n" for i in range(20))
+    text = PARA_HEADER + rows + "20\tbad1\tonly one\t\t1.0\n21\tbad2\tq\tr\t\n"
+    with pytest.warns(DataWarning, match=r"dropped 2 row\(s\).*line 22 \(sentence2\).*line 23 \(is_duplicate\)"):
+        ex = read_task_file(TASKS["para"], write(tmp_path, "p.csv", text), "dev")
+    assert len(ex) == 20 and [(d.line, d.column) for d in ex.dropped] == [(22, "sentence2"), (23, "is_duplicate")]
+
+
+@pytest.mark.parametrize(
+    "task, body, message",
+    [
+        ("sst", "0\tx1\tfine\t7\n", r"s\.csv:2 \(column 'sentiment'\): label '7' is outside 0\.\.4"),
+        ("sst", "0\tx1\tfine\tgood\n", r"s\.csv:2 \(column 'sentiment'\): label 'good' is not a number"),
+        ("sst", "0\tx1\tfine\t2.5\n", r"s\.csv:2 \(column 'sentiment'\): label '2.5' is not a whole class number"),
+        ("sts", "0\tx1\ta\tb\t5.5\n", r"s\.csv:2 \(column 'similarity'\): label '5.5' is outside 0\.0\.\.5\.0"),
+        ("sts", "0\tx1\ta\tb\tnan\n", r"s\.csv:2 \(column 'similarity'\): label 'nan' is outside"),
+        ("sst", "0\tx1\tfine\n", r"s\.csv:2: row has 3 tab-separated fields, the header has 4"),
+        ("sst", "0\tx1\tfine\t1\textra\n", r"s\.csv:2: row has 5 tab-separated fields"),
+    ],
+)
+def test_bad_rows_name_file_line_and_column(tmp_path, task, body, message):
+    header = SST_HEADER if task == "sst" else "\tid\tsentence1\tsentence2\tsimilarity\n"
+    with pytest.raises(DataError, match=message):
+        read_task_file(TASKS[task], write(tmp_path, "s.csv", header + "0\tok\tfine\t1\n"[: 0] + body), "train")
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(DataError, match=r"(?s)missing.*make data"):
+        read_task_file(TASKS["sst"], tmp_path / "nope.csv", "train")
+    with pytest.raises(DataError, match=r"e\.csv:1: file is empty"):
+        read_task_file(TASKS["sst"], write(tmp_path, "e.csv", ""), "train")
+    with pytest.raises(DataError, match=r"h\.csv:1: header lacks column\(s\) \['sentiment'\]"):
+        read_task_file(TASKS["sst"], write(tmp_path, "h.csv", "\tid\tsentence\n0\ta\tb\n"), "train")
+    with pytest.raises(DataError, match=r"u\.csv:3: byte 0xff at character 9 is not UTF-8"):
+        read_task_file(TASKS["sst"], write(tmp_path, "u.csv", SST_HEADER.encode() + b"0\ta\tb\t1\n1\tb\tbad \xff\t1\n"), "train")
+    with pytest.raises(DataError, match=r"n\.csv:2: file has a header but no rows"):
+        read_task_file(TASKS["sst"], write(tmp_path, "n.csv", SST_HEADER), "train")
+    many_empty = SST_HEADER + "".join(f"{i}\tid{i}\t\t1\n" for i in range(30))
+    with pytest.raises(DataError, match=r"30 of 30 rows have an empty field"):
+        read_task_file(TASKS["sst"], write(tmp_path, "m.csv", many_empty), "train")
+
+
+def test_quora_split_of_the_real_dev_file(real_data_dir):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        splits, notes = load_task(TASKS["para"], real_data_dir)
+    if (real_data_dir / "quora-train.csv").exists():
+        pytest.skip("the full quora-train.csv is present")
+    assert any("md5 split" in n for n in notes)
+    train, dev = splits["train"], splits["dev"]
+    assert len(train) + len(dev) == 20212  # 20,214 rows, 2 of them with empty fields
+    assert (len(train), len(dev)) == (16235, 3977)
+    assert set(train.ids).isdisjoint(dev.ids)
+    assert all(quora_held_out(i) for i in dev.ids) and not any(quora_held_out(i) for i in train.ids[:500])
+    assert set(np.unique(dev.labels)) == {0.0, 1.0}
+
+
+def test_real_files_read_with_expected_sizes(real_data_dir):
+    sizes = {"sst": (8544, 1101, 2210), "sts": (6040, 863, 1725)}
+    for task, expected in sizes.items():
+        splits, _ = load_task(TASKS[task], real_data_dir)
+        assert (len(splits["train"]), len(splits["dev"]), len(splits["test"])) == expected
+    sts = load_task(TASKS["sts"], real_data_dir)[0]["train"]
+    assert sts.labels.dtype == np.float32 and not np.all(sts.labels == np.round(sts.labels))  # scores stay floats
+
+
+_cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.lists(_cell, min_size=0, max_size=6), max_size=6).map(lambda rows: "\n".join("\t".join(r) for r in rows).encode("utf-8", "surrogatepass")),
+    st.lists(st.tuples(_cell, _cell, st.sampled_from(["0", "1", "4", "9", "x", "", "2.0", '"3"'])), max_size=6).map(
+        lambda rows: (SST_HEADER + "".join(f"{i}\t{a}\t{b}\t{c}\n" for i, (a, b, c) in enumerate(rows))).encode()
+    ),
+))
+def test_fuzzed_files_end_in_rows_or_a_clean_error(tmp_path, data):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            ex = read_task_file(TASKS["sst"], path, "train")
+    except DataError as exc:
+        assert str(path) in str(exc)
+        return
+    assert len(ex.ids) == len(ex.texts) == len(ex.labels) > 0
+    assert all(t[0] and t[0] == t[0].strip() for t in ex.texts)
+    assert all(v in (0, 1, 2, 3, 4) for v in ex.labels)
