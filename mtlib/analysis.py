@@ -19,6 +19,7 @@ from .plots import class_names
 from .tasks import TASKS
 
 Frames = dict[str, pd.DataFrame]  # task -> detailed predictions of one split
+STS_EDGES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
 
 
 def load_predictions(run_dir: str | Path, split: str = "dev", tasks: list[str] | None = None) -> Frames:
@@ -81,15 +82,21 @@ def per_class_report(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sts_residuals(frame: pd.DataFrame, edges: tuple[float, ...] = (0, 1, 2, 3, 4, 5)) -> pd.DataFrame:
+def gold_bins(gold: pd.Series, edges: tuple[float, ...] = STS_EDGES) -> pd.Series:
+    """Each gold score's bin, labelled "0-1", "1-2", ... (the first bin includes its left edge)."""
+    labels = [f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:])]
+    return pd.cut(gold, list(edges), labels=labels, include_lowest=True)
+
+
+def sts_residuals(frame: pd.DataFrame, edges: tuple[float, ...] = STS_EDGES) -> pd.DataFrame:
     """STS residuals (prediction - gold) grouped by gold-score bin: bias and spread per bin.
 
     A regression toward the mean shows as positive bias in low bins and negative in high ones."""
     gold = frame["label"].astype(float)
     residual = frame["prediction"].astype(float) - gold
-    bins = pd.cut(gold, list(edges), include_lowest=True)
-    grouped = residual.groupby(bins, observed=False)
-    table = grouped.agg(examples="size", bias="mean", mae=lambda r: r.abs().mean(), sd="std")
+    table = residual.groupby(gold_bins(gold, edges), observed=False).agg(
+        examples="size", bias="mean", mae=lambda r: r.abs().mean(), sd="std"
+    )
     table.index = table.index.astype(str).rename("gold bin")
     return table
 

@@ -12,7 +12,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        cfg = parse_args(argv)
+        try:
+            cfg = parse_args(argv)
+        except SystemExit as exc:  # argparse: --help, or a bad flag (its message is printed)
+            return int(exc.code or 0)
         from .pipeline import run
         from .train import Interrupted
 

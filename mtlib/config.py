@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
                 choices = f.metadata.get("choices")
                 if f.name == "amp":
                     choices = (*AMP_MODES, "auto")
-                group.add_argument(f"--{f.name}", choices=choices, help=help_text, metavar=None if choices else "")
+                group.add_argument(f"--{f.name}", choices=choices, help=help_text)
     legacy = parser.add_argument_group("aliases kept from the seed project")
     legacy.add_argument("--use_gpu", action="store_true", help="same as --device cuda")
     legacy.add_argument("--use_amp", action="store_true", help="same as --amp auto (fp16 on CUDA, bf16 on CPU)")

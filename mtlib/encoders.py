@@ -74,7 +74,7 @@ def encoder_from_config(config_dict: dict[str, Any], attn_implementation: str = 
 def _from_pretrained(cls: Any, path: str, name: str, **kw: Any) -> Any:
     try:
         return cls.from_pretrained(path, **kw)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # hub/network/format errors come in many types
         local = Path(path).exists()
         hint = (
             f"{path} exists but is not a Hugging Face BERT folder (config.json, weights, tokenizer files)"

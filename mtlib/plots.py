@@ -86,14 +86,24 @@ def _finish(fig: Any, title: str) -> Any:
     return fig
 
 
-def _shade_stages(ax: Any, spans: Any, label: bool = False) -> None:
-    """Alternate background bands per stage; stage names along the top when `label`."""
+def _shade_stages(ax: Any, spans: Any) -> None:
+    """Background bands, one colour per training stage (see `_stage_legend`)."""
     if spans is None or len(spans) < 2:
         return
     for i, row in enumerate(spans.itertuples(index=False)):
         ax.axvspan(row.start - 0.5, row.end + 0.5, color=STAGE_COLORS[i % len(STAGE_COLORS)], zorder=0, lw=0)
-        if label:
-            ax.text((row.start + row.end) / 2, 1.01, row.stage, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=8)
+
+
+def _stage_legend(fig: Any, spans: Any) -> None:
+    """A legend below the figure naming the stage of each background band."""
+    if spans is None or len(spans) < 2:
+        return
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color=STAGE_COLORS[i % len(STAGE_COLORS)], label=f"stage {row.stage}") for i, row in enumerate(spans.itertuples(index=False))
+    ]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=9, frameon=False)
 
 
 # ---- 01: data ----------------------------------------------------------------------------------
@@ -151,10 +161,11 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
         ax.axvline(max_length, color="crimson", ls="--", lw=1.2)
         ax.text(
             max_length,
-            0.95,
-            f" max_length {max_length}\n {share:.1%} truncated",
+            0.6,
+            f"max_length {max_length} \n{share:.1%} truncated ",
             color="crimson",
             transform=ax.get_xaxis_transform(),
+            ha="right" if max_length > 0.6 * top else "left",
             va="top",
             fontsize=8,
         )
@@ -176,11 +187,20 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
         top, bottom = axes[0, col], axes[1, col]
         part = losses[losses["task"] == task].sort_values("global_step")
         window = max(1, len(part) // 15)
-        top.plot(part["global_step"], part["loss"], ".", ms=3, alpha=0.35, color=color, label="per update")
-        top.plot(part["global_step"], part["loss"].rolling(window, min_periods=1).mean(), color=color, lw=2, label=f"mean of {window}")
+        if window > 1:
+            top.plot(part["global_step"], part["loss"], ".", ms=3, alpha=0.35, color=color, label="per update")
+            top.plot(
+                part["global_step"],
+                part["loss"].rolling(window, min_periods=1).mean(),
+                color=color,
+                lw=2,
+                label=f"mean of {window} updates",
+            )
+            top.legend(fontsize=8)
+        else:
+            top.plot(part["global_step"], part["loss"], ".-", ms=5, lw=1.5, color=color)
         top.set_title(TASKS[task].title)
         top.set_ylabel("training loss")
-        top.legend(fontsize=8)
         scores = dev[dev["task"] == task].sort_values("global_step")
         bottom.plot(scores["global_step"], scores["score"], "o-", color=color)
         for row in scores.itertuples(index=False):
@@ -189,8 +209,9 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
             )
         bottom.set_ylabel(f"dev {_metric_label(task)}")
         bottom.set_xlabel("update step (across stages)")
-        _shade_stages(top, spans, label=True)
+        _shade_stages(top, spans)
         _shade_stages(bottom, spans)
+    _stage_legend(fig, spans)
     return _finish(fig, "Learning curves")
 
 
@@ -218,7 +239,8 @@ def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
     running = wide.cumsum().div(wide.cumsum().sum(axis=1), axis=0)
     for task in [t for t in TASKS if t in running.columns]:
         left.plot(running.index, running[task], lw=2, color=TASK_COLORS[task], label=task)
-    _shade_stages(left, spans, label=True)
+    _shade_stages(left, spans)
+    _stage_legend(fig, spans)
     left.set_xlabel("update step (across stages)")
     left.set_ylabel("share of batches so far")
     left.set_ylim(0, 1)
@@ -247,28 +269,35 @@ def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
         part = cosines[cosines["pair"] == pair].sort_values("global_step")
         left.plot(part["global_step"], part["cosine"], "o-", ms=3, lw=1.4, color=colors[pair], label=pair)
     left.axhline(0, color="black", lw=0.8)
-    _shade_stages(left, spans, label=True)
+    _shade_stages(left, spans)
+    _stage_legend(fig, spans)
     left.set_xlabel("update step (across stages)")
     left.set_ylabel("cosine of task gradients")
     if pairs:
         left.legend(title="task pair", fontsize=8)
     else:
-        left.text(
-            0.5,
-            0.5,
-            "no conflict records\n(conflict_every = 0, or one task per update)",
-            ha="center",
-            va="center",
-            transform=left.transAxes,
-        )
-    stages = list(dict.fromkeys(summary["stage"]))
+        left.text(0.5, 0.5, "no conflict records", ha="center", va="center", transform=left.transAxes)
+    stages = list(spans["stage"]) if spans is not None and len(spans) else list(dict.fromkeys(summary["stage"]))
     width = 0.8 / max(len(pairs), 1)
     for i, pair in enumerate(pairs):
         part = summary[summary["pair"] == pair].set_index("stage").reindex(stages)
-        right.bar(np.arange(len(stages)) + (i - (len(pairs) - 1) / 2) * width, part["conflicting"], width, color=colors[pair], label=pair)
+        bars = right.bar(
+            np.arange(len(stages)) + (i - (len(pairs) - 1) / 2) * width,
+            part["conflicting"].fillna(0),
+            width,
+            color=colors[pair],
+            label=pair,
+        )
+        right.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.2f}" for v in part["conflicting"]], fontsize=8)
+    for x, stage in enumerate(stages):
+        if stage not in set(summary["stage"]):
+            # The monitor needs two tasks in one update: a stage drawing one batch per update never logs.
+            right.text(x, 0.5, "no records\n(conflict_every 0,\nor one task\nper update)", ha="center", va="center", fontsize=8, color="#555555")
     right.set_xticks(np.arange(len(stages)), stages)
-    right.set_ylim(0, 1)
+    right.set_ylim(0, 1.1)
     right.set_ylabel("share of updates with cosine < 0")
+    if pairs:
+        right.legend(fontsize=8, loc="upper left")
     return _finish(fig, "Gradient conflict between tasks")
 
 
@@ -287,8 +316,9 @@ def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
 def sts_figure(frame: Any, residuals: Any, edges: tuple[float, ...] = (0, 1, 2, 3, 4, 5)) -> Any:
     """Left: predicted vs gold similarity. Right: residual (predicted - gold) per gold bin
     (`residuals` is `mtlib.analysis.sts_residuals` of the same frame and edges)."""
-    import pandas as pd
     import seaborn as sns
+
+    from .analysis import gold_bins
 
     gold, pred = frame["label"].astype(float), frame["prediction"].astype(float)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
@@ -301,8 +331,8 @@ def sts_figure(frame: Any, residuals: Any, edges: tuple[float, ...] = (0, 1, 2, 
     r = np.corrcoef(gold, pred)[0, 1] if gold.std() > 0 and pred.std() > 0 else 0.0
     left.set_title(f"predicted vs gold (Pearson r = {r:.3f})")
     left.legend(loc="upper left", fontsize=8)
-    bins = pd.cut(gold, list(edges), include_lowest=True).astype(str)
-    sns.boxplot(x=bins, y=pred - gold, order=list(residuals.index), ax=right, color="#CFE3D3", fliersize=2)
+    bins = gold_bins(gold, edges)
+    sns.boxplot(x=bins.astype(str), y=pred - gold, order=list(residuals.index), ax=right, color="#CFE3D3", fliersize=2)
     right.axhline(0, color="black", lw=0.8)
     right.set_xlabel("gold similarity bin")
     right.set_ylabel("residual (predicted - gold)")
@@ -323,10 +353,11 @@ def per_class_figure(report: Any) -> Any:
         for i, (metric, color) in enumerate(zip(("precision", "recall", "f1"), ("#8DA0CB", "#FC8D62", "#66C2A5"))):
             ax.bar(x + (i - 1) * 0.27, part[metric], 0.27, label=metric, color=color)
         ax.set_xticks(x, [f"{c}\nn={n}" for c, n in zip(part["class"], part["support"])], fontsize=8)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.2)
+        ax.set_yticks(np.linspace(0, 1, 6))
         ax.set_ylabel("score")
         ax.set_title(TASKS[task].title)
-        ax.legend(fontsize=8, ncol=3, loc="upper right")
+        ax.legend(fontsize=8, ncol=3, loc="upper center")
     return _finish(fig, "Per-class precision, recall and F1 (dev)")
 
 

@@ -126,7 +126,7 @@ def _results_table(results: dict[str, Any]) -> str:
 
 def _time_table(results: dict[str, Any]) -> str:
     rows = [["notebook / stage", "wall seconds"], ["---", "---:"]]
-    for prefix, info in results["notebooks"].items():
+    for info in results["notebooks"].values():
         rows.append([Path(info["executed"]).stem, f"{info['seconds']:.1f}"])
         for stage in info.get("stages", []):
             s = results["stages"][stage]

@@ -1,0 +1,203 @@
+"""The workbook: the committed notebooks' shape, and all four executed by papermill (smoke profile).
+
+The papermill tests share one workbook run (a module-scoped fixture, about a minute and a half
+on two cores: most of it is four kernels importing torch and transformers).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from conftest import data_dir
+
+from mtlib import workbook
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in workbook.NOTEBOOKS]
+RUN = "pytest-smoke"
+# Every figure the notebooks export, by notebook: a missing one fails, not only an empty folder.
+FIGURES = {
+    "01": ["01_split_sizes", "01_label_distributions", "01_token_lengths"],
+    "02": ["02_learning_curves", "02_baselines"],
+    "03": ["03_learning_curves", "03_task_sampling", "03_gradient_conflicts"],
+    "04": ["04_sst_confusion", "04_para_confusion", "04_sts_scatter", "04_per_class", "04_dev_scores_ci", "04_playground_example"],
+}
+
+
+def parameters_cell(path: Path) -> nbformat.NotebookNode:
+    cells = [c for c in nbformat.read(path, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} cells tagged 'parameters'"
+    return cells[0]
+
+
+def declared(path: Path) -> dict[str, str]:
+    """name -> trailing comment of each line of the parameters cell."""
+    out = {}
+    for line in parameters_cell(path).source.splitlines():
+        code, _, comment = line.partition("  # ")
+        out[ast.parse(code).body[0].target.id] = comment.strip()
+    return out
+
+
+# ---- the committed notebooks -------------------------------------------------------------------
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_has_no_outputs_and_one_parameters_cell(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.outputs == [] and c.execution_count is None for c in code), f"{path.name} has outputs; run nbstripout"
+    assert code[0] is parameters_cell(path), "the parameters cell must be the first code cell"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "a markdown title comes first"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_are_flat_typed_literals_with_a_comment(path):
+    for line in parameters_cell(path).source.splitlines():
+        code, _, comment = line.partition("  # ")
+        node = ast.parse(code).body[0]
+        assert isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Constant), (
+            f"{path.name}: {line!r} is not `name: type = literal`"
+        )
+        assert node.annotation.id in ("str", "int", "float", "bool"), line
+        assert type(node.value.value).__name__ == node.annotation.id, f"{line!r}: the default does not match the annotation"
+        assert comment and "=" not in comment, f"{line!r}: needs a trailing comment without '=' (papermill skips such lines)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_holds_no_logic_of_its_own(path):
+    """Thin notebooks: calls into mtlib, no functions, classes or loops."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.With)), (
+                f"{path.name}: move this into mtlib:\n{cell.source}"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_help_notebook_lists_every_parameter(path):
+    out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())  # help text wraps
+    for name, comment in declared(path).items():
+        assert re.search(rf"\b{name}: ", text), f"--help-notebook does not list {name}:\n{out.stdout}"
+        assert " ".join(comment.split()) in text, f"--help-notebook lacks the help of {name}"
+
+
+def test_workbook_passes_only_declared_parameters_and_chains_checkpoints(tmp_path):
+    params = workbook.notebook_parameters("smoke", "r", tmp_path)
+    for path in NOTEBOOKS:
+        names = declared(path)
+        given = {k for k in params[path.stem[:2]] if k in names}
+        assert given >= {"run_name"}, path.name
+    assert params["03"]["input_checkpoint"] == params["02"]["output_dir"]
+    assert params["04"]["checkpoint"] == params["03"]["vaccine_output_dir"]
+    assert params["04"]["interactive"] is False
+
+
+# ---- the workbook, executed --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """One smoke workbook run into a temporary runs/ and figures/ folder."""
+    base = tmp_path_factory.mktemp("workbook")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MTLIB_FIGURES", str(base / "figures"))
+        mp.setenv("MTLIB_DATA_DIR", str(data_dir()))
+        results = workbook.run_workbook(
+            "smoke", RUN, root=base / "runs", extra={"sample_rows": 200, "bootstrap_resamples": 200, "example_pair": "A dull film."}
+        )
+    return {"folder": base / "runs" / RUN, "figures": base / "figures" / RUN, "results": results}
+
+
+@pytest.mark.slow
+def test_every_notebook_exports_its_figures(smoke):
+    for notebook, names in FIGURES.items():
+        for name in names:
+            for ext in ("png", "svg"):
+                path = smoke["figures"] / f"{name}.{ext}"
+                assert path.is_file() and path.stat().st_size > 1000, f"notebook {notebook} did not export {path.name}"
+
+
+@pytest.mark.slow
+def test_checkpoints_are_handed_from_02_to_03_to_04(smoke):
+    stages = smoke["folder"] / "stages"
+    for stage in workbook.STAGES:
+        assert (stages / stage / "model.safetensors").is_file(), stage
+
+    def started_from(stage):
+        return yaml.safe_load((stages / stage / "config.yaml").read_text())["train"]["pretrained_model_name"]
+
+    assert started_from("individual_pretrain") == ""
+    assert Path(started_from("finetune_pal")) == stages / "individual_pretrain"
+    assert Path(started_from("finetune_vaccine")) == stages / "finetune_pal"
+    pal_notes = json.loads((stages / "finetune_pal" / "results.json").read_text())["notes"]
+    assert any(n.startswith(f"started from {stages / 'individual_pretrain'}") for n in pal_notes), pal_notes
+    analysed = nbformat.read(smoke["folder"] / "notebooks" / "04_confusion_matrix_analysis.ipynb", as_version=4)
+    injected = next(c for c in analysed.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f"checkpoint = {str(stages / 'finetune_vaccine')!r}" in injected.source.replace('"', "'")
+
+
+@pytest.mark.slow
+def test_report_has_the_three_tasks_and_embeds_existing_figures(smoke):
+    report = (smoke["folder"] / "report.md").read_text()
+    for title in ("SST-5 sentiment", "Quora paraphrase", "STS-B similarity", "mean"):
+        row = next((line for line in report.splitlines() if line.startswith(f"| {title} |")), None)
+        assert row is not None, f"no results row for {title}"
+        assert len(re.findall(r"-?\d\.\d{3}", row)) >= 4, row  # three stages (+ the CI)
+    for stem in ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis"):
+        assert re.search(rf"\| {stem} \| \d+\.\d \|", report), f"no wall time for {stem}"
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    assert len(links) == sum(map(len, FIGURES.values()))
+    assert all((smoke["folder"] / link).resolve().is_file() for link in links)
+
+
+@pytest.mark.slow
+def test_results_json_holds_final_scores_cis_and_times(smoke):
+    results = json.loads((smoke["folder"] / "results.json").read_text())
+    assert results == json.loads(json.dumps(smoke["results"], default=str))
+    assert set(results["dev"]) == {"sst", "para", "sts"}
+    for task, (low, high) in results["ci95"].items():
+        assert -1 <= low <= high <= 1, task
+    assert results["dev_mean"] == pytest.approx(sum(results["dev"].values()) / 3)
+    assert results["dev"] == results["stages"]["finetune_vaccine"]["dev"]
+    assert set(results["notebooks"]) == {"01", "02", "03", "04"}
+    assert results["total_seconds"] == pytest.approx(sum(n["seconds"] for n in results["notebooks"].values()))
+    assert all(s["wall_seconds"] > 0 for s in results["stages"].values())
+
+
+@pytest.mark.slow
+def test_executed_notebooks_are_in_the_run_folder_not_over_the_sources(smoke):
+    for source in NOTEBOOKS:
+        executed = nbformat.read(smoke["folder"] / "notebooks" / source.name, as_version=4)
+        code = [c for c in executed.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code), source.name
+        assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs), f"{source.name} shows no figure"
+        assert not any(c.outputs for c in nbformat.read(source, as_version=4).cells if c.cell_type == "code"), "source overwritten"
+    example = next(c for c in code if "playground.show" in c.source)
+    assert "'sentiment'" in str(example.outputs), "04's static playground example gave no answer"
+
+
+@pytest.mark.slow
+def test_a_failing_cell_fails_the_command_with_papermills_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MTLIB_FIGURES", str(tmp_path / "figures"))
+    code = workbook.main(["--profile", "no-such-profile", "--run", "broken", "--runs_dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "01_data_exploration.ipynb failed in cell" in err and "ConfigError" in err and "no-such-profile" in err, err
+    assert (tmp_path / "broken" / "notebooks" / "01_data_exploration.ipynb").is_file()
+    assert not (tmp_path / "broken" / "notebooks" / "02_individual_pretraining.ipynb").exists()
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(workbook.WorkbookError, match="no notebook declares"):
+        workbook.run_workbook("smoke", "x", root=tmp_path, extra={"no_such_knob": 1})
+    assert not any((tmp_path / "x" / "notebooks").iterdir())
