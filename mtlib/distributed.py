@@ -56,9 +56,10 @@ def all_reduce_grads(params: list[torch.nn.Parameter]) -> None:
     """Sum the gradients of `params` across ranks in one flattened all-reduce."""
     if not is_distributed():
         return
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
+    for p in params:  # a rank whose shard was empty still joins with zeros
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
     flat = torch.cat([g.reshape(-1).float() for g in grads])
     tdist.all_reduce(flat, op=tdist.ReduceOp.SUM)
     offset = 0
@@ -71,3 +72,21 @@ def all_reduce_grads(params: list[torch.nn.Parameter]) -> None:
 def barrier() -> None:
     if is_distributed():
         tdist.barrier()
+
+
+def broadcast_object(value: object) -> object:
+    """Rank 0's value on every rank."""
+    if not is_distributed():
+        return value
+    box = [value]
+    tdist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather_rows(array: np.ndarray) -> np.ndarray:
+    """Sum an array across ranks (each rank fills its own rows, zeros elsewhere)."""
+    if not is_distributed():
+        return array
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
+    tdist.all_reduce(tensor, op=tdist.ReduceOp.SUM)
+    return tensor.numpy()

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.metrics import confusion_matrix
 
+from . import distributed as dist
 from .amp import Precision
 from .checkpoints import atomic_write_text
 from .data import Encoded, collate, sorted_batches
@@ -51,12 +52,14 @@ def predict_split(model: torch.nn.Module, encoded: Encoded, precision: Precision
     n = len(encoded)
     preds = np.zeros(n, dtype=np.float64)
     probs = np.zeros((n, spec.num_outputs) if spec.label_kind == "class" else n, dtype=np.float64)
-    for index in sorted_batches(encoded.lengths, batch_size):
+    batches = sorted_batches(encoded.lengths, batch_size)
+    for index in batches[dist.rank() :: dist.world_size()]:  # sharded across ranks, then gathered
         batch = precision.to_device(collate(encoded, index, pad_id))
         with precision.autocast():
             output = model(spec.name, **batch)
         preds[index] = spec.predict(output).float().cpu().numpy()
         probs[index] = spec.probabilities(output).float().cpu().numpy()
+    preds, probs = dist.gather_rows(preds), dist.gather_rows(probs)
     model.train(was_training)
     ex = encoded.examples
     return Predictions(spec.name, ex.split, ex.ids, ex.texts, preds, probs, ex.labels)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from . import distributed as dist
-from .amp import Precision
+from .amp import Precision, resolve_device
 from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint, save_model
 from .config import Config
 from .data import Encoded, check_data_dir, encode, load_task, md5_of, resolve_data_dir
@@ -26,7 +26,7 @@ from .encoders import encoder_from_config, load_encoder, load_tokenizer
 from .errors import CheckpointError, ConfigError
 from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
 from .model import ModelSpec, MultitaskBert
-from .runs import RunDir
+from .runs import RunDir, default_run_name
 from .tasks import TASKS
 
 
@@ -159,6 +159,7 @@ def score_and_write(p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", 
             examples += len(pred.ids)
             if dist.rank() == 0:
                 results["predictions"].append(str(write_predictions(run.predictions, pred)))
+                results.setdefault("predicted", {})[f"{task}/{split}"] = len(pred.ids)
             if split == "dev":
                 results["dev"][task] = pred.score()
                 results["ci95"][task] = bootstrap_ci(pred, seed=p.cfg.train.seed)
@@ -170,11 +171,20 @@ def score_and_write(p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", 
 
 def run(cfg: Config) -> dict[str, Any]:
     """Run the configured stage end to end; returns the results also written to results.json."""
+    return execute(cfg)[0]
+
+
+def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
+    """`run`, also handing back the prepared data and the trained model (best checkpoint)."""
     from .train import Trainer
 
     t0 = time.perf_counter()
     cfg.validate()
+    dist.init_from_env(resolve_device(cfg.train.device).type)
+    if dist.is_distributed() and not cfg.run.save_path and not cfg.run.resume:
+        cfg.run.save_path = dist.broadcast_object(default_run_name(cfg.train.option))
     run_dir = RunDir.open(cfg, dist.rank())
+    dist.barrier()
     if cfg.run.resume:
         saved = Config.from_yaml(run_dir.path / "config.yaml")
         saved.run.resume, saved.run.debug, saved.run.progress = cfg.run.resume, cfg.run.debug, cfg.run.progress
@@ -204,6 +214,7 @@ def run(cfg: Config) -> dict[str, Any]:
         trainer = Trainer(cfg, p.model, p.tokenizer, p.data, p.precision, run_dir)
         results.update(trainer.fit())
         best = run_dir.path / "model.safetensors"
+        dist.barrier()
         if best.exists():
             load_weights_into(p.model, best)
     elif dist.rank() == 0:
@@ -222,7 +233,7 @@ def run(cfg: Config) -> dict[str, Any]:
         _say(f"dev: {shown}  mean {results['dev_mean']:.3f}")
         _say(f"checkpoint: {results['checkpoint']}")
         _say(f"predictions: {run_dir.predictions}")
-    return results
+    return results, p
 
 
 def _say(text: str) -> None:

@@ -139,7 +139,8 @@ class Trainer:
         self.model.load_state_dict(saved["model"])
         loop = saved["loop"]
         self.state = LoopState(**loop)
-        truncate_metrics(self.run.path, self.state.global_step)
+        if self.rank == 0:
+            truncate_metrics(self.run.path, self.state.global_step)
         return saved
 
     # ---- one phase ---------------------------------------------------------------------------
@@ -360,6 +361,7 @@ class Trainer:
             shown = "  ".join(f"{t} {v:.3f}" for t, v in scores.items())
             self._print(f"[{phase.name}] epoch {epoch}: dev {shown}  mean {mean:.3f}" + ("  (best, saved)" if improved else ""))
         self.state.epoch_loss = {}
+        dist.barrier()  # other ranks may read the checkpoint rank 0 just wrote
         self._emit("epoch", record)
         return bool(cfg.train.patience) and self.state.bad_epochs >= cfg.train.patience
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -54,7 +52,8 @@ def test_committed_notebook_has_no_outputs_and_one_parameters_cell(path):
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code), f"{path.name} has outputs; run nbstripout"
-    assert code[0] is parameters_cell(path), "the parameters cell must be the first code cell"
+    assert "parameters" in code[0].metadata.get("tags", []), "the parameters cell must be the first code cell"
+    parameters_cell(path)  # and the only one
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "a markdown title comes first"
 
 
@@ -63,11 +62,11 @@ def test_parameters_are_flat_typed_literals_with_a_comment(path):
     for line in parameters_cell(path).source.splitlines():
         code, _, comment = line.partition("  # ")
         node = ast.parse(code).body[0]
-        assert isinstance(node, ast.AnnAssign) and isinstance(node.value, ast.Constant), (
-            f"{path.name}: {line!r} is not `name: type = literal`"
+        assert isinstance(node, ast.AnnAssign) and isinstance(node.annotation, ast.Name), (
+            f"{path.name}: {line!r} is not `name: type = value`"
         )
-        assert node.annotation.id in ("str", "int", "float", "bool"), line
-        assert type(node.value.value).__name__ == node.annotation.id, f"{line!r}: the default does not match the annotation"
+        value = ast.literal_eval(node.value)  # raises unless a literal
+        assert type(value).__name__ == node.annotation.id in ("str", "int", "float", "bool"), f"{line!r}: type and default disagree"
         assert comment and "=" not in comment, f"{line!r}: needs a trailing comment without '=' (papermill skips such lines)"
 
 
@@ -85,11 +84,16 @@ def test_notebook_holds_no_logic_of_its_own(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_help_notebook_lists_every_parameter(path):
-    out = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(path)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    text = " ".join(out.stdout.split())  # help text wraps
+    """`papermill --help-notebook` (its click command, in-process) shows each parameter and its
+    comment; papermill silently skips a line it cannot parse, e.g. one with '=' in its comment."""
+    from click.testing import CliRunner
+    from papermill.cli import papermill
+
+    out = CliRunner().invoke(papermill, ["--help-notebook", str(path)])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())  # help text wraps
     for name, comment in declared(path).items():
-        assert re.search(rf"\b{name}: ", text), f"--help-notebook does not list {name}:\n{out.stdout}"
+        assert re.search(rf"\b{name}: ", text), f"--help-notebook does not list {name}:\n{out.output}"
         assert " ".join(comment.split()) in text, f"--help-notebook lacks the help of {name}"
 
 

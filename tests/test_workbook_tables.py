@@ -1,0 +1,174 @@
+"""The workbook's tables on hand-made inputs: exploration, recorded metrics, baselines, analysis."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlib import analysis, baselines, explore, history, report
+from mtlib.data import DroppedRow, Examples
+
+
+def examples(task, split, texts, labels=None, dropped=()):
+    ids = [f"{split}{i}" for i in range(len(texts))]
+    return Examples(
+        task, split, "mem", ids, [tuple(t) for t in texts], None if labels is None else np.asarray(labels, float), list(dropped)
+    )
+
+
+# ---- explore -----------------------------------------------------------------------------------
+def test_overlap_normalises_text_and_matches_pairs_in_either_order():
+    splits = {
+        "sts": {
+            "train": examples("sts", "train", [("A cat sits.", "A dog runs."), ("x", "y")], [1, 2]),
+            "dev": examples("sts", "dev", [("a  DOG runs.", "a cat sits."), ("z", "w")], [3, 4]),
+        }
+    }
+    table = explore.sentence_overlap(splits).set_index("unit")
+    assert table.loc["pair", "shared"] == 1 and table.loc["pair", "share of later"] == 0.5
+    assert table.loc["sentence", "shared"] == 2 and table.loc["sentence", "unique in later"] == 4
+
+
+def test_truncation_table_counts_examples_over_the_limit():
+    lengths = pd.DataFrame({"task": "sst", "split": "train", "length": [10, 20, 65, 64, 100]})
+    row = explore.truncation_table(lengths, 64).loc[("sst", "train")]
+    assert row["truncated"] == 2 and row["truncated share"] == pytest.approx(0.4) and row["max"] == 100
+
+
+def test_dropped_rows_are_listed_once_when_splits_share_a_file():
+    shared = [DroppedRow("data/quora-dev.csv", 7, "sentence2", "empty field")]
+    splits = {"para": {s: examples("para", s, [("a", "b")], [1], shared) for s in ("train", "dev")}}
+    assert explore.dropped_rows(splits).to_dict("records") == [
+        {"task": "para", "file": "quora-dev.csv", "line": 7, "column": "sentence2", "reason": "empty field"}
+    ]
+    assert explore.split_sizes(splits).loc["para", "dropped"] == 1
+
+
+def test_label_distribution_shares_sum_to_one_and_skip_unlabelled_splits():
+    splits = {
+        "sst": {"train": examples("sst", "train", [("a",)] * 4, [0, 1, 1, 4]), "test": examples("sst", "test", [("b",)])},
+        "sts": {"train": examples("sts", "train", [("a", "b")] * 3, [0.0, 2.5, 5.0])},
+    }
+    table = explore.label_distribution(splits)
+    assert set(table["split"]) == {"train"}
+    assert table.groupby("task")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+    assert table[(table.task == "sst") & (table.label == "1")]["count"].item() == 2
+
+
+# ---- history -----------------------------------------------------------------------------------
+def write_metrics(folder, records):
+    folder.mkdir(parents=True)
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_stages_share_one_step_axis_and_sampling_counts_batches(tmp_path):
+    first = write_metrics(
+        tmp_path / "a",
+        [
+            {"kind": "phase", "step": 0, "phase": "finetune", "sizes": {"sst": 3, "sts": 1}},
+            {"kind": "train", "step": 1, "epoch": 1, "tasks": {"sst": 2}, "loss": {"sst": 1.0}, "lr": 0.1},
+            {"kind": "train", "step": 2, "epoch": 1, "tasks": {"sst": 1, "sts": 1}, "loss": {"sst": 0.5, "sts": 2.0}, "lr": 0.1},
+            {"kind": "conflict", "step": 2, "cosine": {"sst-sts": -0.25}},
+            {"kind": "dev", "step": 2, "phase": "finetune", "epoch": 1, "dev": {"sst": 0.3}, "best": True},
+        ],
+    )
+    second = write_metrics(
+        tmp_path / "b",
+        [
+            {"kind": "train", "step": 1, "epoch": 1, "tasks": {"sts": 1}, "loss": {"sts": 1.5}, "lr": 0.01},
+            {"kind": "conflict", "step": 1, "cosine": {"sst-sts": 0.5}},
+        ],
+    )
+    stages = {"one": first, "two": second}
+    assert history.stage_spans(stages).to_dict("records") == [
+        {"stage": "one", "start": 1, "end": 2},
+        {"stage": "two", "start": 3, "end": 3},
+    ]
+    assert history.train_losses(stages)["global_step"].tolist() == [1, 2, 2, 3]
+    summary = history.sampling_summary(stages).set_index(["stage", "task"])
+    assert summary.loc[("one", "sst"), "batches"] == 3 and summary.loc[("one", "sst"), "share"] == pytest.approx(0.75)
+    assert summary.loc[("one", "sts"), "size share"] == pytest.approx(0.25)
+    conflicts = history.conflict_summary(stages).set_index("stage")
+    assert conflicts.loc["one", "conflicting"] == 1.0 and conflicts.loc["two", "conflicting"] == 0.0
+    assert history.dev_scores(stages)["global_step"].tolist() == [2]
+
+
+# ---- baselines ---------------------------------------------------------------------------------
+def test_baselines_predict_the_majority_class_and_the_mean():
+    train = {"sst": np.array([3, 3, 1, 0]), "para": np.array([0, 0, 1]), "sts": np.array([1.0, 3.0])}
+    dev = {"sst": np.array([3, 1, 3, 3]), "para": np.array([1, 0]), "sts": np.array([0.0, 5.0])}
+    table = baselines.baseline_table({"sst": 0.5, "para": 0.5, "sts": 0.4}, train, dev)
+    assert table.loc["sst", "baseline"] == 0.75 and table.loc["sst", "gain"] == -0.25
+    assert table.loc["para", "baseline"] == 0.5
+    assert table.loc["sts", "baseline"] == 0.0 and "2" in table.loc["sts", "baseline predicts"]
+
+
+# ---- analysis ----------------------------------------------------------------------------------
+def sst_frame():
+    probs = np.array([[0.9, 0.1, 0, 0, 0], [0.2, 0.7, 0.1, 0, 0], [0.1, 0.1, 0.6, 0.1, 0.1], [0.0, 0.0, 0.0, 0.95, 0.05]])
+    frame = pd.DataFrame(probs, columns=[f"p{i}" for i in range(5)])
+    return frame.assign(id=list("abcd"), sentence=["s0", "s1", "s2", "s3"], label=[0, 0, 2, 4], prediction=probs.argmax(1))
+
+
+def test_confident_errors_are_wrong_predictions_surest_first():
+    errors = analysis.confident_errors("sst", sst_frame(), 5)
+    assert errors["sentence"].tolist() == ["s3", "s1"]
+    assert errors["confidence"].tolist() == pytest.approx([0.95, 0.7])
+    assert errors["p(gold)"].tolist() == pytest.approx([0.05, 0.2])
+
+
+def test_per_class_report_and_confusion_matrix_cover_every_class():
+    frames = {"sst": sst_frame()}
+    matrix = analysis.confusion_matrix_of("sst", frames["sst"])
+    assert matrix.shape == (5, 5) and matrix[0, 1] == 1 and matrix[4, 3] == 1 and matrix.trace() == 2
+    table = analysis.per_class_report(frames).set_index("class")
+    assert len(table) == 5 and table["support"].sum() == 4
+    assert table.iloc[0]["precision"] == 1.0 and table.iloc[0]["recall"] == 0.5
+
+
+def test_sts_residuals_show_regression_toward_the_mean():
+    gold = np.array([0.0, 0.5, 2.5, 4.5, 5.0])
+    frame = pd.DataFrame({"label": gold, "prediction": 2.5 + 0.2 * (gold - 2.5)})
+    table = analysis.sts_residuals(frame)
+    assert list(table.index) == ["0-1", "1-2", "2-3", "3-4", "4-5"]
+    assert table.loc["0-1", "bias"] > 0 > table.loc["4-5", "bias"]
+    assert table["examples"].tolist() == [2, 0, 1, 0, 2]
+
+
+def test_scores_with_ci_bracket_the_score():
+    rng = np.random.default_rng(0)
+    gold = rng.uniform(0, 5, 200)
+    frame = pd.DataFrame({"id": map(str, range(200)), "sentence1": "a", "sentence2": "b", "label": gold})
+    frame = frame.assign(prediction=gold + rng.normal(0, 1, 200))
+    frame["probability"] = frame["prediction"]
+    row = analysis.scores_with_ci({"sts": frame}, resamples=200).loc["sts"]
+    assert row["ci low"] < row["score"] < row["ci high"] and 0.7 < row["score"] < 0.95
+
+
+# ---- report ------------------------------------------------------------------------------------
+def test_report_tables_and_relative_figure_links(tmp_path):
+    figure = tmp_path / "figures" / "run" / "04_sst_confusion.png"
+    stage = {"dev": {"sst": 0.5, "para": 0.75, "sts": 0.25}, "ci95": {}, "dev_mean": 0.5, "wall_seconds": 3.0, "run": str(tmp_path / "s")}
+    results = {
+        "run": "run",
+        "profile": "cpu",
+        "encoder": "minilm-l6",
+        "device": "cpu",
+        "created": "now",
+        "git": {"commit": "abc", "dirty": False},
+        "dev": stage["dev"],
+        "ci95": {"sst": [0.4, 0.6], "para": [0.7, 0.8], "sts": [0.1, 0.4]},
+        "stages": {"individual_pretrain": stage, "finetune_vaccine": stage},
+        "notebooks": {"04": {"seconds": 12.0, "executed": str(tmp_path / "runs" / "run" / "notebooks" / "04_x.ipynb")}},
+        "total_seconds": 12.0,
+        "figures": [str(figure)],
+    }
+    text = report.markdown(results, tmp_path / "runs" / "run")
+    assert "| SST-5 sentiment | accuracy | 0.500 | **0.500** | [0.400, 0.600] |" in text
+    assert "| mean |  | 0.500 | **0.500** |  |" in text
+    assert "](../../figures/run/04_sst_confusion.png)" in text
+    assert "| 04_x | 12.0 |" in text
