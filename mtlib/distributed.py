@@ -90,3 +90,12 @@ def gather_rows(array: np.ndarray) -> np.ndarray:
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64))
     tdist.all_reduce(tensor, op=tdist.ReduceOp.SUM)
     return tensor.numpy()
+
+
+def any_true(flag: bool) -> bool:
+    """True on every rank when `flag` is true on any rank (a single process: `flag`)."""
+    if not is_distributed():
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0])
+    tdist.all_reduce(tensor, op=tdist.ReduceOp.MAX)
+    return bool(tensor.item())

@@ -56,6 +56,7 @@ def widget(playground: Playground, sentence: str = "", sentence2: str = "") -> A
     """Two text boxes and a button; each click draws the model's answer below them."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
+    from IPython.display import display
 
     from .plots import playground_figure
 
@@ -71,7 +72,8 @@ def widget(playground: Playground, sentence: str = "", sentence2: str = "") -> A
                 print("type a sentence first")
                 return
             fig = playground_figure(playground.predict(first.value, second.value), first.value, second.value or first.value)
-            plt.show(fig)
+            display(fig)
+            plt.close(fig)  # drawn once, into the output area
 
     button.on_click(answer)
     first.on_submit(answer)

@@ -189,10 +189,10 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix({t: f"{v:.3f}" for t, v in losses.items()}, refresh=False)
                 self._emit("update", {"step": self.state.global_step, "losses": losses})
-                if self._stop_signal is not None:
+                if dist.any_true(self._stop_signal is not None):  # all ranks stop at the same update
                     self.state.elapsed += time.perf_counter() - start
                     self._save_state(parts)
-                    raise Interrupted(f"stopped by signal {self._stop_signal}; state saved. Continue with: --resume {self.run.path}")
+                    raise Interrupted(f"stopped by signal {self._stop_signal or 'on another rank'}; state saved. Continue with: --resume {self.run.path}")
                 if cfg.run.save_every and self.state.global_step % cfg.run.save_every == 0 and self.state.update < per_epoch:
                     self.state.elapsed += time.perf_counter() - start
                     start = time.perf_counter()
@@ -291,11 +291,11 @@ class Trainer:
     def _log_phase_start(self, phase: Phase, sizes: dict[str, int], per_epoch: int, k: int) -> None:
         if self.rank != 0:
             return
-        eff = self.cfg.train.batch_size * k
+        batch = self.cfg.train.batch_size
         self._print(
             f"[{phase.name}] tasks {phase.tasks}, train batches per pass {sizes}, {per_epoch} updates/epoch x "
-            f"{self.cfg.train.epochs} epochs; effective batch {eff} examples/update "
-            f"({self.cfg.train.batch_size} per batch x {k} batches, over {self.world} rank(s))"
+            f"{self.cfg.train.epochs} epochs; effective batch {batch * k} examples/update = "
+            f"{batch / self.world:g} per rank x {self.world} rank(s) x {k} batch(es) accumulated"
         )
         self.run.log(kind="phase", step=self.state.global_step, phase=phase.name, sizes=sizes, updates_per_epoch=per_epoch)
 

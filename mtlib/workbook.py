@@ -103,7 +103,7 @@ def run_workbook(
     encoder: str = "",
     extra: dict[str, Any] | None = None,
     root: str | Path | None = None,
-    notebooks_dir: Path = NOTEBOOKS_DIR,
+    notebooks_dir: Path | None = None,
     log_output: bool = False,
 ) -> dict[str, Any]:
     """Execute notebooks 01 to 04 in order, then write results.json and report.md.
@@ -113,7 +113,7 @@ def run_workbook(
     folder = run_dir(run_name, root).resolve()
     (folder / "notebooks").mkdir(parents=True, exist_ok=True)
     params = notebook_parameters(profile, run_name, folder, data_dir, encoder)
-    sources = {name[:2]: notebooks_dir / f"{name}.ipynb" for name in NOTEBOOKS}
+    sources = {name[:2]: (notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb" for name in NOTEBOOKS}
     declared = {key: declared_parameters(path) for key, path in sources.items()}
     unknown = [k for k in (extra or {}) if not any(k in d for d in declared.values())]
     if unknown:
@@ -154,7 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_dir", default="", help="task-file folder (default: $MTLIB_DATA_DIR or data/)")
     parser.add_argument("--encoder", default="", help="encoder (default: the profile's)")
     parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")
-    parser.add_argument("-p", "--param", action="append", type=_parse_param, default=[], metavar="NAME=VALUE", help="a notebook parameter, e.g. -p sample_rows=500 (repeatable)")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        type=_parse_param,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a notebook parameter, e.g. -p sample_rows=500 (repeatable)",
+    )
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' cell output while they run")
     args = parser.parse_args(argv)
     if args.log_output:
