@@ -17,7 +17,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 import yaml
 
@@ -210,7 +210,10 @@ class Config:
         need(t.num_batches_per_epoch >= 0, f"--num_batches_per_epoch must be 0 or more (got {t.num_batches_per_epoch})")
         need(0 <= t.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {t.warmup_ratio})")
         need(0 <= m.hidden_dropout_prob < 1, f"--hidden_dropout_prob must be in [0, 1) (got {m.hidden_dropout_prob})")
-        need(m.encoder_dropout == -1.0 or 0 <= m.encoder_dropout < 1, f"--encoder_dropout must be -1 (keep) or in [0, 1) (got {m.encoder_dropout})")
+        need(
+            m.encoder_dropout == -1.0 or 0 <= m.encoder_dropout < 1,
+            f"--encoder_dropout must be -1 (keep) or in [0, 1) (got {m.encoder_dropout})",
+        )
         need(m.n_hidden_layers >= 0, f"--n_hidden_layers must be 0 or more (got {m.n_hidden_layers})")
         need(d.max_length >= 8, f"--max_length must be at least 8 (got {d.max_length})")
         need(t.max_bad_steps >= 1, f"--max_bad_steps must be at least 1 (got {t.max_bad_steps})")
@@ -243,7 +246,10 @@ class Config:
                 f"--combine_strategy {mt.combine_strategy} puts every task in each update, so "
                 f"--batches_per_update must be at least the number of tasks ({len(d.tasks)})",
             )
-        need(t.option != "test" or bool(t.pretrained_model_name or r.resume), "--option test needs a checkpoint: pass --pretrained_model_name RUN_DIR_OR_FILE")
+        need(
+            t.option != "test" or bool(t.pretrained_model_name or r.resume),
+            "--option test needs a checkpoint: pass --pretrained_model_name RUN_DIR_OR_FILE",
+        )
         need(not (r.resume and t.option == "test"), "--resume continues training; use --pretrained_model_name with --option test")
         need(r.save_every >= 0, f"--save_every must be 0 or more (got {r.save_every})")
         if t.option in ("individual_pretrain", "pretrain") and m.use_pal is False:

@@ -15,9 +15,10 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -153,7 +154,9 @@ def read_task_file(spec: TaskSpec, path: str | Path, split: str, labelled: bool 
         except StopIteration:
             break
         except csv.Error as exc:
-            raise DataError(f"broken quoting or bad character ({exc})", path, start, hint="fields with quotes must be quoted CSV-style") from None
+            raise DataError(
+                f"broken quoting or bad character ({exc})", path, start, hint="fields with quotes must be quoted CSV-style"
+            ) from None
         line = start
         if not row or all(not c.strip() for c in row):
             continue

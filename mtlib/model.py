@@ -96,7 +96,9 @@ class MultitaskBert(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
-    def forward(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, **_: Any) -> torch.Tensor:
+    def forward(
+        self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, **_: Any
+    ) -> torch.Tensor:
         """Raw head output: logits (SST, para) or the pre-squash STS score."""
         return self.heads[task](self.encode(task, input_ids, attention_mask, token_type_ids))
 

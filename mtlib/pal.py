@@ -17,7 +17,8 @@ PAL parameters therefore only ever see, and get gradients from, that task's batc
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn

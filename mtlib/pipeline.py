@@ -41,7 +41,9 @@ class Prepared:
     data_manifest: dict[str, Any]
 
 
-def load_data(cfg: Config, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev", "test")) -> tuple[dict[str, dict[str, Encoded]], list[str], dict[str, Any]]:
+def load_data(
+    cfg: Config, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev", "test")
+) -> tuple[dict[str, dict[str, Encoded]], list[str], dict[str, Any]]:
     """Read, validate and tokenize every task's splits; returns (data, notes, manifest part)."""
     data_dir = resolve_data_dir(cfg.data.data_dir)
     check_data_dir(data_dir, [])
@@ -62,7 +64,9 @@ def load_data(cfg: Config, tokenizer: Any, splits: tuple[str, ...] = ("train", "
                 examples = examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
             enc = encode(examples, tokenizer, cfg.data.max_length)
             if enc.truncated:
-                notes.append(f"{name} {split}: {enc.truncated} of {len(enc)} examples longer than --max_length {cfg.data.max_length} were truncated")
+                notes.append(
+                    f"{name} {split}: {enc.truncated} of {len(enc)} examples longer than --max_length {cfg.data.max_length} were truncated"
+                )
             data[name][split] = enc
             source = Path(examples.source.split(" [")[0])
             if source.exists() and str(source) not in files:
@@ -84,8 +88,13 @@ def build_model(cfg: Config, tokenizer: Any) -> tuple[MultitaskBert, list[str]]:
 def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
     m = cfg.model
     spec_kw = dict(
-        tasks=list(cfg.data.tasks), pooling=m.pooling, n_hidden_layers=m.n_hidden_layers, hidden_dropout_prob=m.hidden_dropout_prob,
-        use_pal=m.use_pal, pal_size=m.pal_size, pal_heads=m.pal_heads,
+        tasks=list(cfg.data.tasks),
+        pooling=m.pooling,
+        n_hidden_layers=m.n_hidden_layers,
+        hidden_dropout_prob=m.hidden_dropout_prob,
+        use_pal=m.use_pal,
+        pal_size=m.pal_size,
+        pal_heads=m.pal_heads,
     )
     notes: list[str] = []
     source = cfg.train.pretrained_model_name

@@ -91,7 +91,9 @@ def table(summaries: list[dict[str, Any]]) -> str:
     for s in summaries:
         mean = f"{s['dev_mean']:.3f}" if s.get("dev_mean") is not None else "-"
         wall = f"{s['wall_seconds'] / 60:.1f} min" if s.get("wall_seconds") else "-"
-        lines.append(f"| `{s['run']}` ({s['label']}, {s.get('encoder') or '?'}) | {_cell(s, 'sst')} | {_cell(s, 'para')} | {_cell(s, 'sts')} | {mean} | {wall} | {s.get('device', '')} |")
+        lines.append(
+            f"| `{s['run']}` ({s['label']}, {s.get('encoder') or '?'}) | {_cell(s, 'sst')} | {_cell(s, 'para')} | {_cell(s, 'sts')} | {mean} | {wall} | {s.get('device', '')} |"
+        )
     lines.append("")
     lines.append(
         "Dev scores with bootstrap 95% intervals. *Para is scored on the held-out fifth of quora-dev.csv "

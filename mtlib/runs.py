@@ -1,15 +1,15 @@
 """The run folder: everything a run leaves behind, and the record of how to make it again.
 
-    runs/<name>/
-      config.yaml        the full config
-      command.txt        a command that recreates the run
-      manifest.json      versions, git commit (+dirty), data md5 sums, device, data notes
-      metrics.jsonl      one JSON object per event (train losses, dev scores, schedule, ...)
-      results.json       final dev scores (written atomically)
-      tb/                TensorBoard event files
-      model.safetensors  best checkpoint (+ model.json, tokenizer/)
-      state/             last training state, for --resume
-      predictions/       CS224N prediction files for dev and test, plus rich TSVs
+runs/<name>/
+  config.yaml        the full config
+  command.txt        a command that recreates the run
+  manifest.json      versions, git commit (+dirty), data md5 sums, device, data notes
+  metrics.jsonl      one JSON object per event (train losses, dev scores, schedule, ...)
+  results.json       final dev scores (written atomically)
+  tb/                TensorBoard event files
+  model.safetensors  best checkpoint (+ model.json, tokenizer/)
+  state/             last training state, for --resume
+  predictions/       CS224N prediction files for dev and test, plus rich TSVs
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def default_run_name(option: str) -> str:
 def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10).stdout
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout
         return {"commit": commit or None, "dirty": bool(dirty.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

@@ -26,8 +26,9 @@ import random
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,7 +94,9 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    def __init__(self, cfg: Config, model: MultitaskBert, tokenizer: Any, data: dict[str, dict[str, Encoded]], precision: Precision, run: RunDir):
+    def __init__(
+        self, cfg: Config, model: MultitaskBert, tokenizer: Any, data: dict[str, dict[str, Encoded]], precision: Precision, run: RunDir
+    ):
         self.cfg, self.model, self.tokenizer, self.data, self.precision, self.run = cfg, model, tokenizer, data, precision, run
         self.pad_id = tokenizer.pad_token_id or 0
         self.state = LoopState()
@@ -147,9 +150,7 @@ class Trainer:
     def _run_phase(self, phase: Phase, resumed: dict[str, Any] | None) -> None:
         cfg, model = self.cfg, self.model
         model.freeze_encoder(phase.frozen_encoder)
-        streams = {
-            t: TaskStream(self.data[t]["train"], cfg.train.batch_size, cfg.train.seed, i) for i, t in enumerate(phase.tasks)
-        }
+        streams = {t: TaskStream(self.data[t]["train"], cfg.train.batch_size, cfg.train.seed, i) for i, t in enumerate(phase.tasks)}
         sizes = {t: s.num_batches for t, s in streams.items()}
         scheduler = make_scheduler(
             cfg.multitask.task_scheduler, phase.tasks, sizes, cfg.train.seed, cfg.train.epochs, cfg.multitask.sampling_temperature
@@ -178,8 +179,14 @@ class Trainer:
         while self.state.epoch <= cfg.train.epochs:
             epoch = self.state.epoch
             scheduler.set_epoch(epoch)
-            bar = tqdm(total=per_epoch, initial=self.state.update, desc=f"{phase.name} epoch {epoch}/{cfg.train.epochs}",
-                       disable=not cfg.run.progress or self.rank != 0, leave=False, dynamic_ncols=True)
+            bar = tqdm(
+                total=per_epoch,
+                initial=self.state.update,
+                desc=f"{phase.name} epoch {epoch}/{cfg.train.epochs}",
+                disable=not cfg.run.progress or self.rank != 0,
+                leave=False,
+                dynamic_ncols=True,
+            )
             start = time.perf_counter()
             while self.state.update < per_epoch:
                 draws = draw_update(scheduler, k, cfg.multitask.combine_strategy)
@@ -192,7 +199,9 @@ class Trainer:
                 if dist.any_true(self._stop_signal is not None):  # all ranks stop at the same update
                     self.state.elapsed += time.perf_counter() - start
                     self._save_state(parts)
-                    raise Interrupted(f"stopped by signal {self._stop_signal or 'on another rank'}; state saved. Continue with: --resume {self.run.path}")
+                    raise Interrupted(
+                        f"stopped by signal {self._stop_signal or 'on another rank'}; state saved. Continue with: --resume {self.run.path}"
+                    )
                 if cfg.run.save_every and self.state.global_step % cfg.run.save_every == 0 and self.state.update < per_epoch:
                     self.state.elapsed += time.perf_counter() - start
                     start = time.perf_counter()

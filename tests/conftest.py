@@ -29,9 +29,20 @@ def tiny_cfg(tmp_path, real_data_dir):
 
     def make(**changes):
         base = dict(
-            encoder="tiny-random", data_dir=str(real_data_dir), device="cpu", amp="off", max_length=48, batch_size=8,
-            eval_batch_size=64, max_train_examples=32, max_eval_examples=32, epochs=1, lr=1e-3, progress=False,
-            save_path=str(tmp_path / "run"), overwrite=True,
+            encoder="tiny-random",
+            data_dir=str(real_data_dir),
+            device="cpu",
+            amp="off",
+            max_length=48,
+            batch_size=8,
+            eval_batch_size=64,
+            max_train_examples=32,
+            max_eval_examples=32,
+            epochs=1,
+            lr=1e-3,
+            progress=False,
+            save_path=str(tmp_path / "run"),
+            overwrite=True,
         )
         base.update(changes)
         return Config.from_dict(base)

@@ -12,7 +12,9 @@ from mtlib.encoders import load_tokenizer
 
 def test_pairs_are_cross_encoded_with_segment_ids():
     tok = load_tokenizer("tiny-random")
-    ex = Examples("sts", "dev", "x", ["a", "b"], [("A man plays.", "A man is playing guitar."), ("Hi", "Hello there")], np.array([4.0, 1.0]))
+    ex = Examples(
+        "sts", "dev", "x", ["a", "b"], [("A man plays.", "A man is playing guitar."), ("Hi", "Hello there")], np.array([4.0, 1.0])
+    )
     enc = encode(ex, tok, 64)
     ids, types = enc.input_ids[0], enc.token_type_ids[0]
     sep = [i for i, t in enumerate(ids) if t == tok.sep_token_id]

@@ -42,7 +42,17 @@ def _launch(tmp_path: Path, data_dir: Path, projection: str, procs: int) -> Path
     if procs == 1:
         cmd = [sys.executable, str(script), str(out), str(data_dir), projection]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}", str(script), str(out), str(data_dir), projection]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={procs}",
+            str(script),
+            str(out),
+            str(data_dir),
+            projection,
+        ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return out

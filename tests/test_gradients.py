@@ -146,8 +146,16 @@ def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, 
     from mtlib.pipeline import run
     from mtlib.runs import read_metrics
 
-    cfg = tiny_cfg(projection=projection, combine_strategy="force", batches_per_update=4, amp=amp, epochs=1,
-                   num_batches_per_epoch=4, save_path=str(tmp_path / "r"), conflict_every=2)
+    cfg = tiny_cfg(
+        projection=projection,
+        combine_strategy="force",
+        batches_per_update=4,
+        amp=amp,
+        epochs=1,
+        num_batches_per_epoch=4,
+        save_path=str(tmp_path / "r"),
+        conflict_every=2,
+    )
     results = run(cfg)
     rows = read_metrics(tmp_path / "r")
     train = [r for r in rows if r["kind"] == "train"]

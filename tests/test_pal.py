@@ -50,6 +50,14 @@ def test_pal_checkpoint_without_pal_loads_with_fresh_blocks(tiny_cfg, tmp_path):
     from mtlib.pipeline import run
 
     run(tiny_cfg(save_path=str(tmp_path / "plain"), num_batches_per_epoch=1))
-    results = run(tiny_cfg(save_path=str(tmp_path / "pal"), use_pal=True, pal_size=8, pal_heads=2,
-                           pretrained_model_name=str(tmp_path / "plain"), num_batches_per_epoch=1))
+    results = run(
+        tiny_cfg(
+            save_path=str(tmp_path / "pal"),
+            use_pal=True,
+            pal_size=8,
+            pal_heads=2,
+            pretrained_model_name=str(tmp_path / "plain"),
+            num_batches_per_epoch=1,
+        )
+    )
     assert any("newly initialised" in n and "pal." in n for n in results["notes"])

@@ -64,7 +64,7 @@ def test_empty_fields_are_dropped_and_reported(tmp_path):
 def test_bad_rows_name_file_line_and_column(tmp_path, task, body, message):
     header = SST_HEADER if task == "sst" else "\tid\tsentence1\tsentence2\tsimilarity\n"
     with pytest.raises(DataError, match=message):
-        read_task_file(TASKS[task], write(tmp_path, "s.csv", header + "0\tok\tfine\t1\n"[: 0] + body), "train")
+        read_task_file(TASKS[task], write(tmp_path, "s.csv", header + "0\tok\tfine\t1\n"[:0] + body), "train")
 
 
 def test_bad_files(tmp_path):
@@ -111,13 +111,17 @@ _cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=1
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.one_of(
-    st.binary(max_size=300),
-    st.lists(st.lists(_cell, min_size=0, max_size=6), max_size=6).map(lambda rows: "\n".join("\t".join(r) for r in rows).encode("utf-8", "surrogatepass")),
-    st.lists(st.tuples(_cell, _cell, st.sampled_from(["0", "1", "4", "9", "x", "", "2.0", '"3"'])), max_size=6).map(
-        lambda rows: (SST_HEADER + "".join(f"{i}\t{a}\t{b}\t{c}\n" for i, (a, b, c) in enumerate(rows))).encode()
-    ),
-))
+@given(
+    data=st.one_of(
+        st.binary(max_size=300),
+        st.lists(st.lists(_cell, min_size=0, max_size=6), max_size=6).map(
+            lambda rows: "\n".join("\t".join(r) for r in rows).encode("utf-8", "surrogatepass")
+        ),
+        st.lists(st.tuples(_cell, _cell, st.sampled_from(["0", "1", "4", "9", "x", "", "2.0", '"3"'])), max_size=6).map(
+            lambda rows: (SST_HEADER + "".join(f"{i}\t{a}\t{b}\t{c}\n" for i, (a, b, c) in enumerate(rows))).encode()
+        ),
+    )
+)
 def test_fuzzed_files_end_in_rows_or_a_clean_error(tmp_path, data):
     path = tmp_path / "fuzz.csv"
     path.write_bytes(data)

@@ -88,7 +88,17 @@ def test_cuda_asked_for_without_cuda(capsys, tmp_path):
 
 def test_offline_hub_id_names_the_packaged_alias(tmp_path, real_data_dir):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # read by huggingface_hub at import: needs a fresh process
-    argv = [sys.executable, "-m", "mtlib", "--encoder", "bert-base-uncased", "--data_dir", str(real_data_dir), "--save_path", str(tmp_path / "r")]
+    argv = [
+        sys.executable,
+        "-m",
+        "mtlib",
+        "--encoder",
+        "bert-base-uncased",
+        "--data_dir",
+        str(real_data_dir),
+        "--save_path",
+        str(tmp_path / "r"),
+    ]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "could not load 'bert-base-uncased'" in done.stderr and "--encoder minilm-l6" in done.stderr
@@ -150,7 +160,7 @@ def test_prediction_writer_escapes_hostile_text(tmp_path):
 
     from mtlib.evaluate import Predictions, read_cs224n, read_detailed, write_predictions
 
-    texts = [('tab\there', 'quote " and ""double""'), ("new\nline", "comma, , and \\ back")]
+    texts = [("tab\there", 'quote " and ""double""'), ("new\nline", "comma, , and \\ back")]
     pred = Predictions("para", "dev", ["a\tb", "c,d"], texts, np.array([1.0, 0.0]), np.array([0.9, 0.1]), np.array([1.0, 0.0]))
     path = write_predictions(tmp_path, pred)
     _, values = read_cs224n(path)
@@ -176,7 +186,9 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tiny_cfg, tmp_path, mon
 
     monkeypatch.setattr(TaskSpec, "loss", flaky)
     # sst and sts alternate: each bad sts step is skipped and counted, the good ones go on
-    results = run(tiny_cfg(save_path=str(tmp_path / "a"), max_bad_steps=2, tasks="sst,sts", task_scheduler="round_robin", num_batches_per_epoch=6))
+    results = run(
+        tiny_cfg(save_path=str(tmp_path / "a"), max_bad_steps=2, tasks="sst,sts", task_scheduler="round_robin", num_batches_per_epoch=6)
+    )
     skipped = [r for r in read_metrics(tmp_path / "a") if r["kind"] == "skipped"]
     assert results["skipped_steps"] == 3 and [r["step"] for r in skipped] == [2, 4, 6]
     # sts alone: three bad steps in a row stop the run, naming the step and the task
@@ -198,11 +210,43 @@ def test_same_seed_same_metrics(tiny_cfg, tmp_path):
 # ---- kill and resume -------------------------------------------------------------------------
 def _cli(run_dir, data_dir, *extra):
     return [
-        sys.executable, "-m", "mtlib", "--encoder", "tiny-random", "--data_dir", str(data_dir), "--device", "cpu",
-        "--max_length", "32", "--batch_size", "8", "--max_train_examples", "64", "--max_eval_examples", "32",
-        "--epochs", "2", "--num_batches_per_epoch", "12", "--task_scheduler", "random", "--projection", "vaccine",
-        "--batches_per_update", "2", "--lr", "1e-3", "--save_every", "1", "--threads", "1", "--no-progress",
-        "--save_path", str(run_dir), *extra,
+        sys.executable,
+        "-m",
+        "mtlib",
+        "--encoder",
+        "tiny-random",
+        "--data_dir",
+        str(data_dir),
+        "--device",
+        "cpu",
+        "--max_length",
+        "32",
+        "--batch_size",
+        "8",
+        "--max_train_examples",
+        "64",
+        "--max_eval_examples",
+        "32",
+        "--epochs",
+        "2",
+        "--num_batches_per_epoch",
+        "12",
+        "--task_scheduler",
+        "random",
+        "--projection",
+        "vaccine",
+        "--batches_per_update",
+        "2",
+        "--lr",
+        "1e-3",
+        "--save_every",
+        "1",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--save_path",
+        str(run_dir),
+        *extra,
     ]
 
 

@@ -63,8 +63,15 @@ def test_pal_uses_real_batch_counts_in_a_run(tiny_cfg, tmp_path):
     from mtlib.pipeline import run
     from mtlib.runs import read_metrics
 
-    cfg = tiny_cfg(task_scheduler="pal", num_batches_per_epoch=2, epochs=2, max_train_examples=0, max_length=16,
-                   save_path=str(tmp_path / "r"), tasks="sst,sts")
+    cfg = tiny_cfg(
+        task_scheduler="pal",
+        num_batches_per_epoch=2,
+        epochs=2,
+        max_train_examples=0,
+        max_length=16,
+        save_path=str(tmp_path / "r"),
+        tasks="sst,sts",
+    )
     cfg.data.max_eval_examples = 8
     run(cfg)
     phase = next(r for r in read_metrics(tmp_path / "r") if r["kind"] == "phase")

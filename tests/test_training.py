@@ -96,10 +96,7 @@ def test_gradient_accumulation_matches_the_full_batch(tiny_cfg, tmp_path):
     """Micro-batches of *different* examples, weighted by their share, give the full-batch update."""
     common = dict(hidden_dropout_prob=0.0, encoder_dropout=0.0, epochs=1, num_batches_per_epoch=3)
     full = run(tiny_cfg(save_path=str(tmp_path / "full"), **common))
-    split = run(
-        tiny_cfg(save_path=str(tmp_path / "split"), **common,
-                 max_batch_size_sst=3, max_batch_size_para=4, max_batch_size_sts=5)
-    )
+    split = run(tiny_cfg(save_path=str(tmp_path / "split"), **common, max_batch_size_sst=3, max_batch_size_para=4, max_batch_size_sts=5))
     a, _ = load_model(tmp_path / "full")
     b, _ = load_model(tmp_path / "split")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):

@@ -12,7 +12,8 @@ encoder's gradient. Everything else is done once, here and in `mtlib.train`:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
