@@ -157,10 +157,6 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> Config:
-        new = Config.from_dict(self.to_flat())
-        return new.update(changes)
-
     # ---- derived values ----------------------------------------------------------------
     @property
     def updates_batches(self) -> int:

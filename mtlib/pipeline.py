@@ -19,7 +19,7 @@ import torch
 
 from . import distributed as dist
 from .amp import Precision, resolve_device
-from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint, save_model
+from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint
 from .config import Config
 from .data import Encoded, check_data_dir, encode, load_task, md5_of, resolve_data_dir
 from .encoders import encoder_from_config, load_encoder, load_tokenizer
@@ -226,12 +226,12 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
         dist.barrier()
         if best.exists():
             load_weights_into(p.model, best)
-    elif dist.rank() == 0:
-        save_model(run_dir.path, p.model, p.tokenizer)
+        results["checkpoint"] = str(best)
+    else:  # the test stage scores the given checkpoint; it is not copied
+        results["checkpoint"] = str(resolve_checkpoint(cfg.train.pretrained_model_name))
     dist.barrier()
     results.update(score_and_write(p, run_dir))
     results["wall_seconds"] = time.perf_counter() - t0
-    results["checkpoint"] = str(run_dir.path / "model.safetensors")
     if dist.rank() == 0:
         run_dir.write_results(results)
         writer = run_dir.writer()
