@@ -29,7 +29,7 @@ test: $(VENV)/.installed data  ## the whole test suite (CPU only)
 test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged encoder or run notebooks
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
-workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu-paper | smoke)
+workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | gpu-paper | smoke)
 	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN)
 
 lab: $(VENV)/.installed data  ## JupyterLab on the notebooks

@@ -53,15 +53,22 @@ class Playground:
 
 
 def widget(playground: Playground, sentence: str = "", sentence2: str = "") -> Any:
-    """Two text boxes and a button; each click draws the model's answer below them."""
+    """Two text boxes and a button; a click (or Enter in a box) draws the model's answer below."""
     import ipywidgets as w
     import matplotlib.pyplot as plt
     from IPython.display import display
 
     from .plots import playground_figure
 
-    first = w.Text(value=sentence, description="sentence", layout=w.Layout(width="90%"))
-    second = w.Text(value=sentence2, description="pair with", placeholder="(optional) a second sentence", layout=w.Layout(width="90%"))
+    # continuous_update=False: the value changes (and the model answers) on Enter, not per key
+    first = w.Text(value=sentence, description="sentence", continuous_update=False, layout=w.Layout(width="90%"))
+    second = w.Text(
+        value=sentence2,
+        description="pair with",
+        placeholder="(optional) a second sentence",
+        continuous_update=False,
+        layout=w.Layout(width="90%"),
+    )
     button = w.Button(description="Ask the model", button_style="primary")
     output = w.Output()
 
@@ -76,8 +83,8 @@ def widget(playground: Playground, sentence: str = "", sentence2: str = "") -> A
             plt.close(fig)  # drawn once, into the output area
 
     button.on_click(answer)
-    first.on_submit(answer)
-    second.on_submit(answer)
+    first.observe(answer, "value")
+    second.observe(answer, "value")
     return w.VBox([first, second, button, output])
 
 

@@ -292,7 +292,9 @@ def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
     for x, stage in enumerate(stages):
         if stage not in set(summary["stage"]):
             # The monitor needs two tasks in one update: a stage drawing one batch per update never logs.
-            right.text(x, 0.5, "no records\n(conflict_every 0,\nor one task\nper update)", ha="center", va="center", fontsize=8, color="#555555")
+            right.text(
+                x, 0.5, "no records\n(conflict_every 0,\nor one task\nper update)", ha="center", va="center", fontsize=8, color="#555555"
+            )
     right.set_xticks(np.arange(len(stages)), stages)
     right.set_ylim(0, 1.1)
     right.set_ylabel("share of updates with cosine < 0")

@@ -91,14 +91,14 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
     if results["profile"] == "smoke":
         lines += ["> Smoke profile: a tiny random encoder on a few rows. These scores only show that the pipeline runs.", ""]
     lines += ["## Dev results", "", _results_table(results), "", "## Time", "", _time_table(results), ""]
-    chain = " → ".join(f"`{Path(s['run']).name}`" for s in stages.values())
+    chain = " → ".join(f"`{Path(stages[s]['run']).name}`" for s in _stage_order(results))
     lines += [f"Checkpoints handed on: {chain} (each stage starts from the one before).", ""]
     lines += ["## Figures", ""]
     by_notebook: dict[str, list[Path]] = {}
     for figure in map(Path, results["figures"]):
         by_notebook.setdefault(figure.name[:2], []).append(figure)
     for prefix, title in NOTEBOOK_TITLES.items():
-        figures = sorted(f for f in by_notebook.get(prefix, []) if f.suffix == ".png")
+        figures = [f for f in by_notebook.get(prefix, []) if f.suffix == ".png"]
         executed = results["notebooks"].get(prefix, {}).get("executed")
         if not figures and not executed:
             continue
@@ -111,16 +111,27 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
     return "\n".join(lines)
 
 
-def _results_table(results: dict[str, Any]) -> str:
+def _stage_order(results: dict[str, Any]) -> list[str]:
+    """Stages in training order (results.json stores its mappings with sorted keys)."""
     stages = results["stages"]
-    header = ["task", "metric", *[f"{STAGE_TITLES.get(s, s)}" for s in stages], "final 95% CI (bootstrap)"]
+    return [s for s in STAGE_TITLES if s in stages] + [s for s in stages if s not in STAGE_TITLES]
+
+
+def _results_table(results: dict[str, Any]) -> str:
+    """One row per task (and the mean): each stage's dev score, the final one in bold, its CI."""
+    order = _stage_order(results)
+    final = results.get("final_stage", order[-1])
+
+    def cells(values: dict[str, float | None]) -> list[str]:
+        return [f"**{_fmt(values[s])}**" if s == final else _fmt(values[s]) for s in order]
+
+    header = ["task", "metric", *[STAGE_TITLES.get(s, s) for s in order], "final 95% CI (bootstrap)"]
     rows = [header, ["---"] * len(header)]
-    for task, score in results["dev"].items():
+    for task in [t for t in TASKS if t in results["dev"]]:
         low, high = results["ci95"][task]
-        per_stage = [_fmt(s["dev"].get(task)) for s in stages.values()]
-        rows.append([TASKS[task].title, TASKS[task].metric_name, *per_stage[:-1], f"**{_fmt(score)}**", f"[{low:.3f}, {high:.3f}]"])
-    means = [_fmt(s["dev_mean"]) for s in stages.values()]
-    rows.append(["mean", "", *means[:-1], f"**{means[-1]}**", ""])
+        scores = cells({s: results["stages"][s]["dev"].get(task) for s in order})
+        rows.append([TASKS[task].title, TASKS[task].metric_name, *scores, f"[{low:.3f}, {high:.3f}]"])
+    rows.append(["mean", "", *cells({s: results["stages"][s]["dev_mean"] for s in order}), ""])
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 

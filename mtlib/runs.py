@@ -80,7 +80,19 @@ class RunDir:
             raise ConfigError(f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it")
         if rank == 0:
             path.mkdir(parents=True, exist_ok=True)
+            cls(path).clear_records()
         return cls(path)
+
+    def clear_records(self) -> None:
+        """Remove a previous run's records that a new run would append to or mix with
+        (metrics.jsonl, TensorBoard events, training state, predictions, the best checkpoint); the rest of the
+        folder is rewritten as the new run goes."""
+        import shutil
+
+        for name in ("metrics.jsonl", "results.json", "model.safetensors", "model.json"):
+            (self.path / name).unlink(missing_ok=True)
+        for name in ("tb", "state", "predictions"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
 
     def record_start(self, cfg: Config, manifest: dict[str, Any]) -> None:
         flat = cfg.to_flat()

@@ -252,6 +252,8 @@ class Trainer:
 
         shared = model.shared_parameters()
         monitor = cfg.multitask.conflict_every and self.state.global_step % cfg.multitask.conflict_every == 0
+        if monitor and shared and len(present) < 2 and len(streams) > 1:
+            self._probe_conflicts(list(streams), shared)
         if shared and (method.per_task or monitor) and len(present) > 1:
             rows = per_task_gradients(present, backward, shared)
             dist.all_reduce_sum(rows)
@@ -291,6 +293,29 @@ class Trainer:
         result = dict(zip(present, values))
         self._log_update(result, counts, lr_schedule.get_last_lr()[0])
         return result
+
+    def _probe_conflicts(self, tasks: list[str], shared: list[torch.nn.Parameter]) -> None:
+        """For updates that hold one task: measure the task-gradient cosines on a fixed probe
+        batch of each task (gradients discarded, nothing stepped), so the conflict monitor also
+        works with one batch per update."""
+        if not hasattr(self, "_probe"):
+            size = self.cfg.train.batch_size
+            self._probe = {}
+            for i, t in enumerate(tasks):
+                n = len(self.data[t]["train"])
+                self._probe[t] = np.sort(np.random.default_rng([self.cfg.train.seed, 4099, i]).choice(n, min(size, n), replace=False))
+
+        def backward(task: str) -> None:
+            batch = self.precision.to_device(collate(self.data[task]["train"], dist.shard(self._probe[task]), self.pad_id))
+            with self.precision.autocast():
+                output = self.model(task, **batch)
+            self.precision.scaler.scale(TASKS[task].loss(output, batch["labels"])).backward()
+
+        rows = per_task_gradients(tasks, backward, shared)
+        dist.all_reduce_sum(rows)
+        self.model.zero_grad(set_to_none=True)
+        if bool(torch.isfinite(rows).all()):
+            self._log_conflicts(tasks, cosine_matrix(rows))
 
     # ---- logging -----------------------------------------------------------------------------
     def _print(self, text: str) -> None:

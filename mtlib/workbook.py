@@ -128,7 +128,10 @@ def run_workbook(
         seconds = execute(source, output, given, log_output)
         print(f"[workbook] {source.stem} done in {seconds:.1f} s -> {output}", flush=True)
         notebooks[key] = {"seconds": seconds, "executed": str(output), "parameters": given, "stages": list(STAGES_OF.get(key, ()))}
-    figures = sorted(p for p in figures_dir(run_name).iterdir() if p.stat().st_mtime >= started - 1)
+    # this run's figures, in the order the notebooks drew them
+    figures = sorted(
+        (p for p in figures_dir(run_name).iterdir() if p.stat().st_mtime >= started - 1), key=lambda p: (p.name[:2], p.stat().st_mtime)
+    )
     stages = {s: folder / "stages" / s for s in STAGES}
     results = report.collect(folder, profile, run_name, stages, notebooks, figures)
     json_path, md_path = report.write(folder, results)
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a notebook parameter, e.g. -p sample_rows=500 (repeatable)",
     )
-    parser.add_argument("--log-output", action="store_true", help="stream the notebooks' cell output while they run")
+    parser.add_argument("--log_output", action="store_true", help="stream the notebooks' cell output while they run")
     args = parser.parse_args(argv)
     if args.log_output:
         logging.basicConfig(level=logging.INFO, format="%(message)s")

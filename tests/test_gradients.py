@@ -164,3 +164,14 @@ def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, 
     conflicts = [r for r in rows if r["kind"] == "conflict"]
     assert len(conflicts) == 2 and all(-1 <= v <= 1 for r in conflicts for v in r["cosine"].values())
     assert all(math.isfinite(v) for v in results["dev"].values())
+
+
+def test_conflict_monitor_probes_when_an_update_holds_one_task(tiny_cfg, tmp_path):
+    from mtlib.pipeline import run
+    from mtlib.runs import read_metrics
+
+    run(tiny_cfg(task_scheduler="round_robin", num_batches_per_epoch=6, conflict_every=3, save_path=str(tmp_path / "r")))
+    conflicts = [r for r in read_metrics(tmp_path / "r") if r["kind"] == "conflict"]
+    assert [r["step"] for r in conflicts] == [1, 4]
+    assert set(conflicts[0]["cosine"]) == {"sst-para", "sst-sts", "para-sts"}
+    assert all(-1 <= v <= 1 for r in conflicts for v in r["cosine"].values())

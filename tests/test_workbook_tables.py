@@ -150,9 +150,12 @@ def test_scores_with_ci_bracket_the_score():
 
 
 # ---- report ------------------------------------------------------------------------------------
-def test_report_tables_and_relative_figure_links(tmp_path):
+def test_report_tables_keep_stage_order_after_a_json_round_trip(tmp_path):
     figure = tmp_path / "figures" / "run" / "04_sst_confusion.png"
-    stage = {"dev": {"sst": 0.5, "para": 0.75, "sts": 0.25}, "ci95": {}, "dev_mean": 0.5, "wall_seconds": 3.0, "run": str(tmp_path / "s")}
+
+    def stage(score, name):
+        return {"dev": {"sst": score, "para": 0.75, "sts": 0.25}, "dev_mean": score, "wall_seconds": 3.0, "run": str(tmp_path / name)}
+
     results = {
         "run": "run",
         "profile": "cpu",
@@ -160,15 +163,34 @@ def test_report_tables_and_relative_figure_links(tmp_path):
         "device": "cpu",
         "created": "now",
         "git": {"commit": "abc", "dirty": False},
-        "dev": stage["dev"],
+        "final_stage": "finetune_vaccine",
+        "dev": {"sst": 0.5, "para": 0.75, "sts": 0.25},
         "ci95": {"sst": [0.4, 0.6], "para": [0.7, 0.8], "sts": [0.1, 0.4]},
-        "stages": {"individual_pretrain": stage, "finetune_vaccine": stage},
+        "stages": {"individual_pretrain": stage(0.3, "individual_pretrain"), "finetune_vaccine": stage(0.5, "finetune_vaccine")},
         "notebooks": {"04": {"seconds": 12.0, "executed": str(tmp_path / "runs" / "run" / "notebooks" / "04_x.ipynb")}},
         "total_seconds": 12.0,
         "figures": [str(figure)],
     }
-    text = report.markdown(results, tmp_path / "runs" / "run")
-    assert "| SST-5 sentiment | accuracy | 0.500 | **0.500** | [0.400, 0.600] |" in text
-    assert "| mean |  | 0.500 | **0.500** |  |" in text
+    stored = json.loads(json.dumps(results, sort_keys=True))  # as results.json holds it
+    text = report.markdown(stored, tmp_path / "runs" / "run")
+    lines = text.splitlines()
+    assert lines.index("| SST-5 sentiment | accuracy | 0.300 | **0.500** | [0.400, 0.600] |") < lines.index(
+        "| Quora paraphrase | accuracy | 0.750 | **0.750** | [0.700, 0.800] |"
+    )
+    assert "| mean |  | 0.300 | **0.500** |  |" in lines
+    assert "`individual_pretrain` → `finetune_vaccine`" in text
     assert "](../../figures/run/04_sst_confusion.png)" in text
-    assert "| 04_x | 12.0 |" in text
+    assert "| 04_x | 12.0 |" in lines
+
+
+def test_overwriting_a_run_folder_starts_its_records_afresh(tmp_path):
+    from mtlib.config import Config
+    from mtlib.runs import RunDir, read_metrics
+
+    cfg = Config.from_dict({"save_path": str(tmp_path / "run"), "overwrite": True})
+    first = RunDir.open(cfg)
+    first.log(kind="start", step=0)
+    (first.predictions).mkdir()
+    second = RunDir.open(cfg)
+    second.log(kind="start", step=0)
+    assert len(read_metrics(second.path)) == 1 and not second.predictions.exists()
