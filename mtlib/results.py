@@ -42,11 +42,14 @@ def summarise(run_dir: Path, label: str = "") -> dict[str, Any]:
     results = _read(run_dir / "results.json")
     if not results:
         raise SystemExit(f"{run_dir} has no results.json: is it a finished run?")
-    final_dir = Path(results.get("final_run", run_dir))
-    if not final_dir.is_absolute():
-        final_dir = run_dir / final_dir if (run_dir / final_dir).exists() else ROOT / final_dir
-    manifest = _read(final_dir / "manifest.json") or _read(run_dir / "manifest.json")
-    command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else results.get("command", "")
+    final_dir, stage_seconds = run_dir, {}
+    command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else ""
+    if "stages" in results:  # a workbook run: its final stage holds the model and manifest
+        final_dir = Path(results["stages"][results["final_stage"]]["run"])
+        command = f"make workbook PROFILE={results.get('profile', 'cpu')} RUN={results.get('run', run_dir.name)}"
+        stage_seconds = {f"stage {k}": round(v["wall_seconds"], 1) for k, v in results["stages"].items()}
+        stage_seconds |= {f"notebook {k}": round(v["seconds"], 1) for k, v in results.get("notebooks", {}).items()}
+    manifest = _read(final_dir / "manifest.json")
     notes = manifest.get("data", {}).get("notes", []) or results.get("notes", [])
     return {
         "run": run_dir.name,
@@ -55,7 +58,7 @@ def summarise(run_dir: Path, label: str = "") -> dict[str, Any]:
         "ci95": results.get("ci95", {}),
         "dev_mean": results.get("dev_mean"),
         "wall_seconds": results.get("total_seconds", results.get("wall_seconds")),
-        "stage_seconds": results.get("stage_seconds", {}),
+        "stage_seconds": stage_seconds,
         "command": command,
         "encoder": _encoder_of(final_dir) or _encoder_of(run_dir),
         "device": manifest.get("device_name", manifest.get("device", "")),
