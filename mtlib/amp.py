@@ -10,6 +10,7 @@ step calls `precision.autocast()` and goes through the scaler without asking whi
 from __future__ import annotations
 
 import contextlib
+import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +28,28 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 / AMX). Without it, oneDNN emulates
+    bf16 and a bf16 matmul runs tens of times slower than fp32 (measured here on an AVX2 EPYC:
+    0.8 against 30 GFLOP/s), so autocast to bf16 only pays off on CPUs that have it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def resolve_amp(amp: str, device: torch.device) -> str:
+    """`auto`: fp16 (with a GradScaler) on CUDA, bf16 on a CPU that computes it natively, else off."""
     if amp == "auto":
-        return "fp16" if device.type == "cuda" else "bf16"
+        if device.type == "cuda":
+            return "fp16"
+        return "bf16" if cpu_has_fast_bf16() else "off"
+    if amp in ("bf16", "fp16") and device.type == "cpu" and not cpu_has_fast_bf16():
+        warnings.warn(
+            f"--amp {amp} on a CPU without native {amp} ({torch.backends.cpu.get_cpu_capability()}): "
+            "the matmuls are emulated and much slower than fp32; --amp auto picks off here",
+            stacklevel=2,
+        )
     return amp
 
 
