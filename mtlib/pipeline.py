@@ -157,14 +157,18 @@ def prepare(cfg: Config) -> Prepared:
     return Prepared(cfg, precision, tokenizer, model, data, notes + data_notes, data_manifest)
 
 
-def score_and_write(p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", "test")) -> dict[str, Any]:
-    """Predict every task's dev and test splits, write the prediction files, return dev scores."""
+def score_and_write(p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", "test"), known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Predict every task's dev and test splits, write the prediction files, return dev scores.
+    `known` holds dev predictions already made by the same weights (the best epoch's)."""
     results: dict[str, Any] = {"dev": {}, "ci95": {}, "predictions": []}
     start = time.perf_counter()
     examples = 0
     for task in p.cfg.data.tasks:
         for split in splits:
-            pred = predict_split(p.model, p.data[task][split], p.precision, p.cfg.train.eval_batch_size, p.tokenizer.pad_token_id or 0)
+            if split == "dev" and known and task in known:
+                pred = known[task]
+            else:
+                pred = predict_split(p.model, p.data[task][split], p.precision, p.cfg.train.eval_batch_size, p.tokenizer.pad_token_id or 0)
             examples += len(pred.ids)
             if dist.rank() == 0:
                 results["predictions"].append(str(write_predictions(run.predictions, pred)))
@@ -219,9 +223,11 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
         run_dir.record_start(cfg, manifest)
         run_dir.log(kind="start", step=0, option=cfg.train.option, notes=p.notes)
     results: dict[str, Any] = {"option": cfg.train.option, "run": str(run_dir.path), "notes": p.notes}
+    known: dict[str, Any] = {}
     if cfg.train.option != "test":
         trainer = Trainer(cfg, p.model, p.tokenizer, p.data, p.precision, run_dir)
         results.update(trainer.fit())
+        known = trainer.best_dev_predictions
         best = run_dir.path / "model.safetensors"
         dist.barrier()
         if best.exists():
@@ -230,7 +236,7 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
     else:  # the test stage scores the given checkpoint; it is not copied
         results["checkpoint"] = str(resolve_checkpoint(cfg.train.pretrained_model_name))
     dist.barrier()
-    results.update(score_and_write(p, run_dir))
+    results.update(score_and_write(p, run_dir, known=known))
     results["wall_seconds"] = time.perf_counter() - t0
     if dist.rank() == 0:
         run_dir.write_results(results)

@@ -103,6 +103,8 @@ class Trainer:
         self.callbacks: list[Callable[[str, dict[str, Any]], None]] = []
         self._stop_signal: int | None = None
         self.rank, self.world = dist.rank(), dist.world_size()
+        # dev predictions of the saved best model, per task: the final scoring reuses them
+        self.best_dev_predictions: dict[str, Any] = {}
 
     def add_callback(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
         """`fn(event, payload)` for events 'update' and 'epoch' (as minGPT's add_callback)."""
@@ -392,6 +394,8 @@ class Trainer:
             self.run.log(kind="dev", **record)
             if improved:
                 save_model(self.run.path, self.model, self.tokenizer)
+        if improved:
+            self.best_dev_predictions.update(preds)
             shown = "  ".join(f"{t} {v:.3f}" for t, v in scores.items())
             self._print(f"[{phase.name}] epoch {epoch}: dev {shown}  mean {mean:.3f}" + ("  (best, saved)" if improved else ""))
         self.state.epoch_loss = {}
