@@ -39,53 +39,32 @@ def stage_spans(stages: Stages) -> pd.DataFrame:
     return spans
 
 
+def _per_task(stages: Stages, kind: str, field: str, value: str, keep: list[str], columns: list[str]) -> pd.DataFrame:
+    """Explode records of `kind` into one row per task of their `field` mapping."""
+    rows = [
+        {**{k: r[k] for k in keep}, "task": task, value: v}
+        for r in stage_records(stages)
+        if r["kind"] == kind
+        for task, v in r[field].items()
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def train_losses(stages: Stages) -> pd.DataFrame:
     """One row per (update, task): the task's mean training loss in that update, and the lr."""
-    rows = [
-        {
-            "stage": r["stage"],
-            "step": r["step"],
-            "global_step": r["global_step"],
-            "epoch": r["epoch"],
-            "task": task,
-            "loss": loss,
-            "lr": r["lr"],
-        }
-        for r in stage_records(stages)
-        if r["kind"] == "train"
-        for task, loss in r["loss"].items()
-    ]
-    return pd.DataFrame(rows, columns=["stage", "step", "global_step", "epoch", "task", "loss", "lr"])
+    keep = ["stage", "step", "global_step", "epoch", "lr"]
+    return _per_task(stages, "train", "loss", "loss", keep, ["stage", "step", "global_step", "epoch", "task", "loss", "lr"])
 
 
 def dev_scores(stages: Stages) -> pd.DataFrame:
     """One row per (end of epoch, task): the dev score, and whether it was the best so far."""
-    rows = [
-        {
-            "stage": r["stage"],
-            "phase": r["phase"],
-            "epoch": r["epoch"],
-            "global_step": r["global_step"],
-            "task": task,
-            "score": score,
-            "best": r["best"],
-        }
-        for r in stage_records(stages)
-        if r["kind"] == "dev"
-        for task, score in r["dev"].items()
-    ]
-    return pd.DataFrame(rows, columns=["stage", "phase", "epoch", "global_step", "task", "score", "best"])
+    keep = ["stage", "phase", "epoch", "global_step", "best"]
+    return _per_task(stages, "dev", "dev", "score", keep, ["stage", "phase", "epoch", "global_step", "task", "score", "best"])
 
 
 def task_sampling(stages: Stages) -> pd.DataFrame:
     """One row per (update, task): how many of the update's batches came from the task."""
-    rows = [
-        {"stage": r["stage"], "global_step": r["global_step"], "task": task, "batches": n}
-        for r in stage_records(stages)
-        if r["kind"] == "train"
-        for task, n in r["tasks"].items()
-    ]
-    return pd.DataFrame(rows, columns=["stage", "global_step", "task", "batches"])
+    return _per_task(stages, "train", "tasks", "batches", ["stage", "global_step"], ["stage", "global_step", "task", "batches"])
 
 
 def sampling_summary(stages: Stages) -> pd.DataFrame:
