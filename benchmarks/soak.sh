@@ -16,10 +16,14 @@ echo "uninterrupted run -> $OUT/full"
 "$PY" -m mtlib "${ARGS[@]}" --save_path "$OUT/full" > "$OUT/full.log" 2>&1
 "$PY" -m mtlib "${ARGS[@]}" --save_path "$OUT/killed" > "$OUT/killed.log" 2>&1 &
 pid=$!
+count() { local n; n=$(grep -c '"kind": "train"' "$OUT/killed/metrics.jsonl" 2>/dev/null); echo "${n:-0}"; }
 for i in $(seq 1 "$KILLS"); do
-  sleep $(( (RANDOM % 25) + 8 ))
+  # kill at a random moment of training: after 1-8 more logged updates, plus a random fraction of one
+  target=$(( $(count) + 1 + RANDOM % 8 ))
+  while kill -0 "$pid" 2>/dev/null && [ "$(count)" -lt "$target" ]; do sleep 0.2; done
+  sleep "0.$(( RANDOM % 10 ))"
   if ! kill -0 "$pid" 2>/dev/null; then echo "kill $i: the run had already finished"; break; fi
-  steps=$(grep -c '"kind": "train"' "$OUT/killed/metrics.jsonl" 2>/dev/null || echo 0)
+  steps=$(count)
   kill -9 "$pid"; wait "$pid" 2>/dev/null || true
   if [ -f "$OUT/killed/state/trainer.json" ] || [ -f "$OUT/killed/state.old/trainer.json" ]; then
     echo "kill $i: SIGKILL after $steps logged updates; resuming"

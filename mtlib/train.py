@@ -161,7 +161,7 @@ class Trainer:
         per_epoch = cfg.train.num_batches_per_epoch or math.ceil(sum(sizes.values()) / k)
         total = per_epoch * cfg.train.epochs
         params = [p for t in phase.tasks for p in model.task_parameters(t)] + model.shared_parameters()
-        optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, foreach=True)
+        optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True)  # fused: 3x faster step on CPU (benchmarks/README.md)
         lr_schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.train.warmup_ratio * total), total)
         method = make_method(cfg.multitask.projection, phase.tasks, beta=cfg.multitask.gradvac_beta)
         scaler = self.precision.scaler

@@ -34,7 +34,9 @@ class GradVac(GradientMethod):
 
     def aggregate(self, rows: torch.Tensor, tasks: list[str]) -> torch.Tensor:
         index = [self.all_tasks.index(t) for t in tasks]
-        gram = (rows.double() @ rows.double().T).cpu()  # all norms and dots come from the Gramian
+        wide = rows.double()  # converted once: rows hold one copy of the encoder's gradient per task
+        gram = (wide @ wide.T).cpu()  # all norms and dots come from the Gramian
+        del wide
         m = len(tasks)
         coef = torch.eye(m, dtype=torch.float64)  # g_i' = sum_k coef[i, k] g_k
         for i in range(m):

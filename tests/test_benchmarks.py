@@ -1,0 +1,85 @@
+"""The performance harness in benchmarks/ runs and reports its fields (on the tiny random BERT).
+
+Speed itself is never asserted here: these only check that each script runs end to end for a
+couple of steps and returns/prints/writes what benchmarks/README.md describes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load(name: str):
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_throughput_runs_both_contenders(tmp_path, real_data_dir, capsys):
+    pytest.importorskip("accelerate")  # transformers.Trainer needs it
+    out = tmp_path / "train.json"
+    argv = ["--encoder", "tiny-random", "--tasks", "sst", "--steps", "2", "--repeats", "1", "--train-limit", "96", "--dev-limit", "48",
+            "--peak-size", "64", "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
+    result = load("train_throughput").main(argv)
+    printed = capsys.readouterr().out
+    assert "ratio mtlib/Trainer" in printed and "peak RSS" in printed
+    assert {"fp32", "bf16"} <= set(result["peaks"]) and len(result["peaks"]["measurements"]) == 2 and result["peaks"]["fp32"]["gflops"] > 0
+    sst = result["summary"]["sst"]
+    for contender in ("mtlib", "trainer"):
+        s = sst[contender]
+        assert s["sentences_per_s_median"] > 0 and s["peak_rss_mb_max"] > 0
+        assert all(math.isfinite(v) for v in s["dev_score_runs"])
+        assert 0 < s["padding_efficiency"] <= 1 and s["mfu_vs_bf16_peak"] > 0 and s["mfu_vs_fp32_peak"] > 0
+    assert sst["ratio_mtlib_over_trainer"] > 0 and "dev_score_delta_mtlib_minus_trainer" in sst
+    runs = result["runs"]
+    assert [r["contender"] for r in runs] == ["mtlib", "trainer"]
+    assert all(r["steps"] == 2 and r["examples_trained"] == 2 * 32 and r["dev_examples"] == 48 for r in runs)
+    assert all(r["dev_metric"] == "accuracy" for r in runs)
+    saved = json.loads(out.read_text())
+    assert saved["summary"]["sst"]["ratio_mtlib_over_trainer"] == pytest.approx(sst["ratio_mtlib_over_trainer"])
+    assert saved["settings"]["amp"] == "bf16" and saved["settings"]["batch_size"] == 32 and saved["settings"]["max_length"] == 128
+
+
+def test_predict_throughput_reports_both_contenders(tmp_path, real_data_dir, capsys):
+    pytest.importorskip("accelerate")
+    out = tmp_path / "predict.json"
+    argv = ["--encoder", "tiny-random", "--tasks", "sst,sts", "--repeats", "1", "--limit", "40", "--batch-size", "16", "--amp", "off",
+            "--levers", "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
+    result = load("predict_throughput").main(argv)
+    printed = capsys.readouterr().out
+    assert "sentences/s" in printed
+    for task in ("sst", "sts"):
+        per = result["summary"][task]
+        assert per["mtlib"]["sentences_per_s_median"] > 0 and per["trainer"]["sentences_per_s_median"] > 0
+        assert per["ratio_mtlib_over_trainer"] > 0
+    assert {lv["variant"] for lv in result["levers"]} >= {"dataset order instead of sorted", "no_grad instead of inference_mode"}
+    assert json.loads(out.read_text())["peak_rss_mb_process"] > 0
+
+
+def test_scaling_reports_every_part(tmp_path, capsys):
+    out = tmp_path / "scaling.json"
+    argv = ["--encoder", "tiny-random", "--amp", "off", "--steps", "1", "--lengths", "8,16", "--batch-sizes", "2,4", "--batch-size", "4",
+            "--length", "8", "--proj-batch", "2", "--amp-lever-batch", "2", "--amp-lever-length", "8", "--projections", "none,pcgrad,vaccine,upgrad", "--peak-size", "64", "--out", str(out)]  # fmt: skip
+    result = load("scaling").main(argv)
+    res = result["results"]
+    assert [r["length"] for r in res["length"]] == [8, 16] and [r["batch_size"] for r in res["batch"]] == [2, 4]
+    assert all(r["seconds_per_update"] > 0 and r["mfu_vs_fp32_peak"] > 0 for r in res["length"] + res["batch"])
+    proj = {r["projection"]: r for r in res["projection"]}
+    assert set(proj) == {"none", "pcgrad", "vaccine", "upgrad"} and proj["none"]["ratio_ms_per_example_vs_none"] == 1.0
+    assert all(r["examples_per_update"] == 3 * 2 for r in proj.values())  # one batch of each of the three tasks
+    assert [r["use_pal"] for r in res["pal"]] == [False, True] and res["pal"][1]["ratio_ms_per_example_vs_no_pal"] > 0
+    assert {"baseline", "eager_attention", "amp", "adamw"} <= set(res["levers"])
+    assert "MFU fp32" in capsys.readouterr().out
+    assert json.loads(out.read_text())["peaks"]["bf16"]["gflops"] > 0
