@@ -74,7 +74,7 @@ def resolve_data_dir(setting: str = "") -> Path:
     return Path(setting or os.environ.get("MTLIB_DATA_DIR") or "data")
 
 
-def check_data_dir(path: Path, spec_files: list[str]) -> None:
+def check_data_dir(path: Path) -> None:
     if not path.is_dir():
         raise DataError(
             f"data folder {path} does not exist",

@@ -28,7 +28,7 @@ def load_splits(data_dir: str = "", tasks: tuple[str, ...] | list[str] = TASK_NA
 
     Dropped rows are not warned about here: `dropped_rows` lists them as a table instead."""
     folder = resolve_data_dir(data_dir)
-    check_data_dir(folder, [])
+    check_data_dir(folder)
     splits: Splits = {}
     notes: list[str] = []
     for name in tasks:

@@ -46,7 +46,7 @@ def load_data(
 ) -> tuple[dict[str, dict[str, Encoded]], list[str], dict[str, Any]]:
     """Read, validate and tokenize every task's splits; returns (data, notes, manifest part)."""
     data_dir = resolve_data_dir(cfg.data.data_dir)
-    check_data_dir(data_dir, [])
+    check_data_dir(data_dir)
     data: dict[str, dict[str, Encoded]] = {}
     notes: list[str] = []
     files: dict[str, Any] = {}

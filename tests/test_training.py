@@ -12,7 +12,7 @@ from mtlib.runs import read_metrics
 from mtlib.tasks import TASKS
 
 
-def _train_losses(run_dir, phase_prefix=""):
+def _train_losses(run_dir):
     rows = [r for r in read_metrics(run_dir) if r["kind"] == "train"]
     return rows
 
