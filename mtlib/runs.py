@@ -78,10 +78,11 @@ class RunDir:
         path = Path(run.save_path or default_run_name(cfg.train.option))
         if rank == 0 and path.exists() and any(path.iterdir()) and not run.overwrite:
             raise ConfigError(f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it")
+        run_dir = cls(path)
         if rank == 0:
             path.mkdir(parents=True, exist_ok=True)
-            cls(path).clear_records()
-        return cls(path)
+            run_dir.clear_records()
+        return run_dir
 
     def clear_records(self) -> None:
         """Remove a previous run's records that a new run would append to or mix with

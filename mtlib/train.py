@@ -37,7 +37,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from . import distributed as dist
 from .amp import Precision
-from .checkpoints import load_state, save_model, save_state, state_exists
+from .checkpoints import load_state, load_weights_into, save_model, save_state, state_exists
 from .config import Config
 from .data import Encoded, TaskStream, collate
 from .errors import TrainingError
@@ -161,14 +161,17 @@ class Trainer:
         per_epoch = cfg.train.num_batches_per_epoch or math.ceil(sum(sizes.values()) / k)
         total = per_epoch * cfg.train.epochs
         params = [p for t in phase.tasks for p in model.task_parameters(t)] + model.shared_parameters()
-        optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True)  # fused: 3x faster step on CPU (benchmarks/README.md)
+        optimizer = torch.optim.AdamW(
+            params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True
+        )  # fused: 3x faster step on CPU (benchmarks/README.md)
         lr_schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.train.warmup_ratio * total), total)
         method = make_method(cfg.multitask.projection, phase.tasks, beta=cfg.multitask.gradvac_beta)
         scaler = self.precision.scaler
         if resumed is not None:
             optimizer.load_state_dict(resumed["optimizer"])
             lr_schedule.load_state_dict(resumed["lr_schedule"])
-            scaler.load_state_dict(resumed["scaler"]) if resumed["scaler"] else None
+            if resumed["scaler"]:
+                scaler.load_state_dict(resumed["scaler"])
             method.load_state_dict(resumed["method"])
             scheduler.load_state_dict(resumed["scheduler"])
             for t, s in streams.items():
@@ -219,8 +222,6 @@ class Trainer:
                 break
         if phase.frozen_encoder and len(phase.tasks) == 1 and (self.run.path / "model.safetensors").exists():
             # individual_pretrain: keep this head's best epoch (the saved best model)
-            from .checkpoints import load_weights_into
-
             load_weights_into(self.model, self.run.path / "model.safetensors")
 
     # ---- one update --------------------------------------------------------------------------
@@ -280,7 +281,8 @@ class Trainer:
             optimizer.zero_grad(set_to_none=True)
             self.state.bad_steps += 1
             self.state.skipped_steps += 1
-            self.run.log(kind="skipped", step=self.state.global_step + 1, tasks=bad) if self.rank == 0 else None
+            if self.rank == 0:
+                self.run.log(kind="skipped", step=self.state.global_step + 1, tasks=bad)
             if self.state.bad_steps >= cfg.train.max_bad_steps:
                 raise TrainingError(
                     f"{self.state.bad_steps} non-finite losses in a row, the last at step {self.state.global_step + 1} "
