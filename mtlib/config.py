@@ -28,6 +28,7 @@ OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
 SCHEDULERS = ("round_robin", "random", "pal", "proportional", "temperature")
 COMBINE_STRATEGIES = ("none", "force", "encourage")
 POOLINGS = ("cls", "mean", "pooler")
+PAIR_ENCODINGS = ("cross", "bi")
 AMP_MODES = ("off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -53,6 +54,9 @@ class DataConfig:
 class ModelConfig:
     encoder: str = _f("minilm-l6", "hub id (bert-base-uncased), local path, or packaged alias minilm-l6")
     pooling: str = _f("mean", "sentence representation fed to the heads", POOLINGS)
+    pair_encoding: str = _f(
+        "cross", "pairs as one sequence [CLS] s1 [SEP] s2 [SEP] (cross), or each sentence alone, head on [u*v, |u-v|] (bi)", PAIR_ENCODINGS
+    )
     hidden_dropout_prob: float = _f(0.1, "dropout inside the task heads")
     encoder_dropout: float = _f(-1.0, "dropout inside the encoder (hidden and attention); -1 keeps the encoder's own")
     n_hidden_layers: int = _f(0, "hidden (dropout, linear, GELU) blocks per head before the output layer")
@@ -188,6 +192,7 @@ class Config:
             ("task_scheduler", SCHEDULERS),
             ("combine_strategy", COMBINE_STRATEGIES),
             ("pooling", POOLINGS),
+            ("pair_encoding", PAIR_ENCODINGS),
             ("amp", (*AMP_MODES, "auto")),
             ("device", DEVICES),
             ("projection", tuple(PROJECTIONS)),

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
-from .tasks import TaskSpec
+from .tasks import TASKS, TaskSpec
 
 MAX_DROPPED_SHARE = 0.01  # more empty-field rows than this means the file itself is wrong
 QUORA_SPLIT_NOTE = (
@@ -244,21 +244,31 @@ class Encoded:
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
     truncated: int
+    second_ids: list[list[int]] | None = None  # bi-encoded pairs: the second sentence's ids
 
     @property
     def lengths(self) -> np.ndarray:
-        return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+        """Tokens per example (bi-encoded pairs: the longer sentence, which sets the padding)."""
+        first = np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+        if self.second_ids is None:
+            return first
+        return np.maximum(first, np.fromiter((len(x) for x in self.second_ids), dtype=np.int64, count=len(self.second_ids)))
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
 
-def encode(examples: Examples, tokenizer: Any, max_length: int) -> Encoded:
-    """Tokenize a split. Pairs become `[CLS] s1 [SEP] s2 [SEP]` with segment ids 0/1, through the
-    tokenizer's pair API; longer inputs are truncated (longest first) and counted."""
+def encode(examples: Examples, tokenizer: Any, max_length: int, pair_encoding: str = "cross") -> Encoded:
+    """Tokenize a split. With `pair_encoding="cross"`, pairs become `[CLS] s1 [SEP] s2 [SEP]`
+    with segment ids 0/1, through the tokenizer's pair API; with `"bi"`, each sentence of a pair
+    is tokenized on its own (`Encoded.second_ids`) and the model encodes them separately.
+    Longer inputs are truncated (longest first) and counted."""
     if len(examples) == 0:
-        return Encoded(examples, [], [], 0)
+        return Encoded(examples, [], [], 0, [] if pair_encoding == "bi" and TASKS[examples.task].is_pair else None)
     columns = list(zip(*examples.texts))
+    if pair_encoding == "bi" and len(columns) == 2:
+        first, second = (encode(_column(examples, c), tokenizer, max_length) for c in columns)
+        return Encoded(examples, first.input_ids, first.token_type_ids, first.truncated + second.truncated, second.input_ids)
     args = [list(columns[0])] + ([list(columns[1])] if len(columns) == 2 else [])
     full = tokenizer(*args, add_special_tokens=True, truncation=False, return_attention_mask=False, return_token_type_ids=False)
     truncated = sum(len(x) > max_length for x in full["input_ids"])
@@ -266,17 +276,28 @@ def encode(examples: Examples, tokenizer: Any, max_length: int) -> Encoded:
     return Encoded(examples, enc["input_ids"], enc["token_type_ids"], truncated)
 
 
+def _column(examples: Examples, column: tuple[str, ...]) -> Examples:
+    """One sentence column of a pair split, as a single-sentence split."""
+    return Examples(examples.task, examples.split, examples.source, examples.ids, [(t,) for t in column], examples.labels)
+
+
 def collate(encoded: Encoded, index: np.ndarray | list[int], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its own longest example (dynamic padding)."""
+    """Pad a batch to its own longest example (dynamic padding). Bi-encoded pairs give 2B rows:
+    the B first sentences, then the B second sentences (the model splits them in half)."""
     index = list(index)
-    width = max(len(encoded.input_ids[i]) for i in index)
-    ids = torch.full((len(index), width), pad_id, dtype=torch.long)
-    types = torch.zeros((len(index), width), dtype=torch.long)
-    mask = torch.zeros((len(index), width), dtype=torch.long)
-    for row, i in enumerate(index):
-        n = len(encoded.input_ids[i])
-        ids[row, :n] = torch.as_tensor(encoded.input_ids[i])
-        types[row, :n] = torch.as_tensor(encoded.token_type_ids[i])
+    rows = [encoded.input_ids[i] for i in index]
+    segments = [encoded.token_type_ids[i] for i in index]
+    if encoded.second_ids is not None:
+        rows += [encoded.second_ids[i] for i in index]
+        segments += [[0] * len(encoded.second_ids[i]) for i in index]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    types = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for row, (tokens, segment) in enumerate(zip(rows, segments)):
+        n = len(tokens)
+        ids[row, :n] = torch.as_tensor(tokens)
+        types[row, :n] = torch.as_tensor(segment)
         mask[row, :n] = 1
     batch = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask, "index": torch.as_tensor(index)}
     if encoded.examples.labels is not None:

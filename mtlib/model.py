@@ -1,8 +1,14 @@
 """`MultitaskBert`: one shared BERT encoder, one head per task, optional PAL blocks.
 
 A head is `n_hidden_layers` x (dropout, linear, GELU) followed by dropout and the output layer
-(5 logits for SST, 1 logit for para, 1 score for STS). Pairs are cross-encoded: the encoder sees
-`[CLS] s1 [SEP] s2 [SEP]`, so one representation serves both single sentences and pairs.
+(5 logits for SST, 1 logit for para, 1 score for STS).
+
+Pairs are cross-encoded by default (`pair_encoding="cross"`): the encoder sees
+`[CLS] s1 [SEP] s2 [SEP]`, so one representation serves both single sentences and pairs. With
+`pair_encoding="bi"` each sentence is encoded on its own (SBERT style) into unit vectors u and v,
+and the pair head reads [u*v, |u-v|]. Its output layer starts as an affine map of cos(u, v) (the
+sum of u*v), with the task's `cosine_init` scale and offset, so a bi-encoded pair head begins
+where a sentence encoder's zero-shot cosine is, and training moves on from there.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .pal import PALBank
@@ -31,6 +38,7 @@ class ModelSpec:
     use_pal: bool = False
     pal_size: int = 64
     pal_heads: int = 4
+    pair_encoding: str = "cross"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -51,10 +59,22 @@ class MultitaskBert(nn.Module):
         self.spec = spec
         self.encoder = encoder
         hidden = encoder.config.hidden_size
-        self.heads = nn.ModuleDict(
-            {t: make_head(hidden, TASKS[t].num_outputs, spec.n_hidden_layers, spec.hidden_dropout_prob) for t in spec.tasks}
-        )
+        self.heads = nn.ModuleDict()
+        for t in spec.tasks:
+            width = 2 * hidden if self.bi_encoded(t) else hidden
+            self.heads[t] = make_head(width, TASKS[t].num_outputs, spec.n_hidden_layers, spec.hidden_dropout_prob)
+            if self.bi_encoded(t) and spec.n_hidden_layers == 0:
+                scale, offset = TASKS[t].cosine_init
+                with torch.no_grad():
+                    out = self.heads[t][-1]
+                    out.weight.zero_()
+                    out.weight[:, :hidden] = scale
+                    out.bias.fill_(offset)
         self.pal = PALBank(encoder, spec.tasks, spec.pal_size, spec.pal_heads) if spec.use_pal else None
+
+    def bi_encoded(self, task: str) -> bool:
+        """Whether this task's pairs are encoded one sentence at a time."""
+        return self.spec.pair_encoding == "bi" and TASKS[task].is_pair
 
     # ---- parameter groups ------------------------------------------------------------------
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -99,8 +119,13 @@ class MultitaskBert(nn.Module):
     def forward(
         self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, **_: Any
     ) -> torch.Tensor:
-        """Raw head output: logits (SST, para) or the pre-squash STS score."""
-        return self.heads[task](self.encode(task, input_ids, attention_mask, token_type_ids))
+        """Raw head output: logits (SST, para) or the pre-squash STS score. A bi-encoded pair
+        batch holds 2B rows (B first sentences, then B second sentences)."""
+        pooled = self.encode(task, input_ids, attention_mask, token_type_ids)
+        if self.bi_encoded(task):
+            u, v = F.normalize(pooled.float(), dim=-1).chunk(2)
+            pooled = torch.cat([u * v, (u - v).abs()], dim=-1)
+        return self.heads[task](pooled)
 
     def count_parameters(self) -> dict[str, int]:
         counts = {"encoder": sum(p.numel() for p in self.encoder.parameters())}

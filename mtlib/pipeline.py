@@ -44,7 +44,8 @@ class Prepared:
 def load_data(
     cfg: Config, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev", "test")
 ) -> tuple[dict[str, dict[str, Encoded]], list[str], dict[str, Any]]:
-    """Read, validate and tokenize every task's splits; returns (data, notes, manifest part)."""
+    """Read, validate and tokenize every task's splits; returns (data, notes, manifest part).
+    Pairs are tokenized as `cfg.model.pair_encoding` says (cross- or bi-encoded)."""
     data_dir = resolve_data_dir(cfg.data.data_dir)
     check_data_dir(data_dir)
     data: dict[str, dict[str, Encoded]] = {}
@@ -62,7 +63,7 @@ def load_data(
             if cap and len(examples) > cap:
                 rng = np.random.default_rng([cfg.train.seed, 101])
                 examples = examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
-            enc = encode(examples, tokenizer, cfg.data.max_length)
+            enc = encode(examples, tokenizer, cfg.data.max_length, cfg.model.pair_encoding)
             if enc.truncated:
                 notes.append(
                     f"{name} {split}: {enc.truncated} of {len(enc)} examples longer than --max_length {cfg.data.max_length} were truncated"
@@ -95,6 +96,7 @@ def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
         use_pal=m.use_pal,
         pal_size=m.pal_size,
         pal_heads=m.pal_heads,
+        pair_encoding=m.pair_encoding,
     )
     notes: list[str] = []
     source = cfg.train.pretrained_model_name
@@ -147,6 +149,7 @@ def prepare(cfg: Config) -> Prepared:
     if cfg.train.option == "test":
         model, tokenizer = load_model(cfg.train.pretrained_model_name, precision.device)
         cfg.data.tasks = [t for t in cfg.data.tasks if t in model.spec.tasks]
+        cfg.model.pair_encoding = model.spec.pair_encoding  # the checkpoint decides how pairs are read
         notes = [f"testing {resolve_checkpoint(cfg.train.pretrained_model_name)}"]
     else:
         tokenizer = load_tokenizer(cfg.model.encoder)

@@ -46,7 +46,7 @@ def summarise(run_dir: Path, label: str = "") -> dict[str, Any]:
     command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else ""
     if "stages" in results:  # a workbook run: its final stage holds the model and manifest
         final_dir = Path(results["stages"][results["final_stage"]]["run"])
-        command = f"make workbook PROFILE={results.get('profile', 'cpu')} RUN={results.get('run', run_dir.name)}"
+        command = results.get("command") or f"make workbook PROFILE={results.get('profile', 'cpu')} RUN={results.get('run', run_dir.name)}"
         stage_seconds = {f"stage {k}": round(v["wall_seconds"], 1) for k, v in results["stages"].items()}
         stage_seconds |= {f"notebook {k}": round(v["seconds"], 1) for k, v in results.get("notebooks", {}).items()}
     manifest = _read(final_dir / "manifest.json")

@@ -65,3 +65,21 @@ def test_task_stream_reshuffles_each_pass_and_resumes():
     other = TaskStream(enc, 4, seed=1, task_index=0)
     other.load_state_dict(state)
     assert [other.next_index().tolist() for _ in range(5)] == later
+
+
+def test_bi_encoded_pairs_hold_each_sentence_alone_and_collate_to_two_halves():
+    tok = load_tokenizer("tiny-random")
+    texts = [("A man plays.", "A man is playing a guitar on stage."), ("Hi", "Hello there")]
+    ex = Examples("sts", "dev", "x", ["a", "b"], texts, np.array([4.0, 1.0]))
+    enc = encode(ex, tok, 64, pair_encoding="bi")
+    assert enc.input_ids[0] == tok(texts[0][0])["input_ids"] and enc.second_ids[1] == tok(texts[1][1])["input_ids"]
+    assert list(enc.lengths) == [max(len(enc.input_ids[i]), len(enc.second_ids[i])) for i in range(2)]
+    batch = collate(enc, [1, 0])
+    assert batch["input_ids"].shape == (4, max(enc.lengths))  # rows: firsts of [1, 0], then seconds of [1, 0]
+    assert batch["attention_mask"][:, :].sum(1).tolist() == [len(enc.input_ids[1]), len(enc.input_ids[0]), len(enc.second_ids[1]), len(enc.second_ids[0])]
+    assert batch["token_type_ids"].max() == 0 and batch["labels"].tolist() == [1.0, 4.0]
+    # single sentences are unchanged by the setting; truncation is counted per sentence
+    single = Examples("sst", "dev", "x", ["a"], [("word " * 100,)], np.array([1.0]))
+    assert encode(single, tok, 16, pair_encoding="bi").second_ids is None
+    long_pair = Examples("sts", "dev", "x", ["a"], [("word " * 100, "word " * 100)], np.array([1.0]))
+    assert encode(long_pair, tok, 16, pair_encoding="bi").truncated == 2

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import matplotlib
 import pytest
+import torch
 
 from mtlib.encoders import load_encoder, load_tokenizer
 from mtlib.model import ModelSpec, MultitaskBert
 from mtlib.playground import Playground, widget
+from mtlib.tasks import TASKS
 
 matplotlib.use("Agg")
 
@@ -35,3 +37,13 @@ def test_widget_answers_a_click_without_a_kernel():
     first, second, button, output = box.children
     assert first.value == "A gripping film." and second.value == ""
     button.click()  # draws into the output area; outside a kernel it must simply not fail
+
+
+def test_a_bi_encoded_pair_is_read_as_two_sentences():
+    # identical sentences: cos(u, v) = 1, so the STS head at its cosine init gives 5*sigmoid(scale + offset)
+    encoder = load_encoder("tiny-random")
+    spec = ModelSpec(encoder_name="tiny-random", encoder_config=encoder.config.to_dict(), tasks=["sts"], pair_encoding="bi")
+    pg = Playground(MultitaskBert(encoder, spec), load_tokenizer("tiny-random"))
+    scale, offset = TASKS["sts"].cosine_init
+    assert pg.predict("A gripping film.")["similarity"] == pytest.approx(5 * torch.sigmoid(torch.tensor(scale + offset)).item(), abs=1e-4)
+    assert pg.predict("A gripping film.", "A dull and long film about nothing.")["similarity"] < pg.predict("A gripping film.")["similarity"]

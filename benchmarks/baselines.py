@@ -1,0 +1,258 @@
+"""The baselines the README's comparison table measures mtlib against, as recorded runs.
+
+    python benchmarks/baselines.py zero-shot                 # runs/baseline-zero-shot
+    python benchmarks/baselines.py trainer --task all        # runs/baseline-trainer (sst, sts, para)
+    python benchmarks/baselines.py trainer --task sst        # one task; the run folder fills up
+    python -m mtlib.results --record runs/baseline-zero-shot runs/baseline-trainer
+
+- `zero-shot`: the packaged sentence encoder as it is. STS: Pearson of the cosine of the
+  mean-pooled embeddings. Para: the cosine thresholded at the value that is best on the *train*
+  part of the md5 split (dev chooses nothing), scored on the held-out part; the accuracy at the
+  threshold that is best on the held-out part itself is reported beside it (an optimistic
+  upper bound, the figure the issue quotes). SST has no zero-shot reading.
+- `trainer`: one `transformers.Trainer` fine-tuning run per task (issue 7's recipe): an
+  `AutoModelForSequenceClassification` of the same encoder, pairs cross-encoded, batch 32,
+  lr 5e-5, 10% linear warm-up, weight decay 0.01, max length 128, seed 0, bf16 where the
+  machine computes it natively (`--amp auto`), 3 / 4 / 2 epochs for SST / STS / para, the
+  dev score after the last epoch.
+
+Each writes a run folder that `mtlib.results --record` reads: results.json (dev scores with
+bootstrap 95% intervals, seconds), command.txt, manifest.json and config.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.train_throughput import ListDataset, hf_data, hf_model, hf_rows  # noqa: E402
+from mtlib.amp import cpu_has_fast_bf16  # noqa: E402
+from mtlib.checkpoints import atomic_write_json, atomic_write_text  # noqa: E402
+from mtlib.data import QUORA_SPLIT_NOTE  # noqa: E402
+from mtlib.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402
+from mtlib.tasks import TASKS  # noqa: E402
+
+EPOCHS = {"sst": 3, "sts": 4, "para": 2}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python benchmarks/baselines.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=("zero-shot", "trainer"))
+    parser.add_argument("--task", default="all", help="trainer: sst | sts | para | all")
+    parser.add_argument("--out", default="", help="run folder (default runs/baseline-<kind>)")
+    parser.add_argument("--encoder", default="minilm-l6")
+    parser.add_argument("--data_dir", default="")
+    parser.add_argument("--amp", default="auto", choices=("auto", "off", "bf16"), help="trainer: bf16 on CUDA or a native-bf16 CPU")
+    parser.add_argument("--epochs", type=int, default=0, help="trainer: override the per-task epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max_length", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--eval_batch_size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--train_limit", type=int, default=0, help="cap on training rows (tests)")
+    parser.add_argument("--dev_limit", type=int, default=0, help="cap on dev rows (tests)")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    args.out = Path(args.out or ROOT / "runs" / f"baseline-{args.kind}")
+    args.command = "python benchmarks/baselines.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    return args
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _prediction(task: str, split_examples: Any, values: np.ndarray) -> Predictions:
+    return Predictions(task, "dev", split_examples.ids, split_examples.texts, values, values, split_examples.labels)
+
+
+# ---- zero-shot ---------------------------------------------------------------------------------
+@torch.inference_mode()
+def embed(encoder: Any, tokenizer: Any, sentences: list[str], batch_size: int, max_length: int) -> torch.Tensor:
+    """Unit-length mean-pooled embeddings, in batches sorted by length."""
+    order = np.argsort([len(s) for s in sentences])
+    out = torch.empty(len(sentences), encoder.config.hidden_size)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = tokenizer([sentences[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        batch = {k: v.to(device()) for k, v in batch.items()}
+        hidden = encoder(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        out[torch.as_tensor(idx)] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
+    return out
+
+
+def cosines(encoder: Any, tokenizer: Any, examples: Any, args: argparse.Namespace) -> np.ndarray:
+    first, second = (embed(encoder, tokenizer, [t[c] for t in examples.texts], args.eval_batch_size, args.max_length) for c in (0, 1))
+    return (first * second).sum(-1).numpy().astype(np.float64)
+
+
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The cosine threshold (predict 1 above it) with the best accuracy, and that accuracy."""
+    order = np.argsort(scores)
+    s, y = scores[order], labels[order].astype(int)
+    # predicting 1 for items i..n-1: correct = zeros below i + ones from i
+    zeros_below = np.concatenate([[0], np.cumsum(1 - y)])
+    ones_from = np.concatenate([np.cumsum(y[::-1])[::-1], [0]])
+    correct = zeros_below + ones_from
+    i = int(np.argmax(correct))
+    cut = -np.inf if i == 0 else (s[i - 1] + s[i]) / 2 if i < len(s) else np.inf
+    return float(cut), float(correct[i] / len(s))
+
+
+def zero_shot(args: argparse.Namespace) -> dict[str, Any]:
+    from mtlib.data import load_task, resolve_data_dir
+    from mtlib.encoders import load_encoder, load_tokenizer
+
+    encoder = load_encoder(args.encoder, seed=args.seed).to(device()).eval()
+    tokenizer = load_tokenizer(args.encoder)
+    data_dir = resolve_data_dir(args.data_dir)
+    out: dict[str, Any] = {"dev": {}, "ci95": {}, "details": {}, "notes": []}
+    start = time.perf_counter()
+    sts, _ = load_task(TASKS["sts"], data_dir, ("dev",))
+    cos = cosines(encoder, tokenizer, sts["dev"], args)
+    pred = _prediction("sts", sts["dev"], cos)
+    out["dev"]["sts"], out["ci95"]["sts"] = pred.score(), bootstrap_ci(pred, seed=args.seed)
+    para, notes = load_task(TASKS["para"], data_dir, ("train", "dev"))
+    out["notes"] += notes
+    train_cut, train_acc = best_threshold(cosines(encoder, tokenizer, para["train"], args), para["train"].labels)
+    dev_cos = cosines(encoder, tokenizer, para["dev"], args)
+    pred = _prediction("para", para["dev"], (dev_cos > train_cut).astype(np.float64))
+    out["dev"]["para"], out["ci95"]["para"] = pred.score(), bootstrap_ci(pred, seed=args.seed)
+    oracle_cut, oracle_acc = best_threshold(dev_cos, para["dev"].labels)
+    out["details"]["para"] = {
+        "threshold_from_train_part": train_cut,
+        "train_part_accuracy": train_acc,
+        "held_out_best_threshold": oracle_cut,
+        "held_out_accuracy_at_its_own_best_threshold": oracle_acc,
+    }
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+# ---- single-task Trainer -----------------------------------------------------------------------
+def use_bf16(amp: str) -> bool:
+    if amp == "off":
+        return False
+    if amp == "bf16":
+        return True
+    return torch.cuda.is_available() or cpu_has_fast_bf16()
+
+
+def trainer_task(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from mtlib.encoders import load_tokenizer
+
+    spec = TASKS[task]
+    tokenizer = load_tokenizer(args.encoder)
+    data = hf_data(args, task, tokenizer)
+    regression = spec.label_kind == "score"
+    train_ds, dev_ds = ListDataset(hf_rows(data["train"], regression)), ListDataset(hf_rows(data["dev"], regression))
+    model = hf_model(args.encoder, task, args.seed)
+    epochs = args.epochs or EPOCHS[task]
+    bf16 = use_bf16(args.amp)
+    steps = epochs * -(-len(train_ds) // args.batch_size)
+    with tempfile.TemporaryDirectory(prefix="baseline-hf-") as tmp:
+        targs = TrainingArguments(
+            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=args.eval_batch_size, learning_rate=args.lr, weight_decay=0.01,
+            warmup_steps=int(0.1 * steps), lr_scheduler_type="linear", seed=args.seed, data_seed=args.seed,
+            bf16=bf16, use_cpu=device().type == "cpu", eval_strategy="no", save_strategy="no", report_to="none",
+            dataloader_num_workers=0, disable_tqdm=True, logging_strategy="no",
+        )  # fmt: skip
+        trainer = Trainer(model=model, args=targs, train_dataset=train_ds, data_collator=DataCollatorWithPadding(tokenizer))
+        start = time.perf_counter()
+        trainer.train()
+        train_seconds = time.perf_counter() - start
+        raw = np.asarray(trainer.predict(dev_ds).predictions, dtype=np.float64).reshape(len(dev_ds), -1)
+    values = raw[:, 0] if regression else raw.argmax(-1).astype(np.float64)
+    pred = _prediction(task, data["dev"].examples, values)
+    return {
+        "task": task,
+        "dev": pred.score(),
+        "ci95": bootstrap_ci(pred, seed=args.seed),
+        "train_seconds": train_seconds,
+        "epochs": epochs,
+        "steps": steps,
+        "train_examples": len(train_ds),
+        "dev_examples": len(dev_ds),
+        "bf16": bf16,
+    }
+
+
+# ---- run folder --------------------------------------------------------------------------------
+def manifest(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
+    from mtlib.runs import git_state
+
+    return {
+        "device": str(device()),
+        "device_name": torch.cuda.get_device_name() if device().type == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "created": _dt.datetime.now().isoformat(timespec="seconds"),
+        "git": git_state(),
+        "data": {"notes": notes},
+    }
+
+
+def write_run(args: argparse.Namespace, results: dict[str, Any], notes: list[str]) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    results["dev_mean"] = summary(results["dev"])
+    atomic_write_json(args.out / "results.json", results)
+    atomic_write_json(args.out / "manifest.json", manifest(args, notes))
+    atomic_write_text(args.out / "config.yaml", f"model:\n  encoder: {args.encoder}\n")
+    print(json.dumps({k: results[k] for k in ("dev", "ci95", "dev_mean")}, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.kind == "zero-shot":
+        results = zero_shot(args)
+        results["wall_seconds"] = results["seconds"]
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out / "command.txt", args.command + "\n")
+        write_run(args, results, results["notes"])
+        return 0
+    tasks = list(EPOCHS) if args.task == "all" else args.task.split(",")
+    unknown = [t for t in tasks if t not in EPOCHS]
+    if unknown:
+        raise SystemExit(f"baselines.py: unknown task(s) {unknown}; choose from {', '.join(EPOCHS)} or all")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for task in tasks:  # one file per task, so tasks can run as separate processes into one folder
+        result = trainer_task(args, task)
+        result["command"] = args.command
+        atomic_write_json(args.out / f"{task}.json", result)
+        print(f"{task}: dev {result['dev']:.4f} {result['ci95']} in {result['train_seconds']:.0f} s", flush=True)
+    done = {t: json.loads((args.out / f"{t}.json").read_text()) for t in EPOCHS if (args.out / f"{t}.json").exists()}
+    results = {
+        "dev": {t: r["dev"] for t, r in done.items()},
+        "ci95": {t: r["ci95"] for t, r in done.items()},
+        "wall_seconds": sum(r["train_seconds"] for r in done.values()),
+        "per_task": done,
+    }
+    commands = sorted({r["command"] for r in done.values()})
+    atomic_write_text(args.out / "command.txt", "\n".join(commands) + "\n")
+    write_run(args, results, [QUORA_SPLIT_NOTE] if "para" in done else [])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
