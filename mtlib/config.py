@@ -55,7 +55,9 @@ class ModelConfig:
     encoder: str = _f("minilm-l6", "hub id (bert-base-uncased), local path, or packaged alias minilm-l6")
     pooling: str = _f("mean", "sentence representation fed to the heads", POOLINGS)
     pair_encoding: str = _f(
-        "cross", "pairs as one sequence [CLS] s1 [SEP] s2 [SEP] (cross), or each sentence alone, head on [u*v, |u-v|] (bi)", PAIR_ENCODINGS
+        "cross",
+        "pairs as one sequence [CLS] s1 [SEP] s2 [SEP] (cross), or each sentence alone with the head on [u*v, |u-v|] (bi); "
+        "or per task, e.g. para=cross,sts=bi",
     )
     hidden_dropout_prob: float = _f(0.1, "dropout inside the task heads")
     encoder_dropout: float = _f(-1.0, "dropout inside the encoder (hidden and attention); -1 keeps the encoder's own")
@@ -108,6 +110,16 @@ class RunConfig:
     debug: bool = _f(False, "show tracebacks")
     progress: bool = _f(True, "show progress bars")
     save_every: int = _f(0, "also checkpoint the training state every N updates (0: each epoch only)")
+
+
+def _pair_encoding_ok(setting: str) -> bool:
+    if "=" not in setting:
+        return setting in PAIR_ENCODINGS
+    try:
+        modes = dict(part.split("=", 1) for part in setting.replace(" ", "").split(",") if part)
+    except ValueError:
+        return False
+    return bool(modes) and all(t in TASK_NAMES for t in modes) and all(v in PAIR_ENCODINGS for v in modes.values())
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "multitask": MultitaskConfig, "run": RunConfig}
@@ -192,13 +204,13 @@ class Config:
             ("task_scheduler", SCHEDULERS),
             ("combine_strategy", COMBINE_STRATEGIES),
             ("pooling", POOLINGS),
-            ("pair_encoding", PAIR_ENCODINGS),
             ("amp", (*AMP_MODES, "auto")),
             ("device", DEVICES),
             ("projection", tuple(PROJECTIONS)),
         ]:
             value = getattr(getattr(self, _SECTION_OF[name]), name)
             need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
+        need(_pair_encoding_ok(m.pair_encoding), f"--pair_encoding {m.pair_encoding!r}: expected cross, bi, or per task like para=cross,sts=bi")
         unknown = [x for x in d.tasks if x not in TASK_NAMES]
         need(not unknown, f"--tasks: unknown task(s) {unknown}; choose from {', '.join(TASK_NAMES)}")
         need(len(d.tasks) > 0, "--tasks is empty; name at least one of " + ", ".join(TASK_NAMES))

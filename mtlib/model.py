@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .pal import PALBank
-from .tasks import TASKS
+from .tasks import TASKS, pair_mode
 
 
 @dataclass
@@ -74,7 +74,7 @@ class MultitaskBert(nn.Module):
 
     def bi_encoded(self, task: str) -> bool:
         """Whether this task's pairs are encoded one sentence at a time."""
-        return self.spec.pair_encoding == "bi" and TASKS[task].is_pair
+        return TASKS[task].is_pair and pair_mode(self.spec.pair_encoding, task) == "bi"
 
     # ---- parameter groups ------------------------------------------------------------------
     def shared_parameters(self) -> list[nn.Parameter]:

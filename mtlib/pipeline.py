@@ -27,7 +27,7 @@ from .errors import CheckpointError, ConfigError
 from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
 from .model import ModelSpec, MultitaskBert
 from .runs import RunDir, default_run_name
-from .tasks import TASKS
+from .tasks import TASKS, pair_mode
 
 
 @dataclass
@@ -63,7 +63,7 @@ def load_data(
             if cap and len(examples) > cap:
                 rng = np.random.default_rng([cfg.train.seed, 101])
                 examples = examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
-            enc = encode(examples, tokenizer, cfg.data.max_length, cfg.model.pair_encoding)
+            enc = encode(examples, tokenizer, cfg.data.max_length, pair_mode(cfg.model.pair_encoding, name))
             if enc.truncated:
                 notes.append(
                     f"{name} {split}: {enc.truncated} of {len(enc)} examples longer than --max_length {cfg.data.max_length} were truncated"

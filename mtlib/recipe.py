@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import report
 from .config import Config
 from .errors import MtlibError
@@ -31,14 +29,14 @@ from .workbook import STAGES, run_dir
 
 
 def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """`KEY=VALUE` (every stage) and `STAGE.KEY=VALUE` (one stage) settings, values as YAML."""
+    """`KEY=VALUE` (every stage) and `STAGE.KEY=VALUE` (one stage) settings, values as on the CLI."""
     common: dict[str, Any] = {}
     per_stage: dict[str, dict[str, Any]] = {s: {} for s in STAGES}
     for item in items:
         if "=" not in item:
             raise MtlibError(f"--set {item!r}: expected KEY=VALUE or STAGE.KEY=VALUE")
         key, value = item.split("=", 1)
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = value  # a string, coerced by the setting's type as on the command line ("off" stays "off")
         stage, _, name = key.rpartition(".")
         if not stage:
             common[name] = parsed

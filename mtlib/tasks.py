@@ -152,5 +152,14 @@ TASKS: dict[str, TaskSpec] = {
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
+def pair_mode(setting: str, task: str) -> str:
+    """How `task`'s pairs are encoded under a `pair_encoding` setting: "cross" or "bi" for every
+    pair task, or per task, e.g. "para=cross,sts=bi" (a pair task left out is cross-encoded)."""
+    if "=" not in setting:
+        return setting
+    modes = dict(part.split("=", 1) for part in setting.replace(" ", "").split(",") if part)
+    return modes.get(task, "cross")
+
+
 def get_tasks(names: list[str] | tuple[str, ...]) -> list[TaskSpec]:
     return [TASKS[n] for n in names]

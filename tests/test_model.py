@@ -59,5 +59,13 @@ def test_pair_encoding_is_validated():
     from mtlib.config import Config
     from mtlib.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="--pair_encoding 'dual' is not one of: cross, bi"):
-        Config.from_dict({"pair_encoding": "dual"}).validate()
+    for bad in ("dual", "para=dual", "nli=bi", "para:bi"):
+        with pytest.raises(ConfigError, match=f"--pair_encoding '{bad}': expected cross, bi, or per task"):
+            Config.from_dict({"pair_encoding": bad}).validate()
+    Config.from_dict({"pair_encoding": "para=cross,sts=bi"}).validate()
+
+
+def test_pair_encoding_can_differ_per_task():
+    model = _model("para=cross,sts=bi")
+    assert model.bi_encoded("sts") and not model.bi_encoded("para") and not model.bi_encoded("sst")
+    assert model.heads["sts"][-1].in_features == 2 * model.heads["para"][-1].in_features
