@@ -80,6 +80,14 @@ def _prediction(task: str, split_examples: Any, values: np.ndarray) -> Predictio
     return Predictions(task, "dev", split_examples.ids, split_examples.texts, values, values, split_examples.labels)
 
 
+def _cap(examples: Any, cap: int, seed: int) -> Any:
+    """The rows mtlib's max_train/eval_examples keep (tests use small caps)."""
+    if not cap or len(examples) <= cap:
+        return examples
+    rng = np.random.default_rng([seed, 101])
+    return examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
+
+
 # ---- zero-shot ---------------------------------------------------------------------------------
 @torch.inference_mode()
 def embed(encoder: Any, tokenizer: Any, sentences: list[str], batch_size: int, max_length: int) -> torch.Tensor:
@@ -125,10 +133,12 @@ def zero_shot(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"dev": {}, "ci95": {}, "details": {}, "notes": []}
     start = time.perf_counter()
     sts, _ = load_task(TASKS["sts"], data_dir, ("dev",))
+    sts = {k: _cap(v, args.dev_limit, args.seed) for k, v in sts.items()}
     cos = cosines(encoder, tokenizer, sts["dev"], args)
     pred = _prediction("sts", sts["dev"], cos)
     out["dev"]["sts"], out["ci95"]["sts"] = pred.score(), bootstrap_ci(pred, seed=args.seed)
     para, notes = load_task(TASKS["para"], data_dir, ("train", "dev"))
+    para = {k: _cap(v, args.train_limit if k == "train" else args.dev_limit, args.seed) for k, v in para.items()}
     out["notes"] += notes
     train_cut, train_acc = best_threshold(cosines(encoder, tokenizer, para["train"], args), para["train"].labels)
     dev_cos = cosines(encoder, tokenizer, para["dev"], args)

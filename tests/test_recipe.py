@@ -1,0 +1,46 @@
+"""`python -m mtlib.recipe`: a profile's stages chained without notebooks, per-stage settings,
+finished stages kept on a re-run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mtlib import recipe
+from mtlib.errors import MtlibError
+from mtlib.workbook import STAGES
+
+
+def test_parse_sets_keeps_strings_and_splits_by_stage():
+    common, per_stage = recipe.parse_sets(["amp=off", "finetune_vaccine.projection=pcgrad", "pair_encoding=para=cross,sts=bi"])
+    assert common == {"amp": "off", "pair_encoding": "para=cross,sts=bi"}  # "off" is not YAML's False
+    assert per_stage["finetune_vaccine"] == {"projection": "pcgrad"} and per_stage["finetune_pal"] == {}
+    with pytest.raises(MtlibError, match="unknown stage 'stage9'"):
+        recipe.parse_sets(["stage9.lr=1"])
+    with pytest.raises(MtlibError, match="expected KEY=VALUE"):
+        recipe.parse_sets(["lr"])
+
+
+def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_path, real_data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("MTLIB_DATA_DIR", str(real_data_dir))
+    sets = ["threads=1", "pair_encoding=sts=bi", "finetune_vaccine.projection=pcgrad"]
+    results = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)
+    folder = tmp_path / "r1"
+    configs = {s: yaml.safe_load((folder / "stages" / s / "config.yaml").read_text()) for s in STAGES}
+    for before, after in zip(STAGES, STAGES[1:]):
+        assert configs[after]["train"]["pretrained_model_name"] == str(folder / "stages" / before)
+    assert configs["finetune_vaccine"]["multitask"]["projection"] == "pcgrad"
+    assert configs["finetune_pal"]["multitask"]["projection"] == "none"
+    assert all(c["model"]["pair_encoding"] == "sts=bi" for c in configs.values())
+    assert results["final_stage"] == "finetune_vaccine" and set(results["dev"]) == {"sst", "para", "sts"}
+    assert results["command"].startswith("python -m mtlib.recipe --profile smoke --run r1 --set threads=1")
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["dev"] == results["dev"] and (folder / "report.md").exists()
+    # a second call finds every stage finished and keeps them as they are
+    stamps = {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
+    again = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)
+    assert again["dev"] == results["dev"]
+    assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
+    assert capsys.readouterr().out.count("finished before, kept") == 3
