@@ -204,7 +204,8 @@ def seeds_table(summaries: list[dict[str, Any]]) -> str:
     ]
     for s in sorted(summaries, key=lambda s: (TABLES.index(tables_of(s)[0]), s.get("group", ""), s["run"])):
         cells = " | ".join(_single_cell(s, t) for t in (*TASK_ORDER, "mean"))
-        rows.append(f"| `{s['run']}` | {s.get('group', '')} | {cells} | {_wall([s])} | {_where([s])} | `{s.get('command', '')}` |")
+        command = " ; ".join(line.strip() for line in s.get("command", "").splitlines() if line.strip())
+        rows.append(f"| `{s['run']}` | {s.get('group', '')} | {cells} | {_wall([s])} | {_where([s])} | `{command}` |")
     rows += ["", f"Dev score [bootstrap 95% interval]. *{SPLIT_NOTE}"]
     return "\n".join(rows)
 
