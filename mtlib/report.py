@@ -36,7 +36,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def collect(
     folder: Path, profile: str, run_name: str, stages: dict[str, Path], notebooks: dict[str, dict[str, Any]], figures: list[Path]
 ) -> dict[str, Any]:
-    """The workbook's numbers: final dev scores and CIs (the last stage), each stage's scores
+    """The workbook's numbers: the reported dev scores and CIs (the stage `chosen_stage` picks), each stage's scores
     and times, each notebook's wall time, and where the figures are."""
     per_stage: dict[str, Any] = {}
     for stage, path in stages.items():
@@ -51,7 +51,7 @@ def collect(
             "checkpoint": r["checkpoint"],
             "started_from": (yaml.safe_load((path / "config.yaml").read_text())["train"]["pretrained_model_name"] or None),
         }
-    final_stage = list(stages)[-1]
+    final_stage = chosen_stage(per_stage)
     final = per_stage[final_stage]
     first = stages[list(stages)[0]]
     config = yaml.safe_load((first / "config.yaml").read_text(encoding="utf-8"))
@@ -63,7 +63,8 @@ def collect(
         "device": manifest.get("device_name", manifest.get("device")),
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "git": git_state(),
-        "final_stage": final_stage,
+        "final_stage": final_stage,  # the reported stage: the best mean dev score (see chosen_stage)
+        "last_stage": list(stages)[-1],
         "dev": final["dev"],
         "ci95": final["ci95"],
         "dev_mean": final["dev_mean"],
@@ -73,6 +74,15 @@ def collect(
         "total_seconds": sum(n["seconds"] for n in notebooks.values()),
         "figures": [str(f) for f in figures],
     }
+
+
+def chosen_stage(per_stage: dict[str, dict[str, Any]]) -> str:
+    """The stage whose checkpoint a run reports: the one with the best mean dev score. Dev
+    chooses the checkpoint across stages as it does across epochs within a stage; a tie goes to
+    the later stage. (The seed's recipe usually ends best at its last stage, not always: a short
+    stage 3 can lower the mean.)"""
+    order = [s for s in STAGE_TITLES if s in per_stage] + [s for s in per_stage if s not in STAGE_TITLES]
+    return max(reversed(order), key=lambda s: per_stage[s]["dev_mean"])
 
 
 def markdown(results: dict[str, Any], folder: Path) -> str:
@@ -119,14 +129,14 @@ def _stage_order(results: dict[str, Any]) -> list[str]:
 
 
 def _results_table(results: dict[str, Any]) -> str:
-    """One row per task (and the mean): each stage's dev score, the final one in bold, its CI."""
+    """One row per task (and the mean): each stage's dev score, the reported one in bold, its CI."""
     order = _stage_order(results)
     final = results.get("final_stage", order[-1])
 
     def cells(values: dict[str, float | None]) -> list[str]:
         return [f"**{_fmt(values[s])}**" if s == final else _fmt(values[s]) for s in order]
 
-    header = ["task", "metric", *[STAGE_TITLES.get(s, s) for s in order], "final 95% CI (bootstrap)"]
+    header = ["task", "metric", *[STAGE_TITLES.get(s, s) for s in order], "reported stage's 95% CI (bootstrap)"]
     rows = [header, ["---"] * len(header)]
     for task in [t for t in TASKS if t in results["dev"]]:
         low, high = results["ci95"][task]

@@ -5,8 +5,8 @@
 
 `--record` copies what the tables need from a run folder (results.json, command.txt, manifest)
 into `results/<run>.json`, which is committed: the run folders themselves are not. It reads a
-CLI run, a workbook or `mtlib.recipe` run (its final stage, plus the time of every notebook or
-stage) and a `benchmarks/baselines.py` run alike.
+CLI run, a workbook or `mtlib.recipe` run (the stage with the best mean dev score, plus the time
+of every notebook or stage) and a `benchmarks/baselines.py` run alike.
 
 Each summary names a `table` (comparison, candidates or ablation) and a `group`: runs of one
 group are the seeds of one configuration, shown as mean ± standard deviation over the seeds.
@@ -65,10 +65,14 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
         raise SystemExit(f"--table {table!r}: choose from {', '.join(TABLES)} (comma-separated)")
     final_dir, stage_seconds = run_dir, {}
     command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else ""
-    if "stages" in results:  # a workbook or recipe run: its final stage holds the model and manifest
-        final_dir = Path(results["stages"][results["final_stage"]]["run"])
+    if "stages" in results:  # a workbook or recipe run: the stage with the best mean dev score
+        from .report import chosen_stage
+
+        stage = chosen_stage(results["stages"])
+        results = {**results, **{k: results["stages"][stage][k] for k in ("dev", "ci95", "dev_mean")}, "final_stage": stage}
+        final_dir = Path(results["stages"][stage]["run"])
         if not final_dir.is_dir():  # the run folder was moved: the stage sits under this one
-            final_dir = run_dir / "stages" / results["final_stage"]
+            final_dir = run_dir / "stages" / stage
         command = results.get("command") or f"make workbook PROFILE={results.get('profile', 'cpu')} RUN={results.get('run', run_dir.name)}"
         stage_seconds = {f"stage {k}": round(v["wall_seconds"], 1) for k, v in results["stages"].items()}
         stage_seconds |= {f"notebook {k}": round(v["seconds"], 1) for k, v in results.get("notebooks", {}).items()}
@@ -84,6 +88,7 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
         "dev_mean": results.get("dev_mean"),
         "wall_seconds": results.get("total_seconds", results.get("wall_seconds")),
         "stage_seconds": stage_seconds,
+        "reported_stage": results.get("final_stage", ""),
         "command": command,
         "settings": results.get("settings", {}),
         "encoder": _encoder_of(final_dir) or _encoder_of(run_dir),

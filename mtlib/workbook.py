@@ -1,12 +1,14 @@
 """`python -m mtlib.workbook --profile cpu --run NAME`: the four notebooks, in order, headless.
 
 Each notebook runs through `papermill.execute_notebook` with the parameters it declares; the
-checkpoints are chained through run folders (02's is 03's input, 03's last is 04's input):
+checkpoints are chained through run folders (02's is 03's input; 04 analyses the stage with the
+best mean dev score, usually 03's last):
 
     runs/<run>/
       notebooks/0N_*.ipynb     executed copies (the sources in notebooks/ keep no outputs)
       stages/<stage>/          one `mtlib.pipeline.run` folder per training stage
-      results.json             final dev scores, CIs, per-stage and per-notebook times
+      results.json             reported dev scores, CIs (the stage with the best mean dev score),
+                               per-stage and per-notebook times
       report.md                the same as tables, then every figure
     figures/<run>/             PNG + SVG of every figure (`mtlib.plots.save_figure`)
 
@@ -17,6 +19,7 @@ traceback) and the executed notebook to open, and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -121,6 +124,9 @@ def run_workbook(
     started = time.time()
     notebooks: dict[str, dict[str, Any]] = {}
     for key, source in sources.items():
+        if key == "04":  # analyse the checkpoint the run reports: the stage with the best mean dev score
+            per_stage = {s: json.loads((folder / "stages" / s / "results.json").read_text()) for s in STAGES}
+            params[key]["checkpoint"] = str(folder / "stages" / report.chosen_stage(per_stage))
         wanted = {**params[key], **(extra or {})}
         given = {k: v for k, v in wanted.items() if k in declared[key]}
         output = folder / "notebooks" / source.name

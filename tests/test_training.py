@@ -102,3 +102,12 @@ def test_gradient_accumulation_matches_the_full_batch(tiny_cfg, tmp_path):
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.allclose(x, y, atol=2e-5), name
     assert full["dev"] == pytest.approx(split["dev"], abs=1e-3)
+
+
+def test_bi_encoded_pairs_train_and_the_test_stage_reads_them_as_the_checkpoint_says(tiny_cfg, tmp_path):
+    # the checkpoint records the pair encoding; the test stage follows it whatever its own setting
+    trained = run(tiny_cfg(option="finetune", pair_encoding="sts=bi", save_path=str(tmp_path / "train")))
+    model, _ = load_model(tmp_path / "train")
+    assert model.spec.pair_encoding == "sts=bi" and model.bi_encoded("sts") and not model.bi_encoded("para")
+    tested = run(tiny_cfg(option="test", pretrained_model_name=str(tmp_path / "train"), save_path=str(tmp_path / "test")))
+    assert tested["dev"] == pytest.approx(trained["dev"], abs=0)
