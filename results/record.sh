@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# How results/*.json were recorded (then `make results` renders the README tables).
+# CPU runs are under runs/ (make workbook / benchmarks/baselines.py); the H100 runs of
+# benchmarks/gpu_batch.sh came back as runs.tgz and were unpacked into $GPU_RUNS.
+set -euo pipefail
+GPU_RUNS=${GPU_RUNS:-/tmp/runs}
+R="${PYTHON:-.venv/bin/python} -m mtlib.results --record"
+
+$R runs/baseline-zero-shot --group "zero-shot encoder" \
+   --label "zero-shot encoder (cosine of mean-pooled embeddings; para threshold from the train part)"
+$R "$GPU_RUNS/baseline-trainer-gpu" --group "single-task Trainer" \
+   --label "single-task Trainer baselines (issue 7's recipe: one model per task, bf16)"
+$R runs/cpu-main --group "earlier cpu profile (cross)" --label "earlier cpu profile, all pairs cross-encoded (make workbook)"
+if [ -f runs/cpu-s0/results.json ]; then $R runs/cpu-s0 --group "cpu profile" --label "cpu profile (make workbook)"; fi
+$R runs/cpu-full-s0 --group "cpu-full profile" --label "cpu-full profile (make workbook PROFILE=cpu-full)"
+for s in 0 1 2; do
+  $R "$GPU_RUNS/gpu-cpu-full-hybrid-prop-s$s" --group "cpu-full recipe, H100 fp32" --table comparison,candidates
+  $R "$GPU_RUNS/gpu-cpu-s$s" --group "cpu recipe, H100 fp32" --table comparison,ablation
+  $R "$GPU_RUNS/gpu-cpu-full-s$s" --group "cpu-full: all pairs bi-encoded, pal" --table candidates
+  $R "$GPU_RUNS/gpu-cpu-full-lr1e-4-s$s" --group "cpu-full: all pairs bi-encoded, pal, stage-2 lr 1e-4" --table candidates
+  $R "$GPU_RUNS/gpu-cpu-full-cross-s$s" --group "cpu-full: all pairs cross-encoded, pal" --table candidates
+  $R "$GPU_RUNS/gpu-cpu-full-hybrid-s$s" --group "cpu-full: para cross, STS bi, pal" --table candidates
+done
+$R "$GPU_RUNS/gpu-cpu-abl-round-robin" --table ablation --label "stage 2 scheduler round_robin (base: pal)"
+$R "$GPU_RUNS/gpu-cpu-abl-proj-none" --table ablation --label "stage 3 projection none (base: vaccine + encourage)"
+$R "$GPU_RUNS/gpu-cpu-abl-pcgrad" --table ablation --label "stage 3 projection pcgrad (base: vaccine)"
+$R "$GPU_RUNS/gpu-cpu-abl-no-pal" --table ablation --label "stage 3 without PAL (base: PAL on)"
+$R "$GPU_RUNS/gpu-cpu-abl-cross" --table ablation --label "pairs cross-encoded (base: bi-encoded)"
