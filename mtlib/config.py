@@ -210,7 +210,10 @@ class Config:
         ]:
             value = getattr(getattr(self, _SECTION_OF[name]), name)
             need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
-        need(_pair_encoding_ok(m.pair_encoding), f"--pair_encoding {m.pair_encoding!r}: expected cross, bi, or per task like para=cross,sts=bi")
+        need(
+            _pair_encoding_ok(m.pair_encoding),
+            f"--pair_encoding {m.pair_encoding!r}: expected cross, bi, or per task like para=cross,sts=bi",
+        )
         unknown = [x for x in d.tasks if x not in TASK_NAMES]
         need(not unknown, f"--tasks: unknown task(s) {unknown}; choose from {', '.join(TASK_NAMES)}")
         need(len(d.tasks) > 0, "--tasks is empty; name at least one of " + ", ".join(TASK_NAMES))

@@ -160,7 +160,9 @@ def prepare(cfg: Config) -> Prepared:
     return Prepared(cfg, precision, tokenizer, model, data, notes + data_notes, data_manifest)
 
 
-def score_and_write(p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", "test"), known: dict[str, Any] | None = None) -> dict[str, Any]:
+def score_and_write(
+    p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", "test"), known: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Predict every task's dev and test splits, write the prediction files, return dev scores.
     `known` holds dev predictions already made by the same weights (the best epoch's)."""
     results: dict[str, Any] = {"dev": {}, "ci95": {}, "predictions": []}

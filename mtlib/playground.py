@@ -35,7 +35,9 @@ class Playground:
     def _output(self, task: str, *texts: str) -> torch.Tensor:
         # a bi-encoded pair is a batch of two rows (the model splits it); otherwise one row
         args = [list(texts)] if len(texts) == 2 and self.model.bi_encoded(task) else list(texts)
-        batch = self.tokenizer(*args, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt", return_token_type_ids=True)
+        batch = self.tokenizer(
+            *args, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt", return_token_type_ids=True
+        )
         batch = {k: v.to(self.device) for k, v in batch.items()}
         return TASKS[task].probabilities(self.model(task, **batch)).float().cpu()[0]
 

@@ -60,7 +60,9 @@ def stage_config(profile: str, stage: str, folder: Path, previous: Path | None, 
     return cfg
 
 
-def run_recipe(profile: str, run_name: str, sets: list[str] | None = None, root: str | Path | None = None, command: str = "") -> dict[str, Any]:
+def run_recipe(
+    profile: str, run_name: str, sets: list[str] | None = None, root: str | Path | None = None, command: str = ""
+) -> dict[str, Any]:
     from .pipeline import run
 
     common, per_stage = parse_sets(sets or [])

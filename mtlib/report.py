@@ -96,7 +96,11 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
         f"Encoder `{results['encoder']}` on {results['device']}; git {str(git.get('commit') or 'unknown')[:10]}"
         + (" (uncommitted changes)" if git.get("dirty") else "")
         + f"; written {results['created']}; "
-        + (f"the four notebooks took {results['total_seconds']:.0f} s." if results["notebooks"] else f"the stages took {results['total_seconds']:.0f} s (`mtlib.recipe`, no notebooks)."),
+        + (
+            f"the four notebooks took {results['total_seconds']:.0f} s."
+            if results["notebooks"]
+            else f"the stages took {results['total_seconds']:.0f} s (`mtlib.recipe`, no notebooks)."
+        ),
         "",
     ]
     if results["profile"] == "smoke":

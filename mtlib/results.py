@@ -232,12 +232,10 @@ def gains_table(summaries: list[dict[str, Any]], recipe: str, baseline: str) -> 
         gain = st[0] - bt[0]
         ratio = f"{gain / st[1]:.1f}" if st[1] > 0 else "–"
         hw = mean_half_width(base[0]) if task == "mean" else half_width(base[0], task)
+        shown_hw = f"±{hw:.3f}" if hw is not None else "–"
         values = [r["dev_mean"] if task == "mean" else r["dev"][task] for r in ours]
         above = "yes" if all(v > bt[0] for v in values) else "no"
-        rows.append(
-            f"| {task} | {st[0]:.4f} ± {st[1]:.4f} ({st[2]}) | {bt[0]:.4f} | {gain:+.4f} | {ratio} | "
-            f"{'±%.3f' % hw if hw is not None else '–'} | {above} |"
-        )
+        rows.append(f"| {task} | {st[0]:.4f} ± {st[1]:.4f} ({st[2]}) | {bt[0]:.4f} | {gain:+.4f} | {ratio} | {shown_hw} | {above} |")
     return "\n".join(rows)
 
 
@@ -286,9 +284,7 @@ def render(summaries: list[dict[str, Any]], spec: dict[str, str]) -> dict[str, s
         "candidates": comparison_table(summaries, "candidates", spec.get("order")),
         "ablation": ablation_table(summaries, spec.get("ablation_base", "")),
         "seeds": seeds_table(summaries),
-        "gains": "\n\n".join(
-            f"Against {b}:\n\n" + gains_table(summaries, spec.get("recipe", ""), b) for b in spec.get("baselines", [])
-        ),
+        "gains": "\n\n".join(f"Against {b}:\n\n" + gains_table(summaries, spec.get("recipe", ""), b) for b in spec.get("baselines", [])),
     }
 
 

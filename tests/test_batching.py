@@ -76,7 +76,12 @@ def test_bi_encoded_pairs_hold_each_sentence_alone_and_collate_to_two_halves():
     assert list(enc.lengths) == [max(len(enc.input_ids[i]), len(enc.second_ids[i])) for i in range(2)]
     batch = collate(enc, [1, 0])
     assert batch["input_ids"].shape == (4, max(enc.lengths))  # rows: firsts of [1, 0], then seconds of [1, 0]
-    assert batch["attention_mask"][:, :].sum(1).tolist() == [len(enc.input_ids[1]), len(enc.input_ids[0]), len(enc.second_ids[1]), len(enc.second_ids[0])]
+    assert batch["attention_mask"][:, :].sum(1).tolist() == [
+        len(enc.input_ids[1]),
+        len(enc.input_ids[0]),
+        len(enc.second_ids[1]),
+        len(enc.second_ids[0]),
+    ]
     assert batch["token_type_ids"].max() == 0 and batch["labels"].tolist() == [1.0, 4.0]
     # single sentences are unchanged by the setting; truncation is counted per sentence
     single = Examples("sst", "dev", "x", ["a"], [("word " * 100,)], np.array([1.0]))

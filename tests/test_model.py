@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,12 +11,12 @@ from mtlib.encoders import load_encoder, load_tokenizer
 from mtlib.model import ModelSpec, MultitaskBert
 from mtlib.tasks import TASKS
 
-import numpy as np
-
 
 def _model(pair_encoding: str, n_hidden_layers: int = 0) -> MultitaskBert:
     encoder = load_encoder("tiny-random")
-    spec = ModelSpec("tiny-random", encoder.config.to_dict(), ["sst", "para", "sts"], n_hidden_layers=n_hidden_layers, pair_encoding=pair_encoding)
+    spec = ModelSpec(
+        "tiny-random", encoder.config.to_dict(), ["sst", "para", "sts"], n_hidden_layers=n_hidden_layers, pair_encoding=pair_encoding
+    )
     return MultitaskBert(encoder, spec).eval()
 
 

@@ -46,4 +46,6 @@ def test_a_bi_encoded_pair_is_read_as_two_sentences():
     pg = Playground(MultitaskBert(encoder, spec), load_tokenizer("tiny-random"))
     scale, offset = TASKS["sts"].cosine_init
     assert pg.predict("A gripping film.")["similarity"] == pytest.approx(5 * torch.sigmoid(torch.tensor(scale + offset)).item(), abs=1e-4)
-    assert pg.predict("A gripping film.", "A dull and long film about nothing.")["similarity"] < pg.predict("A gripping film.")["similarity"]
+    assert (
+        pg.predict("A gripping film.", "A dull and long film about nothing.")["similarity"] < pg.predict("A gripping film.")["similarity"]
+    )

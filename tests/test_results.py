@@ -31,7 +31,10 @@ SUMMARIES = [
 def test_single_runs_show_intervals_and_seed_groups_show_mean_and_sd():
     text = results.comparison_table(SUMMARIES)
     mean_hw = (3 * 0.02**2) ** 0.5 / 3
-    assert f"| label of trainer | `base-trainer` | 0.470 [0.450, 0.490] | 0.840 [0.820, 0.860] | 0.860 [0.840, 0.880] | 0.723 ±{mean_hw:.3f} | 10.0 min | cpu, 2 threads |" in text
+    assert (
+        f"| label of trainer | `base-trainer` | 0.470 [0.450, 0.490] | 0.840 [0.820, 0.860] | 0.860 [0.840, 0.880] | 0.723 ±{mean_hw:.3f} | 10.0 min | cpu, 2 threads |"
+        in text
+    )
     # two seeds: mean ± sample sd (0.49, 0.48 -> 0.485 ± 0.007)
     assert "| full | 2 seeds: `full-s0`, `full-s1` | 0.485 ± 0.007 | 0.840 ± 0.014 | 0.875 ± 0.007 |" in text
     assert "cpu-s0" not in text  # ablation-only runs stay out of the comparison table
@@ -58,9 +61,13 @@ def test_record_and_readme_update(tmp_path, monkeypatch):
     run = tmp_path / "runs" / "cpu-x"
     run.mkdir(parents=True)
     dev = {"sst": 0.41, "para": 0.8, "sts": 0.81}
-    (run / "results.json").write_text(json.dumps({"dev": dev, "ci95": {t: [v - 0.01, v + 0.01] for t, v in dev.items()}, "dev_mean": 0.673, "wall_seconds": 840.0}))
+    (run / "results.json").write_text(
+        json.dumps({"dev": dev, "ci95": {t: [v - 0.01, v + 0.01] for t, v in dev.items()}, "dev_mean": 0.673, "wall_seconds": 840.0})
+    )
     (run / "command.txt").write_text("python -m mtlib --lr 1e-4\n")
-    (run / "manifest.json").write_text(json.dumps({"device": "cpu", "threads": 2, "amp": "off", "data": {"notes": ["md5 split of quora-dev"]}}))
+    (run / "manifest.json").write_text(
+        json.dumps({"device": "cpu", "threads": 2, "amp": "off", "data": {"notes": ["md5 split of quora-dev"]}})
+    )
     monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
     path = results.record(run, label="cpu profile", group="cpu", table="comparison,ablation")
     saved = json.loads(path.read_text())
