@@ -42,8 +42,9 @@ if str(ROOT) not in sys.path:
 from benchmarks.train_throughput import ListDataset, hf_data, hf_model, hf_rows  # noqa: E402
 from mtlib.amp import cpu_has_fast_bf16  # noqa: E402
 from mtlib.checkpoints import atomic_write_json, atomic_write_text  # noqa: E402
-from mtlib.data import QUORA_SPLIT_NOTE  # noqa: E402
+from mtlib.data import QUORA_SPLIT_NOTE, cap_rows  # noqa: E402
 from mtlib.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402
+from mtlib.model import mean_pool  # noqa: E402
 from mtlib.tasks import TASKS  # noqa: E402
 
 EPOCHS = {"sst": 3, "sts": 4, "para": 2}
@@ -80,14 +81,6 @@ def _prediction(task: str, split_examples: Any, values: np.ndarray) -> Predictio
     return Predictions(task, "dev", split_examples.ids, split_examples.texts, values, values, split_examples.labels)
 
 
-def _cap(examples: Any, cap: int, seed: int) -> Any:
-    """The rows mtlib's max_train/eval_examples keep (tests use small caps)."""
-    if not cap or len(examples) <= cap:
-        return examples
-    rng = np.random.default_rng([seed, 101])
-    return examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
-
-
 # ---- zero-shot ---------------------------------------------------------------------------------
 @torch.inference_mode()
 def embed(encoder: Any, tokenizer: Any, sentences: list[str], batch_size: int, max_length: int) -> torch.Tensor:
@@ -98,9 +91,7 @@ def embed(encoder: Any, tokenizer: Any, sentences: list[str], batch_size: int, m
         idx = order[start : start + batch_size]
         batch = tokenizer([sentences[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         batch = {k: v.to(device()) for k, v in batch.items()}
-        hidden = encoder(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        pooled = mean_pool(encoder(**batch).last_hidden_state, batch["attention_mask"])
         out[torch.as_tensor(idx)] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu()
     return out
 
@@ -133,12 +124,12 @@ def zero_shot(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"dev": {}, "ci95": {}, "details": {}, "notes": []}
     start = time.perf_counter()
     sts, _ = load_task(TASKS["sts"], data_dir, ("dev",))
-    sts = {k: _cap(v, args.dev_limit, args.seed) for k, v in sts.items()}
+    sts = {k: cap_rows(v, args.dev_limit, args.seed) for k, v in sts.items()}
     cos = cosines(encoder, tokenizer, sts["dev"], args)
     pred = _prediction("sts", sts["dev"], cos)
     out["dev"]["sts"], out["ci95"]["sts"] = pred.score(), bootstrap_ci(pred, seed=args.seed)
     para, notes = load_task(TASKS["para"], data_dir, ("train", "dev"))
-    para = {k: _cap(v, args.train_limit if k == "train" else args.dev_limit, args.seed) for k, v in para.items()}
+    para = {k: cap_rows(v, args.train_limit if k == "train" else args.dev_limit, args.seed) for k, v in para.items()}
     out["notes"] += notes
     train_cut, train_acc = best_threshold(cosines(encoder, tokenizer, para["train"], args), para["train"].labels)
     dev_cos = cosines(encoder, tokenizer, para["dev"], args)

@@ -158,17 +158,14 @@ def hf_model(encoder: str, task: str, seed: int) -> Any:
 
 def hf_data(args: argparse.Namespace, task: str, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev")) -> dict[str, Any]:
     """The same validated rows and token ids mtlib uses (mtlib.data.load_task + encode)."""
-    from mtlib.data import encode, load_task, resolve_data_dir
+    from mtlib.data import cap_rows, encode, load_task, resolve_data_dir
     from mtlib.tasks import TASKS
 
     spec = TASKS[task]
     examples, _ = load_task(spec, resolve_data_dir(args.data_dir), splits)
     out = {}
     for split, ex in examples.items():
-        cap = args.train_limit if split == "train" else args.dev_limit
-        if cap and len(ex) > cap:
-            rng = np.random.default_rng([args.seed, 101])  # the rows mtlib's max_train/eval_examples keep
-            ex = ex.subset(np.sort(rng.choice(len(ex), cap, replace=False)))
+        ex = cap_rows(ex, args.train_limit if split == "train" else args.dev_limit, args.seed)
         out[split] = encode(ex, tokenizer, args.max_length)
     return out
 

@@ -22,13 +22,12 @@ from typing import Any, get_origin, get_type_hints
 import yaml
 
 from .errors import ConfigError
-from .tasks import TASK_NAMES
+from .tasks import TASK_NAMES, pair_modes
 
 OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
 SCHEDULERS = ("round_robin", "random", "pal", "proportional", "temperature")
 COMBINE_STRATEGIES = ("none", "force", "encourage")
 POOLINGS = ("cls", "mean", "pooler")
-PAIR_ENCODINGS = ("cross", "bi")
 AMP_MODES = ("off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -113,13 +112,11 @@ class RunConfig:
 
 
 def _pair_encoding_ok(setting: str) -> bool:
-    if "=" not in setting:
-        return setting in PAIR_ENCODINGS
     try:
-        modes = dict(part.split("=", 1) for part in setting.replace(" ", "").split(",") if part)
+        pair_modes(setting)
     except ValueError:
         return False
-    return bool(modes) and all(t in TASK_NAMES for t in modes) and all(v in PAIR_ENCODINGS for v in modes.values())
+    return True
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "multitask": MultitaskConfig, "run": RunConfig}

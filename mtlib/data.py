@@ -202,6 +202,15 @@ def quora_held_out(example_id: str) -> bool:
     return int(hashlib.md5(example_id.encode("utf-8")).hexdigest(), 16) % 5 == 0
 
 
+def cap_rows(examples: Examples, cap: int, seed: int) -> Examples:
+    """At most `cap` rows (0: all), drawn by the seed: the rows --max_train_examples and
+    --max_eval_examples keep, so every tool that caps a split keeps the same rows."""
+    if not cap or len(examples) <= cap:
+        return examples
+    rng = np.random.default_rng([seed, 101])
+    return examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
+
+
 def load_task(spec: TaskSpec, data_dir: Path, splits: tuple[str, ...] = ("train", "dev", "test")) -> tuple[dict[str, Examples], list[str]]:
     """The task's splits, and notes to record (e.g. the quora fallback split)."""
     out: dict[str, Examples] = {}

@@ -45,6 +45,12 @@ class ModelSpec:
         return asdict(self)
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of the hidden states over the real (unmasked) tokens of each row."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
 def make_head(hidden: int, outputs: int, n_hidden_layers: int, dropout: float) -> nn.Sequential:
     layers: list[nn.Module] = []
     for _ in range(n_hidden_layers):
@@ -59,6 +65,7 @@ class MultitaskBert(nn.Module):
         self.spec = spec
         self.encoder = encoder
         hidden = encoder.config.hidden_size
+        self._bi_tasks = frozenset(t for t in spec.tasks if TASKS[t].is_pair and pair_mode(spec.pair_encoding, t) == "bi")
         self.heads = nn.ModuleDict()
         for t in spec.tasks:
             width = 2 * hidden if self.bi_encoded(t) else hidden
@@ -74,7 +81,7 @@ class MultitaskBert(nn.Module):
 
     def bi_encoded(self, task: str) -> bool:
         """Whether this task's pairs are encoded one sentence at a time."""
-        return TASKS[task].is_pair and pair_mode(self.spec.pair_encoding, task) == "bi"
+        return task in self._bi_tasks
 
     # ---- parameter groups ------------------------------------------------------------------
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -113,8 +120,7 @@ class MultitaskBert(nn.Module):
         hidden = out.last_hidden_state
         if self.spec.pooling == "cls":
             return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        return mean_pool(hidden, attention_mask)
 
     def forward(
         self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, **_: Any

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from . import distributed as dist
 from .amp import Precision, resolve_device
 from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint
 from .config import Config
-from .data import Encoded, check_data_dir, encode, load_task, md5_of, resolve_data_dir
+from .data import Encoded, cap_rows, check_data_dir, encode, load_task, md5_of, resolve_data_dir
 from .encoders import encoder_from_config, load_encoder, load_tokenizer
 from .errors import CheckpointError, ConfigError
 from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
@@ -60,9 +59,7 @@ def load_data(
         data[name] = {}
         for split, examples in splits_ex.items():
             cap = cfg.data.max_train_examples if split == "train" else cfg.data.max_eval_examples
-            if cap and len(examples) > cap:
-                rng = np.random.default_rng([cfg.train.seed, 101])
-                examples = examples.subset(np.sort(rng.choice(len(examples), cap, replace=False)))
+            examples = cap_rows(examples, cap, cfg.train.seed)
             enc = encode(examples, tokenizer, cfg.data.max_length, pair_mode(cfg.model.pair_encoding, name))
             if enc.truncated:
                 notes.append(

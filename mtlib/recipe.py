@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,6 @@ def run_recipe(
     common, per_stage = parse_sets(sets or [])
     folder = run_dir(run_name, root).resolve()
     stages = {s: folder / "stages" / s for s in STAGES}
-    seconds: dict[str, float] = {}
     previous: Path | None = None
     for stage, path in stages.items():
         if (path / "results.json").exists():
@@ -76,9 +74,7 @@ def run_recipe(
         else:
             cfg = stage_config(profile, stage, path, previous, {**common, **per_stage[stage]})
             print(f"[recipe] {stage} ...", flush=True)
-            start = time.perf_counter()
             run(cfg)
-            seconds[stage] = time.perf_counter() - start
         previous = path
     results = report.collect(folder, profile, run_name, stages, {}, [])
     results["total_seconds"] = sum(r["wall_seconds"] for r in results["stages"].values())

@@ -26,6 +26,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from .checkpoints import atomic_write_json, atomic_write_text
+from .report import chosen_stage
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -66,8 +67,6 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
     final_dir, stage_seconds = run_dir, {}
     command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else ""
     if "stages" in results:  # a workbook or recipe run: the stage with the best mean dev score
-        from .report import chosen_stage
-
         stage = chosen_stage(results["stages"])
         results = {**results, **{k: results["stages"][stage][k] for k in ("dev", "ci95", "dev_mean")}, "final_stage": stage}
         final_dir = Path(results["stages"][stage]["run"])

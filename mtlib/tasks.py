@@ -152,13 +152,29 @@ TASKS: dict[str, TaskSpec] = {
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
 
-def pair_mode(setting: str, task: str) -> str:
-    """How `task`'s pairs are encoded under a `pair_encoding` setting: "cross" or "bi" for every
-    pair task, or per task, e.g. "para=cross,sts=bi" (a pair task left out is cross-encoded)."""
+PAIR_ENCODINGS = ("cross", "bi")
+
+
+def pair_modes(setting: str) -> dict[str, str]:
+    """The `pair_encoding` setting as {pair task: "cross" | "bi"}: one mode for every pair task,
+    or per task, e.g. "para=cross,sts=bi" (a pair task left out is cross-encoded). Raises
+    ValueError on anything else."""
+    pair_tasks = [t for t, spec in TASKS.items() if spec.is_pair]
     if "=" not in setting:
-        return setting
-    modes = dict(part.split("=", 1) for part in setting.replace(" ", "").split(",") if part)
-    return modes.get(task, "cross")
+        given = dict.fromkeys(pair_tasks, setting)
+    else:
+        parts = [part.split("=", 1) for part in setting.replace(" ", "").split(",") if part]
+        if not parts or any(len(p) != 2 for p in parts):
+            raise ValueError(setting)
+        given = {t: "cross" for t in pair_tasks} | dict(parts)
+    if any(t not in TASKS for t in given) or any(m not in PAIR_ENCODINGS for m in given.values()):
+        raise ValueError(setting)
+    return given
+
+
+def pair_mode(setting: str, task: str) -> str:
+    """How `task`'s pairs are encoded under a `pair_encoding` setting (see `pair_modes`)."""
+    return pair_modes(setting).get(task, "cross")
 
 
 def get_tasks(names: list[str] | tuple[str, ...]) -> list[TaskSpec]:
