@@ -301,7 +301,8 @@ class Trainer:
     def _probe_conflicts(self, tasks: list[str], shared: list[torch.nn.Parameter]) -> None:
         """For updates that hold one task: measure the task-gradient cosines on a fixed probe
         batch of each task (gradients discarded, nothing stepped), so the conflict monitor also
-        works with one batch per update."""
+        works with one batch per update. The monitor only watches: training takes the same
+        steps, with the same dropout masks, whatever `--conflict_every` is."""
         if not hasattr(self, "_probe"):
             size = self.cfg.train.batch_size
             self._probe = {}
@@ -315,7 +316,9 @@ class Trainer:
                 output = self.model(task, **batch)
             self.precision.scaler.scale(TASKS[task].loss(output, batch["labels"])).backward()
 
-        rows = per_task_gradients(tasks, backward, shared)
+        cuda = [self.precision.device] if self.precision.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):  # the probe's dropout draws leave training's random stream alone
+            rows = per_task_gradients(tasks, backward, shared)
         dist.all_reduce_sum(rows)
         self.model.zero_grad(set_to_none=True)
         if bool(torch.isfinite(rows).all()):

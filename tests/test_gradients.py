@@ -175,3 +175,18 @@ def test_conflict_monitor_probes_when_an_update_holds_one_task(tiny_cfg, tmp_pat
     assert [r["step"] for r in conflicts] == [1, 4]
     assert set(conflicts[0]["cosine"]) == {"sst-para", "sst-sts", "para-sts"}
     assert all(-1 <= v <= 1 for r in conflicts for v in r["cosine"].values())
+
+
+def test_conflict_probes_leave_the_training_unchanged(tiny_cfg, tmp_path):
+    """The probe runs forward passes with dropout; it must not shift training's random stream."""
+    from mtlib.pipeline import run
+    from mtlib.runs import read_metrics
+
+    losses = {}
+    for every in (0, 2):
+        folder = tmp_path / f"every{every}"
+        run(tiny_cfg(task_scheduler="round_robin", num_batches_per_epoch=6, conflict_every=every, encoder_dropout=0.3, save_path=str(folder)))
+        rows = read_metrics(folder)
+        assert sum(r["kind"] == "conflict" for r in rows) == (3 if every else 0)
+        losses[every] = [r["loss"] for r in rows if r["kind"] == "train"]
+    assert len(losses[0]) == 6 and losses[2] == losses[0]
