@@ -109,6 +109,11 @@ class RunConfig:
     debug: bool = _f(False, "show tracebacks")
     progress: bool = _f(True, "show progress bars")
     save_every: int = _f(0, "also checkpoint the training state every N updates (0: each epoch only)")
+    predict_splits: str = _f(
+        "dev,test",
+        "splits predicted into predictions/ at the end: dev, test or dev,test (the workbook's stages "
+        "predict dev; its `test` stage predicts test once, with the reported checkpoint)",
+    )
 
 
 def _pair_encoding_ok(setting: str) -> bool:
@@ -171,6 +176,11 @@ class Config:
         return dataclasses.asdict(self)
 
     # ---- derived values ----------------------------------------------------------------
+    @property
+    def prediction_splits(self) -> tuple[str, ...]:
+        """The splits written to predictions/ at the end of the stage (`--predict_splits`)."""
+        return tuple(s.strip() for s in self.run.predict_splits.split(",") if s.strip())
+
     @property
     def updates_batches(self) -> int:
         if self.multitask.batches_per_update:
@@ -265,8 +275,11 @@ class Config:
         )
         need(not (r.resume and t.option == "test"), "--resume continues training; use --pretrained_model_name with --option test")
         need(r.save_every >= 0, f"--save_every must be 0 or more (got {r.save_every})")
-        if t.option in ("individual_pretrain", "pretrain") and m.use_pal is False:
-            pass
+        splits = [s.strip() for s in r.predict_splits.split(",")]
+        need(
+            bool(splits) and all(s in ("dev", "test") for s in splits) and len(set(splits)) == len(splits),
+            f"--predict_splits must be dev, test or dev,test (got {r.predict_splits!r})",
+        )
         if problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
         return self

@@ -151,7 +151,8 @@ def prepare(cfg: Config) -> Prepared:
     else:
         tokenizer = load_tokenizer(cfg.model.encoder)
         model, notes = build_model(cfg, tokenizer)
-    splits = ("dev", "test") if cfg.train.option == "test" else ("train", "dev", "test")
+    wanted = cfg.prediction_splits
+    splits = wanted if cfg.train.option == "test" else ("train", "dev", *(s for s in wanted if s != "dev"))
     data, data_notes, data_manifest = load_data(cfg, tokenizer, splits)
     model.to(precision.device)
     return Prepared(cfg, precision, tokenizer, model, data, notes + data_notes, data_manifest)
@@ -160,8 +161,9 @@ def prepare(cfg: Config) -> Prepared:
 def score_and_write(
     p: Prepared, run: RunDir, splits: tuple[str, ...] = ("dev", "test"), known: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Predict every task's dev and test splits, write the prediction files, return dev scores.
-    `known` holds dev predictions already made by the same weights (the best epoch's)."""
+    """Predict every task's `splits`, write the prediction files, return the dev scores (none
+    when dev is not among the splits). `known` holds dev predictions already made by the same
+    weights (the best epoch's)."""
     results: dict[str, Any] = {"dev": {}, "ci95": {}, "predictions": []}
     start = time.perf_counter()
     examples = 0
@@ -178,7 +180,7 @@ def score_and_write(
             if split == "dev":
                 results["dev"][task] = pred.score()
                 results["ci95"][task] = bootstrap_ci(pred, seed=p.cfg.train.seed)
-    results["dev_mean"] = summary(results["dev"])
+    results["dev_mean"] = summary(results["dev"]) if results["dev"] else None
     results["predict_seconds"] = time.perf_counter() - start
     results["predict_examples"] = examples
     return results
@@ -238,7 +240,7 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
     else:  # the test stage scores the given checkpoint; it is not copied
         results["checkpoint"] = str(resolve_checkpoint(cfg.train.pretrained_model_name))
     dist.barrier()
-    results.update(score_and_write(p, run_dir, known=known))
+    results.update(score_and_write(p, run_dir, cfg.prediction_splits, known=known))
     results["wall_seconds"] = time.perf_counter() - t0
     if dist.rank() == 0:
         run_dir.write_results(results)
@@ -246,8 +248,9 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
         for task, value in results["dev"].items():
             writer.add_scalar(f"Final dev [{task.upper()}]", value, 0)
         run_dir.close()
-        shown = "  ".join(f"{t} {v:.3f} [{results['ci95'][t][0]:.3f}, {results['ci95'][t][1]:.3f}]" for t, v in results["dev"].items())
-        _say(f"dev: {shown}  mean {results['dev_mean']:.3f}")
+        if results["dev"]:
+            shown = "  ".join(f"{t} {v:.3f} [{results['ci95'][t][0]:.3f}, {results['ci95'][t][1]:.3f}]" for t, v in results["dev"].items())
+            _say(f"dev: {shown}  mean {results['dev_mean']:.3f}")
         _say(f"checkpoint: {results['checkpoint']}")
         _say(f"predictions: {run_dir.predictions}")
     return results, p

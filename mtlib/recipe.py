@@ -10,12 +10,14 @@ ablations, and for machines without Jupyter:
 
 `--set KEY=VALUE` changes a setting in every stage; `--set STAGE.KEY=VALUE` in one stage only.
 A finished stage (one with results.json) is not run again, and an interrupted one resumes from
-its saved state, so re-running the same command continues a run that was stopped.
+its saved state, so re-running the same command continues a run that was stopped. Last, the
+`test` stage predicts the test split with the reported checkpoint (`test_stage`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 from . import report
 from .config import Config
 from .errors import MtlibError
-from .workbook import STAGES, run_dir
+from .workbook import STAGES, TEST_STAGE, run_dir
 
 
 def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -59,6 +61,27 @@ def stage_config(profile: str, stage: str, folder: Path, previous: Path | None, 
     return cfg
 
 
+def test_stage(profile: str, folder: Path, chosen: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The seed's `test` stage: the test split predicted once, with the checkpoint the run
+    reports (`chosen`, `report.chosen_stage`), into `stages/test/`. The profiles' training
+    stages predict dev only (`predict_splits: dev`): which stage is reported is known only once
+    they have all run. Kept when it already holds that checkpoint's predictions."""
+    from .checkpoints import resolve_checkpoint
+    from .pipeline import run
+
+    path, checkpoint = folder / "stages" / TEST_STAGE, folder / "stages" / chosen
+    done = path / "results.json"
+    if done.exists() and json.loads(done.read_text()).get("checkpoint") == str(resolve_checkpoint(checkpoint)):
+        print(f"[recipe] {TEST_STAGE}: finished before, kept ({path})", flush=True)
+        return json.loads(done.read_text())
+    cfg = Config.from_profile(profile)
+    cfg.update(settings or {}, source="--set")
+    cfg.train.option, cfg.train.pretrained_model_name = "test", str(checkpoint)
+    cfg.run.predict_splits, cfg.run.save_path, cfg.run.overwrite, cfg.run.progress = "test", str(path), True, False
+    print(f"[recipe] {TEST_STAGE}: the test split, with {chosen}'s checkpoint ...", flush=True)
+    return run(cfg)
+
+
 def run_recipe(
     profile: str, run_name: str, sets: list[str] | None = None, root: str | Path | None = None, command: str = ""
 ) -> dict[str, Any]:
@@ -76,8 +99,10 @@ def run_recipe(
             print(f"[recipe] {stage} ...", flush=True)
             run(cfg)
         previous = path
+    per_stage = {s: json.loads((p / "results.json").read_text()) for s, p in stages.items()}
+    tested = test_stage(profile, folder, report.chosen_stage(per_stage), common)
     results = report.collect(folder, profile, run_name, stages, {}, [])
-    results["total_seconds"] = sum(r["wall_seconds"] for r in results["stages"].values())
+    results["total_seconds"] = sum(r["wall_seconds"] for r in results["stages"].values()) + tested["wall_seconds"]
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(
         f" --set {shlex.quote(s)}" for s in sets or []
     )

@@ -34,10 +34,17 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def collect(
-    folder: Path, profile: str, run_name: str, stages: dict[str, Path], notebooks: dict[str, dict[str, Any]], figures: list[Path]
+    folder: Path,
+    profile: str,
+    run_name: str,
+    stages: dict[str, Path],
+    notebooks: dict[str, dict[str, Any]],
+    figures: list[Path],
+    test_seconds: float | None = None,
 ) -> dict[str, Any]:
     """The workbook's numbers: the reported dev scores and CIs (the stage `chosen_stage` picks), each stage's scores
-    and times, each notebook's wall time, and where the figures are."""
+    and times, each notebook's wall time, the test stage (`stages/test/`, when it ran; its
+    time `test_seconds` as the workbook measured it, else its own) and where the figures are."""
     per_stage: dict[str, Any] = {}
     for stage, path in stages.items():
         r = _read_json(path / "results.json")
@@ -56,6 +63,16 @@ def collect(
     first = stages[list(stages)[0]]
     config = yaml.safe_load((first / "config.yaml").read_text(encoding="utf-8"))
     manifest = _read_json(first / "manifest.json")
+    tested = folder / "stages" / "test" / "results.json"
+    test_stage = None
+    if tested.exists():
+        r = _read_json(tested)
+        test_stage = {
+            "run": str(tested.parent),
+            "checkpoint": r["checkpoint"],
+            "predicted": r.get("predicted", {}),
+            "seconds": r["wall_seconds"] if test_seconds is None else test_seconds,
+        }
     return {
         "run": run_name,
         "profile": profile,
@@ -71,7 +88,8 @@ def collect(
         "metrics": {t: TASKS[t].metric_name for t in final["dev"]},
         "stages": per_stage,
         "notebooks": notebooks,
-        "total_seconds": sum(n["seconds"] for n in notebooks.values()),
+        "test_stage": test_stage,
+        "total_seconds": sum(n["seconds"] for n in notebooks.values()) + (test_stage["seconds"] if test_stage and notebooks else 0.0),
         "figures": [str(f) for f in figures],
     }
 
@@ -97,7 +115,7 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
         + (" (uncommitted changes)" if git.get("dirty") else "")
         + f"; written {results['created']}; "
         + (
-            f"the four notebooks took {results['total_seconds']:.0f} s."
+            f"the four notebooks{' and the test stage' if results.get('test_stage') else ''} took {results['total_seconds']:.0f} s."
             if results["notebooks"]
             else f"the stages took {results['total_seconds']:.0f} s (`mtlib.recipe`, no notebooks)."
         ),
@@ -157,6 +175,11 @@ def _time_table(results: dict[str, Any]) -> str:
         for stage in info.get("stages", []):
             s = results["stages"][stage]
             rows.append([f"↳ stage `{stage}` (load, train, score)", f"{s['wall_seconds']:.1f}"])
+    if not results["notebooks"]:  # a recipe run: the stages alone
+        rows += [[f"stage `{s}` (load, train, score)", f"{results['stages'][s]['wall_seconds']:.1f}"] for s in _stage_order(results)]
+    tested = results.get("test_stage")
+    if tested:
+        rows.append([f"stage `test` (the test split, with `{Path(tested['checkpoint']).parent.name}`)", f"{tested['seconds']:.1f}"])
     rows.append(["**total**", f"**{results['total_seconds']:.1f}**"])
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 

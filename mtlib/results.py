@@ -75,6 +75,8 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
         command = results.get("command") or f"make workbook PROFILE={results.get('profile', 'cpu')} RUN={results.get('run', run_dir.name)}"
         stage_seconds = {f"stage {k}": round(v["wall_seconds"], 1) for k, v in results["stages"].items()}
         stage_seconds |= {f"notebook {k}": round(v["seconds"], 1) for k, v in results.get("notebooks", {}).items()}
+        if results.get("test_stage"):
+            stage_seconds["stage test"] = round(results["test_stage"]["seconds"], 1)
     manifest = _read(final_dir / "manifest.json")
     notes = manifest.get("data", {}).get("notes", []) or results.get("notes", [])
     return {

@@ -6,7 +6,8 @@ best mean dev score, usually 03's last):
 
     runs/<run>/
       notebooks/0N_*.ipynb     executed copies (the sources in notebooks/ keep no outputs)
-      stages/<stage>/          one `mtlib.pipeline.run` folder per training stage
+      stages/<stage>/          one `mtlib.pipeline.run` folder per training stage (dev predictions)
+      stages/test/             the test split, predicted with the reported stage's checkpoint
       results.json             reported dev scores, CIs (the stage with the best mean dev score),
                                per-stage and per-notebook times
       report.md                the same as tables, then every figure
@@ -38,6 +39,7 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
 STAGES_OF = {"02": ("individual_pretrain",), "03": ("finetune_pal", "finetune_vaccine")}  # notebook -> stages it trains
 STAGES = tuple(s for stages in STAGES_OF.values() for s in stages)
+TEST_STAGE = "test"  # after 03: the test split, predicted with the reported checkpoint (`mtlib.recipe.test_stage`)
 
 
 class WorkbookError(Exception):
@@ -123,10 +125,17 @@ def run_workbook(
         raise WorkbookError(f"no notebook declares the parameter(s) {unknown}; see `papermill --help-notebook notebooks/<name>.ipynb`")
     started = time.time()
     notebooks: dict[str, dict[str, Any]] = {}
+    test_seconds = None
     for key, source in sources.items():
-        if key == "04":  # analyse the checkpoint the run reports: the stage with the best mean dev score
+        if key == "04":  # the checkpoint the run reports (the stage with the best mean dev score): 04 analyses it
+            from .recipe import test_stage
+
             per_stage = {s: json.loads((folder / "stages" / s / "results.json").read_text()) for s in STAGES}
-            params[key]["checkpoint"] = str(folder / "stages" / report.chosen_stage(per_stage))
+            chosen = report.chosen_stage(per_stage)
+            params[key]["checkpoint"] = str(folder / "stages" / chosen)
+            start = time.perf_counter()
+            test_stage(profile, folder, chosen, {"data_dir": data_dir} if data_dir else {})
+            test_seconds = time.perf_counter() - start
         wanted = {**params[key], **(extra or {})}
         given = {k: v for k, v in wanted.items() if k in declared[key]}
         output = folder / "notebooks" / source.name
@@ -139,7 +148,7 @@ def run_workbook(
         (p for p in figures_dir(run_name).iterdir() if p.stat().st_mtime >= started - 1), key=lambda p: (p.name[:2], p.stat().st_mtime)
     )
     stages = {s: folder / "stages" / s for s in STAGES}
-    results = report.collect(folder, profile, run_name, stages, notebooks, figures)
+    results = report.collect(folder, profile, run_name, stages, notebooks, figures, test_seconds)
     json_path, md_path = report.write(folder, results)
     print(f"[workbook] {md_path}\n[workbook] {json_path}", flush=True)
     return results

@@ -185,7 +185,11 @@ def test_conflict_probes_leave_the_training_unchanged(tiny_cfg, tmp_path):
     losses = {}
     for every in (0, 2):
         folder = tmp_path / f"every{every}"
-        run(tiny_cfg(task_scheduler="round_robin", num_batches_per_epoch=6, conflict_every=every, encoder_dropout=0.3, save_path=str(folder)))
+        run(
+            tiny_cfg(
+                task_scheduler="round_robin", num_batches_per_epoch=6, conflict_every=every, encoder_dropout=0.3, save_path=str(folder)
+            )
+        )
         rows = read_metrics(folder)
         assert sum(r["kind"] == "conflict" for r in rows) == (3 if every else 0)
         losses[every] = [r["loss"] for r in rows if r["kind"] == "train"]

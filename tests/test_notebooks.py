@@ -157,8 +157,14 @@ def test_report_has_the_three_tasks_and_embeds_existing_figures(smoke):
         row = next((line for line in report.splitlines() if line.startswith(f"| {title} |")), None)
         assert row is not None, f"no results row for {title}"
         assert len(re.findall(r"-?\d\.\d{3}", row)) == numbers, row  # a score per stage (+ the CI's two ends)
-    for stem in ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis"):
-        assert re.search(rf"\| {stem} \| \d+\.\d \|", report), f"no wall time for {stem}"
+    for stem in (
+        "01_data_exploration",
+        "02_individual_pretraining",
+        "03_staged_finetuning",
+        "04_confusion_matrix_analysis",
+        "stage `test`",
+    ):
+        assert re.search(rf"\| {stem}[^|]* \| \d+\.\d \|", report), f"no wall time for {stem}"
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
     assert len(links) == sum(map(len, FIGURES.values()))
     assert all((smoke["folder"] / link).resolve().is_file() for link in links)
@@ -174,7 +180,10 @@ def test_results_json_holds_final_scores_cis_and_times(smoke):
     assert results["dev_mean"] == pytest.approx(sum(results["dev"].values()) / 3)
     assert results["dev"] == results["stages"]["finetune_vaccine"]["dev"]
     assert set(results["notebooks"]) == {"01", "02", "03", "04"}
-    assert results["total_seconds"] == pytest.approx(sum(n["seconds"] for n in results["notebooks"].values()))
+    tested = results["test_stage"]  # the test split, predicted once, with the reported stage's checkpoint
+    assert tested["checkpoint"] == str(smoke["folder"] / "stages" / results["final_stage"] / "model.safetensors")
+    assert set(tested["predicted"]) == {"sst/test", "para/test", "sts/test"} and tested["seconds"] > 0
+    assert results["total_seconds"] == pytest.approx(sum(n["seconds"] for n in results["notebooks"].values()) + tested["seconds"])
     assert all(s["wall_seconds"] > 0 for s in results["stages"].values())
 
 

@@ -41,9 +41,21 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     assert results["command"].startswith("python -m mtlib.recipe --profile smoke --run r1 --set threads=1")
     saved = json.loads((folder / "results.json").read_text())
     assert saved["dev"] == results["dev"] and (folder / "report.md").exists()
+    # stages predict dev only; the test stage predicts test once, with the reported checkpoint
+    for stage in STAGES:
+        assert {p.name.split("-")[1] for p in (folder / "stages" / stage / "predictions").glob("*-output.csv")} == {"dev"}
+    tested = results["test_stage"]
+    assert tested["checkpoint"] == str(folder / "stages" / results["final_stage"] / "model.safetensors")
+    assert sorted(p.name for p in (folder / "stages" / "test" / "predictions").glob("*-output.csv")) == [
+        "para-test-output.csv",
+        "sst-test-output.csv",
+        "sts-test-output.csv",
+    ]
+    assert results["total_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in results["stages"].values()) + tested["seconds"])
+    assert "| stage `test` (the test split, with `" + results["final_stage"] + "`) |" in (folder / "report.md").read_text()
     # a second call finds every stage finished and keeps them as they are
     stamps = {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
     again = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)
     assert again["dev"] == results["dev"]
     assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
-    assert capsys.readouterr().out.count("finished before, kept") == 3
+    assert capsys.readouterr().out.count("finished before, kept") == 4  # the three stages and the test stage

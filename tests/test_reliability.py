@@ -44,6 +44,7 @@ def cli_error(capsys, argv):
         (["--option", "test"], "--option test needs a checkpoint"),
         (["--tasks", "sst,foo"], "unknown task(s) ['foo']"),
         (["--lr", "fast"], "setting 'lr' expects float, got 'fast'"),
+        (["--predict_splits", "dev,train"], "--predict_splits must be dev, test or dev,test (got 'dev,train')"),
     ],
 )
 def test_bad_config_values(capsys, argv, message):

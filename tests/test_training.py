@@ -58,6 +58,20 @@ def test_finetune_then_test_writes_six_prediction_files_and_round_trips(tiny_cfg
     assert all(0.0 <= v <= 5.0 for v in sts_dev.values())
 
 
+def test_predict_splits_choose_the_prediction_files(tiny_cfg, tmp_path):
+    """A stage that predicts dev only (the workbook's stages), then a test stage that predicts
+    the test split only (the workbook's `test` stage): no split is predicted twice."""
+    trained = run(tiny_cfg(option="finetune", predict_splits="dev", save_path=str(tmp_path / "train")))
+    assert sorted(p.name for p in (tmp_path / "train" / "predictions").glob("*-output.csv")) == sorted(f"{t}-dev-output.csv" for t in TASKS)
+    assert set(trained["dev"]) == set(TASKS) and set(trained["predicted"]) == {f"{t}/dev" for t in TASKS}
+    tested = run(
+        tiny_cfg(option="test", predict_splits="test", pretrained_model_name=str(tmp_path / "train"), save_path=str(tmp_path / "test"))
+    )
+    assert sorted(p.name for p in (tmp_path / "test" / "predictions").glob("*-output.csv")) == sorted(f"{t}-test-output.csv" for t in TASKS)
+    assert tested["dev"] == {} and tested["dev_mean"] is None and tested["predicted"]["sst/test"] == 32
+    assert tested["checkpoint"] == str(tmp_path / "train" / "model.safetensors")
+
+
 def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
     import json
     import shlex
