@@ -11,8 +11,13 @@ $R runs/baseline-zero-shot --group "zero-shot encoder" \
 $R "$GPU_RUNS/baseline-trainer-gpu" --group "single-task Trainer" \
    --label "single-task Trainer baselines (issue 7's recipe: one model per task, bf16)"
 $R runs/cpu-main --group "earlier cpu profile (cross)" --label "earlier cpu profile, all pairs cross-encoded (make workbook)"
-if [ -f runs/cpu-s0/results.json ]; then $R runs/cpu-s0 --group "cpu profile" --label "cpu profile (make workbook)"; fi
-$R runs/cpu-full-s0 --group "cpu-full profile" --label "cpu-full profile (make workbook PROFILE=cpu-full)"
+# first timing runs of the same training recipes: gradient-conflict probes in stage 2, dev passes
+# of 256 rows, the test split predicted after every stage
+$R runs/cpu-s0 --group "cpu profile, first run" --label "cpu profile, first timing run (make workbook)"
+$R runs/cpu-full-s0 --group "cpu-full profile, first run" --label "cpu-full profile, first timing run (make workbook PROFILE=cpu-full)"
+# the profiles as committed
+$R runs/cpu-s1 --group "cpu profile" --label "cpu profile (make workbook)"
+$R runs/cpu-full-s1 --group "cpu-full profile" --label "cpu-full profile (make workbook PROFILE=cpu-full)"
 for s in 0 1 2; do
   $R "$GPU_RUNS/gpu-cpu-full-hybrid-prop-s$s" --group "cpu-full recipe, H100 fp32" --table comparison,candidates
   $R "$GPU_RUNS/gpu-cpu-s$s" --group "cpu recipe, H100 fp32" --table comparison,ablation
