@@ -216,14 +216,18 @@ def seeds_table(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def gains_table(summaries: list[dict[str, Any]], recipe: str, baseline: str) -> str:
-    """The recipe group's gain over the baseline group, task by task, against the seed spread."""
+def gains_table(summaries: list[dict[str, Any]], recipe: str | list[str], baseline: str) -> str:
+    """The recipe's gain over the baseline group, task by task, against the seed spread. `recipe`
+    is a group, or a list of groups whose runs are pooled (the same training recipe run on
+    several devices, say: their spread is the wider, more honest one)."""
     by_group = groups(summaries)
-    if recipe not in by_group or baseline not in by_group:
-        return f"(no recorded runs for `{recipe}` and `{baseline}`)"
-    ours, base = by_group[recipe], by_group[baseline]
+    names = [recipe] if isinstance(recipe, str) else list(recipe)
+    if any(n not in by_group for n in names) or baseline not in by_group:
+        return f"(no recorded runs for `{' + '.join(names)}` and `{baseline}`)"
+    ours, base = [r for n in names for r in by_group[n]], by_group[baseline]
+    title = " + ".join(names)
     rows = [
-        f"| task | {recipe} (mean ± sd, n) | {baseline} | gain | gain / seed sd | baseline's 95% half-width | every seed above the baseline |",
+        f"| task | {title} (mean ± sd, n) | {baseline} | gain | gain / seed sd | baseline's 95% half-width | every run above the baseline |",
         "|---|---|---|---|---|---|---|",
     ]
     for task in (*TASK_ORDER, "mean"):
@@ -279,13 +283,18 @@ def ablation_table(summaries: list[dict[str, Any]], base: str) -> str:
 
 def render(summaries: list[dict[str, Any]], spec: dict[str, str]) -> dict[str, str]:
     """Every README block, from the summaries. `spec` names the groups the gains and ablation
-    tables compare (results/tables.json)."""
+    tables compare (results/tables.json; `recipes`: one gains table per entry, each a list of
+    groups whose runs are pooled)."""
     return {
         "comparison": comparison_table(summaries, "comparison", spec.get("order")),
         "candidates": comparison_table(summaries, "candidates", spec.get("order")),
         "ablation": ablation_table(summaries, spec.get("ablation_base", "")),
         "seeds": seeds_table(summaries),
-        "gains": "\n\n".join(f"Against {b}:\n\n" + gains_table(summaries, spec.get("recipe", ""), b) for b in spec.get("baselines", [])),
+        "gains": "\n\n".join(
+            f"Against {b}:\n\n" + gains_table(summaries, recipe, b)
+            for b in spec.get("baselines", [])
+            for recipe in (spec.get("recipes") or [spec.get("recipe", "")])
+        ),
     }
 
 

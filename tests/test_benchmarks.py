@@ -83,3 +83,14 @@ def test_scaling_reports_every_part(tmp_path, capsys):
     assert {"baseline", "eager_attention", "amp", "adamw"} <= set(res["levers"])
     assert "MFU fp32" in capsys.readouterr().out
     assert json.loads(out.read_text())["peaks"]["bf16"]["gflops"] > 0
+
+
+def test_eval_batch_size_times_every_dev_set_at_every_size(tmp_path, real_data_dir, capsys):
+    out = tmp_path / "eval.json"
+    result = load("eval_batch_size").main(
+        ["--profile", "smoke", "--batch-sizes", "32,8", "--data-dir", str(real_data_dir), "--out", str(out)]
+    )
+    assert [(r["task"], r["batch_size"]) for r in result["rows"]] == [(t, b) for t in ("sst", "para", "sts") for b in (32, 8)]
+    assert all(r["rows"] == 40 and r["seconds"] > 0 for r in result["rows"])
+    assert set(json.loads(out.read_text())["total_seconds"]) == {"32", "8"}
+    assert "all three dev sets: batch 32:" in capsys.readouterr().out

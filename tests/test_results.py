@@ -46,6 +46,10 @@ def test_gains_are_set_against_the_seed_spread():
     assert "| sst | 0.4850 ± 0.0071 (2) | 0.4700 | +0.0150 | 2.1 | ±0.020 | yes |" in text
     assert "| para | 0.8400 ± 0.0141 (2) | 0.8400 | +0.0000 | 0.0 | ±0.020 | no |" in text  # one seed is below
     assert "no recorded runs" in results.gains_table(SUMMARIES, "full", "missing")
+    # groups pooled: the runs of one recipe on two devices, say (0.49, 0.48, 0.40 -> 0.4567 ± 0.0493)
+    pooled = results.gains_table(SUMMARIES, ["full", "abl-rr"], "trainer")
+    assert "| task | full + abl-rr (mean ± sd, n) |" in pooled
+    assert "| sst | 0.4567 ± 0.0493 (3) | 0.4700 | -0.0133 | -0.3 | ±0.020 | no |" in pooled
 
 
 def test_ablations_are_changes_against_the_base_mean():
