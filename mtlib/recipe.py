@@ -26,7 +26,8 @@ from typing import Any
 from . import report
 from .config import Config
 from .errors import MtlibError
-from .workbook import STAGES, TEST_STAGE, run_dir
+from .report import TEST_STAGE
+from .workbook import STAGES, run_dir
 
 
 def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:

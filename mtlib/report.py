@@ -21,6 +21,7 @@ STAGE_TITLES = {
     "finetune_pal": "stage 2: fine-tune, PAL schedule",
     "finetune_vaccine": "stage 3: GradVac + PAL",
 }
+TEST_STAGE = "test"  # after the training stages: the test split, predicted with the reported checkpoint
 NOTEBOOK_TITLES = {
     "01": "01 · Data exploration",
     "02": "02 · Individual pretraining (stage 1)",
@@ -63,7 +64,7 @@ def collect(
     first = stages[list(stages)[0]]
     config = yaml.safe_load((first / "config.yaml").read_text(encoding="utf-8"))
     manifest = _read_json(first / "manifest.json")
-    tested = folder / "stages" / "test" / "results.json"
+    tested = folder / "stages" / TEST_STAGE / "results.json"
     test_stage = None
     if tested.exists():
         r = _read_json(tested)
@@ -179,7 +180,7 @@ def _time_table(results: dict[str, Any]) -> str:
         rows += [[f"stage `{s}` (load, train, score)", f"{results['stages'][s]['wall_seconds']:.1f}"] for s in _stage_order(results)]
     tested = results.get("test_stage")
     if tested:
-        rows.append([f"stage `test` (the test split, with `{Path(tested['checkpoint']).parent.name}`)", f"{tested['seconds']:.1f}"])
+        rows.append([f"stage `{TEST_STAGE}` (the test split, with `{Path(tested['checkpoint']).parent.name}`)", f"{tested['seconds']:.1f}"])
     rows.append(["**total**", f"**{results['total_seconds']:.1f}**"])
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 

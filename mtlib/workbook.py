@@ -39,7 +39,6 @@ NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
 STAGES_OF = {"02": ("individual_pretrain",), "03": ("finetune_pal", "finetune_vaccine")}  # notebook -> stages it trains
 STAGES = tuple(s for stages in STAGES_OF.values() for s in stages)
-TEST_STAGE = "test"  # after 03: the test split, predicted with the reported checkpoint (`mtlib.recipe.test_stage`)
 
 
 class WorkbookError(Exception):
