@@ -100,8 +100,7 @@ def run_recipe(
             print(f"[recipe] {stage} ...", flush=True)
             run(cfg)
         previous = path
-    per_stage = {s: json.loads((p / "results.json").read_text()) for s, p in stages.items()}
-    tested = test_stage(profile, folder, report.chosen_stage(per_stage), common)
+    tested = test_stage(profile, folder, report.reported_stage(stages), common)
     results = report.collect(folder, profile, run_name, stages, {}, [])
     results["total_seconds"] = sum(r["wall_seconds"] for r in results["stages"].values()) + tested["wall_seconds"]
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(

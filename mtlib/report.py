@@ -95,6 +95,11 @@ def collect(
     }
 
 
+def reported_stage(stages: dict[str, Path]) -> str:
+    """`chosen_stage` of finished stage run folders (read from their results.json)."""
+    return chosen_stage({s: _read_json(path / "results.json") for s, path in stages.items()})
+
+
 def chosen_stage(per_stage: dict[str, dict[str, Any]]) -> str:
     """The stage whose checkpoint a run reports: the one with the best mean dev score. Dev
     chooses the checkpoint across stages as it does across epochs within a stage; a tie goes to

@@ -20,7 +20,6 @@ traceback) and the executed notebook to open, and exits with status 1.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -129,8 +128,7 @@ def run_workbook(
         if key == "04":  # the checkpoint the run reports (the stage with the best mean dev score): 04 analyses it
             from .recipe import test_stage
 
-            per_stage = {s: json.loads((folder / "stages" / s / "results.json").read_text()) for s in STAGES}
-            chosen = report.chosen_stage(per_stage)
+            chosen = report.reported_stage({s: folder / "stages" / s for s in STAGES})
             params[key]["checkpoint"] = str(folder / "stages" / chosen)
             start = time.perf_counter()
             test_stage(profile, folder, chosen, {"data_dir": data_dir} if data_dir else {})

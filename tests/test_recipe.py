@@ -39,6 +39,10 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     assert results["dev_mean"] == best == results["stages"][results["final_stage"]]["dev_mean"]
     assert results["last_stage"] == "finetune_vaccine" and set(results["dev"]) == {"sst", "para", "sts"}
     assert results["command"].startswith("python -m mtlib.recipe --profile smoke --run r1 --set threads=1")
+    assert results["settings"] == {
+        "all_stages": {"threads": "1", "pair_encoding": "sts=bi"},
+        "finetune_vaccine": {"projection": "pcgrad"},
+    }
     saved = json.loads((folder / "results.json").read_text())
     assert saved["dev"] == results["dev"] and (folder / "report.md").exists()
     # stages predict dev only; the test stage predicts test once, with the reported checkpoint
