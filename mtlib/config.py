@@ -179,7 +179,7 @@ class Config:
     @property
     def prediction_splits(self) -> tuple[str, ...]:
         """The splits written to predictions/ at the end of the stage (`--predict_splits`)."""
-        return tuple(s.strip() for s in self.run.predict_splits.split(",") if s.strip())
+        return tuple(s.strip() for s in self.run.predict_splits.split(","))
 
     @property
     def updates_batches(self) -> int:
@@ -275,9 +275,9 @@ class Config:
         )
         need(not (r.resume and t.option == "test"), "--resume continues training; use --pretrained_model_name with --option test")
         need(r.save_every >= 0, f"--save_every must be 0 or more (got {r.save_every})")
-        splits = [s.strip() for s in r.predict_splits.split(",")]
+        splits = self.prediction_splits
         need(
-            bool(splits) and all(s in ("dev", "test") for s in splits) and len(set(splits)) == len(splits),
+            all(s in ("dev", "test") for s in splits) and len(set(splits)) == len(splits),
             f"--predict_splits must be dev, test or dev,test (got {r.predict_splits!r})",
         )
         if problems:

@@ -71,10 +71,10 @@ def test_stage(profile: str, folder: Path, chosen: str, settings: dict[str, Any]
     from .pipeline import run
 
     path, checkpoint = folder / "stages" / TEST_STAGE, folder / "stages" / chosen
-    done = path / "results.json"
-    if done.exists() and json.loads(done.read_text()).get("checkpoint") == str(resolve_checkpoint(checkpoint)):
+    done = json.loads((path / "results.json").read_text()) if (path / "results.json").exists() else {}
+    if done.get("checkpoint") == str(resolve_checkpoint(checkpoint)):
         print(f"[recipe] {TEST_STAGE}: finished before, kept ({path})", flush=True)
-        return json.loads(done.read_text())
+        return done
     cfg = Config.from_profile(profile)
     cfg.update(settings or {}, source="--set")
     cfg.train.option, cfg.train.pretrained_model_name = "test", str(checkpoint)
@@ -100,9 +100,8 @@ def run_recipe(
             print(f"[recipe] {stage} ...", flush=True)
             run(cfg)
         previous = path
-    tested = test_stage(profile, folder, report.reported_stage(stages), common)
+    test_stage(profile, folder, report.reported_stage(stages), common)
     results = report.collect(folder, profile, run_name, stages, {}, [])
-    results["total_seconds"] = sum(r["wall_seconds"] for r in results["stages"].values()) + tested["wall_seconds"]
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(
         f" --set {shlex.quote(s)}" for s in sets or []
     )

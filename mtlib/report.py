@@ -74,6 +74,8 @@ def collect(
             "predicted": r.get("predicted", {}),
             "seconds": r["wall_seconds"] if test_seconds is None else test_seconds,
         }
+    # the notebooks' time, or for a recipe run (no notebooks) the stages'; then the test stage
+    trained = sum(n["seconds"] for n in notebooks.values()) if notebooks else sum(s["wall_seconds"] for s in per_stage.values())
     return {
         "run": run_name,
         "profile": profile,
@@ -90,7 +92,7 @@ def collect(
         "stages": per_stage,
         "notebooks": notebooks,
         "test_stage": test_stage,
-        "total_seconds": sum(n["seconds"] for n in notebooks.values()) + (test_stage["seconds"] if test_stage and notebooks else 0.0),
+        "total_seconds": trained + (test_stage["seconds"] if test_stage else 0.0),
         "figures": [str(f) for f in figures],
     }
 
