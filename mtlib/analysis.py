@@ -15,7 +15,6 @@ import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
 from .evaluate import Predictions, bootstrap_ci, confusion, read_detailed
-from .plots import class_names
 from .tasks import TASKS
 
 Frames = dict[str, pd.DataFrame]  # task -> detailed predictions of one split
@@ -72,7 +71,7 @@ def per_class_report(frames: Frames) -> pd.DataFrame:
     for task, frame in frames.items():
         if not TASKS[task].is_classification:
             continue
-        names = class_names(task)
+        names = list(TASKS[task].class_names)
         gold, pred = frame["label"].astype(float).astype(int), frame["prediction"].astype(float).astype(int)
         p, r, f, n = precision_recall_fscore_support(gold, pred, labels=list(range(len(names))), zero_division=0)
         rows += [

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, get_origin, get_type_hints
 
 import yaml
 
+from . import paths
 from .errors import ConfigError
 from .tasks import TASK_NAMES, pair_modes
 
@@ -109,6 +111,7 @@ class RunConfig:
     debug: bool = _f(False, "show tracebacks")
     progress: bool = _f(True, "show progress bars")
     save_every: int = _f(0, "also checkpoint the training state every N updates (0: each epoch only)")
+    keep_state: bool = _f(False, "keep the training state (state/, for --resume) after the stage finishes; by default only the model stays")
     predict_splits: str = _f(
         "dev,test",
         "splits predicted into predictions/ at the end: dev, test or dev,test (the workbook's stages "
@@ -174,6 +177,13 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def differences(self, other: Config, ignore: tuple[str, ...] = ()) -> dict[str, tuple[Any, Any]]:
+        """{setting: (self's value, other's)} for every setting that trains differently
+        (`RUN_ONLY` settings and `ignore` aside)."""
+        mine, theirs = self.to_flat(), other.to_flat()
+        skip = set(RUN_ONLY) | set(ignore)
+        return {k: (v, theirs[k]) for k, v in mine.items() if k not in skip and v != theirs[k]}
 
     # ---- derived values ----------------------------------------------------------------
     @property
@@ -361,11 +371,22 @@ def coerce(key: str, value: Any, source: str = "config") -> Any:
     return value
 
 
+def default_profile() -> str:
+    """The profile an empty `profile` means: $MTLIB_PROFILE, else cpu (`make lab PROFILE=smoke`)."""
+    return os.environ.get("MTLIB_PROFILE") or "cpu"
+
+
 def profile_path(profile: str) -> Path:
+    """notebooks/params/<profile>.yaml (empty: `default_profile()`), or a YAML path as given."""
+    profile = profile or default_profile()
     path = Path(profile)
     if path.suffix in (".yaml", ".yml"):
         return path
-    return Path(__file__).resolve().parent.parent / "notebooks" / "params" / f"{profile}.yaml"
+    path = paths.profiles_dir() / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in paths.profiles_dir().glob("*.yaml"))
+        raise ConfigError(f"no profile {profile!r} (looked for {path}); profiles: {', '.join(known)}, or a path to a YAML file")
+    return path
 
 
 def profile_settings(values: dict[str, Any], stage: str = "", source: str = "config") -> dict[str, Any]:
@@ -430,6 +451,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
     cfg = Config.from_yaml(path, stage) if path else Config()
     cfg.update(args, source="command line")
     return cfg
+
+
+# Settings that change how a run is carried out, not what it trains: two configs that differ only
+# here describe the same stage (`Config.differences`).
+RUN_ONLY = ("resume", "overwrite", "debug", "progress", "save_path", "save_every", "keep_state", "threads")
 
 
 def command_line(cfg: Config) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import paths
 from .errors import DataError
 from .tasks import TASKS, TaskSpec
 
@@ -70,18 +70,23 @@ class Examples:
 
 
 def resolve_data_dir(setting: str = "") -> Path:
-    """The data folder: the setting, else $MTLIB_DATA_DIR, else ./data."""
-    return Path(setting or os.environ.get("MTLIB_DATA_DIR") or "data")
+    """The data folder: the setting, else $MTLIB_DATA_DIR, else data/; relative to the project
+    root, whatever the working directory (`mtlib.paths`)."""
+    return paths.data_dir(setting)
 
 
 def check_data_dir(path: Path) -> None:
     if not path.is_dir():
         raise DataError(
-            f"data folder {path} does not exist",
-            hint="run `make data` (fills data/ from $DATA_MIRROR or a download), or set MTLIB_DATA_DIR / --data_dir",
+            f"data folder {path.resolve()} does not exist",
+            hint=f"run `make data` in {paths.project_root()} (fills data/ from $DATA_MIRROR or a download), "
+            "or point $MTLIB_DATA_DIR / --data_dir at the task files",
         )
     if not any(path.iterdir()):
-        raise DataError(f"data folder {path} is empty", hint="run `make data`, or point MTLIB_DATA_DIR / --data_dir at the task files")
+        raise DataError(
+            f"data folder {path.resolve()} is empty",
+            hint=f"run `make data` in {paths.project_root()}, or point $MTLIB_DATA_DIR / --data_dir at the task files",
+        )
 
 
 def _decode(raw: bytes, path: Path) -> str:

@@ -210,7 +210,9 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
     cfg = p.cfg
     counts = p.model.count_parameters()
     for note in p.notes:
-        _say(f"note: {note}")
+        if note not in _SAID:  # a note holds for the process: a notebook running two stages says it once
+            _SAID.add(note)
+            _say(f"note: {note}")
     if cfg.model.use_pal:
         _say(f"PAL adds {counts['pal']:,} parameters ({counts['pal'] / counts['encoder']:.1%} of the encoder's {counts['encoder']:,})")
     manifest = {
@@ -244,6 +246,8 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
     results["wall_seconds"] = time.perf_counter() - t0
     if dist.rank() == 0:
         run_dir.write_results(results)
+        if cfg.train.option != "test" and not cfg.run.keep_state:
+            run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
         writer = run_dir.writer()
         for task, value in results["dev"].items():
             writer.add_scalar(f"Final dev [{task.upper()}]", value, 0)
@@ -254,6 +258,9 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
         _say(f"checkpoint: {results['checkpoint']}")
         _say(f"predictions: {run_dir.predictions}")
     return results, p
+
+
+_SAID: set[str] = set()
 
 
 def _say(text: str) -> None:

@@ -1,9 +1,14 @@
-"""Notebook 04's playground: type a sentence (or a pair) and see what the trained model says.
+"""Notebook 04's playground: type sentences (or pairs) and see what the trained model says.
 
-`Playground.predict` returns the SST sentiment distribution of the first sentence, and the
-paraphrase probability and 0..5 similarity of the pair (a single sentence is paired with
-itself). `widget` wraps it in ipywidgets for JupyterLab; `show` picks between the widget and a
-static example, so a headless papermill run renders a figure instead of waiting for input.
+One input per line. A line is a single sentence, or a pair written `first || second`. A
+sentence is answered by every single-sentence task (SST: the sentiment and its probability),
+a pair by every pair task (paraphrase: yes/no and its probability; similarity: 0..5). A
+sentence is never paired with itself. The inputs go through the same tokenization and
+prediction path as the test stage (`mtlib.data.encode`, `mtlib.evaluate.predict_split`), with
+the checkpoint's recorded `max_length` and pair encoding.
+
+`widget` wraps it in ipywidgets for JupyterLab; `show` draws a static example as well, so a
+headless papermill run renders the answers instead of waiting for input.
 """
 
 from __future__ import annotations
@@ -11,67 +16,100 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
+import pandas as pd
 
-from .tasks import TASKS
+from .tasks import TASKS, pair_mode
+
+PAIR_SEPARATOR = "||"
+
+
+def parse_inputs(text: str | list[str]) -> list[tuple[str, ...]]:
+    """Lines (or a list) into inputs: `(sentence,)` or `(first, second)` for `first || second`."""
+    lines = text.splitlines() if isinstance(text, str) else list(text)
+    inputs: list[tuple[str, ...]] = []
+    for line in lines:
+        parts = tuple(p.strip() for p in line.split(PAIR_SEPARATOR, 1))
+        if all(parts) and parts:
+            inputs.append(parts)
+    return inputs
 
 
 class Playground:
-    """A trained model and its tokenizer, asked one example at a time."""
+    """A trained model and its tokenizer, asked about a few inputs at a time."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128):
-        self.model, self.tokenizer, self.max_length = model.eval(), tokenizer, max_length
-        self.device = next(model.parameters()).device
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128, batch_size: int = 64):
+        from .amp import Precision
+
+        self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, max_length, batch_size
+        device = next(model.parameters()).device
+        self.precision = Precision.create(device.type, "off")
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu", max_length: int = 128) -> Playground:
-        """Load a run folder (or weights file) written by `mtlib.pipeline.run`."""
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Playground:
+        """Load a run folder (or weights file) written by `mtlib.pipeline.run`, with the
+        `max_length` it was trained with (its config.yaml)."""
+        from .checkpoints import resolve_checkpoint
+        from .config import Config
         from .pipeline import load_model
 
         model, tokenizer = load_model(path, device)
+        recorded = resolve_checkpoint(path).parent / "config.yaml"
+        max_length = Config.from_yaml(recorded).data.max_length if recorded.is_file() else 128
         return cls(model, tokenizer, max_length)
 
-    @torch.inference_mode()
-    def _output(self, task: str, *texts: str) -> torch.Tensor:
-        # a bi-encoded pair is a batch of two rows (the model splits it); otherwise one row
-        args = [list(texts)] if len(texts) == 2 and self.model.bi_encoded(task) else list(texts)
-        batch = self.tokenizer(
-            *args, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt", return_token_type_ids=True
-        )
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        return TASKS[task].probabilities(self.model(task, **batch)).float().cpu()[0]
+    def _predict(self, task: str, rows: list[tuple[str, ...]]) -> Any:
+        from .data import Examples, encode
+        from .evaluate import predict_split
 
-    def predict(self, sentence: str, sentence2: str = "") -> dict[str, Any]:
-        """{"sentiment": 5 probabilities, "paraphrase": P(paraphrase), "similarity": 0..5},
-        for the tasks the model has heads for."""
-        pair = (sentence, sentence2 or sentence)
-        tasks = self.model.spec.tasks
-        out: dict[str, Any] = {}
-        if "sst" in tasks:
-            out["sentiment"] = self._output("sst", sentence).tolist()
-        if "para" in tasks:
-            out["paraphrase"] = float(self._output("para", *pair))
-        if "sts" in tasks:
-            out["similarity"] = float(self._output("sts", *pair))
+        examples = Examples(task, "playground", "playground", [str(i) for i in range(len(rows))], rows, None)
+        encoded = encode(examples, self.tokenizer, self.max_length, pair_mode(self.model.spec.pair_encoding, task))
+        return predict_split(self.model, encoded, self.precision, self.batch_size, self.tokenizer.pad_token_id or 0)
+
+    def answer(self, inputs: str | list[str] | list[tuple[str, ...]]) -> pd.DataFrame:
+        """One row per input: the input, then each answering task's label and probability (or
+        score), rounded to 3 digits."""
+        items = parse_inputs(inputs) if isinstance(inputs, str) or (inputs and isinstance(inputs[0], str)) else list(inputs)
+        table = pd.DataFrame({"input": [f" {PAIR_SEPARATOR} ".join(x) for x in items]})
+        for task in self.model.spec.tasks:
+            spec = TASKS[task]
+            rows = [i for i, x in enumerate(items) if len(x) == len(spec.text_columns)]
+            if not rows:
+                continue
+            pred = self._predict(task, [items[i] for i in rows])
+            name = spec.answer_name or task
+            if spec.label_kind == "class":
+                probs = np.asarray(pred.probabilities)
+                labels = [spec.class_names[int(c)] for c in pred.predictions]
+                table.loc[rows, name] = labels
+                table.loc[rows, f"p({name})"] = probs[np.arange(len(rows)), pred.predictions.astype(int)].round(3)
+            elif spec.label_kind == "binary":
+                table.loc[rows, name] = [spec.class_names[int(c)] for c in pred.predictions]
+                table.loc[rows, f"p({spec.class_names[1]})"] = np.asarray(pred.probabilities, float).round(3)
+            else:
+                low, high = spec.label_range
+                table.loc[rows, f"{name} ({low:g}-{high:g})"] = np.asarray(pred.predictions, float).round(2)
+        return table.astype(object).fillna("").set_index("input")
+
+    def distributions(self, sentence: str) -> dict[str, list[float]]:
+        """Each single-sentence classification task's class probabilities for `sentence`."""
+        out = {}
+        for task in self.model.spec.tasks:
+            spec = TASKS[task]
+            if spec.label_kind == "class" and not spec.is_pair:
+                out[task] = np.asarray(self._predict(task, [(sentence,)]).probabilities)[0].round(3).tolist()
         return out
 
 
-def widget(playground: Playground, sentence: str = "", sentence2: str = "") -> Any:
-    """Two text boxes and a button; a click (or Enter in a box) draws the model's answer below."""
+def widget(playground: Playground, text: str = "") -> Any:
+    """A text box (one input per line) and a button; a click draws the model's answers below."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .plots import playground_figure
-
-    # continuous_update=False: the value changes (and the model answers) on Enter, not per key
-    first = w.Text(value=sentence, description="sentence", continuous_update=False, layout=w.Layout(width="90%"))
-    second = w.Text(
-        value=sentence2,
-        description="pair with",
-        placeholder="(optional) a second sentence",
-        continuous_update=False,
-        layout=w.Layout(width="90%"),
+    box = w.Textarea(
+        value=text,
+        placeholder=f"one sentence per line; a pair as: first sentence {PAIR_SEPARATOR} second sentence",
+        layout=w.Layout(width="95%", height="8em"),
     )
     button = w.Button(description="Ask the model", button_style="primary")
     output = w.Output()
@@ -79,30 +117,34 @@ def widget(playground: Playground, sentence: str = "", sentence2: str = "") -> A
     def answer(_: Any = None) -> None:
         output.clear_output(wait=True)
         with output:
-            if not first.value.strip():
-                print("type a sentence first")
+            if not parse_inputs(box.value):
+                print("type a sentence first (or a pair: first || second)")
                 return
-            fig = playground_figure(playground.predict(first.value, second.value), first.value, second.value or first.value)
-            display(fig)
-            plt.close(fig)  # drawn once, into the output area
+            display(playground.answer(box.value))
 
     button.on_click(answer)
-    first.observe(answer, "value")
-    second.observe(answer, "value")
-    return w.VBox([first, second, button, output])
+    return w.VBox([box, button, output])
 
 
-def show(checkpoint: str | Path, interactive: bool, sentence: str, sentence2: str, run_name: str) -> dict[str, Any]:
-    """The static example (always drawn and saved as `04_playground_example`), plus the widget
-    when `interactive`; returns the example's answer. Building the widget never blocks, so this
-    also finishes under papermill."""
+def show(checkpoint: str | Path, interactive: bool, examples: str, run: str | Path) -> pd.DataFrame:
+    """The example inputs answered (a table, and the first sentence's distribution as the
+    figure `04_playground_example`), plus the widget when `interactive`. `examples` holds the
+    inputs separated by ' | ' (a pair as `first || second`). Building the widget never blocks,
+    so this also finishes under papermill."""
+    import matplotlib.pyplot as plt
     from IPython.display import display
 
     from .plots import playground_figure, save_figure
 
     playground = Playground.from_checkpoint(checkpoint)
-    answer = playground.predict(sentence, sentence2)
-    save_figure(playground_figure(answer, sentence, sentence2 or sentence), run_name, "04_playground_example")
+    inputs = parse_inputs([part for part in examples.split(" | ")])
+    table = playground.answer(inputs)
+    first = next((x[0] for x in inputs if len(x) == 1), None)
+    if first is not None:
+        fig = playground_figure(playground.distributions(first), first)
+        save_figure(fig, run, "04_playground_example")
+        display(fig)
+        plt.close(fig)
     if interactive:
-        display(widget(playground, sentence, sentence2))
-    return answer
+        display(widget(playground, "\n".join(f" {PAIR_SEPARATOR} ".join(x) for x in inputs)))
+    return table

@@ -1,44 +1,51 @@
 """Every figure of the workbook, through one `save_figure` helper.
 
-Figures go to `figures/<run>/<name>.png` and `.svg` under the project root (or $MTLIB_FIGURES),
-whether a notebook runs interactively, under papermill, or from the CLI.
+A run's figures live in its own folder, `runs/<run>/figures/<name>.png` and `.svg`, so a copied
+run keeps its pictures; a copy goes to `figures/<run>/` (or $MTLIB_FIGURES/<run>/) for papers.
+Both resolve against the project root (`mtlib.paths`), whether a notebook runs in JupyterLab,
+under papermill, or from the CLI.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from . import paths
 from .tasks import TASKS
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SST_LABELS = ["0 very neg.", "1 neg.", "2 neutral", "3 pos.", "4 very pos."]
 
-
-def figures_dir(run_name: str) -> Path:
-    base = Path(os.environ.get("MTLIB_FIGURES", PROJECT_ROOT / "figures"))
-    path = base / run_name
+def figures_dir(run: str | Path) -> Path:
+    """A run's own figure folder: `<run folder>/figures/` (`run` is a run folder or a run name)."""
+    folder = Path(run) if isinstance(run, Path) or "/" in str(run) else paths.run_folder(str(run))
+    path = folder / "figures"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def save_figure(fig: Any, run_name: str, name: str) -> list[Path]:
-    """Save `fig` as PNG (150 dpi) and SVG; returns the paths."""
-    folder = figures_dir(run_name)
-    paths = []
+def save_figure(fig: Any, run: str | Path, name: str) -> list[Path]:
+    """Save `fig` as PNG (150 dpi) and SVG into the run's figure folder, and copy both to
+    `figures/<run>/`; returns the run folder's paths, in that order."""
+    folder = figures_dir(run)
+    copies = paths.figures_dir() / folder.parent.name
+    copies.mkdir(parents=True, exist_ok=True)
+    out = []
     for ext in ("png", "svg"):
         path = folder / f"{name}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight")
-        paths.append(path)
-    return paths
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
+        tmp.replace(path)
+        shutil.copyfile(path, copies / path.name)
+        out.append(path)
+    return out
 
 
 def class_names(task: str) -> list[str]:
-    return SST_LABELS if task == "sst" else ["not para.", "paraphrase"]
+    return list(TASKS[task].class_names)
 
 
 def confusion_figure(matrix: np.ndarray, task: str, normalize: bool = False, ax: Any = None) -> Any:
@@ -394,30 +401,19 @@ def scores_ci_figure(scores: Any) -> Any:
     return _finish(fig, "Dev scores with bootstrap 95% intervals")
 
 
-def playground_figure(result: dict[str, Any], sentence: str, sentence2: str) -> Any:
-    """One playground answer: the sentiment distribution of `sentence`, and the paraphrase
-    probability and similarity of the pair."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [3, 2]})
-    if "sentiment" in result:
-        probs = result["sentiment"]
-        bars = left.bar(range(len(probs)), probs, color=plt.cm.RdYlGn(np.linspace(0.1, 0.9, len(probs))))
-        left.bar_label(bars, fmt="%.2f", fontsize=8)
-        left.set_xticks(range(len(probs)), SST_LABELS, rotation=20, fontsize=8)
-        left.set_ylim(0, 1)
-    left.set_ylabel("probability")
-    left.set_title(_wrap(f"sentiment of: {sentence}"), fontsize=9)
-    values = {k: v for k, v in (("P(paraphrase)", result.get("paraphrase")), ("similarity / 5", result.get("similarity"))) if v is not None}
-    values = {k: (v / 5 if k.startswith("similarity") else v) for k, v in values.items()}
-    bars = right.barh(list(values), list(values.values()), color=[TASK_COLORS["para"], TASK_COLORS["sts"]][: len(values)])
-    right.bar_label(
-        bars,
-        labels=[f"{result['paraphrase']:.2f}" if k.startswith("P(") else f"{result['similarity']:.2f} / 5" for k in values],
-        fontsize=8,
-    )
-    right.set_xlim(0, 1.15)
-    right.set_xlabel("model output")
-    right.set_title(_wrap(f"pair: {sentence!r} / {sentence2!r}"), fontsize=9)
-    return _finish(fig, "Playground: the trained model on one example")
+def playground_figure(distributions: dict[str, list[float]], sentence: str) -> Any:
+    """The class distribution each single-sentence task gives `sentence` (the playground)."""
+    tasks = list(distributions)
+    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(7 * max(len(tasks), 1), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        probs = distributions[task]
+        bars = ax.bar(range(len(probs)), probs, color=plt.cm.RdYlGn(np.linspace(0.1, 0.9, len(probs))))
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+        ax.set_xticks(range(len(probs)), class_names(task), rotation=20, fontsize=8)
+        ax.set_ylim(0, 1.1)
+        ax.set_ylabel("probability")
+        ax.set_title(_wrap(f"{TASKS[task].title} of: {sentence}"), fontsize=9)
+    return _finish(fig, "Playground: the trained model on an example sentence")
 
 
 def _wrap(text: str, width: int = 70) -> str:

@@ -14,14 +14,10 @@ import yaml
 
 from .checkpoints import atomic_write_json, atomic_write_text
 from .runs import git_state
+from .stages import STAGES, TEST_STAGE, chosen_stage, reported_stage  # noqa: F401 (reported_stage: re-exported)
 from .tasks import TASKS
 
-STAGE_TITLES = {
-    "individual_pretrain": "stage 1: heads alone, frozen encoder",
-    "finetune_pal": "stage 2: fine-tune, PAL schedule",
-    "finetune_vaccine": "stage 3: GradVac + PAL",
-}
-TEST_STAGE = "test"  # after the training stages: the test split, predicted with the reported checkpoint
+STAGE_TITLES = {s.name: s.title for s in STAGES}
 NOTEBOOK_TITLES = {
     "01": "01 · Data exploration",
     "02": "02 · Individual pretraining (stage 1)",
@@ -95,20 +91,6 @@ def collect(
         "total_seconds": trained + (test_stage["seconds"] if test_stage else 0.0),
         "figures": [str(f) for f in figures],
     }
-
-
-def reported_stage(stages: dict[str, Path]) -> str:
-    """`chosen_stage` of finished stage run folders (read from their results.json)."""
-    return chosen_stage({s: _read_json(path / "results.json") for s, path in stages.items()})
-
-
-def chosen_stage(per_stage: dict[str, dict[str, Any]]) -> str:
-    """The stage whose checkpoint a run reports: the one with the best mean dev score. Dev
-    chooses the checkpoint across stages as it does across epochs within a stage; a tie goes to
-    the later stage. (The seed's recipe usually ends best at its last stage, not always: a short
-    stage 3 can lower the mean.)"""
-    order = [s for s in STAGE_TITLES if s in per_stage] + [s for s in per_stage if s not in STAGE_TITLES]
-    return max(reversed(order), key=lambda s: per_stage[s]["dev_mean"])
 
 
 def markdown(results: dict[str, Any], folder: Path) -> str:

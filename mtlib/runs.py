@@ -8,7 +8,8 @@ runs/<name>/
   results.json       final dev scores (written atomically)
   tb/                TensorBoard event files
   model.safetensors  best checkpoint (+ model.json, tokenizer/)
-  state/             last training state, for --resume
+  state/             last training state, for --resume (removed once the run finishes, unless --keep_state)
+  figures/           the workbook's figures of this run (PNG + SVG)
   predictions/       CS224N prediction files for dev and test, plus rich TSVs
 """
 
@@ -26,18 +27,19 @@ from typing import Any
 
 import yaml
 
+from . import paths
 from .checkpoints import atomic_write_json, atomic_write_text
 from .config import Config, command_line
 from .errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def default_run_name(option: str) -> str:
-    return f"runs/{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{option}"
+    """runs/<timestamp>-<option> under the project root (`mtlib.paths.runs_dir`)."""
+    return str(paths.runs_dir() / f"{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{option}")
 
 
-def git_state(root: Path = PROJECT_ROOT) -> dict[str, Any]:
+def git_state(root: Path | None = None) -> dict[str, Any]:
+    root = root or paths.project_root()
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(
@@ -137,6 +139,13 @@ class RunDir:
 
     def write_results(self, results: dict[str, Any]) -> None:
         atomic_write_json(self.path / "results.json", results)
+
+    def drop_state(self) -> None:
+        """Remove the training state of a finished stage (`--keep_state` keeps it)."""
+        import shutil
+
+        for name in ("state", "state.old", "state.new"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
 
     @property
     def predictions(self) -> Path:

@@ -30,6 +30,8 @@ class TaskSpec:
     prediction_prefix: str  # CS224N prediction file prefix
     # bi-encoded pairs: the output layer starts as scale * cos(u, v) + offset (see model.py)
     cosine_init: tuple[float, float] = (1.0, 0.0)
+    class_names: tuple[str, ...] = ()  # classification tasks: a short name per class id
+    answer_name: str = ""  # what the playground calls this task's answer
 
     @property
     def is_pair(self) -> bool:
@@ -115,6 +117,8 @@ TASKS: dict[str, TaskSpec] = {
         metric_name="accuracy",
         prediction_header="Predicted_Sentiment",
         prediction_prefix="sst",
+        class_names=("0 very neg.", "1 neg.", "2 neutral", "3 pos.", "4 very pos."),
+        answer_name="sentiment",
     ),
     "para": TaskSpec(
         name="para",
@@ -130,6 +134,8 @@ TASKS: dict[str, TaskSpec] = {
         prediction_prefix="para",
         # all-MiniLM-L6-v2's best cosine threshold on 1,500 rows of the train part is 0.807
         cosine_init=(20.0, -16.0),
+        class_names=("not para.", "paraphrase"),
+        answer_name="paraphrase",
     ),
     "sts": TaskSpec(
         name="sts",
@@ -146,6 +152,7 @@ TASKS: dict[str, TaskSpec] = {
         prediction_prefix="sts",
         # logit(label / 5) ~ 6.3 cos - 3.9 on 600 STS train pairs (all-MiniLM-L6-v2, zero-shot)
         cosine_init=(6.0, -3.7),
+        answer_name="similarity",
     ),
 }
 

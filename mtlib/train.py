@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from . import distributed as dist
@@ -44,6 +43,7 @@ from .errors import TrainingError
 from .evaluate import confusion, predict_split, summary
 from .gradients import cosine_matrix, make_method, per_task_gradients, set_flat_grad
 from .model import MultitaskBert
+from .progress import EpochProgress, duration, say
 from .runs import RunDir, truncate_metrics
 from .schedulers import draw_update, make_scheduler
 from .tasks import TASKS
@@ -184,13 +184,8 @@ class Trainer:
         while self.state.epoch <= cfg.train.epochs:
             epoch = self.state.epoch
             scheduler.set_epoch(epoch)
-            bar = tqdm(
-                total=per_epoch,
-                initial=self.state.update,
-                desc=f"{phase.name} epoch {epoch}/{cfg.train.epochs}",
-                disable=not cfg.run.progress or self.rank != 0,
-                leave=False,
-                dynamic_ncols=True,
+            bar = EpochProgress(
+                f"[{phase.name}] epoch {epoch}/{cfg.train.epochs}", per_epoch, self.state.update, cfg.run.progress and self.rank == 0
             )
             start = time.perf_counter()
             while self.state.update < per_epoch:
@@ -198,8 +193,7 @@ class Trainer:
                 losses = self._update(draws, streams, optimizer, lr_schedule, method)
                 self.state.update += 1
                 self.state.global_step += 1
-                bar.update(1)
-                bar.set_postfix({t: f"{v:.3f}" for t, v in losses.items()}, refresh=False)
+                bar.update(losses)
                 self._emit("update", {"step": self.state.global_step, "losses": losses})
                 if dist.any_true(self._stop_signal is not None):  # all ranks stop at the same update
                     self.state.elapsed += time.perf_counter() - start
@@ -327,7 +321,7 @@ class Trainer:
     # ---- logging -----------------------------------------------------------------------------
     def _print(self, text: str) -> None:
         if self.rank == 0:
-            tqdm.write(text)
+            say(text)
 
     def _log_phase_start(self, phase: Phase, sizes: dict[str, int], per_epoch: int, k: int) -> None:
         if self.rank != 0:
@@ -401,12 +395,23 @@ class Trainer:
                 save_model(self.run.path, self.model, self.tokenizer)
         if improved:
             self.best_dev_predictions.update(preds)
-            shown = "  ".join(f"{t} {v:.3f}" for t, v in scores.items())
-            self._print(f"[{phase.name}] epoch {epoch}: dev {shown}  mean {mean:.3f}" + ("  (best, saved)" if improved else ""))
+        shown = "  ".join(f"{t} {v:.3f}" for t, v in scores.items())
+        epochs = cfg.train.epochs
+        left = (self.state.elapsed / max(self._epochs_run(), 1)) * (epochs - epoch)
+        self._print(
+            f"[{phase.name}] epoch {epoch}/{epochs}: dev {shown}  mean {mean:.3f}"
+            + ("  * best, saved" if improved else f"  (best {self.state.best:.3f})")
+            + f"  | {duration(self.state.elapsed)} of training so far"
+            + (f", ~{duration(left)} left in this phase" if epoch < epochs else "")
+        )
         self.state.epoch_loss = {}
         dist.barrier()  # other ranks may read the checkpoint rank 0 just wrote
         self._emit("epoch", record)
         return bool(cfg.train.patience) and self.state.bad_epochs >= cfg.train.patience
+
+    def _epochs_run(self) -> int:
+        """Epochs finished so far in the whole stage, this one included (for the time left)."""
+        return len(self.state.history)
 
     def _save_state(self, parts: dict[str, Any]) -> None:
         if self.rank != 0:

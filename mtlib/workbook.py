@@ -1,77 +1,63 @@
 """`python -m mtlib.workbook --profile cpu --run NAME`: the four notebooks, in order, headless.
 
-Each notebook runs through `papermill.execute_notebook` with the parameters it declares; the
-checkpoints are chained through run folders (02's is 03's input; 04 analyses the stage with the
-best mean dev score, usually 03's last):
+Each notebook runs through `papermill.execute_notebook` with the parameters it declares. The
+notebooks train through `mtlib.stages.run_stage`, so the stages chain through the run folder
+and a stage that already finished is reused:
 
     runs/<run>/
       notebooks/0N_*.ipynb     executed copies (the sources in notebooks/ keep no outputs)
       stages/<stage>/          one `mtlib.pipeline.run` folder per training stage (dev predictions)
       stages/test/             the test split, predicted with the reported stage's checkpoint
+      figures/                 PNG + SVG of every figure (copied to figures/<run>/ for papers)
       results.json             reported dev scores, CIs (the stage with the best mean dev score),
                                per-stage and per-notebook times
       report.md                the same as tables, then every figure
-    figures/<run>/             PNG + SVG of every figure (`mtlib.plots.save_figure`)
 
-A failing cell stops the workbook: the command prints papermill's error (cell, exception,
-traceback) and the executed notebook to open, and exits with status 1.
+A finished run is never overwritten without asking (`--overwrite`, `make workbook
+OVERWRITE=1`); a run that did not finish continues: its finished stages are reused and an
+interrupted one resumes. The notebooks' printed progress (stage starts, epochs, dev scores)
+streams to the terminal; the command ends with the reported dev scores and where the test
+predictions are. A failing cell stops the workbook: the command prints papermill's error (cell,
+exception, traceback) and the executed notebook to open, and exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import contextlib
 import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import report
-from .plots import figures_dir
+from . import paths, report
+from .errors import ConfigError, MtlibError
+from .stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
-STAGES_OF = {"02": ("individual_pretrain",), "03": ("finetune_pal", "finetune_vaccine")}  # notebook -> stages it trains
-STAGES = tuple(s for stages in STAGES_OF.values() for s in stages)
 
 
-class WorkbookError(Exception):
-    """A notebook failed; the message says which cell and why."""
+class WorkbookError(MtlibError):
+    """A notebook failed, or the run folder may not be written; the message says why."""
+
+    exit_code = 1
 
 
-def runs_root() -> Path:
-    """Where workbook run folders go: $MTLIB_RUNS, else runs/ under the project root."""
-    return Path(os.environ.get("MTLIB_RUNS") or PROJECT_ROOT / "runs")
-
-
-def run_dir(run_name: str, root: str | Path | None = None) -> Path:
-    return Path(root or runs_root()) / run_name
-
-
-def stage_dir(run_name: str, stage: str, root: str | Path | None = None) -> Path:
-    """The run folder of one training stage of a workbook run (the notebooks' default paths)."""
-    return run_dir(run_name, root) / "stages" / stage
-
-
-def notebook_parameters(profile: str, run_name: str, folder: Path, data_dir: str = "", encoder: str = "") -> dict[str, dict[str, Any]]:
-    """The parameters each notebook gets, checkpoints chained through the stage folders."""
-    stage = {s: str(folder / "stages" / s) for s in STAGES}
-    common = {"profile": profile, "run_name": run_name, "data_dir": data_dir, "encoder": encoder}
+def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_dir: str = "", encoder: str = "", retrain: bool = False):
+    """The parameters every notebook may get; each notebook is given those it declares."""
     return {
-        "01": common,
-        "02": {**common, "output_dir": stage["individual_pretrain"]},
-        "03": {
-            **common,
-            "input_checkpoint": stage["individual_pretrain"],
-            "pal_output_dir": stage["finetune_pal"],
-            "vaccine_output_dir": stage["finetune_vaccine"],
-        },
-        "04": {**common, "checkpoint": stage["finetune_vaccine"], "interactive": False},
+        "profile": profile,
+        "run_name": run_name,
+        "runs_dir": runs_dir,
+        "data_dir": data_dir,
+        "encoder": encoder,
+        "retrain": retrain,
+        "interactive": False,
     }
 
 
@@ -82,13 +68,59 @@ def declared_parameters(path: Path) -> dict[str, Any]:
     return pm.inspect_notebook(str(path))
 
 
-def execute(source: Path, output: Path, parameters: dict[str, Any], log_output: bool = False) -> float:
+class _Lines:
+    """A file-like sink for a kernel's stdout that echoes it to the terminal as it comes."""
+
+    def write(self, text: str) -> int:
+        sys.stdout.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """Kernels started by papermill print plain-text progress (`mtlib.progress`)."""
+    saved = os.environ.get("MTLIB_PROGRESS")
+    os.environ["MTLIB_PROGRESS"] = "text"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MTLIB_PROGRESS", None)
+        else:
+            os.environ["MTLIB_PROGRESS"] = saved
+
+
+def _ipc_kernel_manager() -> Any:
+    """A kernel manager on IPC transport: no TCP ports, and no unencrypted-TCP warning."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw: Any):
+            super().__init__(**kw)
+            self.transport = "ipc"
+
+    return IPCKernelManager
+
+
+def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool = True, cwd: Path | None = None) -> float:
     """Run one notebook; returns its wall time. Raises WorkbookError naming the failing cell."""
     import papermill as pm
 
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(source), str(output), parameters=parameters, progress_bar=False, log_output=log_output)
+        with _kernel_environment():
+            pm.execute_notebook(
+                str(source),
+                str(output),
+                parameters=parameters,
+                progress_bar=False,
+                stdout_file=_Lines() if echo else None,
+                cwd=str(cwd or source.parent),
+                kernel_manager_class=_ipc_kernel_manager(),
+            )
     except pm.PapermillExecutionError as exc:
         trace = _strip_ansi("\n".join(exc.traceback))
         raise WorkbookError(
@@ -96,6 +128,23 @@ def execute(source: Path, output: Path, parameters: dict[str, Any], log_output: 
             f"{trace}\n\nthe executed notebook, with the error: {output}"
         ) from exc
     return time.perf_counter() - start
+
+
+def check_run_folder(folder: Path, overwrite: bool) -> str:
+    """ "new", "continue" (a run that did not finish) or "overwrite"; refuses a finished run
+    unless `overwrite`, and a folder that is not a workbook run at all."""
+    if not folder.exists() or not any(folder.iterdir()):
+        return "new"
+    if not (folder / "stages").is_dir() and not (folder / "results.json").is_file():
+        raise ConfigError(f"{folder} exists and is not a workbook run folder; choose another RUN (it is left as it is)")
+    if not (folder / "results.json").is_file():
+        return "continue"
+    if not overwrite:
+        raise ConfigError(
+            f"run {folder.name} already finished ({folder / 'report.md'}); it is kept. "
+            "To train it again pass OVERWRITE=1 (make workbook) or --overwrite, or choose another RUN"
+        )
+    return "overwrite"
 
 
 def run_workbook(
@@ -107,48 +156,65 @@ def run_workbook(
     extra: dict[str, Any] | None = None,
     root: str | Path | None = None,
     notebooks_dir: Path | None = None,
-    log_output: bool = False,
+    overwrite: bool = False,
+    echo: bool = True,
 ) -> dict[str, Any]:
-    """Execute notebooks 01 to 04 in order, then write results.json and report.md.
-
-    `extra` sets further notebook parameters by name (e.g. {"sample_rows": 500}); each goes to
-    every notebook that declares it."""
-    folder = run_dir(run_name, root).resolve()
+    """Execute notebooks 01 to 04 in order (the test stage after 03), then write results.json
+    and report.md. `extra` sets further notebook parameters by name (e.g. {"sample_rows": 500});
+    each goes to every notebook that declares it."""
+    folder = paths.run_folder(run_name, root or "").resolve()
+    state = check_run_folder(folder, overwrite)
+    say = print if echo else (lambda text: None)
+    if state == "continue":
+        say(f"[workbook] {folder} did not finish: its finished stages are reused, an interrupted one resumes")
+    if state == "overwrite":
+        say(f"[workbook] {folder} finished before; OVERWRITE: training every stage again")
+        (folder / "results.json").unlink()
+        for old in (folder / "figures").glob("*"):
+            old.unlink()
     (folder / "notebooks").mkdir(parents=True, exist_ok=True)
-    params = notebook_parameters(profile, run_name, folder, data_dir, encoder)
-    sources = {name[:2]: (notebooks_dir or NOTEBOOKS_DIR) / f"{name}.ipynb" for name in NOTEBOOKS}
+    runs_setting = str(folder.parent) if root else ""
+    params = notebook_parameters(profile, run_name, runs_setting, data_dir, encoder, retrain=state == "overwrite")
+    sources = {name[:2]: (notebooks_dir or paths.notebooks_dir()) / f"{name}.ipynb" for name in NOTEBOOKS}
     declared = {key: declared_parameters(path) for key, path in sources.items()}
     unknown = [k for k in (extra or {}) if not any(k in d for d in declared.values())]
     if unknown:
         raise WorkbookError(f"no notebook declares the parameter(s) {unknown}; see `papermill --help-notebook notebooks/<name>.ipynb`")
-    started = time.time()
     notebooks: dict[str, dict[str, Any]] = {}
     test_seconds = None
     for key, source in sources.items():
-        if key == "04":  # the checkpoint the run reports (the stage with the best mean dev score): 04 analyses it
-            from .recipe import test_stage
-
-            chosen = report.reported_stage({s: folder / "stages" / s for s in STAGES})
-            params[key]["checkpoint"] = str(folder / "stages" / chosen)
+        if key == "04":  # the test split, with the checkpoint the run reports (the best mean dev score); 04 analyses it
             start = time.perf_counter()
-            test_stage(profile, folder, chosen, {"data_dir": data_dir} if data_dir else {})
+            run_test_stage(profile, folder, {"data_dir": data_dir} if data_dir else {}, say=say)
             test_seconds = time.perf_counter() - start
-        wanted = {**params[key], **(extra or {})}
+        wanted = {**params, **(extra or {})}
         given = {k: v for k, v in wanted.items() if k in declared[key]}
         output = folder / "notebooks" / source.name
-        print(f"[workbook] {source.stem} ...", flush=True)
-        seconds = execute(source, output, given, log_output)
-        print(f"[workbook] {source.stem} done in {seconds:.1f} s -> {output}", flush=True)
-        notebooks[key] = {"seconds": seconds, "executed": str(output), "parameters": given, "stages": list(STAGES_OF.get(key, ()))}
-    # this run's figures, in the order the notebooks drew them
-    figures = sorted(
-        (p for p in figures_dir(run_name).iterdir() if p.stat().st_mtime >= started - 1), key=lambda p: (p.name[:2], p.stat().st_mtime)
-    )
-    stages = {s: folder / "stages" / s for s in STAGES}
-    results = report.collect(folder, profile, run_name, stages, notebooks, figures, test_seconds)
+        say(f"[workbook] {source.stem} ...")
+        seconds = execute(source, output, given, echo)
+        say(f"[workbook] {source.stem} done in {seconds:.1f} s")
+        notebooks[key] = {"seconds": seconds, "executed": str(output), "parameters": given, "stages": list(NOTEBOOK_STAGES.get(key, ()))}
+    figures = sorted((folder / "figures").glob("*.*"), key=lambda p: (p.name[:2], p.name))
+    results = report.collect(folder, profile, run_name, finished_stages(folder), notebooks, figures, test_seconds)
     json_path, md_path = report.write(folder, results)
-    print(f"[workbook] {md_path}\n[workbook] {json_path}", flush=True)
+    say(summary(results, folder))
     return results
+
+
+def summary(results: dict[str, Any], folder: Path) -> str:
+    """The closing lines of `make workbook`: the reported dev scores, and where everything is."""
+    from .tasks import TASKS
+
+    lines = [f"[workbook] done in {results['total_seconds'] / 60:.1f} min; dev scores of the reported stage ({results['final_stage']}):"]
+    for task in [t for t in TASKS if t in results["dev"]]:
+        value, (low, high) = results["dev"][task], results["ci95"][task]
+        lines.append(f"  {TASKS[task].title:<22} {TASKS[task].metric_name:<9} {value:.3f}  [{low:.3f}, {high:.3f}]")
+    lines.append(f"  {'mean':<32} {results['dev_mean']:.3f}")
+    tested = results.get("test_stage")
+    if tested:
+        lines.append(f"[workbook] test predictions: {stage_folder(folder, 'test') / 'predictions'}")
+    lines.append(f"[workbook] report: {folder / 'report.md'}")
+    return "\n".join(lines)
 
 
 def _strip_ansi(text: str) -> str:
@@ -159,16 +225,25 @@ def _parse_param(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     name, value = text.split("=", 1)
-    return name.strip(), yaml.safe_load(value) if value.strip() else ""
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not a plain YAML scalar ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(parsed, (str, int, float, bool)):
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be a string, number or true/false")
+    return name.strip(), parsed
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.workbook", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="cpu", help="notebooks/params/<profile>.yaml: smoke | cpu | gpu-paper (or a YAML path)")
-    parser.add_argument("--run", required=True, help="run name: runs/<run>/ and figures/<run>/")
-    parser.add_argument("--data_dir", default="", help="task-file folder (default: $MTLIB_DATA_DIR or data/)")
+    parser = argparse.ArgumentParser(prog="python -m mtlib.workbook", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser.add_argument(
+        "--profile", default="cpu", help="notebooks/params/<profile>.yaml: cpu | cpu-full | gpu-paper | smoke (or a YAML path)"
+    )
+    parser.add_argument("--run", required=True, help="run name: runs/<run>/ (a name, not a path)")
+    parser.add_argument("--data_dir", default="", help="task-file folder (default: $MTLIB_DATA_DIR or data/, from the project root)")
     parser.add_argument("--encoder", default="", help="encoder (default: the profile's)")
-    parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")
+    parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/, from the project root)")
+    parser.add_argument("--overwrite", action="store_true", help="train a finished run again (make workbook OVERWRITE=1)")
     parser.add_argument(
         "-p",
         "--param",
@@ -178,10 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a notebook parameter, e.g. -p sample_rows=500 (repeatable)",
     )
-    parser.add_argument("--log_output", action="store_true", help="stream the notebooks' cell output while they run")
+    parser.add_argument("--quiet", action="store_true", help="do not stream the notebooks' printed progress")
     args = parser.parse_args(argv)
-    if args.log_output:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         run_workbook(
             args.profile,
@@ -190,11 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             encoder=args.encoder,
             extra=dict(args.param),
             root=args.runs_dir or None,
-            log_output=args.log_output,
+            overwrite=args.overwrite,
+            echo=not args.quiet,
         )
-    except WorkbookError as exc:
+    except MtlibError as exc:
         print(f"mtlib.workbook: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     return 0
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,9 @@ torch.set_num_threads(1)  # pytest-xdist runs one worker per core
 
 
 def data_dir() -> Path:
-    path = Path(os.environ.get("MTLIB_DATA_DIR") or ROOT / "data")
+    from mtlib import paths
+
+    path = paths.data_dir()  # $MTLIB_DATA_DIR (relative: from the project root), else data/
     if not (path / "ids-sst-dev.csv").exists():
         pytest.skip(f"task files not found in {path}; run `make data`")  # make test always runs make data first
     return path

@@ -16,7 +16,8 @@ import pytest
 import yaml
 from conftest import data_dir
 
-from mtlib import workbook
+from mtlib import paths, workbook
+from mtlib.stages import STAGE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in workbook.NOTEBOOKS]
@@ -97,15 +98,13 @@ def test_help_notebook_lists_every_parameter(path):
         assert " ".join(comment.split()) in text, f"--help-notebook lacks the help of {name}"
 
 
-def test_workbook_passes_only_declared_parameters_and_chains_checkpoints(tmp_path):
-    params = workbook.notebook_parameters("smoke", "r", tmp_path)
+def test_workbook_passes_only_declared_parameters():
+    params = workbook.notebook_parameters("smoke", "r", "/tmp/runs")
     for path in NOTEBOOKS:
         names = declared(path)
-        given = {k for k in params[path.stem[:2]] if k in names}
-        assert given >= {"run_name"}, path.name
-    assert params["03"]["input_checkpoint"] == params["02"]["output_dir"]
-    assert params["04"]["checkpoint"] == params["03"]["vaccine_output_dir"]
-    assert params["04"]["interactive"] is False
+        given = {k for k in params if k in names}
+        assert given >= {"run_name", "runs_dir"}, path.name
+    assert params["interactive"] is False and params["retrain"] is False
 
 
 # ---- the workbook, executed --------------------------------------------------------------------
@@ -117,25 +116,27 @@ def smoke(tmp_path_factory):
         mp.setenv("MTLIB_FIGURES", str(base / "figures"))
         mp.setenv("MTLIB_DATA_DIR", str(data_dir()))
         results = workbook.run_workbook(
-            "smoke", RUN, root=base / "runs", extra={"sample_rows": 200, "bootstrap_resamples": 200, "example_pair": "A dull film."}
+            "smoke", RUN, root=base / "runs", extra={"sample_rows": 200, "bootstrap_resamples": 200}, echo=False
         )
-    return {"folder": base / "runs" / RUN, "figures": base / "figures" / RUN, "results": results}
+    return {"folder": base / "runs" / RUN, "figures": base / "runs" / RUN / "figures", "copies": base / "figures" / RUN, "results": results}
 
 
 @pytest.mark.slow
-def test_every_notebook_exports_its_figures(smoke):
+def test_every_notebook_exports_its_figures_into_the_run_folder_with_a_copy(smoke):
     for notebook, names in FIGURES.items():
         for name in names:
             for ext in ("png", "svg"):
                 path = smoke["figures"] / f"{name}.{ext}"
                 assert path.is_file() and path.stat().st_size > 1000, f"notebook {notebook} did not export {path.name}"
+                assert (smoke["copies"] / path.name).read_bytes() == path.read_bytes()
 
 
 @pytest.mark.slow
 def test_checkpoints_are_handed_from_02_to_03_to_04(smoke):
     stages = smoke["folder"] / "stages"
-    for stage in workbook.STAGES:
+    for stage in STAGE_NAMES:
         assert (stages / stage / "model.safetensors").is_file(), stage
+        assert not (stages / stage / "state").exists(), f"{stage} kept its training state"
 
     def started_from(stage):
         return yaml.safe_load((stages / stage / "config.yaml").read_text())["train"]["pretrained_model_name"]
@@ -146,8 +147,17 @@ def test_checkpoints_are_handed_from_02_to_03_to_04(smoke):
     pal_notes = json.loads((stages / "finetune_pal" / "results.json").read_text())["notes"]
     assert any(n.startswith(f"started from {stages / 'individual_pretrain'}") for n in pal_notes), pal_notes
     analysed = nbformat.read(smoke["folder"] / "notebooks" / "04_confusion_matrix_analysis.ipynb", as_version=4)
-    injected = next(c for c in analysed.cells if "injected-parameters" in c.metadata.get("tags", []))
-    assert f"checkpoint = {str(stages / 'finetune_vaccine')!r}" in injected.source.replace('"', "'")
+    headline = next(c for c in analysed.cells if "open_analysis" in c.source).outputs[0]["data"]["text/markdown"]
+    assert f"Analysing run `{RUN}`, stage `{smoke['results']['final_stage']}`" in headline
+
+
+@pytest.mark.slow
+def test_workbook_refuses_a_finished_run_and_continues_with_overwrite_only(smoke, capsys):
+    folder = smoke["folder"]
+    before = (folder / "results.json").read_bytes()
+    code = workbook.main(["--profile", "smoke", "--run", RUN, "--runs_dir", str(folder.parent), "--quiet"])
+    assert code == 2 and "already finished" in capsys.readouterr().err
+    assert (folder / "results.json").read_bytes() == before
 
 
 @pytest.mark.slow
@@ -178,7 +188,7 @@ def test_results_json_holds_final_scores_cis_and_times(smoke):
     for task, (low, high) in results["ci95"].items():
         assert -1 <= low <= high <= 1, task
     assert results["dev_mean"] == pytest.approx(sum(results["dev"].values()) / 3)
-    assert results["dev"] == results["stages"]["finetune_vaccine"]["dev"]
+    assert results["dev"] == results["stages"][results["final_stage"]]["dev"]
     assert set(results["notebooks"]) == {"01", "02", "03", "04"}
     tested = results["test_stage"]  # the test split, predicted once, with the reported stage's checkpoint
     assert tested["checkpoint"] == str(smoke["folder"] / "stages" / results["final_stage"] / "model.safetensors")
@@ -195,8 +205,12 @@ def test_executed_notebooks_are_in_the_run_folder_not_over_the_sources(smoke):
         assert all(c.execution_count for c in code), source.name
         assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs), f"{source.name} shows no figure"
         assert not any(c.outputs for c in nbformat.read(source, as_version=4).cells if c.cell_type == "code"), "source overwritten"
-    example = next(c for c in code if "playground.show" in c.source)
-    assert "'sentiment'" in str(example.outputs), "04's static playground example gave no answer"
+    example = next(c for c in code if "view.playground" in c.source)
+    assert "p(sentiment)" in str(example.outputs), "04's static playground example gave no answer"
+    for source in NOTEBOOKS:  # no stray outputs: no list of figure paths, no kernel warnings
+        executed = nbformat.read(smoke["folder"] / "notebooks" / source.name, as_version=4)
+        text = str([c.outputs for c in executed.cells if c.cell_type == "code"])
+        assert "PosixPath" not in text and "WARNING" not in text, source.name
 
 
 @pytest.mark.slow
@@ -211,7 +225,7 @@ def test_a_failing_cell_fails_the_command_with_papermills_error(tmp_path, capsys
         nb.cells.append(nbformat.v4.new_code_cell(body))
         nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, folder / f"{name}.ipynb")
-    monkeypatch.setattr(workbook, "NOTEBOOKS_DIR", folder)
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: folder)
     monkeypatch.setenv("MTLIB_FIGURES", str(tmp_path / "figures"))
     code = workbook.main(["--profile", "smoke", "--run", "broken", "--runs_dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
@@ -226,3 +240,42 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(workbook.WorkbookError, match="no notebook declares"):
         workbook.run_workbook("smoke", "x", root=tmp_path, extra={"no_such_knob": 1})
     assert not any((tmp_path / "x" / "notebooks").iterdir())
+
+
+@pytest.mark.slow
+def test_each_notebook_runs_with_its_defaults_in_any_order_with_the_kernel_in_notebooks(tmp_path, monkeypatch):
+    """As JupyterLab runs them: the kernel's working directory is notebooks/, no parameter is
+    given, and MTLIB_DATA_DIR is the Makefile's relative `data`. 04 first finds nothing and says
+    which notebook to run; 03 trains 02's missing stage first; 02 then reuses it; 04 analyses it."""
+    import os
+
+    import papermill as pm
+
+    data = data_dir()
+    relative = os.path.relpath(data, ROOT) if data.resolve().is_relative_to(ROOT) else str(data)
+    for name, value in {"MTLIB_PROFILE": "smoke", "MTLIB_DATA_DIR": relative, "MTLIB_RUNS": str(tmp_path / "runs")}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MTLIB_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("MTLIB_PROGRESS", "text")
+    executed = []
+    for i, key in enumerate(["04", "01", "03", "02", "04"]):
+        source = next(p for p in NOTEBOOKS if p.stem.startswith(key))
+        out = tmp_path / f"{i}-{source.name}"
+        pm.execute_notebook(
+            str(source), str(out), cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_manager_class=workbook._ipc_kernel_manager()
+        )
+        executed.append(nbformat.read(out, as_version=4))
+
+    def text(nb):
+        return "\n".join(
+            str(o.get("text", "")) + str(o.get("data", {}).get("text/markdown", "")) for c in nb.cells for o in c.get("outputs", [])
+        )
+
+    first, nb01, nb03, nb02, last = executed
+    assert "Nothing to analyse yet" in text(first) and "notebook 02" in text(first)
+    assert sum(bool(c.get("outputs")) for c in first.cells if c.cell_type == "code") == 1, "only the headline speaks"
+    assert f"Task files read from `{data.resolve()}`" in text(nb01)
+    assert "individual_pretrain (notebook 02), which run interactive has not finished: running it first" in text(nb03)
+    assert "Stage `individual_pretrain` had finished before: reused" in text(nb02)
+    assert "Analysing run `interactive`, stage `" in text(last)
+    assert (tmp_path / "runs" / "interactive" / "figures" / "04_sst_confusion.png").is_file()

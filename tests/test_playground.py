@@ -8,7 +8,7 @@ import torch
 
 from mtlib.encoders import load_encoder, load_tokenizer
 from mtlib.model import ModelSpec, MultitaskBert
-from mtlib.playground import Playground, widget
+from mtlib.playground import Playground, parse_inputs, widget
 from mtlib.tasks import TASKS
 
 matplotlib.use("Agg")
@@ -20,22 +20,32 @@ def playground(tasks=("sst", "para", "sts")):
     return Playground(model, load_tokenizer("tiny-random"))
 
 
-def test_predict_gives_a_distribution_a_probability_and_a_score():
-    answer = playground().predict("A gripping film.", "A dull film.")
-    assert len(answer["sentiment"]) == 5 and sum(answer["sentiment"]) == pytest.approx(1.0, abs=1e-5)
-    assert 0 <= answer["paraphrase"] <= 1 and 0 <= answer["similarity"] <= 5
+def test_answers_several_sentences_and_pairs_with_label_names_and_rounded_numbers():
+    table = playground().answer("A gripping film.\nA dull film.\nA man plays. || A person plays.")
+    assert list(table.index) == ["A gripping film.", "A dull film.", "A man plays. || A person plays."]
+    sentences, pair = table.iloc[:2], table.iloc[2]
+    assert set(sentences["sentiment"]) <= set(TASKS["sst"].class_names)
+    assert all(0 <= p <= 1 and round(p, 3) == p for p in sentences["p(sentiment)"])
+    assert pair["paraphrase"] in TASKS["para"].class_names and 0 <= pair["p(paraphrase)"] <= 1
+    assert 0 <= pair["similarity (0-5)"] <= 5 and round(pair["similarity (0-5)"], 2) == pair["similarity (0-5)"]
 
 
-def test_a_single_sentence_is_paired_with_itself_and_missing_heads_are_left_out():
-    pg = playground(tasks=("sst", "sts"))
-    assert set(pg.predict("Fine.")) == {"sentiment", "similarity"}
-    assert pg.predict("Fine.")["similarity"] == pytest.approx(pg.predict("Fine.", "Fine.")["similarity"])
+def test_a_single_sentence_gets_sentiment_only_never_a_pair_with_itself():
+    table = playground().answer(["Fine."])
+    assert table.loc["Fine.", "sentiment"] in TASKS["sst"].class_names
+    assert set(table.columns) == {"sentiment", "p(sentiment)"}
+    pair_only = playground(tasks=("sts",)).answer(["Fine."])
+    assert pair_only.empty or "similarity (0-5)" not in pair_only.columns
+
+
+def test_parse_inputs_skips_blank_lines_and_reads_pairs():
+    assert parse_inputs("a\n\n b || c \n") == [("a",), ("b", "c")]
 
 
 def test_widget_answers_a_click_without_a_kernel():
     box = widget(playground(), "A gripping film.")
-    first, second, button, output = box.children
-    assert first.value == "A gripping film." and second.value == ""
+    text, button, output = box.children
+    assert text.value == "A gripping film."
     button.click()  # draws into the output area; outside a kernel it must simply not fail
 
 
@@ -45,7 +55,6 @@ def test_a_bi_encoded_pair_is_read_as_two_sentences():
     spec = ModelSpec(encoder_name="tiny-random", encoder_config=encoder.config.to_dict(), tasks=["sts"], pair_encoding="bi")
     pg = Playground(MultitaskBert(encoder, spec), load_tokenizer("tiny-random"))
     scale, offset = TASKS["sts"].cosine_init
-    assert pg.predict("A gripping film.")["similarity"] == pytest.approx(5 * torch.sigmoid(torch.tensor(scale + offset)).item(), abs=1e-4)
-    assert (
-        pg.predict("A gripping film.", "A dull and long film about nothing.")["similarity"] < pg.predict("A gripping film.")["similarity"]
-    )
+    same = pg.answer([("A gripping film.", "A gripping film.")]).iloc[0]["similarity (0-5)"]
+    assert same == pytest.approx(5 * torch.sigmoid(torch.tensor(scale + offset)).item(), abs=0.01)
+    assert pg.answer([("A gripping film.", "A dull and long film about nothing.")]).iloc[0]["similarity (0-5)"] < same

@@ -10,7 +10,8 @@ import yaml
 
 from mtlib import recipe
 from mtlib.errors import MtlibError
-from mtlib.workbook import STAGES
+from mtlib.errors import ConfigError
+from mtlib.stages import STAGE_NAMES as STAGES
 
 
 def test_parse_sets_keeps_strings_and_splits_by_stage():
@@ -62,7 +63,14 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     again = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)
     assert again["dev"] == results["dev"]
     assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
-    assert capsys.readouterr().out.count("finished before, kept") == 4  # the three stages and the test stage
+    assert capsys.readouterr().out.count(": reused") == 4  # the three stages and the test stage
+    # the same run asked with other settings is refused, naming them, and left as it was
+    with pytest.raises(ConfigError, match=r"finished with other settings \(seed: 0 there, 7 asked\)"):
+        recipe.run_recipe("smoke", "r1", [*sets, "seed=7"], root=tmp_path)
+    assert json.loads((folder / "results.json").read_text())["command"] == results["command"]
+    assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
+    # a finished stage keeps its model and records, not its training state
+    assert not any((folder / "stages" / s / "state").exists() for s in STAGES)
 
 
 def test_gpu_paper_profile_runs_end_to_end_with_a_stand_in_encoder(tmp_path, real_data_dir, monkeypatch):

@@ -1,0 +1,121 @@
+"""The workbook's support code without kernels: path resolution, run-folder checks, the
+narrative sentences, plain-text progress and where figures go."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtlib import narrative, paths, plots, progress, workbook
+from mtlib.errors import ConfigError, DataError
+
+ROOT = paths.project_root()
+
+
+def test_relative_folders_resolve_against_the_project_root_not_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as a kernel started in notebooks/, or papermill called from anywhere
+    monkeypatch.setenv("MTLIB_DATA_DIR", "data")
+    monkeypatch.delenv("MTLIB_RUNS", raising=False)
+    monkeypatch.delenv("MTLIB_FIGURES", raising=False)
+    assert paths.data_dir() == ROOT / "data"
+    assert paths.runs_dir() == ROOT / "runs" and paths.figures_dir() == ROOT / "figures"
+    assert paths.data_dir("/abs/where") == paths.data_dir("/abs/where").resolve()
+    assert paths.run_folder("x", str(tmp_path)) == tmp_path / "x"
+
+
+def test_a_missing_data_folder_names_the_absolute_path_and_the_fix(tmp_path, monkeypatch):
+    from mtlib.data import check_data_dir, resolve_data_dir
+
+    monkeypatch.setenv("MTLIB_DATA_DIR", "no-such-data")
+    with pytest.raises(DataError) as err:
+        check_data_dir(resolve_data_dir())
+    assert str(ROOT / "no-such-data") in str(err.value) and "make data" in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "/abs"])
+def test_a_run_name_must_be_a_name_not_a_path(name):
+    with pytest.raises(ConfigError, match="not a plain name"):
+        paths.run_folder(name)
+
+
+def test_an_unknown_profile_lists_the_profiles():
+    from mtlib.config import Config
+
+    with pytest.raises(ConfigError, match=r"no profile 'nope'.*cpu, cpu-full"):
+        Config.from_profile("nope")
+
+
+def test_an_empty_profile_means_mtlib_profile_else_cpu(monkeypatch):
+    from mtlib.config import profile_path
+
+    monkeypatch.delenv("MTLIB_PROFILE", raising=False)
+    assert profile_path("").name == "cpu.yaml"
+    monkeypatch.setenv("MTLIB_PROFILE", "smoke")
+    assert profile_path("").name == "smoke.yaml"
+
+
+def test_run_folder_check_refuses_finished_runs_and_foreign_folders(tmp_path):
+    assert workbook.check_run_folder(tmp_path / "new", overwrite=False) == "new"
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "thesis.tex").write_text("keep me")
+    with pytest.raises(ConfigError, match="not a workbook run folder"):
+        workbook.check_run_folder(tmp_path / "foreign", overwrite=True)
+    (tmp_path / "half" / "stages").mkdir(parents=True)
+    assert workbook.check_run_folder(tmp_path / "half", overwrite=False) == "continue"
+    (tmp_path / "half" / "results.json").write_text("{}")
+    with pytest.raises(ConfigError, match="already finished"):
+        workbook.check_run_folder(tmp_path / "half", overwrite=False)
+    assert workbook.check_run_folder(tmp_path / "half", overwrite=True) == "overwrite"
+
+
+def test_confusion_summary_names_collapsed_classes():
+    # the default run's pattern: class 0 never predicted, neutral and very positive barely recalled
+    collapsed = np.array([[0, 120, 10, 8, 1], [0, 250, 20, 15, 4], [0, 135, 5, 80, 9], [0, 40, 6, 200, 33], [0, 10, 4, 150, 7]])
+    text = narrative.confusion_summary("sst", collapsed)
+    assert "never predicts *0 very neg.*" in text
+    assert "*2 neutral* (0.02)" in text and "*4 very pos.* (0.04)" in text and "collapsed" in text
+    healthy = np.diag([50, 60, 40, 70, 30]) + 5
+    text = narrative.confusion_summary("sst", healthy)
+    assert "never" not in text and "collapsed" not in text and "Every class is predicted" in text
+
+
+def test_scores_summary_says_where_the_run_is_below_the_single_task_baseline():
+    import pandas as pd
+
+    base = narrative.single_task_baseline()["dev"]
+    scores = pd.DataFrame({"score": [base["sst"] - 0.1, base["para"] + 0.01, base["sts"] + 0.01]}, index=["sst", "para", "sts"])
+    text = narrative.scores_summary(scores, "minilm-l6", full_dev=True)
+    assert "Below the baseline on *SST-5 sentiment*." in text
+    assert "No recorded single-task baseline applies" in narrative.scores_summary(scores, "tiny-random", full_dev=True)
+
+
+def test_text_progress_prints_lines_with_the_time_left(monkeypatch, capsys):
+    monkeypatch.setenv("MTLIB_PROGRESS", "text")
+    bar = progress.EpochProgress("[stage] epoch 1/1", total=4, every=0.0)
+    for _ in range(4):
+        bar.update({"sst": 1.23456})
+    bar.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("[stage] epoch 1/1: update 1/4 (25%)")  # none for the last update
+    assert all("left in the epoch; loss sst 1.235" in line for line in lines)
+    monkeypatch.setenv("MTLIB_PROGRESS", "off")
+    progress.EpochProgress("x", 2, every=0.0).update({"sst": 1.0})
+    assert capsys.readouterr().out == ""
+
+
+def test_duration_reads_well():
+    assert [progress.duration(s) for s in (4, 125, 3720)] == ["4 s", "2m05s", "1h02m"]
+
+
+def test_save_figure_writes_into_the_run_folder_and_copies_for_papers(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("MTLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MTLIB_FIGURES", str(tmp_path / "figures"))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    out = plots.save_figure(fig, "r", "01_line")
+    plt.close(fig)
+    assert out == [tmp_path / "runs" / "r" / "figures" / "01_line.png", tmp_path / "runs" / "r" / "figures" / "01_line.svg"]
+    assert (tmp_path / "figures" / "r" / "01_line.png").read_bytes() == out[0].read_bytes()
+    assert not list((tmp_path / "runs" / "r" / "figures").glob(".*.tmp"))
