@@ -7,8 +7,9 @@ PROFILE ?= cpu
 RUN ?= $(PROFILE)-$(shell date +%Y%m%d-%H%M%S)
 DATA_MIRROR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export MTLIB_DATA_DIR ?= data
+LAB_CHECK_OUT ?= runs/lab-check
 
-.PHONY: install data test test-fast workbook lab lint format clean-runs results
+.PHONY: install data test test-fast workbook lab lab-check lint format clean-runs results
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,8 +33,11 @@ test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged enc
 workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | gpu-paper | smoke)
 	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN)
 
-lab: $(VENV)/.installed data  ## JupyterLab on the notebooks
-	$(VENV)/bin/jupyter lab notebooks/
+lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PROFILE, via $MTLIB_PROFILE; more flags: LAB_ARGS)
+	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+lab-check: $(VENV)/.installed data  ## run notebooks 01-04 in JupyterLab in headless Chromium (smoke profile); screenshots: LAB_CHECK_OUT
+	$(PY) tests/lab_check.py --out $(LAB_CHECK_OUT) $(LAB_CHECK_ARGS)
 
 results: $(VENV)/.installed  ## regenerate the README results table from recorded runs
 	$(PY) -m mtlib.results --update-readme

@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from mtlib import recipe
-from mtlib.errors import MtlibError
-from mtlib.errors import ConfigError
+from mtlib.errors import ConfigError, MtlibError
 from mtlib.stages import STAGE_NAMES as STAGES
 
 
