@@ -7,6 +7,7 @@ PROFILE ?= cpu
 RUN ?= $(PROFILE)-$(shell date +%Y%m%d-%H%M%S)
 DATA_MIRROR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export MTLIB_DATA_DIR ?= data
+NOTEBOOKS ?= 01,02,03,04
 LAB_CHECK_OUT ?= runs/lab-check
 
 .PHONY: install data test test-fast workbook lab lab-check lint format clean-runs results
@@ -30,14 +31,14 @@ test: $(VENV)/.installed data  ## the whole test suite (CPU only)
 test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged encoder or run notebooks
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
-workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | gpu-paper | smoke)
-	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN)
+workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu-paper | smoke) into runs/RUN; OVERWRITE=1 retrains a finished RUN
+	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
 
 lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PROFILE, via $MTLIB_PROFILE; more flags: LAB_ARGS)
 	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
-lab-check: $(VENV)/.installed data  ## run notebooks 01-04 in JupyterLab in headless Chromium (smoke profile); screenshots: LAB_CHECK_OUT
-	$(PY) tests/lab_check.py --out $(LAB_CHECK_OUT) $(LAB_CHECK_ARGS)
+lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab` in headless Chromium, smoke profile; screenshots to LAB_CHECK_OUT
+	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)
 
 results: $(VENV)/.installed  ## regenerate the README results table from recorded runs
 	$(PY) -m mtlib.results --update-readme
