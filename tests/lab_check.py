@@ -1,21 +1,24 @@
 """`make lab-check`: run the notebooks in JupyterLab, in headless Chromium, as a reader would.
 
-Starts JupyterLab with `make lab` (PROFILE=smoke: a 2-layer random BERT on a few rows), opens each
-notebook in Chromium (Debian's /usr/bin/chromium, driven by Playwright), runs Run > Run All Cells,
-and waits until every code cell has an execution count and the kernel is idle. A notebook fails on
-an error output, on stderr that holds a traceback or an error, or on a cell that never finishes.
-Each notebook is saved as a screenshot (its whole height) in --out.
+Starts JupyterLab with `make lab` (PROFILE=smoke: a 2-layer random BERT on a few rows; `-o` skips
+its install and data prerequisites, which the calling make target has run), opens each notebook
+in Chromium (Debian's /usr/bin/chromium, driven by Playwright), runs Run > Run All Cells, and
+waits until every code cell has an execution count and the kernel is idle. A notebook fails on an
+error output, on stderr that holds a traceback or an error (other stderr is reported), or on a
+cell that never finishes (--timeout). Each notebook is saved as a screenshot of its whole height
+in --out, with JupyterLab's log.
 
 Nothing of the user's is written: run folders and figures go to a temporary folder (or --runs);
-JupyterLab's settings, workspace and checkpoints go to a temporary folder; autosave is off (the
-check reads the setting back from the server), and notebooks/*.ipynb are hashed before and after:
-a notebook that JupyterLab saved is restored and the check fails.
+JupyterLab's settings, workspace, checkpoints and runtime files go to a temporary folder. Autosave
+is off: the server must serve the check's setting and the browser's document manager must report
+it off before a cell runs. And notebooks/*.ipynb are compared byte for byte before and after: a
+notebook saved with outputs is restored (the saved copy kept in --out) and the check fails.
 
-    .venv/bin/python tests/lab_check.py [--notebooks 01,02,03,04] [--out runs/lab-check] [--timeout 600]
+    .venv/bin/python tests/lab_check.py [--notebooks 01,02,03,04] [--out runs/lab-check] [--timeout 600] [--runs DIR]
 
 03 trains on 02's checkpoint and 04 analyses 03's: a notebook whose input is not in --runs and
 whose predecessor is not among --notebooks gets it from a headless papermill run first ("setup").
-Exit status 0 only when every notebook passed.
+Exit status 0 only when every notebook passed; 2 when Chromium or Playwright is missing.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",  # containers often have a small /dev/shm
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",  # without these, connections to the server are refused many at a time
@@ -143,7 +147,7 @@ def free_port() -> int:
 class Lab:
     """JupyterLab started by `make lab`, in its own process group."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], log: Path):
+    def __init__(self, tmp: Path, env: dict[str, str], log: Path, timeout: float):
         self.port = free_port()
         self.token = hashlib.sha256(os.urandom(16)).hexdigest()[:32]
         self.base = f"http://127.0.0.1:{self.port}"
@@ -157,7 +161,8 @@ class Lab:
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0",
-            "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: the check reads cells and outputs from JupyterLab's model
+            "--LabApp.expose_app_in_browser=True",
+            f"--ServerApp.shutdown_no_activity_timeout={int(max(1800, 2 * timeout))}",  # should this script be killed  # window.jupyterapp: the check reads cells and outputs from JupyterLab's model
             f"--IdentityProvider.token={self.token}",
             f"--LabApp.user_settings_dir={settings}",
             f"--LabApp.workspaces_dir={tmp / 'lab-workspaces'}",
@@ -312,6 +317,9 @@ def run_notebook(page, lab: Lab, path: Path, out: Path, timeout: float) -> Resul
     if state["kernel"] != "idle" or not lab.kernel_ready(path.name):
         result.errors.append(f"the kernel did not start and become idle within 120 s of opening (status {state['kernel']})")
         return result
+    # the document manager's own state (the Settings > Autosave Documents toggle), not only the server's settings
+    if page.evaluate("() => window.jupyterapp.commands.isToggled('docmanager:toggle-autosave')") is not False:
+        raise CheckError("autosave is on in the browser despite the check's settings: JupyterLab would save outputs into notebooks/")
     result.cells = len(state["cells"])
     sidebar = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
     if sidebar.count():
@@ -319,7 +327,7 @@ def run_notebook(page, lab: Lab, path: Path, out: Path, timeout: float) -> Resul
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-item .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     # started: a cell shows [*] or the kernel is busy (a very fast notebook may be done before the first poll)
-    wait_for(page, lambda s: s["kernel"] != "idle" or running(s) or all(c["count"] for c in s["cells"]), 30, poll=0.2)
+    wait_for(page, lambda s: s["kernel"] != "idle" or running(s) or any(c["count"] for c in s["cells"]), 30, poll=0.2)
     state = wait_for(page, lambda s: s["kernel"] == "idle" and not running(s), timeout)
     result.seconds = time.monotonic() - start
     result.ran = sum(bool(c["count"]) for c in state["cells"])
@@ -383,15 +391,25 @@ def prepare_inputs(selected: dict[str, Path], runs: Path, out: Path) -> list[Res
     results = []
     if not needed:
         return results
-    from mtlib import workbook
+    import papermill as pm
 
-    for key, path in notebook_paths(needed).items():
+    for path in notebook_paths(needed).values():
         result = Result(path.stem, setup=True)
         print(f"[lab-check] setup: {path.stem} headless (papermill), for the notebooks after it ...", flush=True)
+        start = time.monotonic()
         try:
-            result.seconds = workbook.execute(path, out / f"setup-{path.name}", {"profile": "smoke", "run_name": RUN_NAME})
-        except workbook.WorkbookError as exc:
-            result.errors.append(f"setup failed: {exc}")
+            pm.execute_notebook(
+                str(path),
+                str(out / f"setup-{path.name}"),
+                parameters={"profile": "smoke", "run_name": RUN_NAME},
+                cwd=str(NOTEBOOKS_DIR),
+                progress_bar=False,
+            )
+        except pm.PapermillExecutionError as exc:
+            result.errors.append(
+                f"setup failed in cell {exc.cell_index}: {exc.ename}: {exc.evalue}; the executed copy: {out / f'setup-{path.name}'}"
+            )
+        result.seconds = time.monotonic() - start
         results.append(result)
         print(f"[lab-check] setup: {path.stem} {'done' if result.ok else 'FAILED'} in {result.seconds:.1f} s", flush=True)
         if not result.ok:
@@ -400,6 +418,10 @@ def prepare_inputs(selected: dict[str, Path], runs: Path, out: Path) -> list[Res
 
 
 # ---- main ---------------------------------------------------------------------------------------
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab_check.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebooks", default="01,02,03,04", help="which notebooks, by number (default: 01,02,03,04)")
@@ -412,8 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     selected = notebook_paths([k.strip().zfill(2) for k in args.notebooks.split(",") if k.strip()])
     out = (ROOT / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):
-        old.unlink()
+    for path in selected.values():  # this check's own screenshots of a previous run
+        for old in (out / f"{path.stem}.png", out / f"{path.stem}.failed.png"):
+            old.unlink(missing_ok=True)
 
     try:
         from playwright.sync_api import Error as PlaywrightError
@@ -425,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab_check: {CHROMIUM} is missing; install Debian's chromium (apt-get install chromium)", file=sys.stderr)
         return 2
 
+    signal.signal(signal.SIGTERM, interrupted)  # stop JupyterLab also when terminated
     tmp = Path(tempfile.mkdtemp(prefix="lab-check-"))
     runs = Path(args.runs).resolve() if args.runs else tmp / "runs"
     data_dir = Path(os.environ.get("MTLIB_DATA_DIR") or "data")
@@ -444,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results += prepare_inputs(selected, runs, out)
         if all(r.ok for r in results):
-            lab = Lab(tmp, dict(os.environ), out / "jupyterlab.log")
+            lab = Lab(tmp, dict(os.environ), out / "jupyterlab.log", args.timeout)
             print(f"[lab-check] {shlex.join(lab.command)}", flush=True)
             lab.wait_ready()
             lab.check_settings()
@@ -453,14 +477,18 @@ def main(argv: list[str] | None = None) -> int:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
                 try:
                     page = browser.new_page(viewport=VIEWPORT)
-                    for key, path in selected.items():
+                    page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" (unsaved notebook) when opening the next
+                    for path in selected.values():
                         print(f"[lab-check] {path.stem} ...", flush=True)
                         try:
                             result = run_notebook(page, lab, path, out, args.timeout)
                         except PlaywrightError as exc:
                             result = Result(path.stem, errors=[f"browser: {exc}"])
                             page.screenshot(path=str(out / f"{path.stem}.failed.png"))
-                        lab.shutdown_kernels()
+                        try:
+                            lab.shutdown_kernels()  # each notebook its own kernel, as a reader opening it
+                        except (urllib.error.URLError, OSError) as exc:
+                            raise CheckError(f"JupyterLab stopped answering: {exc}\n{lab.tail()}") from exc
                         results.append(result)
                         print(result.line(), flush=True)
                         for text in result.errors + result.warnings:

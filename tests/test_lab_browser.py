@@ -1,0 +1,62 @@
+"""The notebooks run in JupyterLab, in headless Chromium, as a reader runs them (tests/lab_check.py).
+
+Needs Debian's chromium (/usr/bin/chromium) and playwright (the dev extra): skipped without them,
+except under CI (CI set), where a missing browser fails. About two and a half minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import data_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOKS = ["01", "02", "03", "04"]  # all four: 03 trains on 02's checkpoint, 04 analyses 03's
+TIMEOUT = 600  # per notebook; the smoke profile takes well under a minute each
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def require_browser() -> None:
+    missing = [
+        what for what, ok in (("/usr/bin/chromium", CHROMIUM.is_file()), ("playwright", importlib.util.find_spec("playwright"))) if not ok
+    ]
+    if not missing:
+        return
+    message = f"{' and '.join(missing)} missing (apt-get install chromium; pip install -e '.[dev]')"
+    if in_ci():
+        pytest.fail(f"{message}: CI must run the JupyterLab check, not skip it")
+    pytest.skip(message)
+
+
+@pytest.mark.slow
+def test_notebooks_run_all_cells_in_jupyterlab(tmp_path):
+    require_browser()
+    shots = tmp_path / "screenshots"
+    env = dict(os.environ, MTLIB_DATA_DIR=str(data_dir()))
+    command = [sys.executable, str(ROOT / "tests" / "lab_check.py"), "--notebooks", ",".join(NOTEBOOKS)]
+    command += ["--out", str(shots), "--runs", str(tmp_path / "runs"), "--timeout", str(TIMEOUT)]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        output, _ = proc.communicate(timeout=TIMEOUT * len(NOTEBOOKS) + 300)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)  # lab_check stops JupyterLab on SIGTERM
+        output, _ = proc.communicate(timeout=60)
+        pytest.fail(f"lab_check.py did not finish:\n{output}")
+    assert proc.returncode == 0, output
+    names = {p.stem: p for p in shots.glob("*.png")}
+    for number in NOTEBOOKS:
+        shot = next((p for stem, p in names.items() if stem.startswith(f"{number}_")), None)
+        assert shot is not None and shot.stat().st_size > 20_000, f"no screenshot of notebook {number} in {shots}:\n{output}"
+        assert f"[lab-check] {shot.stem}: ok," in output, output
