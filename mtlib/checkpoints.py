@@ -85,6 +85,8 @@ def read_json(path: str | Path) -> Any:
         raise CheckpointError(f"{path} is missing") from None
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{path}: not UTF-8 text; the run folder is damaged") from None
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -195,15 +197,62 @@ def save_model(folder: str | Path, model: Any, tokenizer: Any = None, stem: str 
     weights = folder / f"{stem}.safetensors"
     atomic_save_tensors(weights, model.state_dict(), metadata={"format": "pt", "mtlib": "model"})
     atomic_write_json(folder / f"{stem}.json", model.spec.to_dict())
-    if tokenizer is not None and not (folder / "tokenizer").exists():
-        tmp = Path(tempfile.mkdtemp(dir=folder, prefix=".tokenizer."))
-        tokenizer.save_pretrained(str(tmp))
-        os.replace(tmp, folder / "tokenizer")
+    if tokenizer is not None:  # the tokenizer belongs to this checkpoint: written each time, never a stale one kept
+        save_tokenizer(folder / "tokenizer", tokenizer, model.spec.encoder_name)
     return weights
 
 
+TOKENIZER_SOURCE = "mtlib-encoder.json"  # inside tokenizer/: the encoder the tokenizer came with
+
+
+def save_tokenizer(target: Path, tokenizer: Any, encoder_name: str) -> None:
+    """Replace `target` with `tokenizer` (written aside, then swapped in by renames)."""
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    tokenizer.save_pretrained(str(tmp))
+    atomic_write_json(tmp / TOKENIZER_SOURCE, {"encoder": encoder_name})
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_tokenizer(folder: Path, encoder_name: str) -> None:
+    """A checkpoint's tokenizer must come from the encoder its model.json names."""
+    source = folder / TOKENIZER_SOURCE
+    if source.is_file():
+        recorded = read_json(source).get("encoder")
+        if recorded != encoder_name:
+            raise CheckpointError(
+                f"{folder} is the tokenizer of encoder {recorded!r}, but the weights beside it were trained from {encoder_name!r}; "
+                "the run folder is inconsistent: train it again with --overwrite"
+            )
+
+
+def remove_orphans(folder: Path) -> list[Path]:
+    """Temporary files and folders that a kill left inside `folder` (the atomic writes' `.*.tmp`,
+    `.tokenizer.*`); removed at the start of the next run in it."""
+    found = [p for p in folder.glob(".*") if p.name.endswith(".tmp") or p.name.startswith((".tokenizer.", ".model."))]
+    for sub in ("predictions", "figures"):
+        if (folder / sub).is_dir():
+            found += [p for p in (folder / sub).glob(".*.tmp")]
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
+
+
 def read_model_spec(weights: Path) -> dict[str, Any]:
-    return read_json(weights.with_suffix(".json"))
+    path = weights.with_suffix(".json")
+    spec = read_json(path)
+    if not isinstance(spec, dict) or not isinstance(spec.get("encoder_name"), str) or not isinstance(spec.get("encoder_config"), dict):
+        raise CheckpointError(
+            f"{path}: not an mtlib model description (it needs encoder_name and encoder_config); the run folder is damaged"
+        )
+    return spec
 
 
 def load_weights_into(model: Any, weights: Path, strict_heads: bool = True) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from .config import parse_args
-from .errors import MtlibError
+from .errors import MtlibError, disk_error_message
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,12 +23,17 @@ def main(argv: list[str] | None = None) -> int:
             run(cfg)
         except Interrupted as exc:
             print(f"mtlib: {exc}", file=sys.stderr)
-            return Interrupted.exit_code
+            return exc.exit_code
     except MtlibError as exc:
         if debug:
             raise
         print(f"mtlib: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"mtlib: error: {disk_error_message(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mtlib: interrupted", file=sys.stderr)
         return 130

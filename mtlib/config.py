@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -237,7 +238,23 @@ class Config:
         need(len(set(d.tasks)) == len(d.tasks), f"--tasks lists a task twice: {d.tasks}")
         need(t.batch_size > 0, f"--batch_size must be at least 1 (got {t.batch_size})")
         need(t.eval_batch_size > 0, f"--eval_batch_size must be at least 1 (got {t.eval_batch_size})")
-        need(t.lr > 0, f"--lr must be above 0 (got {t.lr})")
+        for name in (
+            "lr",
+            "weight_decay",
+            "warmup_ratio",
+            "hidden_dropout_prob",
+            "encoder_dropout",
+            "sampling_temperature",
+            "gradvac_beta",
+        ):
+            value = getattr(getattr(self, _SECTION_OF[name]), name)
+            need(math.isfinite(value), f"--{name} must be a finite number (got {value})")
+        need(not math.isfinite(t.lr) or 0 < t.lr <= 1, f"--lr must be above 0 and at most 1 (got {t.lr})")
+        need(not math.isfinite(t.weight_decay) or t.weight_decay >= 0, f"--weight_decay must be 0 or more (got {t.weight_decay})")
+        need(d.max_train_examples >= 0, f"--max_train_examples must be 0 (all) or more (got {d.max_train_examples})")
+        need(d.max_eval_examples >= 0, f"--max_eval_examples must be 0 (all) or more (got {d.max_eval_examples})")
+        need(t.threads >= 0, f"--threads must be 0 (torch's default) or more (got {t.threads})")
+        need(0 <= t.seed < 2**32, f"--seed must be in 0..{2**32 - 1} (got {t.seed})")
         need(t.epochs > 0 or t.option == "test", f"--epochs must be at least 1 (got {t.epochs})")
         need(t.patience >= 0, f"--patience must be 0 (off) or more (got {t.patience})")
         need(t.num_batches_per_epoch >= 0, f"--num_batches_per_epoch must be 0 or more (got {t.num_batches_per_epoch})")
@@ -267,7 +284,8 @@ class Config:
         need(mt.conflict_every >= 0, f"--conflict_every must be 0 (off) or more (got {mt.conflict_every})")
         bad_weights = [k for k in mt.task_weights if k not in TASK_NAMES]
         need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")
-        need(all(w >= 0 for w in mt.task_weights.values()), "--task_weights must be 0 or more")
+        need(all(math.isfinite(w) and w >= 0 for w in mt.task_weights.values()), "--task_weights must be finite and 0 or more")
+        need(any(mt.task_weights.get(x, 1.0) > 0 for x in d.tasks), "--task_weights gives every task weight 0: nothing would train")
         need(
             mt.combine_strategy == "none" or mt.projection != "none",
             f"--combine_strategy {mt.combine_strategy} only applies with a gradient projection; "
@@ -290,6 +308,8 @@ class Config:
             all(s in ("dev", "test") for s in splits) and len(set(splits)) == len(splits),
             f"--predict_splits must be dev, test or dev,test (got {r.predict_splits!r})",
         )
+        if len(problems) == 1:
+            raise ConfigError(f"invalid configuration: {problems[0]}")
         if problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
         return self
@@ -401,25 +421,62 @@ def profile_settings(values: dict[str, Any], stage: str = "", source: str = "con
     return values
 
 
+MAX_YAML_BYTES = 1_000_000  # a config is a few hundred bytes; this bounds what parsing can cost
+
+
+class _SafeLoaderNoAliases(yaml.SafeLoader):
+    """yaml.SafeLoader without anchors and aliases: a config never needs them, and an alias bomb
+    of a few hundred bytes expands to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted in mtlib configs", mark)
+        return super().compose_node(parent, index)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping of settings; anything else is a ConfigError naming the file (and line)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    raw = path.read_bytes()
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: {len(raw):,} bytes is too large for a config file (at most {MAX_YAML_BYTES:,})")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_SafeLoaderNoAliases)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from exc
-    return data or {}
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deep to be a config file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file is a mapping of settings (name: value), not a {type(data).__name__}")
+    return data
 
 
 # ---- the command line ----------------------------------------------------------------------
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported in one line (the usage is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m mtlib",
         description="Train and test one BERT encoder on SST-5, Quora paraphrase and STS-B.",
         argument_default=argparse.SUPPRESS,  # only what the user typed overrides YAML
+        allow_abbrev=False,  # --epoch is an error, not --epochs
     )
     parser.add_argument("--config", help="YAML file of settings (flat or by section); flags override it")
     parser.add_argument("--stage", help="with --config: apply that profile's `stages: <name>` overrides")
@@ -448,6 +505,14 @@ def parse_args(argv: list[str] | None = None) -> Config:
     path, stage = args.pop("config", None), args.pop("stage", "")
     if stage and not path:
         raise ConfigError("--stage needs --config PROFILE.yaml")
+    if "resume" in args:
+        ignored = sorted(k for k in args if k not in RUN_ONLY and k not in ("resume",))
+        if ignored or path:
+            flags = ", ".join(f"--{k}" for k in ignored + (["config"] if path else []))
+            raise ConfigError(
+                f"--resume {args['resume']} continues that run with the settings it started with, so {flags} cannot apply; "
+                "drop them, or start a new run with --save_path"
+            )
     cfg = Config.from_yaml(path, stage) if path else Config()
     cfg.update(args, source="command line")
     return cfg

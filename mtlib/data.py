@@ -151,6 +151,7 @@ def read_task_file(spec: TaskSpec, path: str | Path, split: str, labelled: bool 
     texts: list[tuple[str, ...]] = []
     labels: list[float] = []
     dropped: list[DroppedRow] = []
+    first_line: dict[str, int] = {}
     line = 1
     while True:
         start = reader.line_num + 1
@@ -172,7 +173,25 @@ def read_task_file(spec: TaskSpec, path: str | Path, split: str, labelled: bool 
                 line,
                 hint="a stray tab or a missing field; quote fields that contain tabs",
             )
+        merged = next((c for c, i in where.items() if "\t" in row[i] or "\n" in row[i]), None)
+        if merged is not None:
+            raise DataError(
+                f"the field holds line breaks or tabs: an unmatched double quote here swallowed lines {line} to {reader.line_num}",
+                path,
+                line,
+                merged,
+                hint='close the quote, double it ("") inside a quoted field, or remove it',
+            )
         values = {c: row[i].strip() for c, i in where.items()}
+        if values["id"] in first_line:
+            raise DataError(
+                f"id {values['id']!r} is used twice in this file (first at line {first_line[values['id']]})",
+                path,
+                line,
+                "id",
+                hint="ids key the prediction files: each row needs its own",
+            )
+        first_line.setdefault(values["id"], line)
         empty = [c for c, v in values.items() if not v]
         if empty:
             dropped.append(DroppedRow(str(path), line, empty[0], "empty field"))
@@ -238,7 +257,30 @@ def load_task(spec: TaskSpec, data_dir: Path, splits: tuple[str, ...] = ("train"
             out[split] = Examples(spec.name, split, str(path), [], [], None)
             continue
         out[split] = read_task_file(spec, path, split, labelled=split != "test")
+    leaks = shared_between_splits(out)
+    if leaks:
+        warnings.warn(f"{spec.name}: {leaks}", DataWarning, stacklevel=2)
     return out, notes
+
+
+def shared_between_splits(splits: dict[str, Examples]) -> str:
+    """Ids and whole examples that the training split shares with dev or test (a leak), as one
+    line of counts; empty when there are none. (A sentence reused in a new pair is not a leak:
+    notebook 01 counts those.)"""
+    train = splits.get("train")
+    if train is None:
+        return ""
+    ids, texts = set(train.ids), {tuple(t.lower() for t in x) for x in train.texts}
+    found = []
+    for name in ("dev", "test"):
+        other = splits.get(name)
+        if other is None:
+            continue
+        same_id = sum(i in ids for i in other.ids)
+        same_text = sum(tuple(t.lower() for t in x) in texts for x in other.texts)
+        if same_id or same_text:
+            found.append(f"{name} shares {same_id} id(s) and {same_text} identical example(s) with train")
+    return "; ".join(found)
 
 
 def md5_of(path: str | Path) -> str:

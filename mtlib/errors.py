@@ -39,3 +39,21 @@ class CheckpointError(MtlibError):
 
 class TrainingError(MtlibError):
     exit_code = 3
+
+
+def disk_error_message(exc: OSError) -> str:
+    """One line for a failed write: which path, why, and for a full disk how much is free."""
+    import errno
+    import shutil
+    from pathlib import Path
+
+    where = exc.filename or "a file"
+    text = f"cannot write {where}: {exc.strerror or exc}"
+    if exc.errno == errno.ENOSPC and exc.filename:
+        folder = Path(exc.filename).parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        text += f" ({shutil.disk_usage(folder).free / 2**20:,.0f} MiB free there; a run folder needs a few hundred MiB)"
+    elif exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        text += "; choose a writable folder (--save_path, $MTLIB_RUNS)"
+    return text

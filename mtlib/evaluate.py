@@ -88,8 +88,11 @@ def confusion(pred: Predictions) -> np.ndarray | None:
 
 
 def summary(scores: dict[str, float]) -> float:
-    values = [v for v in scores.values() if np.isfinite(v)]
-    return float(np.mean(values)) if values else float("nan")
+    """The mean over every task, or NaN when any score is not finite (never a mean of the rest)."""
+    values = list(scores.values())
+    if not values or not all(np.isfinite(v) for v in values):
+        return float("nan")
+    return float(np.mean(values))
 
 
 # ---- prediction files ------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def confusion_summary(task: str, matrix: np.ndarray) -> str:
     if errors.sum() > 0:
         i, j = np.unravel_index(np.argmax(errors / np.maximum(support[:, None], 1)), errors.shape)
         lines.append(f"The largest flow: {errors[i, j] / max(support[i], 1):.0%} of the *{names[i]}* rows go to *{names[j]}*.")
-    return " ".join(lines)
+    return " ".join(lines).replace(".*.", ".*")  # class names like "1 neg." end a sentence once
 
 
 def regression_summary(task: str, residuals: pd.DataFrame, score: float) -> str:

@@ -18,7 +18,7 @@ import torch
 
 from . import distributed as dist
 from .amp import Precision, resolve_device
-from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint
+from .checkpoints import check_tokenizer, load_weights_into, read_model_spec, resolve_checkpoint
 from .config import Config
 from .data import Encoded, cap_rows, check_data_dir, encode, load_task, md5_of, resolve_data_dir
 from .encoders import encoder_from_config, load_encoder, load_tokenizer
@@ -125,12 +125,18 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mu
     """A trained model and its tokenizer from a run folder or weights file (no download)."""
     weights = resolve_checkpoint(path)
     saved = read_model_spec(weights)
-    spec = ModelSpec(**saved)
-    model = MultitaskBert(encoder_from_config(spec.encoder_config), spec)
+    try:
+        spec = ModelSpec(**saved)
+        model = MultitaskBert(encoder_from_config(spec.encoder_config), spec)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CheckpointError(
+            f"{weights.with_suffix('.json')} does not describe an mtlib model ({exc}); the run folder is damaged"
+        ) from None
     missing = load_weights_into(model, weights)
     if missing:
         raise CheckpointError(f"{weights} lacks weights for {missing[:3]}")
     tok_dir = weights.parent / "tokenizer"
+    check_tokenizer(tok_dir, spec.encoder_name)
     tokenizer = load_tokenizer(str(tok_dir) if tok_dir.is_dir() else spec.encoder_name)
     return model.to(device).eval(), tokenizer
 
@@ -151,6 +157,12 @@ def prepare(cfg: Config) -> Prepared:
     else:
         tokenizer = load_tokenizer(cfg.model.encoder)
         model, notes = build_model(cfg, tokenizer)
+    limit = getattr(model.encoder.config, "max_position_embeddings", None)
+    if limit and cfg.data.max_length > limit:
+        raise ConfigError(
+            f"--max_length {cfg.data.max_length} is longer than encoder {cfg.model.encoder!r} can read ({limit} positions); "
+            f"pass --max_length {limit} or less"
+        )
     wanted = cfg.prediction_splits
     splits = wanted if cfg.train.option == "test" else ("train", "dev", *(s for s in wanted if s != "dev"))
     data, data_notes, data_manifest = load_data(cfg, tokenizer, splits)
@@ -193,20 +205,31 @@ def run(cfg: Config) -> dict[str, Any]:
 
 def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
     """`run`, also handing back the prepared data and the trained model (best checkpoint)."""
-    from .train import Trainer
 
     t0 = time.perf_counter()
     cfg.validate()
     dist.init_from_env(resolve_device(cfg.train.device).type)
     if dist.is_distributed() and not cfg.run.save_path and not cfg.run.resume:
         cfg.run.save_path = dist.broadcast_object(default_run_name(cfg.train.option))
-    run_dir = RunDir.open(cfg, dist.rank())
-    dist.barrier()
+    path = RunDir.check(cfg)  # before anything is written or deleted
     if cfg.run.resume:
-        saved = Config.from_yaml(run_dir.path / "config.yaml")
+        saved = Config.from_yaml(path / "config.yaml")
         saved.run.resume, saved.run.debug, saved.run.progress = cfg.run.resume, cfg.run.debug, cfg.run.progress
         cfg = saved
-    p = prepare(cfg)
+    else:
+        cfg.run.save_path = str(path)
+    p = prepare(cfg)  # every input read and checked: the checkpoint, the encoder, the data
+    run_dir = RunDir.open(p.cfg, dist.rank(), path)
+    try:
+        return _execute(p, run_dir, t0)
+    finally:
+        run_dir.release()
+
+
+def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], Prepared]:
+    from .train import Trainer
+
+    dist.barrier()
     cfg = p.cfg
     counts = p.model.count_parameters()
     for note in p.notes:

@@ -15,6 +15,7 @@ runs/<name>/
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -22,6 +23,7 @@ import platform
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,36 @@ from . import paths
 from .checkpoints import atomic_write_json, atomic_write_text
 from .config import Config, command_line
 from .errors import ConfigError
+
+MARKER = ".mtlib-run"  # written into every run folder mtlib creates: --overwrite clears only these
+LOCK = ".lock"  # flock'ed for the life of a run (`RunDir.lock`)
+
+
+def has_content(path: Path) -> bool:
+    return path.is_dir() and any(p.name != LOCK for p in path.iterdir())
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder mtlib made: its marker, or (runs made before the marker) config.yaml and a
+    manifest.json that records mtlib's versions."""
+    if (path / MARKER).is_file():
+        return True
+    try:
+        return (path / "config.yaml").is_file() and "versions" in json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold `folder`'s run lock (`RunDir.lock`) for the body: one process per run folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    holder = RunDir(folder)
+    holder.lock()
+    try:
+        yield
+    finally:
+        holder.release()
 
 
 def default_run_name(option: str) -> str:
@@ -69,22 +101,81 @@ class RunDir:
 
     # ---- creation ----------------------------------------------------------------------------
     @classmethod
-    def open(cls, cfg: Config, rank: int = 0) -> RunDir:
-        """Create the run folder (or reopen it for --resume). Refuses to overwrite."""
+    def check(cls, cfg: Config) -> Path:
+        """Where the run goes, and whether it may go there: validated before any work, nothing
+        written. Refuses a file, an existing folder without --overwrite, a folder that is not an
+        mtlib run folder (--overwrite clears only mtlib's own), and a folder that holds the
+        checkpoint the run reads."""
         run = cfg.run
         if run.resume:
             path = Path(run.resume)
             if not (path / "config.yaml").is_file():
                 raise ConfigError(f"--resume {path}: not a run folder (no config.yaml)")
-            return cls(path)
+            return path
         path = Path(run.save_path or default_run_name(cfg.train.option))
-        if rank == 0 and path.exists() and any(path.iterdir()) and not run.overwrite:
-            raise ConfigError(f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it")
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--save_path {path} is a file; a run needs a folder: choose another --save_path")
+        if has_content(path):
+            if not run.overwrite:
+                raise ConfigError(f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it")
+            if not is_run_folder(path):
+                raise ConfigError(
+                    f"--overwrite {path}: not an mtlib run folder (no {MARKER}), so nothing in it is deleted; choose another --save_path"
+                )
+        if cfg.train.pretrained_model_name:
+            from .checkpoints import resolve_checkpoint
+
+            weights = resolve_checkpoint(cfg.train.pretrained_model_name).resolve()
+            if weights.is_relative_to(path.resolve()):
+                raise ConfigError(
+                    f"--save_path {path} holds the checkpoint this run reads ({weights}); writing there would destroy it: "
+                    "choose another --save_path"
+                )
+        return path
+
+    @classmethod
+    def open(cls, cfg: Config, rank: int = 0, path: Path | None = None) -> RunDir:
+        """Create the run folder (or reopen it for --resume), holding its lock for the life of
+        the process. Call `check` first (`path` is its answer)."""
+        path = path or cls.check(cfg)
         run_dir = cls(path)
         if rank == 0:
+            was_empty = not has_content(path)
             path.mkdir(parents=True, exist_ok=True)
-            run_dir.clear_records()
+            run_dir.lock()
+            if not cfg.run.resume:
+                if was_empty and has_content(path):
+                    raise ConfigError(f"run folder {path} was written by another run while this one started; choose another --save_path")
+                run_dir.clear_records()
+                (path / MARKER).write_text("an mtlib run folder: --overwrite may clear it\n", encoding="utf-8")
+            from .checkpoints import remove_orphans
+
+            remove_orphans(path)
         return run_dir
+
+    def lock(self) -> None:
+        """An exclusive lock (flock on `.lock`) for as long as this process runs in the folder;
+        a second process gets one line naming the holder's PID."""
+        import fcntl
+
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(
+                f"run folder {self.path} is in use by another mtlib process (PID {holder}); wait for it to end, or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
 
     def clear_records(self) -> None:
         """Remove a previous run's records that a new run would append to or mix with
@@ -94,7 +185,7 @@ class RunDir:
 
         for name in ("metrics.jsonl", "results.json", "model.safetensors", "model.json"):
             (self.path / name).unlink(missing_ok=True)
-        for name in ("tb", "state", "predictions"):
+        for name in ("tb", "state", "state.old", "state.new", "predictions", "tokenizer"):
             shutil.rmtree(self.path / name, ignore_errors=True)
 
     def record_start(self, cfg: Config, manifest: dict[str, Any]) -> None:

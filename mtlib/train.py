@@ -39,7 +39,7 @@ from .amp import Precision
 from .checkpoints import load_state, load_weights_into, save_model, save_state, state_exists
 from .config import Config
 from .data import Encoded, TaskStream, collate
-from .errors import TrainingError
+from .errors import CheckpointError, TrainingError
 from .evaluate import confusion, predict_split, summary
 from .gradients import cosine_matrix, make_method, per_task_gradients, set_flat_grad
 from .model import MultitaskBert
@@ -50,9 +50,12 @@ from .tasks import TASKS
 
 
 class Interrupted(Exception):
-    """SIGINT/SIGTERM arrived; the state was saved and the run can be resumed."""
+    """SIGINT/SIGTERM arrived; the state was saved and the run can be resumed. The exit code is
+    the shell's for that signal: 130 for SIGINT, 143 for SIGTERM."""
 
-    exit_code = 130
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
 
 
 @dataclass
@@ -141,9 +144,13 @@ class Trainer:
         if not state_exists(self.run.state):
             raise TrainingError(f"--resume {self.run.path}: no saved training state yet; start the run again with --overwrite")
         saved = load_state(self.run.state)
-        self.model.load_state_dict(saved["model"])
-        loop = saved["loop"]
-        self.state = LoopState(**loop)
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.state = LoopState(**saved["loop"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{self.run.state}: the saved training state is damaged ({exc}); start the run again with --overwrite"
+            ) from None
         if self.rank == 0:
             truncate_metrics(self.run.path, self.state.global_step)
         return saved
@@ -199,7 +206,8 @@ class Trainer:
                     self.state.elapsed += time.perf_counter() - start
                     self._save_state(parts)
                     raise Interrupted(
-                        f"stopped by signal {self._stop_signal or 'on another rank'}; state saved. Continue with: --resume {self.run.path}"
+                        f"stopped by signal {self._stop_signal or 'on another rank'}; state saved. Continue with: --resume {self.run.path}",
+                        self._stop_signal or signal.SIGTERM,
                     )
                 if cfg.run.save_every and self.state.global_step % cfg.run.save_every == 0 and self.state.update < per_epoch:
                     self.state.elapsed += time.perf_counter() - start
@@ -368,6 +376,7 @@ class Trainer:
             preds[t] = predict_split(self.model, self.data[t]["dev"], self.precision, cfg.train.eval_batch_size, self.pad_id)
             scores[t] = preds[t].score()
         mean = summary(scores)
+        self._refuse_non_finite(phase, epoch, scores)
         improved = mean > self.state.best
         if improved:
             self.state.best, self.state.bad_epochs = mean, 0
@@ -408,6 +417,21 @@ class Trainer:
         dist.barrier()  # other ranks may read the checkpoint rank 0 just wrote
         self._emit("epoch", record)
         return bool(cfg.train.patience) and self.state.bad_epochs >= cfg.train.patience
+
+    def _refuse_non_finite(self, phase: Phase, epoch: int, scores: dict[str, float]) -> None:
+        """A diverged model is never "best": a non-finite dev score or weight ends the run."""
+        bad = [t for t, v in scores.items() if not math.isfinite(v)]
+        weights = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad or weights:
+            what = (
+                f"dev score of {', '.join(bad)} is not finite"
+                if bad
+                else f"{len(weights)} weight tensor(s) are not finite ({weights[0]}, ...)"
+            )
+            raise TrainingError(
+                f"[{phase.name}] epoch {epoch}: the model diverged: {what}. Nothing of this epoch was kept as best; "
+                "lower --lr, try --amp off, or check the data"
+            )
 
     def _epochs_run(self) -> int:
         """Epochs finished so far in the whole stage, this one included (for the time left)."""

@@ -36,7 +36,8 @@ from typing import Any
 import yaml
 
 from . import paths, report
-from .errors import ConfigError, MtlibError
+from .errors import ConfigError, MtlibError, disk_error_message
+from .runs import has_content, locked
 from .stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
@@ -133,7 +134,7 @@ def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool =
 def check_run_folder(folder: Path, overwrite: bool) -> str:
     """ "new", "continue" (a run that did not finish) or "overwrite"; refuses a finished run
     unless `overwrite`, and a folder that is not a workbook run at all."""
-    if not folder.exists() or not any(folder.iterdir()):
+    if not has_content(folder):
         return "new"
     if not (folder / "stages").is_dir() and not (folder / "results.json").is_file():
         raise ConfigError(f"{folder} exists and is not a workbook run folder; choose another RUN (it is left as it is)")
@@ -163,6 +164,12 @@ def run_workbook(
     and report.md. `extra` sets further notebook parameters by name (e.g. {"sample_rows": 500});
     each goes to every notebook that declares it."""
     folder = paths.run_folder(run_name, root or "").resolve()
+    check_run_folder(folder, overwrite)  # before taking the lock: a refusal leaves no trace
+    with locked(folder):
+        return _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, notebooks_dir, overwrite, echo)
+
+
+def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, notebooks_dir, overwrite, echo) -> dict[str, Any]:  # noqa: ANN001
     state = check_run_folder(folder, overwrite)
     say = print if echo else (lambda text: None)
     if state == "continue":
@@ -268,6 +275,22 @@ def main(argv: list[str] | None = None) -> int:
         )
     except MtlibError as exc:
         print(f"mtlib.workbook: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"mtlib.workbook: error: {disk_error_message(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "mtlib.workbook: interrupted; run the same command again to continue (finished stages are kept, the stopped one resumes)",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # the training loop's Interrupted: the state is saved
+        from .train import Interrupted
+
+        if not isinstance(exc, Interrupted):
+            raise
+        print(f"mtlib.workbook: {exc}. Run the same command again to continue.", file=sys.stderr)
         return exc.exit_code
     return 0
 

@@ -257,13 +257,18 @@ def _weights(run_dir):
     return load_file(str(run_dir / "model.safetensors"))
 
 
-def test_sigkill_then_resume_ends_bit_for_bit_like_an_uninterrupted_run(tmp_path, real_data_dir):
+@pytest.mark.parametrize("save_every", ["1", "0"], ids=["save-every-update", "epoch-only-rewind"])
+def test_sigkill_then_resume_ends_bit_for_bit_like_an_uninterrupted_run(tmp_path, real_data_dir, save_every):
+    """With --save_every 0 the kill lands mid-epoch with only the last epoch's state saved: the
+    resume rewinds to that epoch's start and must still end bit for bit the same."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     full = tmp_path / "full"
-    subprocess.run(_cli(full, real_data_dir), check=True, env=env, capture_output=True, timeout=300)
+    subprocess.run(_cli(full, real_data_dir, "--save_every", save_every), check=True, env=env, capture_output=True, timeout=300)
     killed = tmp_path / "killed"
-    target = random.Random(os.getpid()).randint(3, 20)  # a random update of the 24
-    proc = subprocess.Popen(_cli(killed, real_data_dir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = random.Random(os.getpid()).randint(14, 20) if save_every == "0" else random.Random(os.getpid()).randint(3, 20)
+    proc = subprocess.Popen(
+        _cli(killed, real_data_dir, "--save_every", save_every), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         metrics = killed / "metrics.jsonl"
@@ -273,7 +278,9 @@ def test_sigkill_then_resume_ends_bit_for_bit_like_an_uninterrupted_run(tmp_path
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    resumed = subprocess.run(_cli(killed, real_data_dir, "--resume", str(killed)), env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "mtlib", "--resume", str(killed), "--threads", "1"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     a, b = json.loads((full / "results.json").read_text()), json.loads((killed / "results.json").read_text())
     assert a["dev"] == b["dev"], (target, a["dev"], b["dev"])
@@ -296,6 +303,13 @@ def test_sigterm_saves_state_and_says_how_to_resume(tmp_path, real_data_dir):
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 143, err  # 128 + SIGTERM, as a shell reports it
     assert f"--resume {run_dir}" in err
     assert (run_dir / "state" / "trainer.json").is_file()
+    resumed = subprocess.run([sys.executable, "-m", "mtlib", "--resume", str(run_dir)], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    from mtlib.runs import read_metrics
+
+    steps = [r["step"] for r in read_metrics(run_dir) if r["kind"] == "train"]
+    assert steps == list(range(1, 25)) and (run_dir / "results.json").is_file()
+    assert not (run_dir / "state").exists(), "a finished run drops its training state"
