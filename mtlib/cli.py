@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     except MtlibError as exc:
         if debug:
             raise
-        print(f"mtlib: error: {exc}", file=sys.stderr)
+        print(f"mtlib: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message
         return exc.exit_code
     except OSError as exc:
         if debug:

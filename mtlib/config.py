@@ -308,10 +308,8 @@ class Config:
             all(s in ("dev", "test") for s in splits) and len(set(splits)) == len(splits),
             f"--predict_splits must be dev, test or dev,test (got {r.predict_splits!r})",
         )
-        if len(problems) == 1:
-            raise ConfigError(f"invalid configuration: {problems[0]}")
-        if problems:
-            raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+        if problems:  # one line, however many settings are wrong
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
         return self
 
 
@@ -453,7 +451,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deep to be a config file") from None
     if data is None:

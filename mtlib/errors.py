@@ -28,7 +28,7 @@ class DataError(MtlibError):
             where += ": "
         text = where + message
         if hint:
-            text += f"\n  -> {hint}"
+            text += f" -> {hint}"
         super().__init__(text)
         self.path, self.line, self.column = path, line, column
 
