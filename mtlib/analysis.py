@@ -18,7 +18,12 @@ from .evaluate import Predictions, bootstrap_ci, confusion, read_detailed
 from .tasks import TASKS
 
 Frames = dict[str, pd.DataFrame]  # task -> detailed predictions of one split
-STS_EDGES = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+BINS = 5  # a regression task's gold scores in this many equal bins of its label range
+
+
+def bin_edges(task: str) -> tuple[float, ...]:
+    low, high = TASKS[task].label_range
+    return tuple(float(x) for x in np.linspace(low, high, BINS + 1))
 
 
 def load_predictions(run_dir: str | Path, split: str = "dev", tasks: list[str] | None = None) -> Frames:
@@ -81,14 +86,14 @@ def per_class_report(frames: Frames) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def gold_bins(gold: pd.Series, edges: tuple[float, ...] = STS_EDGES) -> pd.Series:
+def gold_bins(gold: pd.Series, edges: tuple[float, ...]) -> pd.Series:
     """Each gold score's bin, labelled "0-1", "1-2", ... (the first bin includes its left edge)."""
     labels = [f"{a:g}-{b:g}" for a, b in zip(edges[:-1], edges[1:])]
     return pd.cut(gold, list(edges), labels=labels, include_lowest=True)
 
 
-def sts_residuals(frame: pd.DataFrame, edges: tuple[float, ...] = STS_EDGES) -> pd.DataFrame:
-    """STS residuals (prediction - gold) grouped by gold-score bin: bias and spread per bin.
+def residuals_by_bin(frame: pd.DataFrame, edges: tuple[float, ...]) -> pd.DataFrame:
+    """A regression task's residuals (prediction - gold) grouped by gold-score bin: bias and spread per bin.
 
     A regression toward the mean shows as positive bias in low bins and negative in high ones."""
     gold = frame["label"].astype(float)

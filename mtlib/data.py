@@ -239,7 +239,7 @@ def load_task(spec: TaskSpec, data_dir: Path, splits: tuple[str, ...] = ("train"
     """The task's splits, and notes to record (e.g. the quora fallback split)."""
     out: dict[str, Examples] = {}
     notes: list[str] = []
-    fallback = spec.name == "para" and not (data_dir / spec.files["train"]).exists()
+    fallback = spec.train_from_dev_split and not (data_dir / spec.files["train"]).exists()
     if fallback:
         notes.append(QUORA_SPLIT_NOTE)
         full = read_task_file(spec, data_dir / spec.files["dev"], "dev")

@@ -18,22 +18,13 @@ from pathlib import Path
 
 from .checkpoints import atomic_write_bytes
 from .data import md5_of
+from .tasks import TASKS
 
 UPSTREAM = "https://raw.githubusercontent.com/gpoesia/minbert-default-final-project/7ac8260577fc12a86c7aaf38918056c30054ef39/data/"
 
-# md5 of the files as published upstream (None: not recorded, accepted as is)
-FILES: dict[str, str | None] = {
-    "ids-sst-train.csv": "f3daabb505555cc31dcc809c1d42eb57",
-    "ids-sst-dev.csv": "fbbe5fbcfbe634ff2de643aa42abb3ca",
-    "ids-sst-test-student.csv": "2aa44d6cafc98a053d041f6b1c1f15ad",
-    "quora-dev.csv": "b7990635a450e3402919bdd80d719157",
-    "sts-train.csv": "3eb8d84ac44373ecc3be9b8a8ed85496",
-    "sts-dev.csv": "80116c340747a966f732644e54085044",
-    "sts-test-student.csv": "5a77eb8b5387f8f04c71a16bbc2d6b41",
-    "quora-train.csv": None,
-    "quora-test-student.csv": None,
-}
-OPTIONAL = {"quora-train.csv", "quora-test-student.csv"}
+# md5 of the files as published upstream (None: not recorded, accepted as is), from the task table
+FILES: dict[str, str | None] = {name: md5 for spec in TASKS.values() for name, md5 in spec.md5}
+OPTIONAL = {name for spec in TASKS.values() for name in spec.optional_files}
 
 
 def fetch(dest: Path, mirror: Path | None = None, download: bool = True, timeout: float = 20.0) -> dict[str, str]:

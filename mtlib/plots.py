@@ -53,7 +53,7 @@ def confusion_figure(matrix: np.ndarray, task: str, normalize: bool = False, ax:
 
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 4.5) if task == "sst" else (4, 3.4))
+        fig, ax = plt.subplots(figsize=(5.5, 4.5) if len(TASKS[task].class_names) > 2 else (4, 3.4))
     values = matrix.astype(float)
     if normalize:
         values = values / np.maximum(values.sum(1, keepdims=True), 1)
@@ -78,7 +78,7 @@ def confusion_figure(matrix: np.ndarray, task: str, normalize: bool = False, ax:
 
 
 # ---- shared look -------------------------------------------------------------------------------
-TASK_COLORS = {"sst": "#4C72B0", "para": "#DD8452", "sts": "#55A868"}
+TASK_COLORS = {name: spec.color for name, spec in TASKS.items()}
 SPLIT_COLORS = {"train": "#4C72B0", "dev": "#DD8452", "test": "#8C8C8C"}
 STAGE_COLORS = ["#F2F2F2", "#E3ECF7", "#FBEBDD", "#E4F1E6"]
 
@@ -140,14 +140,14 @@ def label_distribution_figure(labels: Any) -> Any:
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         part = labels[labels["task"] == task].copy()
-        if task != "sts":
+        if TASKS[task].is_classification:
             names = class_names(task)
             part["label"] = [names[int(v)] for v in part["label"]]
         sns.barplot(part, x="label", y="share", hue="split", palette=SPLIT_COLORS, ax=ax)
         ax.set_title(TASKS[task].title)
-        ax.set_xlabel("gold score bin" if task == "sts" else "gold class")
+        ax.set_xlabel("gold class" if TASKS[task].is_classification else "gold score bin")
         ax.set_ylabel("share of the split")
-        ax.tick_params(axis="x", rotation=30 if task == "sst" else 0)
+        ax.tick_params(axis="x", rotation=30 if len(TASKS[task].class_names) > 2 else 0)
     return _finish(fig, "Label distributions")
 
 
@@ -313,7 +313,7 @@ def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
 # ---- 04: analysis ------------------------------------------------------------------------------
 def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
     """Raw counts beside the row-normalised matrix (each row: where that gold class went)."""
-    wide = task == "sst"
+    wide = len(TASKS[task].class_names) > 2
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6) if wide else (8.5, 3.6))
     confusion_figure(matrix, task, ax=axes[0])
     confusion_figure(matrix, task, normalize=True, ax=axes[1])
@@ -322,16 +322,16 @@ def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
     return _finish(fig, f"{TASKS[task].title}: dev confusion matrix")
 
 
-def sts_figure(frame: Any, residuals: Any, edges: tuple[float, ...] = (0, 1, 2, 3, 4, 5)) -> Any:
+def regression_figure(frame: Any, residuals: Any, task: str) -> Any:
     """Left: predicted vs gold similarity. Right: residual (predicted - gold) per gold bin
-    (`residuals` is `mtlib.analysis.sts_residuals` of the same frame and edges)."""
+    (`residuals` is `mtlib.analysis.residuals_by_bin` of the same frame, `bin_edges(task)`)."""
     import seaborn as sns
 
-    from .analysis import gold_bins
+    from .analysis import bin_edges, gold_bins
 
     gold, pred = frame["label"].astype(float), frame["prediction"].astype(float)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
-    left.scatter(gold, pred, s=12, alpha=0.5, color=TASK_COLORS["sts"])
+    left.scatter(gold, pred, s=12, alpha=0.5, color=TASKS[task].color)
     left.plot([0, 5], [0, 5], color="black", lw=1, ls="--", label="perfect")
     left.set_xlim(-0.1, 5.1)
     left.set_ylim(-0.1, 5.1)
@@ -340,7 +340,7 @@ def sts_figure(frame: Any, residuals: Any, edges: tuple[float, ...] = (0, 1, 2, 
     r = np.corrcoef(gold, pred)[0, 1] if gold.std() > 0 and pred.std() > 0 else 0.0
     left.set_title(f"predicted vs gold (Pearson r = {r:.3f})")
     left.legend(loc="upper left", fontsize=8)
-    bins = gold_bins(gold, edges)
+    bins = gold_bins(gold, bin_edges(task))
     sns.boxplot(x=bins.astype(str), y=pred - gold, order=list(residuals.index), ax=right, color="#CFE3D3", fliersize=2)
     right.axhline(0, color="black", lw=0.8)
     right.set_xlabel("gold similarity bin")

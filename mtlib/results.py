@@ -27,10 +27,11 @@ from typing import Any
 
 from .checkpoints import atomic_write_json, atomic_write_text
 from .report import chosen_stage
+from .tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
-TASK_ORDER = ("sst", "para", "sts")
+TASK_ORDER = tuple(TASKS)
 TABLES = ("comparison", "candidates", "ablation")
 BLOCKS = (*TABLES, "seeds", "gains")
 SPLIT_NOTE = (

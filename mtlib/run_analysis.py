@@ -84,9 +84,9 @@ class Analysis:
         """Each regression task: predicted against gold, and residuals by gold bin."""
         for task, frame in self.frames.items():
             if not TASKS[task].is_classification:
-                residuals = analysis.sts_residuals(frame)
+                residuals = analysis.residuals_by_bin(frame, analysis.bin_edges(task))
                 score = analysis.as_predictions(task, frame).score()
-                figure = self._save(plots.sts_figure(frame, residuals), f"04_{task}_scatter")
+                figure = self._save(plots.regression_figure(frame, residuals, task), f"04_{task}_scatter")
                 self._show(narrative.regression_summary(task, residuals, score), figure, residuals.round(3))
 
     def per_class(self) -> None:

@@ -32,6 +32,12 @@ class TaskSpec:
     cosine_init: tuple[float, float] = (1.0, 0.0)
     class_names: tuple[str, ...] = ()  # classification tasks: a short name per class id
     answer_name: str = ""  # what the playground calls this task's answer
+    color: str = "#4C72B0"  # the task's colour in every figure
+    md5: tuple[tuple[str, str | None], ...] = ()  # (file, md5 as published upstream; None: not recorded)
+    optional_files: tuple[str, ...] = ()  # files that may be absent from the mirror
+    # without its train file, train on the md5 split of the dev file (rows with int(md5(id),16) % 5 != 0)
+    # and score on the held-out fifth (`mtlib.data.quora_held_out`)
+    train_from_dev_split: bool = False
 
     @property
     def is_pair(self) -> bool:
@@ -119,6 +125,12 @@ TASKS: dict[str, TaskSpec] = {
         prediction_prefix="sst",
         class_names=("0 very neg.", "1 neg.", "2 neutral", "3 pos.", "4 very pos."),
         answer_name="sentiment",
+        color="#4C72B0",
+        md5=(
+            ("ids-sst-train.csv", "f3daabb505555cc31dcc809c1d42eb57"),
+            ("ids-sst-dev.csv", "fbbe5fbcfbe634ff2de643aa42abb3ca"),
+            ("ids-sst-test-student.csv", "2aa44d6cafc98a053d041f6b1c1f15ad"),
+        ),
     ),
     "para": TaskSpec(
         name="para",
@@ -136,6 +148,10 @@ TASKS: dict[str, TaskSpec] = {
         cosine_init=(20.0, -16.0),
         class_names=("not para.", "paraphrase"),
         answer_name="paraphrase",
+        color="#DD8452",
+        md5=(("quora-train.csv", None), ("quora-dev.csv", "b7990635a450e3402919bdd80d719157"), ("quora-test-student.csv", None)),
+        optional_files=("quora-train.csv", "quora-test-student.csv"),
+        train_from_dev_split=True,
     ),
     "sts": TaskSpec(
         name="sts",
@@ -153,6 +169,12 @@ TASKS: dict[str, TaskSpec] = {
         # logit(label / 5) ~ 6.3 cos - 3.9 on 600 STS train pairs (all-MiniLM-L6-v2, zero-shot)
         cosine_init=(6.0, -3.7),
         answer_name="similarity",
+        color="#55A868",
+        md5=(
+            ("sts-train.csv", "3eb8d84ac44373ecc3be9b8a8ed85496"),
+            ("sts-dev.csv", "80116c340747a966f732644e54085044"),
+            ("sts-test-student.csv", "5a77eb8b5387f8f04c71a16bbc2d6b41"),
+        ),
     ),
 }
 

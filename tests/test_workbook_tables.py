@@ -133,7 +133,7 @@ def test_per_class_report_and_confusion_matrix_cover_every_class():
 def test_sts_residuals_show_regression_toward_the_mean():
     gold = np.array([0.0, 0.5, 2.5, 4.5, 5.0])
     frame = pd.DataFrame({"label": gold, "prediction": 2.5 + 0.2 * (gold - 2.5)})
-    table = analysis.sts_residuals(frame)
+    table = analysis.residuals_by_bin(frame, analysis.bin_edges("sts"))
     assert list(table.index) == ["0-1", "1-2", "2-3", "3-4", "4-5"]
     assert table.loc["0-1", "bias"] > 0 > table.loc["4-5", "bias"]
     assert table["examples"].tolist() == [2, 0, 1, 0, 2]
@@ -191,6 +191,7 @@ def test_overwriting_a_run_folder_starts_its_records_afresh(tmp_path):
     first = RunDir.open(cfg)
     first.log(kind="start", step=0)
     (first.predictions).mkdir()
+    first.release()  # a run holds its folder's lock until it ends
     second = RunDir.open(cfg)
     second.log(kind="start", step=0)
     assert len(read_metrics(second.path)) == 1 and not second.predictions.exists()
