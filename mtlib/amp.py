@@ -19,6 +19,9 @@ import torch
 
 from .errors import ConfigError
 
+AMP_MODES = ("off", "bf16", "fp16", "auto")  # auto: resolve_amp picks one of the others
+DEVICES = ("auto", "cpu", "cuda")
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":

@@ -24,15 +24,18 @@ from typing import Any, get_origin, get_type_hints
 import yaml
 
 from . import paths
+from .amp import AMP_MODES, DEVICES
 from .errors import ConfigError
+from .gradients import PROJECTIONS as PROJECTION_REGISTRY
+from .schedulers import COMBINE_STRATEGIES
+from .schedulers import SCHEDULERS as SCHEDULER_REGISTRY
 from .tasks import TASK_NAMES, pair_modes
 
 OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
-SCHEDULERS = ("round_robin", "random", "pal", "proportional", "temperature")
-COMBINE_STRATEGIES = ("none", "force", "encourage")
 POOLINGS = ("cls", "mean", "pooler")
-AMP_MODES = ("off", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
+# the other choices belong to their registries
+SCHEDULERS = tuple(SCHEDULER_REGISTRY)
+PROJECTIONS = tuple(PROJECTION_REGISTRY)
 
 
 def _f(default: Any, help: str, choices: tuple | None = None, **kw: Any) -> Any:
@@ -96,7 +99,7 @@ class TrainConfig:
 class MultitaskConfig:
     task_scheduler: str = _f("round_robin", "which task the next batch comes from", SCHEDULERS)
     sampling_temperature: float = _f(2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T)")
-    projection: str = _f("none", "how per-task gradients on the shared encoder combine (see mtlib.gradients)")
+    projection: str = _f("none", "how per-task gradients on the shared encoder combine (see mtlib.gradients)", PROJECTIONS)
     combine_strategy: str = _f("none", "how an update's batches are chosen when projecting", COMBINE_STRATEGIES)
     batches_per_update: int = _f(0, "batches gathered per update (0: 1 without a projection, 16 with one)")
     gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine")
@@ -208,8 +211,6 @@ class Config:
     # ---- validation --------------------------------------------------------------------
     def validate(self) -> Config:
         """Check every setting once, before any work; raise ConfigError naming the setting."""
-        from .gradients import PROJECTIONS  # late: gradients imports torch-heavy modules
-
         d, m, t, mt, r = self.data, self.model, self.train, self.multitask, self.run
         problems: list[str] = []
 
@@ -222,9 +223,9 @@ class Config:
             ("task_scheduler", SCHEDULERS),
             ("combine_strategy", COMBINE_STRATEGIES),
             ("pooling", POOLINGS),
-            ("amp", (*AMP_MODES, "auto")),
+            ("amp", AMP_MODES),
             ("device", DEVICES),
-            ("projection", tuple(PROJECTIONS)),
+            ("projection", PROJECTIONS),
         ]:
             value = getattr(getattr(self, _SECTION_OF[name]), name)
             need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
@@ -363,8 +364,6 @@ def coerce(key: str, value: Any, source: str = "config") -> Any:
     """Turn a YAML/CLI/papermill value into the field's type, or raise a clear ConfigError."""
     kind = _TYPES.get(key)
     try:
-        if key == "amp" and value == "auto":
-            return "auto"
         if kind is bool:
             return _truthy(value)
         if kind is int:
@@ -490,8 +489,6 @@ def build_parser() -> argparse.ArgumentParser:
                 group.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 choices = f.metadata.get("choices")
-                if f.name == "amp":
-                    choices = (*AMP_MODES, "auto")
                 group.add_argument(f"--{f.name}", choices=choices, help=help_text)
     legacy = parser.add_argument_group("aliases kept from the seed project")
     legacy.add_argument("--use_gpu", action="store_true", help="same as --device cuda")

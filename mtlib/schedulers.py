@@ -115,6 +115,9 @@ def make_scheduler(name: str, tasks: list[str], sizes: dict[str, int], seed: int
     return SCHEDULERS[name](tasks, sizes, seed=seed, epochs=epochs, temperature=temperature)
 
 
+COMBINE_STRATEGIES = ("none", "force", "encourage")  # draw_update's strategies
+
+
 def draw_update(scheduler: TaskScheduler, k: int, strategy: str = "none") -> list[str]:
     """The tasks of the `k` batches of one update.
 

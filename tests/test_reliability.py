@@ -34,7 +34,7 @@ def cli_error(capsys, argv):
     "argv, message",
     [
         (["--task_scheduler", "nope"], "invalid choice: 'nope'"),
-        (["--projection", "nope"], "--projection 'nope' is not one of"),
+        (["--projection", "nope"], "invalid choice: 'nope'"),  # --help lists the projections
         (["--combine_strategy", "force"], "--combine_strategy force only applies with a gradient projection"),
         (["--batch_size", "0"], "--batch_size must be at least 1"),
         (["--lr", "0"], "--lr must be above 0"),
