@@ -255,7 +255,7 @@ def read_model_spec(weights: Path) -> dict[str, Any]:
     return spec
 
 
-def load_weights_into(model: Any, weights: Path, strict_heads: bool = True) -> list[str]:
+def load_weights_into(model: Any, weights: Path) -> list[str]:
     """Load a checkpoint's weights into `model`; returns the names the checkpoint did not have
     (fresh PAL blocks or new heads). Shape mismatches are errors that say which part differs."""
     state = load_tensors(weights)

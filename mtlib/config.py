@@ -535,7 +535,3 @@ def command_line(cfg: Config) -> list[str]:
         else:
             out += [f"--{key}", str(value)]
     return out
-
-
-def help_of(name: str) -> str:
-    return _FIELDS[name].metadata["help"]

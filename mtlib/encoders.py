@@ -47,9 +47,9 @@ def load_tokenizer(name: str) -> Any:
     return _from_pretrained(AutoTokenizer, path, name)
 
 
-def load_encoder(name: str, seed: int = 0, pretrained: bool = True, attn_implementation: str = "sdpa") -> BertModel:
-    """A BertModel for `name`: pretrained weights, or (pretrained=False) only the architecture,
-    for loading a checkpoint's own weights on top."""
+def load_encoder(name: str, seed: int = 0, attn_implementation: str = "sdpa") -> BertModel:
+    """A BertModel for `name` with its pretrained weights (the tiny random model: seeded init).
+    A checkpoint's own architecture comes from `encoder_from_config`, with no download."""
     path = resolve_encoder_path(name)
     if path == TINY_ALIAS:
         config = BertConfig(vocab_size=30522, **TINY_CONFIG)
@@ -57,11 +57,7 @@ def load_encoder(name: str, seed: int = 0, pretrained: bool = True, attn_impleme
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             return BertModel(config)
-    if pretrained:
-        return _from_pretrained(BertModel, path, name, attn_implementation=attn_implementation)
-    config = _from_pretrained(BertConfig, path, name)
-    config._attn_implementation = attn_implementation
-    return BertModel(config)
+    return _from_pretrained(BertModel, path, name, attn_implementation=attn_implementation)
 
 
 def encoder_from_config(config_dict: dict[str, Any], attn_implementation: str = "sdpa") -> BertModel:

@@ -14,7 +14,7 @@ where a sentence encoder's zero-shot cosine is, and training moves on from there
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -39,7 +39,6 @@ class ModelSpec:
     pal_size: int = 64
     pal_heads: int = 4
     pair_encoding: str = "cross"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -63,7 +63,8 @@ class PALBank(nn.Module):
         self.blocks = nn.ModuleDict({t: TaskPAL(hidden, size, heads, len(layers)) for t in tasks})
         self._task: str | None = None
         self._mask: torch.Tensor | None = None
-        self._handles = [layer.register_forward_hook(self._hook(i), with_kwargs=True) for i, layer in enumerate(layers)]
+        for i, layer in enumerate(layers):  # the hooks live as long as the encoder: PAL is part of the model
+            layer.register_forward_hook(self._hook(i), with_kwargs=True)
 
     def _hook(self, index: int) -> Any:
         def add_pal(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:

@@ -204,7 +204,3 @@ def pair_modes(setting: str) -> dict[str, str]:
 def pair_mode(setting: str, task: str) -> str:
     """How `task`'s pairs are encoded under a `pair_encoding` setting (see `pair_modes`)."""
     return pair_modes(setting).get(task, "cross")
-
-
-def get_tasks(names: list[str] | tuple[str, ...]) -> list[TaskSpec]:
-    return [TASKS[n] for n in names]

@@ -153,6 +153,7 @@ class Trainer:
             ) from None
         if self.rank == 0:
             truncate_metrics(self.run.path, self.state.global_step)
+            self.run.writer(purge_step=self.state.global_step + 1)  # TensorBoard drops the events after the saved step too
         return saved
 
     # ---- one phase ---------------------------------------------------------------------------

@@ -290,6 +290,12 @@ def test_sigkill_then_resume_ends_bit_for_bit_like_an_uninterrupted_run(tmp_path
 
     steps = [r["step"] for r in read_metrics(killed) if r["kind"] == "train"]
     assert steps == list(range(1, 25)), "metrics.jsonl should hold each update once after the resume"
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(killed / "tb"))
+    events.Reload()
+    logged = [e.step for e in events.Scalars("Learning rate")]
+    assert logged == list(range(1, 25)), "TensorBoard should drop the events after the saved step (purge_step), as metrics.jsonl does"
 
 
 def test_sigterm_saves_state_and_says_how_to_resume(tmp_path, real_data_dir):

@@ -73,9 +73,8 @@ class GradientMethod:
     name = "base"
     per_task = True  # does the method need one gradient row per task?
 
-    def __init__(self, all_tasks: list[str], **options: Any):
+    def __init__(self, all_tasks: list[str]):
         self.all_tasks = list(all_tasks)
-        self.options = options
 
     def aggregate(self, rows: torch.Tensor, tasks: list[str]) -> torch.Tensor:
         raise NotImplementedError

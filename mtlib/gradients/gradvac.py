@@ -27,8 +27,8 @@ from .base import GradientMethod
 class GradVac(GradientMethod):
     name = "vaccine"
 
-    def __init__(self, all_tasks: list[str], beta: float = 0.01, eps: float = 1e-8, **options: Any):
-        super().__init__(all_tasks, **options)
+    def __init__(self, all_tasks: list[str], beta: float = 0.01, eps: float = 1e-8):
+        super().__init__(all_tasks)
         self.beta, self.eps = beta, eps
         self.target = torch.zeros(len(all_tasks), len(all_tasks), dtype=torch.float64)
 

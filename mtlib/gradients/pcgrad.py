@@ -17,8 +17,8 @@ from .base import GradientMethod
 class PCGrad(GradientMethod):
     name = "pcgrad"
 
-    def __init__(self, all_tasks: list[str], **options: object):
-        super().__init__(all_tasks, **options)
+    def __init__(self, all_tasks: list[str]):
+        super().__init__(all_tasks)
         self.aggregator = _TorchJDPCGrad()
 
     def aggregate(self, rows: torch.Tensor, tasks: list[str]) -> torch.Tensor:

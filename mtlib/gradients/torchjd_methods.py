@@ -41,8 +41,8 @@ def _aggregator(name: str, n_tasks: int) -> Any:
 
 
 class TorchJDMethod(GradientMethod):
-    def __init__(self, all_tasks: list[str], **options: Any):
-        super().__init__(all_tasks, **options)
+    def __init__(self, all_tasks: list[str]):
+        super().__init__(all_tasks)
         try:
             self.aggregator = _aggregator(self.name, len(all_tasks))
             self.aggregator(torch.eye(2, 3))  # fail now, at start-up, if a solver is missing
