@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .checkpoints import atomic_write_bytes
 from .data import md5_of
+from .errors import DataError
 from .tasks import TASKS
 
 UPSTREAM = "https://raw.githubusercontent.com/gpoesia/minbert-default-final-project/7ac8260577fc12a86c7aaf38918056c30054ef39/data/"
@@ -28,7 +29,7 @@ OPTIONAL = {name for spec in TASKS.values() for name in spec.optional_files}
 
 
 def fetch(dest: Path, mirror: Path | None = None, download: bool = True, timeout: float = 20.0) -> dict[str, str]:
-    """Bring every task file into `dest`; returns {file: how it got there}. Raises SystemExit
+    """Bring every task file into `dest`; returns {file: how it got there}. Raises DataError
     with a clear message when a required file cannot be had or has the wrong md5."""
     dest.mkdir(parents=True, exist_ok=True)
     report: dict[str, str] = {}
@@ -59,7 +60,7 @@ def fetch(dest: Path, mirror: Path | None = None, download: bool = True, timeout
         if md5 is not None and md5_of(target) != md5:
             problems.append(f"{target}: md5 {md5_of(target)} differs from the published {md5}; delete it and run `make data` again")
     if problems:
-        raise SystemExit("make data failed:\n  " + "\n  ".join(problems))
+        raise DataError("make data failed: " + "; ".join(problems))
     return report
 
 
@@ -70,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-download", action="store_true", help="never touch the network")
     args = parser.parse_args(argv)
     mirror = Path(args.mirror) if args.mirror else None
-    report = fetch(Path(args.dest), mirror, download=not args.no_download)
+    try:
+        report = fetch(Path(args.dest), mirror, download=not args.no_download)
+    except DataError as exc:
+        print(f"mtlib.datafiles: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     for name, how in report.items():
         print(f"{name:28s} {how}")
     if not (Path(args.dest) / "quora-train.csv").exists():

@@ -26,6 +26,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from .checkpoints import atomic_write_json, atomic_write_text
+from .errors import ConfigError, MtlibError
 from .report import chosen_stage
 from .tasks import TASKS
 
@@ -61,10 +62,10 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
     """The summary of a CLI run, a workbook/recipe run or a baselines run folder."""
     results = _read(run_dir / "results.json")
     if not results:
-        raise SystemExit(f"{run_dir} has no results.json: is it a finished run?")
+        raise ConfigError(f"{run_dir} has no results.json: is it a finished run?")
     tables = table.split(",")
     if any(t not in TABLES for t in tables):
-        raise SystemExit(f"--table {table!r}: choose from {', '.join(TABLES)} (comma-separated)")
+        raise ConfigError(f"--table {table!r}: choose from {', '.join(TABLES)} (comma-separated)")
     final_dir, stage_seconds = run_dir, {}
     command = (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").exists() else ""
     if "stages" in results:  # a workbook or recipe run: the stage with the best mean dev score
@@ -255,7 +256,8 @@ def ablation_table(summaries: list[dict[str, Any]], base: str) -> str:
     header = "| variant | runs | SST acc | Para acc* | STS Pearson | mean | Δ mean vs base | Δ / base sd |"
     rows = [header, "|---|---|---|---|---|---|---|---|"]
     base_mean = stats(base_runs, "mean")
-    assert base_mean is not None
+    if base_mean is None:
+        return f"(the base `{base}` has no mean score)"
     for name, runs in by_group.items():
         cells = []
         for task in (*TASK_ORDER, "mean"):
@@ -267,7 +269,8 @@ def ablation_table(summaries: list[dict[str, Any]], base: str) -> str:
             else:
                 cells.append(f"{st[0]:.3f} ({st[0] - bt[0]:+.3f})")
         st = stats(runs, "mean")
-        assert st is not None
+        if st is None:
+            continue
         delta = st[0] - base_mean[0]
         ratio = f"{delta / base_mean[1]:+.1f}" if base_mean[1] > 0 and name != base else "–"
         label = runs[0]["label"] if name != base else f"**{name}** (base)"
@@ -327,11 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", default="comparison", help=f"README table(s) the run(s) go to: {', '.join(TABLES)} (comma-separated)")
     parser.add_argument("--update-readme", action="store_true", help="re-render the README tables from results/*.json")
     args = parser.parse_args(argv)
-    for run_dir in args.record:
-        print(f"recorded {record(Path(run_dir), args.label, args.group, args.table)}")
-    if args.update_readme:
-        for name, block in update_readme().items():
-            print(f"## {name}\n{block}\n")
+    try:
+        for run_dir in args.record:
+            print(f"recorded {record(Path(run_dir), args.label, args.group, args.table)}")
+        if args.update_readme:
+            for name, block in update_readme().items():
+                print(f"## {name}\n{block}\n")
+    except MtlibError as exc:
+        print(f"mtlib.results: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mtlib import results
+from mtlib.errors import ConfigError
 
 
 def _summary(run, group, tables, sst, para, sts, wall=600.0, width=0.02):
@@ -76,7 +77,7 @@ def test_record_and_readme_update(tmp_path, monkeypatch):
     path = results.record(run, label="cpu profile", group="cpu", table="comparison,ablation")
     saved = json.loads(path.read_text())
     assert saved["tables"] == ["comparison", "ablation"] and saved["command"] == "python -m mtlib --lr 1e-4" and saved["para_split"]
-    with pytest.raises(SystemExit, match="--table 'nope'"):
+    with pytest.raises(ConfigError, match="--table 'nope'"):
         results.record(run, table="nope")
     (tmp_path / "results" / "tables.json").write_text(json.dumps({"recipe": "cpu", "baselines": [], "ablation_base": "cpu"}))
     start, end = results.markers("comparison")
