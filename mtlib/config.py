@@ -3,7 +3,7 @@
 The config is a `Config` of five sections (data, model, train, multitask, run). Every leaf
 field has a unique name, so the same key works everywhere:
 
-    python -m mtlib --config notebooks/params/cpu.yaml --lr 2e-5        # CLI overrides YAML
+    python -m mtlib --config mtlib/profiles/cpu.yaml --lr 2e-5        # CLI overrides YAML
     Config.from_dict({"lr": 2e-5, "encoder": "minilm-l6"})              # papermill parameters
     Config.from_dict(yaml.safe_load(open("cpu.yaml")))                  # flat or sectioned YAML
 
@@ -161,7 +161,7 @@ class Config:
 
     @classmethod
     def from_profile(cls, profile: str, stage: str = "", **overrides: Any) -> Config:
-        """`notebooks/params/<profile>.yaml` (or a path), one of its stages, then overrides
+        """`mtlib/profiles/<profile>.yaml` (or a path), one of its stages, then overrides
         (empty strings and None mean "keep the profile's value", as papermill passes them)."""
         cfg = cls.from_yaml(profile_path(profile), stage)
         return cfg.update({k: v for k, v in overrides.items() if v not in ("", None)}, source="overrides")
@@ -394,7 +394,7 @@ def default_profile() -> str:
 
 
 def profile_path(profile: str) -> Path:
-    """notebooks/params/<profile>.yaml (empty: `default_profile()`), or a YAML path as given."""
+    """mtlib/profiles/<profile>.yaml (empty: `default_profile()`), or a YAML path as given."""
     profile = profile or default_profile()
     path = Path(profile)
     if path.suffix in (".yaml", ".yml"):

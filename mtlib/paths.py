@@ -10,7 +10,8 @@ against the project root, whatever the working directory:
 
 A relative path in one of these variables (or in `--data_dir`) is taken from the project root.
 The project root is $MTLIB_ROOT, else the checkout this package lives in, else the nearest
-folder above the working directory that holds `notebooks/params/` (a non-editable install).
+folder above the working directory that holds `notebooks/` and `pyproject.toml` (a non-editable
+install).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _is_root(folder: Path) -> bool:
-    return (folder / "notebooks" / "params").is_dir()
+    return (folder / "notebooks").is_dir() and (folder / "pyproject.toml").is_file()
 
 
 def project_root() -> Path:
@@ -68,7 +69,8 @@ def notebooks_dir() -> Path:
 
 
 def profiles_dir() -> Path:
-    return notebooks_dir() / "params"
+    """The profiles ship inside the package (mtlib/profiles/), so a wheel install has them."""
+    return PACKAGE_DIR / "profiles"
 
 
 def check_run_name(name: str) -> str:

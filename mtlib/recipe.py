@@ -80,7 +80,7 @@ def run_recipe(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtlib.recipe", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", default="cpu", help="notebooks/params/<profile>.yaml (or a YAML path)")
+    parser.add_argument("--profile", default="cpu", help="mtlib/profiles/<profile>.yaml (or a YAML path)")
     parser.add_argument("--run", required=True, help="run name: runs/<run>/")
     parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")
     parser.add_argument("--set", action="append", default=[], metavar="[STAGE.]KEY=VALUE", help="a setting (repeatable)")

@@ -30,3 +30,21 @@ def test_ci_calls_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme and "make workbook" in readme
+
+
+def test_the_wheel_ships_the_profiles(tmp_path):
+    """A non-editable install reads its profiles from the package (`mtlib.paths.profiles_dir`)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("mtlib-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for profile in (ROOT / "mtlib" / "profiles").glob("*.yaml"):
+        assert f"mtlib/profiles/{profile.name}" in names
