@@ -41,7 +41,7 @@ lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab`
 	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)
 
 results: $(VENV)/.installed  ## regenerate the README results table from recorded runs
-	$(PY) -m mtlib.results --update-readme
+	$(PY) -m mtlib.result_tables --update-readme
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check mtlib tests benchmarks

@@ -3,7 +3,7 @@
     python benchmarks/baselines.py zero-shot                 # runs/baseline-zero-shot
     python benchmarks/baselines.py trainer --task all        # runs/baseline-trainer (sst, sts, para)
     python benchmarks/baselines.py trainer --task sst        # one task; the run folder fills up
-    python -m mtlib.results --record runs/baseline-zero-shot runs/baseline-trainer
+    python -m mtlib.result_tables --record runs/baseline-zero-shot runs/baseline-trainer
 
 - `zero-shot`: the packaged sentence encoder as it is. STS: Pearson of the cosine of the
   mean-pooled embeddings. Para: the cosine thresholded at the value that is best on the *train*
@@ -16,7 +16,7 @@
   machine computes it natively (`--amp auto`), 3 / 4 / 2 epochs for SST / STS / para, the
   dev score after the last epoch.
 
-Each writes a run folder that `mtlib.results --record` reads: results.json (dev scores with
+Each writes a run folder that `mtlib.result_tables --record` reads: results.json (dev scores with
 bootstrap 95% intervals, seconds), command.txt, manifest.json and config.yaml.
 """
 

@@ -67,7 +67,7 @@ def stage_summary(stage: str, how: str, folder: Path, results: dict[str, Any]) -
 
 
 def baselines_summary(table: pd.DataFrame) -> str:
-    """After `mtlib.baselines.compare_with_baselines`: which heads beat the trivial predictor."""
+    """After `mtlib.trivial_baselines.compare_with_baselines`: which heads beat the trivial predictor."""
     below = [t for t, row in table.iterrows() if row["model"] <= row["baseline"]]
     if not below:
         return "Every head beats its trivial baseline."

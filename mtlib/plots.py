@@ -223,7 +223,7 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
 
 
 def baseline_figure(table: Any) -> Any:
-    """Dev score of the model beside the constant baseline's, per task (`mtlib.baselines`)."""
+    """Dev score of the model beside the constant baseline's, per task (`mtlib.trivial_baselines`)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = np.arange(len(table))
     model = ax.bar(x - 0.2, table["model"], 0.4, label="model", color=[TASK_COLORS[t] for t in table.index])

@@ -4,7 +4,7 @@
 # benchmarks/gpu_batch.sh came back as runs.tgz and were unpacked into $GPU_RUNS.
 set -euo pipefail
 GPU_RUNS=${GPU_RUNS:-/tmp/runs}
-R="${PYTHON:-.venv/bin/python} -m mtlib.results --record"
+R="${PYTHON:-.venv/bin/python} -m mtlib.result_tables --record"
 
 $R runs/baseline-zero-shot --group "zero-shot encoder" \
    --label "zero-shot encoder (cosine of mean-pooled embeddings; para threshold from the train part)"

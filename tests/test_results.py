@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mtlib import results
+from mtlib import result_tables as results
 from mtlib.errors import ConfigError
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlib import analysis, baselines, explore, history, report
+from mtlib import analysis, explore, history, report
+from mtlib import trivial_baselines as baselines
 from mtlib.data import DroppedRow, Examples
 
 

@@ -1,7 +1,7 @@
 """The README's results tables, generated from recorded runs (never typed).
 
-    python -m mtlib.results --record runs/<run> [--label "cpu profile"] [--group G] [--table T]
-    python -m mtlib.results --update-readme          # re-render every table from results/*.json
+    python -m mtlib.result_tables --record runs/<run> [--label "cpu profile"] [--group G] [--table T]
+    python -m mtlib.result_tables --update-readme          # re-render every table from results/*.json
 
 `--record` copies what the tables need from a run folder (results.json, command.txt, manifest)
 into `results/<run>.json`, which is committed: the run folders themselves are not. It reads a
@@ -323,7 +323,7 @@ def update_readme(readme: Path = ROOT / "README.md", folder: Path | None = None)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.results", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mtlib.result_tables", description=__doc__.splitlines()[0])
     parser.add_argument("--record", nargs="*", default=[], help="run folders to record into results/")
     parser.add_argument("--label", default="", help="a label for the recorded run(s)")
     parser.add_argument("--group", default="", help="runs of one configuration (its seeds) share a group")
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, block in update_readme().items():
                 print(f"## {name}\n{block}\n")
     except MtlibError as exc:
-        print(f"mtlib.results: error: {exc}", file=sys.stderr)
+        print(f"mtlib.result_tables: error: {exc}", file=sys.stderr)
         return exc.exit_code
     return 0
 
