@@ -25,7 +25,7 @@ from .encoders import encoder_from_config, load_encoder, load_tokenizer
 from .errors import CheckpointError, ConfigError
 from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
 from .model import ModelSpec, MultitaskBert
-from .runs import RunDir, default_run_name
+from .runs import RunDir, cpu_model, default_run_name
 from .tasks import TASKS, pair_mode
 
 
@@ -242,6 +242,9 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], P
         "device": str(p.precision.device),
         "device_name": torch.cuda.get_device_name() if p.precision.device.type == "cuda" else "cpu",
         "amp": p.precision.mode,
+        "precision": p.precision.mode if p.precision.mode != "off" else "fp32",
+        "cpu_model": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "world_size": dist.world_size(),
         "parameters": counts,

@@ -77,6 +77,9 @@ def collect(
         "profile": profile,
         "encoder": config["model"]["encoder"],
         "device": manifest.get("device_name", manifest.get("device")),
+        "cpu": manifest.get("cpu_model", ""),
+        "cpu_capability": manifest.get("cpu_capability", ""),
+        "precision": manifest.get("precision", ""),
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "git": git_state(),
         "final_stage": final_stage,  # the reported stage: the best mean dev score (see chosen_stage)
@@ -101,7 +104,9 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
     lines = [
         f"# Workbook run `{results['run']}` (profile `{results['profile']}`)",
         "",
-        f"Encoder `{results['encoder']}` on {results['device']}; git {str(git.get('commit') or 'unknown')[:10]}"
+        f"Encoder `{results['encoder']}` on {results['device']}"
+        + (f" ({results['cpu']}, {results['cpu_capability']}, {results['precision']})" if results.get("cpu") else "")
+        + f"; git {str(git.get('commit') or 'unknown')[:10]}"
         + (" (uncommitted changes)" if git.get("dirty") else "")
         + f"; written {results['created']}; "
         + (

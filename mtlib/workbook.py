@@ -212,7 +212,10 @@ def summary(results: dict[str, Any], folder: Path) -> str:
     """The closing lines of `make workbook`: the reported dev scores, and where everything is."""
     from .tasks import TASKS
 
-    lines = [f"[workbook] done in {results['total_seconds'] / 60:.1f} min; dev scores of the reported stage ({results['final_stage']}):"]
+    machine = f" on {results['device']}" + (f" ({results['cpu']}, {results['precision']})" if results.get("cpu") else "")
+    lines = [
+        f"[workbook] done in {results['total_seconds'] / 60:.1f} min{machine}; dev scores of the reported stage ({results['final_stage']}):"
+    ]
     for task in [t for t in TASKS if t in results["dev"]]:
         value, (low, high) = results["dev"][task], results["ci95"][task]
         lines.append(f"  {TASKS[task].title:<22} {TASKS[task].metric_name:<9} {value:.3f}  [{low:.3f}, {high:.3f}]")
