@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .errors import ConfigError
 
@@ -42,10 +43,11 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
-    """`auto`: fp16 (with a GradScaler) on CUDA, bf16 on a CPU that computes it natively, else off."""
+    """`auto`: on CUDA bf16 where the GPU supports it, else fp16 with a GradScaler; on a CPU bf16
+    where it computes bf16 natively, else off."""
     if amp == "auto":
         if device.type == "cuda":
-            return "fp16"
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         return "bf16" if cpu_has_fast_bf16() else "off"
     if amp in ("bf16", "fp16") and device.type == "cpu" and not cpu_has_fast_bf16():
         warnings.warn(
@@ -54,6 +56,10 @@ def resolve_amp(amp: str, device: torch.device) -> str:
             stacklevel=2,
         )
     return amp
+
+
+# scaled-dot-product attention under autocast: every backend but cuDNN's (see Precision.autocast)
+ATTENTION_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 @dataclass
@@ -77,9 +83,15 @@ class Precision:
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.mode)
 
     def autocast(self) -> AbstractContextManager[Any]:
+        """Autocast to the run's dtype, with the attention backends chosen explicitly: flash,
+        memory-efficient and math, never cuDNN's. Under autocast, cuDNN's SDPA re-plans for each
+        new padded width and made AMP 4-10x slower than fp32 on an H200 (benchmarks/README.md)."""
         if self.dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        stack = contextlib.ExitStack()
+        stack.enter_context(sdpa_kernel(ATTENTION_BACKENDS))
+        stack.enter_context(torch.autocast(device_type=self.device.type, dtype=self.dtype))
+        return stack
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         non_blocking = self.device.type == "cuda"
