@@ -40,7 +40,7 @@ lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PRO
 lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab` in headless Chromium, smoke profile; screenshots to LAB_CHECK_OUT
 	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)
 
-results: $(VENV)/.installed  ## regenerate the README results table from recorded runs
+results: $(VENV)/.installed  ## regenerate the tables of docs/results.md from the recorded runs in results/
 	$(PY) -m mtlib.result_tables --update-readme
 
 lint: $(VENV)/.installed

@@ -1,4 +1,4 @@
-"""The README's results tables, generated from recorded runs (never typed).
+"""The results tables of docs/results.md, generated from recorded runs (never typed).
 
     python -m mtlib.result_tables --record runs/<run> [--label "cpu profile"] [--group G] [--table T]
     python -m mtlib.result_tables --update-readme          # re-render every table from results/*.json
@@ -10,7 +10,7 @@ of every notebook or stage) and a `benchmarks/baselines.py` run alike.
 
 Each summary names a `table` (comparison, candidates or ablation) and a `group`: runs of one
 group are the seeds of one configuration, shown as mean ± standard deviation over the seeds.
-The README holds one block per table between `<!-- results:<table>:start -->` and `... :end -->`
+docs/results.md holds one block per table between `<!-- results:<table>:start -->` and `... :end -->`
 markers, plus `results:seeds` (every run with its bootstrap 95% intervals) and `results:gains`
 (the recipe's gain over each baseline against the seed-to-seed spread).
 """
@@ -307,7 +307,7 @@ def load_summaries(folder: Path | None = None) -> list[dict[str, Any]]:
     return [_read(p) for p in sorted(folder.glob("*.json")) if p.name != "tables.json"]
 
 
-def update_readme(readme: Path = ROOT / "README.md", folder: Path | None = None) -> dict[str, str]:
+def update_readme(readme: Path = ROOT / "docs" / "results.md", folder: Path | None = None) -> dict[str, str]:
     folder = folder or RESULTS
     blocks = render(load_summaries(folder), _read(folder / "tables.json"))
     text = readme.read_text(encoding="utf-8")
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="a label for the recorded run(s)")
     parser.add_argument("--group", default="", help="runs of one configuration (its seeds) share a group")
     parser.add_argument("--table", default="comparison", help=f"README table(s) the run(s) go to: {', '.join(TABLES)} (comma-separated)")
-    parser.add_argument("--update-readme", action="store_true", help="re-render the README tables from results/*.json")
+    parser.add_argument("--update-readme", "--update", action="store_true", help="re-render docs/results.md's tables from results/*.json")
     args = parser.parse_args(argv)
     try:
         for run_dir in args.record:
