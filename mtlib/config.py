@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mtlib",
         description="Train and test one BERT encoder on SST-5, Quora paraphrase and STS-B.",
+        epilog="Subcommands: predict, export, compare, sweep (e.g. python -m mtlib predict --help).",
         argument_default=argparse.SUPPRESS,  # only what the user typed overrides YAML
     )
     parser.add_argument("--config", help="YAML file of settings (flat or by section); flags override it")
