@@ -46,14 +46,16 @@ COSINE_PEARSON_TOLERANCE = 1e-4  # |Pearson(ST cosine, gold) - Pearson(mtlib cos
 
 def sentence_transformers_reason(spec: Any) -> str:
     """Why no sentence-transformers folder can be written for this model ("" when it can)."""
-    bi = [t for t in spec.tasks if TASKS[t].is_pair and _bi(spec, t)]
-    if not bi:
-        return "no pair task is bi-encoded (cross-encoded pairs give no sentence embeddings)"
+    reasons = []
+    if not any(_bi(spec, t) for t in spec.tasks):
+        reasons.append("no pair task is bi-encoded (cross-encoded pairs give no sentence embeddings)")
     if spec.pooling != "mean":
-        return f"the model pools with {spec.pooling!r}, not mean pooling"
+        reasons.append(f"the model pools with {spec.pooling!r}, not mean pooling")
     if spec.use_pal:
-        return "the model has PAL blocks: its encoder differs per task, which a stock SentenceTransformer cannot hold (use mtlib_loader.py)"
-    return ""
+        reasons.append(
+            "the model has PAL blocks: its encoder differs per task, which a stock SentenceTransformer cannot hold (use mtlib_loader.py)"
+        )
+    return "; ".join(reasons)
 
 
 def _bi(spec: Any, task: str) -> bool:

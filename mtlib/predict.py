@@ -182,6 +182,8 @@ def read_inputs(source: str, spec: TaskSpec) -> pd.DataFrame:
     sep = "\t" if "\t" in text.splitlines()[0] else ","
     table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     table.columns = [str(c).strip() for c in table.columns]
+    for column in {*spec.text_columns, "id"} & set(table.columns):
+        table[column] = table[column].str.strip()  # as the task-file reader does
     missing = [c for c in spec.text_columns if c not in table.columns]
     if missing:
         raise DataError(
