@@ -5,7 +5,7 @@ Every point of the grid (the product of the `--grid` settings; `STAGE.KEY` sets 
 `--set` does for the recipe) runs with every seed through `mtlib.recipe.run_recipe`, into a run
 folder named from the profile, the point and the seed alone:
 
-    runs/cpu-finetune_pal.lr_2e-5-s0/      profile, each setting_value, seed
+    runs/sweep-cpu-finetune_pal.lr_2e-5-s0/      "sweep", profile, each setting_value, seed
 
 So the same command finds its runs again: a finished run (its results.json, recorded with the
 same settings) is skipped without loading anything, an unfinished one continues (its finished
@@ -71,13 +71,14 @@ def _slug(text: str) -> str:
 
 
 def plan(profile: str, seeds: list[int], grid: list[tuple[str, list[str]]]) -> list[SweepRun]:
-    """Every (grid point, seed), named `<profile>-<setting>_<value>-...-s<seed>`."""
+    """Every (grid point, seed), named `sweep-<profile>-<setting>_<value>-...-s<seed>` (the
+    prefix keeps them apart from workbook runs such as `cpu-s1`)."""
     stem = _slug(Path(profile).stem if profile.endswith((".yaml", ".yml")) else profile)
     runs = []
     for values in itertools.product(*(v for _, v in grid)):
         point = tuple(zip((k for k, _ in grid), values))
         for seed in seeds:
-            name = "-".join([stem, *(_slug(f"{k}_{v}") for k, v in point), f"s{seed}"])
+            name = "-".join(["sweep", stem, *(_slug(f"{k}_{v}") for k, v in point), f"s{seed}"])
             runs.append(SweepRun(paths.check_run_name(name), seed, point))
     names = [r.name for r in runs]
     clashes = sorted({n for n in names if names.count(n) > 1})

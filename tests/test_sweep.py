@@ -19,13 +19,13 @@ def test_runs_are_named_from_profile_point_and_seed():
     assert grid == [("finetune_pal.lr", ["2e-5", "5e-5"]), ("pair_encoding", ["cross", "para=cross,sts=bi"])]
     runs = sweep.plan("cpu", [0, 1], grid)
     assert [r.name for r in runs[:2]] == [
-        "cpu-finetune_pal.lr_2e-5-pair_encoding_cross-s0",
-        "cpu-finetune_pal.lr_2e-5-pair_encoding_cross-s1",
+        "sweep-cpu-finetune_pal.lr_2e-5-pair_encoding_cross-s0",
+        "sweep-cpu-finetune_pal.lr_2e-5-pair_encoding_cross-s1",
     ]
-    assert runs[-1].name == "cpu-finetune_pal.lr_5e-5-pair_encoding_para_cross_sts_bi-s1"
+    assert runs[-1].name == "sweep-cpu-finetune_pal.lr_5e-5-pair_encoding_para_cross_sts_bi-s1"
     assert runs[-1].sets == ["finetune_pal.lr=5e-5", "pair_encoding=para=cross,sts=bi", "seed=1"]
     assert len({r.name for r in runs}) == 8 and sweep.plan("cpu", [0, 1], grid) == runs  # the same every time
-    assert [r.name for r in sweep.plan("notebooks/params/smoke.yaml", [3], [])] == ["smoke-s3"]
+    assert [r.name for r in sweep.plan("notebooks/params/smoke.yaml", [3], [])] == ["sweep-smoke-s3"]
     for bad in (["lr"], ["lr=1,1"], ["lr=1", "lr=2"]):
         with pytest.raises(ConfigError):
             sweep.parse_grid(bad)
@@ -38,9 +38,9 @@ def test_a_sweep_trains_each_run_once_continues_an_unfinished_one_and_compares(t
     argv = ["--profile", "smoke", "--seeds", "0", "--grid", "finetune_pal.lr=1e-4,3e-4", "--set", "threads=1"]
     argv += ["--runs_dir", str(tmp_path), "--out", str(tmp_path / "cmp")]
     assert sweep.main(argv) == 0
-    names = ["smoke-finetune_pal.lr_1e-4-s0", "smoke-finetune_pal.lr_3e-4-s0"]
+    names = ["sweep-smoke-finetune_pal.lr_1e-4-s0", "sweep-smoke-finetune_pal.lr_3e-4-s0"]
     said = capsys.readouterr().out
-    assert "[sweep] 1/2 smoke-finetune_pal.lr_1e-4-s0 (finetune_pal.lr=1e-4, seed 0): training" in said and "min left" in said
+    assert "[sweep] 1/2 sweep-smoke-finetune_pal.lr_1e-4-s0 (finetune_pal.lr=1e-4, seed 0): training" in said and "min left" in said
     for name, lr in zip(names, ("1e-4", "3e-4")):
         results = json.loads((tmp_path / name / "results.json").read_text())
         assert results["settings"] == {"all_stages": {"threads": "1", "seed": "0"}, "finetune_pal": {"lr": lr}}
