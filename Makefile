@@ -8,9 +8,11 @@ RUN ?= $(PROFILE)-$(shell date +%Y%m%d-%H%M%S)
 DATA_MIRROR ?= $(if $(wildcard ../shared/data),../shared/data,)
 export MTLIB_DATA_DIR ?= data
 NOTEBOOKS ?= 01,02,03,04
+SEEDS ?= 0
+GRID ?=
 LAB_CHECK_OUT ?= runs/lab-check
 
-.PHONY: install data test test-fast workbook lab lab-check lint format clean-runs results
+.PHONY: help install data test test-fast workbook sweep lab lab-check lint format results
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +36,9 @@ test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged enc
 workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu-paper | smoke) into runs/RUN; OVERWRITE=1 retrains a finished RUN
 	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
 
+sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune_pal.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
+	$(PY) -m mtlib.sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
+
 lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PROFILE, via $MTLIB_PROFILE; more flags: LAB_ARGS)
 	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
@@ -43,10 +48,13 @@ lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab`
 results: $(VENV)/.installed  ## regenerate the tables of docs/results.md from the recorded runs in results/
 	$(PY) -m mtlib.result_tables --update-readme
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed  ## ruff: lint and check formatting
 	$(VENV)/bin/ruff check mtlib tests benchmarks
 	$(VENV)/bin/ruff format --check mtlib tests benchmarks
 
-format: $(VENV)/.installed
+format: $(VENV)/.installed  ## ruff: format and fix what it can
 	$(VENV)/bin/ruff format mtlib tests benchmarks
 	$(VENV)/bin/ruff check --fix mtlib tests benchmarks
+
+help:  ## list the targets
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

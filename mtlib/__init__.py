@@ -6,7 +6,7 @@ from .tasks import TASKS, TaskSpec
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "ConfigError", "DataError", "MtlibError", "TASKS", "TaskSpec", "run", "prepare", "load_model"]
+__all__ = ["Config", "ConfigError", "DataError", "MtlibError", "TASKS", "TaskSpec", "run", "prepare", "load_model", "load"]
 
 
 def __getattr__(name: str):  # the heavy modules load on first use
@@ -14,4 +14,8 @@ def __getattr__(name: str):  # the heavy modules load on first use
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name == "load":  # mtlib.load(run_or_checkpoint): a Predictor (mtlib.predict)
+        from .predict import load
+
+        return load
     raise AttributeError(name)

@@ -1,4 +1,14 @@
-"""`python -m mtlib ...`: parse the config, run, and turn bad input into one clear message."""
+"""`python -m mtlib ...`: parse the config, run, and turn bad input into one clear message.
+
+A first argument naming a subcommand hands the rest to that command's own parser; anything
+else is the training command line, as before:
+
+    python -m mtlib --config mtlib/profiles/cpu.yaml --lr 2e-5      # train (or --option test)
+    python -m mtlib predict --run runs/X --task sst --input file.csv  # mtlib.predict
+    python -m mtlib export --run runs/X --to DIR                      # mtlib.export
+    python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.compare
+    python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.sweep
+"""
 
 from __future__ import annotations
 
@@ -7,9 +17,15 @@ import sys
 from .config import parse_args
 from .errors import MtlibError, disk_error_message
 
+SUBCOMMANDS = ("predict", "export", "compare", "sweep")  # each a module of mtlib with a main(argv)
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        return importlib.import_module(f".{argv[0]}", __package__).main(argv[1:])
     debug = "--debug" in argv
     try:
         try:

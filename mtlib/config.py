@@ -473,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m mtlib",
         description="Train and test one BERT encoder on SST-5, Quora paraphrase and STS-B.",
+        epilog="Subcommands: predict, export, compare, sweep (e.g. python -m mtlib predict --help).",
         argument_default=argparse.SUPPRESS,  # only what the user typed overrides YAML
         allow_abbrev=False,  # --epoch is an error, not --epochs
     )

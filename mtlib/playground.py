@@ -5,7 +5,7 @@ sentence is answered by every single-sentence task (SST: the sentiment and its p
 a pair by every pair task (paraphrase: yes/no and its probability; similarity: 0..5). A
 sentence is never paired with itself. The inputs go through the same tokenization and
 prediction path as the test stage (`mtlib.data.encode`, `mtlib.evaluate.predict_split`), with
-the checkpoint's recorded `max_length` and pair encoding.
+the checkpoint's recorded settings (`mtlib.predict.Predictor`, which `mtlib.load` returns).
 
 `widget` wraps it in ipywidgets for JupyterLab; `show` draws a static example as well, so a
 headless papermill run renders the answers instead of waiting for input.
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .tasks import TASKS, pair_mode
+from .tasks import TASKS
 
 PAIR_SEPARATOR = "||"
 
@@ -38,33 +38,22 @@ def parse_inputs(text: str | list[str]) -> list[tuple[str, ...]]:
 class Playground:
     """A trained model and its tokenizer, asked about a few inputs at a time."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128, batch_size: int = 64):
-        from .amp import Precision
+    def __init__(self, model: Any = None, tokenizer: Any = None, max_length: int = 128, batch_size: int = 64, *, predictor: Any = None):
+        from .predict import Predictor
 
-        self.model, self.tokenizer, self.max_length, self.batch_size = model.eval(), tokenizer, max_length, batch_size
-        device = next(model.parameters()).device
-        self.precision = Precision.create(device.type, "off")
+        self.predictor = predictor or Predictor(model, tokenizer, max_length, batch_size)
+        self.model, self.tokenizer, self.max_length = self.predictor.model, self.predictor.tokenizer, self.predictor.max_length
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Playground:
-        """Load a run folder (or weights file) written by `mtlib.pipeline.run`, with the
-        `max_length` it was trained with (its config.yaml)."""
-        from .checkpoints import resolve_checkpoint
-        from .config import Config
-        from .pipeline import load_model
+        """Load a run folder (or weights file) written by `mtlib.pipeline.run` with every
+        setting it was trained with (`mtlib.predict.load`)."""
+        from .predict import load
 
-        model, tokenizer = load_model(path, device)
-        recorded = resolve_checkpoint(path).parent / "config.yaml"
-        max_length = Config.from_yaml(recorded).data.max_length if recorded.is_file() else 128
-        return cls(model, tokenizer, max_length)
+        return cls(predictor=load(path, device))
 
     def _predict(self, task: str, rows: list[tuple[str, ...]]) -> Any:
-        from .data import Examples, encode
-        from .evaluate import predict_split
-
-        examples = Examples(task, "playground", "playground", [str(i) for i in range(len(rows))], rows, None)
-        encoded = encode(examples, self.tokenizer, self.max_length, pair_mode(self.model.spec.pair_encoding, task))
-        return predict_split(self.model, encoded, self.precision, self.batch_size, self.tokenizer.pad_token_id or 0)
+        return self.predictor.predictions(task, rows)
 
     def answer(self, inputs: str | list[str] | list[tuple[str, ...]]) -> pd.DataFrame:
         """One row per input: the input, then each answering task's label and probability (or

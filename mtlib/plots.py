@@ -33,13 +33,21 @@ def save_figure(fig: Any, run: str | Path, name: str) -> list[Path]:
     folder = figures_dir(run)
     copies = paths.figures_dir() / folder.parent.name
     copies.mkdir(parents=True, exist_ok=True)
+    out = write_figure(fig, folder, name)
+    for path in out:
+        shutil.copyfile(path, copies / path.name)
+    return out
+
+
+def write_figure(fig: Any, folder: Path, name: str) -> list[Path]:
+    """`folder/<name>.png` (150 dpi) and `.svg`, each written whole (a temporary file, renamed)."""
+    folder.mkdir(parents=True, exist_ok=True)
     out = []
     for ext in ("png", "svg"):
         path = folder / f"{name}.{ext}"
         tmp = path.with_name(f".{path.name}.tmp")
         fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
         tmp.replace(path)
-        shutil.copyfile(path, copies / path.name)
         out.append(path)
     return out
 

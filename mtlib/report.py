@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from . import model_card
 from .checkpoints import atomic_write_json, atomic_write_text
 from .runs import git_state
 from .stages import STAGES, TEST_STAGE, chosen_stage, reported_stage  # noqa: F401 (reported_stage: re-exported)
@@ -188,7 +189,8 @@ def _rel(path: Path, folder: Path) -> str:
 
 
 def write(folder: Path, results: dict[str, Any]) -> tuple[Path, Path]:
-    """Write results.json and report.md into the workbook's run folder."""
+    """Write results.json, report.md and MODEL_CARD.md into the workbook's run folder."""
     atomic_write_json(folder / "results.json", results)
     atomic_write_text(folder / "report.md", markdown(results, folder))
+    model_card.write(folder, results)
     return folder / "results.json", folder / "report.md"

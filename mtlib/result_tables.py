@@ -151,7 +151,7 @@ def stats(runs: list[dict[str, Any]], task: str) -> tuple[float, float, int] | N
 
 
 # ---- tables -------------------------------------------------------------------------------------
-def _single_cell(summary: dict[str, Any], task: str) -> str:
+def score_cell(summary: dict[str, Any], task: str) -> str:
     value = summary["dev_mean"] if task == "mean" else summary["dev"].get(task)
     if value is None:
         return "–"
@@ -164,17 +164,17 @@ def _single_cell(summary: dict[str, Any], task: str) -> str:
 
 def _group_cell(runs: list[dict[str, Any]], task: str) -> str:
     if len(runs) == 1:
-        return _single_cell(runs[0], task)
+        return score_cell(runs[0], task)
     st = stats(runs, task)
     return "–" if st is None else f"{st[0]:.3f} ± {st[1]:.3f}"
 
 
-def _wall(runs: list[dict[str, Any]]) -> str:
+def wall_cell(runs: list[dict[str, Any]]) -> str:
     walls = [r["wall_seconds"] for r in runs if r.get("wall_seconds")]
     return f"{mean(walls) / 60:.1f} min" if walls else "–"
 
 
-def _where(runs: list[dict[str, Any]]) -> str:
+def where_cell(runs: list[dict[str, Any]]) -> str:
     r = runs[0]
     device = r.get("device") or "?"
     amp = r.get("amp") or ""
@@ -195,7 +195,7 @@ def comparison_table(summaries: list[dict[str, Any]], table: str = "comparison",
         names = ", ".join(f"`{r['run']}`" for r in runs)
         label = runs[0]["label"] if len(runs) == 1 else name
         seeds = f"{len(runs)} seeds: " if len(runs) > 1 else ""
-        rows.append(f"| {label} | {seeds}{names} | {cells} | {_wall(runs)} | {_where(runs)} |")
+        rows.append(f"| {label} | {seeds}{names} | {cells} | {wall_cell(runs)} | {where_cell(runs)} |")
     rows += [
         "",
         "One run: dev score [bootstrap 95% interval]; the mean's ± is its 95% half-width (per-task "
@@ -211,9 +211,9 @@ def seeds_table(summaries: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sorted(summaries, key=lambda s: (TABLES.index(tables_of(s)[0]), s.get("group", ""), s["run"])):
-        cells = " | ".join(_single_cell(s, t) for t in (*TASK_ORDER, "mean"))
+        cells = " | ".join(score_cell(s, t) for t in (*TASK_ORDER, "mean"))
         command = " ; ".join(line.strip() for line in s.get("command", "").splitlines() if line.strip())
-        rows.append(f"| `{s['run']}` | {s.get('group', '')} | {cells} | {_wall([s])} | {_where([s])} | `{command}` |")
+        rows.append(f"| `{s['run']}` | {s.get('group', '')} | {cells} | {wall_cell([s])} | {where_cell([s])} | `{command}` |")
     rows += ["", f"Dev score [bootstrap 95% interval]. *{SPLIT_NOTE}"]
     return "\n".join(rows)
 

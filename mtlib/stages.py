@@ -178,3 +178,20 @@ def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | Non
     say(f"[{TEST_STAGE}] the test split, with {chosen}'s checkpoint (the best mean dev score) ...")
     results = run_pipeline(cfg)
     return StageRun(TEST_STAGE, path, Config.from_yaml(path / "config.yaml"), results, "trained")
+
+
+def reported_checkpoint(path: str | Path) -> Path:
+    """The weights a folder stands for: a stage (or CLI) run folder's own `model.safetensors`;
+    for a workbook or recipe run folder, the reported stage's (`reported_stage`); for a test
+    stage folder, the checkpoint it tested. A `.safetensors` file is itself."""
+    from .checkpoints import MODEL_WEIGHTS, resolve_checkpoint
+
+    path = Path(path)
+    if path.is_dir() and not (path / MODEL_WEIGHTS).exists():
+        if finished_stages(path):
+            return resolve_checkpoint(stage_folder(path, reported_stage(finished_stages(path))))
+        if is_finished(path) and read_results(path).get("checkpoint"):
+            return resolve_checkpoint(read_results(path)["checkpoint"])
+        if (path / "stages").is_dir():
+            raise ConfigError(f"run {path} has no finished training stage yet: nothing to load")
+    return resolve_checkpoint(path)

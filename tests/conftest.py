@@ -49,3 +49,32 @@ def tiny_cfg(tmp_path, real_data_dir):
         return Config.from_dict(base)
 
     return make
+
+
+# Smoke recipe runs shared by the tests of predict, export, the model card and compare: each is
+# trained once per test session, whichever xdist worker asks first (the others wait on a lock).
+SMOKE_RUNS = {
+    "pal-cross": ["threads=1"],  # the smoke profile as is: pairs cross-encoded, PAL in stage 3
+    "bi-no-pal": ["threads=1", "pair_encoding=bi", "finetune_vaccine.use_pal=false"],  # sentence-transformers exportable
+}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, worker_id):
+    """A factory: `smoke_run("pal-cross")` is the folder of a finished smoke recipe run."""
+    from filelock import FileLock
+
+    from mtlib.recipe import run_recipe
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = shared / "smoke-runs"
+    root.mkdir(exist_ok=True)
+
+    def make(name: str) -> Path:
+        folder = root / name
+        with FileLock(str(root / f"{name}.lock")):
+            if not (folder / "results.json").is_file():
+                run_recipe("smoke", name, [f"data_dir={data_dir()}", *SMOKE_RUNS[name]], root=root)
+        return folder
+
+    return make

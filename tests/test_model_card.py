@@ -1,0 +1,61 @@
+"""runs/<run>/MODEL_CARD.md: the Hugging Face model-card layout, every statement from the run's records."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from mtlib import model_card, narrative
+from mtlib.data import QUORA_SPLIT_NOTE, md5_of
+from mtlib.tasks import TASKS
+
+SECTIONS = [
+    "## Model",
+    "## Data",
+    "## Training recipe",
+    "## Dev results",
+    "## Test predictions",
+    "## Machine and precision",
+    "## Limitations",
+]
+
+
+def test_a_finished_recipe_run_writes_its_model_card(smoke_run, real_data_dir):
+    run = smoke_run("pal-cross")
+    results = json.loads((run / "results.json").read_text())
+    text = (run / "MODEL_CARD.md").read_text()
+    _, front, body = text.split("---\n", 2)
+    meta = yaml.safe_load(front)
+    # front matter: the model-index holds the reported dev scores
+    scores = {r["task"]["name"]: r["metrics"][0]["value"] for r in meta["model-index"][0]["results"]}
+    assert scores == {TASKS[t].title: round(v, 4) for t, v in results["dev"].items()}
+    assert meta["base_model"] == "tiny-random" and meta["model-index"][0]["name"] == "pal-cross"
+    assert [line for line in body.splitlines() if line.startswith("## ")] == SECTIONS
+    # the data, with their md5 sums and the para split
+    assert QUORA_SPLIT_NOTE in text and f"`{md5_of(real_data_dir / 'ids-sst-dev.csv')}`" in text
+    # the recipe and its command; every stage in training order
+    assert f"made by `{results['command']}`" in text
+    assert text.index("| `individual_pretrain` (") < text.index("| `finetune_pal` (") < text.index("| `finetune_vaccine` (")
+    # the dev scores with their intervals, beside the recorded baselines, said not to compare here
+    for task, value in results["dev"].items():
+        low, high = results["ci95"][task]
+        assert f"{value:.3f} [{low:.3f}, {high:.3f}]" in text
+    for value in narrative.single_task_baseline()["dev"].values():
+        assert f"{value:.3f} [" in text
+    assert "do not compare with this run: the encoder is `tiny-random` and the dev sets were capped" in text
+    # the test files predicted, the machine and the precision, the limitations
+    tested = results["test_stage"]["predicted"]
+    assert f"- `sst-test-output.csv`: {tested['sst/test']} rows" in text and "`para-test-output.csv`: 0 rows (no test file" in text
+    assert "cpu (host " in text and "precision `off` (setting `amp: off`)" in text
+    limits = body.split("## Limitations", 1)[1]
+    assert "Smoke profile" in limits and "held-out fifth" in limits and "SST-5 sentiment (" in limits
+
+
+def test_a_comparable_run_shows_its_difference_to_each_baseline():
+    base = narrative.single_task_baseline()
+    results = {"final_stage": "finetune_pal", "dev": {"sst": 0.5, "sts": 0.9}, "ci95": {"sst": [0.48, 0.52], "sts": [0.88, 0.92]}}
+    rows = model_card.scores_table(results, comparable=True)
+    sst = next(r for r in rows if r.startswith("| SST-5"))
+    assert f"({0.5 - base['dev']['sst']:+.3f})" in sst and "0.500 [0.480, 0.520]" in sst
+    assert "(+" not in model_card.scores_table(results, comparable=False)[2]

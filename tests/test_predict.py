@@ -1,0 +1,110 @@
+"""`mtlib.load(run)` and `python -m mtlib predict`: the test stage's answers for the same rows."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mtlib
+from mtlib import cli
+from mtlib.errors import ConfigError, DataError
+from mtlib.evaluate import read_detailed
+from mtlib.predict import read_inputs
+from mtlib.stages import finished_stages, reported_checkpoint, reported_stage
+from mtlib.tasks import TASKS
+
+
+def _inputs(table: pd.DataFrame, task: str) -> list:
+    columns = TASKS[task].text_columns
+    return list(table[columns[0]]) if len(columns) == 1 else list(zip(table[columns[0]], table[columns[1]]))
+
+
+def assert_same_answers(answers: pd.DataFrame, detailed: pd.DataFrame, task: str) -> None:
+    """Answers against a detailed prediction file (5 decimals for probabilities, 6 digits for scores)."""
+    spec = TASKS[task]
+    assert len(answers) == len(detailed) > 0
+    if spec.label_kind == "score":
+        np.testing.assert_allclose(answers["score"], detailed["prediction"].astype(float), atol=2e-5)
+        return
+    np.testing.assert_array_equal(answers["label_id"], detailed["prediction"].astype(int))
+    assert list(answers["label"]) == [spec.class_names[i] for i in detailed["prediction"].astype(int)]
+    if spec.label_kind == "class":
+        recorded = detailed[[f"p{i}" for i in range(spec.num_outputs)]].to_numpy(float)
+        np.testing.assert_allclose(answers[[f"p({n})" for n in spec.class_names]].to_numpy(), recorded, atol=1e-5)
+    else:
+        np.testing.assert_allclose(answers[f"p({spec.class_names[1]})"], detailed["probability"].astype(float), atol=1e-5)
+    chosen = answers[[f"p({n})" for n in spec.class_names]].to_numpy()[np.arange(len(answers)), answers["label_id"]]
+    np.testing.assert_allclose(answers["probability"], chosen)
+
+
+def test_a_run_folder_predicts_the_test_stage_rows_as_the_test_stage_did(smoke_run):
+    run = smoke_run("pal-cross")
+    predictor = mtlib.load(run, device="cpu")
+    stage = reported_stage(finished_stages(run))
+    assert predictor.checkpoint == run / "stages" / stage / "model.safetensors"
+    assert predictor.max_length == 64 and predictor.batch_size == 64 and predictor.precision.mode == "off"  # smoke.yaml's
+    named = {"sst": predictor.sentiment, "para": predictor.paraphrase, "sts": predictor.similarity}
+    for task in TASKS:  # test rows where the mirror has them (para has no test file), else dev rows
+        test = read_detailed(run / "stages" / "test" / "predictions" / f"{task}-test-detailed.tsv")
+        detailed = test if len(test) else read_detailed(run / "stages" / stage / "predictions" / f"{task}-dev-detailed.tsv")
+        assert_same_answers(named[task](_inputs(detailed, task)), detailed, task)
+
+
+@pytest.mark.parametrize("name, stage", [("pal-cross", "finetune_vaccine"), ("bi-no-pal", "finetune_pal")])
+def test_each_stage_checkpoint_answers_its_dev_rows_as_recorded(smoke_run, name, stage):
+    # a PAL checkpoint (task-specific encoder) and a bi-encoded one (each sentence alone)
+    folder = smoke_run(name) / "stages" / stage
+    predictor = mtlib.load(folder, device="cpu")
+    assert predictor.model.spec.use_pal == (stage == "finetune_vaccine" and name == "pal-cross")
+    assert predictor.model.spec.pair_encoding == ("bi" if name == "bi-no-pal" else "cross")
+    for task in TASKS:
+        detailed = read_detailed(folder / "predictions" / f"{task}-dev-detailed.tsv")
+        assert_same_answers(predictor.predict(task, _inputs(detailed, task)), detailed, task)
+
+
+def test_the_cli_predicts_a_file_and_stdin(smoke_run, tmp_path, monkeypatch, capsys):
+    run = smoke_run("pal-cross")
+    detailed = read_detailed(run / "stages" / "test" / "predictions" / "sst-test-detailed.tsv")
+    tsv = tmp_path / "in.tsv"
+    detailed[["id", "sentence"]].to_csv(tsv, sep="\t", index=False)  # the task files' own layout
+    out = tmp_path / "out" / "sst.csv"
+    assert cli.main(["predict", "--run", str(run), "--task", "sst", "--input", str(tsv), "--output", str(out)]) == 0
+    written = pd.read_csv(out, dtype={"id": str})
+    assert list(written["id"]) == list(detailed["id"]) and list(written["sentence"]) == list(detailed["sentence"])
+    assert_same_answers(written, detailed, "sst")
+    # stdin, comma-separated, no id column: rows are numbered; the answer name works as the task
+    sts = read_detailed(run / "stages" / "test" / "predictions" / "sts-test-detailed.tsv").head(5)
+    monkeypatch.setattr("sys.stdin", io.StringIO(sts[["sentence1", "sentence2"]].to_csv(index=False)))
+    capsys.readouterr()
+    assert cli.main(["predict", "--run", str(run), "--task", "similarity", "--input", "-"]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(printed.columns) == ["row", "sentence1", "sentence2", "score"] and list(printed["row"]) == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose(printed["score"], sts["prediction"].astype(float), atol=2e-5)
+
+
+def test_bad_input_is_refused_with_the_reason(smoke_run, tmp_path, capsys):
+    run = smoke_run("pal-cross")
+    predictor = mtlib.load(run, device="cpu")
+    with pytest.raises(ConfigError, match="reads pairs of sentences"):
+        predictor.similarity(["one sentence only"])
+    with pytest.raises(ConfigError, match="no task 'nli'"):
+        predictor.predict("nli", ["x"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text\nA fine film.\n")
+    assert cli.main(["predict", "--run", str(run), "--task", "sst", "--input", str(bad)]) == 2
+    assert "lacks column(s) ['sentence']" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("sentence1,sentence2\nA,\n")
+    with pytest.raises(DataError, match="empty text field"):
+        read_inputs(str(tmp_path / "empty.csv"), TASKS["sts"])
+
+
+def test_a_run_folder_stands_for_its_reported_checkpoint(smoke_run):
+    run = smoke_run("pal-cross")
+    checkpoint = json.loads((run / "results.json").read_text())["test_stage"]["checkpoint"]
+    assert str(reported_checkpoint(run)) == checkpoint
+    assert str(reported_checkpoint(run / "stages" / "test")) == checkpoint  # the test stage: what it tested
+    assert reported_checkpoint(run / "stages" / "finetune_pal") == run / "stages" / "finetune_pal" / "model.safetensors"
