@@ -27,6 +27,7 @@ from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
 from .model import ModelSpec, MultitaskBert
 from .runs import RunDir, cpu_model, default_run_name
 from .tasks import TASKS, pair_mode
+from .tensorboard import step_offset, write_hparams
 
 
 @dataclass
@@ -256,6 +257,7 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], P
         run_dir.log(kind="start", step=0, option=cfg.train.option, notes=p.notes)
     results: dict[str, Any] = {"option": cfg.train.option, "run": str(run_dir.path), "notes": p.notes}
     known: dict[str, Any] = {}
+    run_dir.step_offset = step_offset(cfg.train.pretrained_model_name)  # one TensorBoard step axis across the stages
     if cfg.train.option != "test":
         trainer = Trainer(cfg, p.model, p.tokenizer, p.data, p.precision, run_dir)
         results.update(trainer.fit())
@@ -270,13 +272,17 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], P
     dist.barrier()
     results.update(score_and_write(p, run_dir, cfg.prediction_splits, known=known))
     results["wall_seconds"] = time.perf_counter() - t0
+    steps = trainer.state.global_step if cfg.train.option != "test" else 0
+    results["tb_last_step"] = run_dir.step_offset + steps
     if dist.rank() == 0:
         run_dir.write_results(results)
         if cfg.train.option != "test" and not cfg.run.keep_state:
             run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
-        writer = run_dir.writer()
-        for task, value in results["dev"].items():
-            writer.add_scalar(f"Final dev [{task.upper()}]", value, 0)
+        if results["dev"]:  # the test stage has no dev scores: it writes no (empty) event file
+            writer = run_dir.writer()
+            for task, value in results["dev"].items():
+                writer.add_scalar(f"Final dev [{task.upper()}]", value, steps)
+            write_hparams(writer, cfg.to_flat(), results["dev"], results["dev_mean"])
         run_dir.close()
         if results["dev"]:
             shown = "  ".join(f"{t} {v:.3f} [{results['ci95'][t][0]:.3f}, {results['ci95'][t][1]:.3f}]" for t, v in results["dev"].items())

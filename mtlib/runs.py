@@ -109,6 +109,7 @@ class RunDir:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._writer: Any = None
+        self.step_offset = 0  # TensorBoard steps continue the stage this run starts from (mtlib.tensorboard)
 
     # ---- creation ----------------------------------------------------------------------------
     @classmethod
@@ -227,10 +228,16 @@ class RunDir:
             os.fsync(handle.fileno())
 
     def writer(self, purge_step: int | None = None) -> Any:
+        """The run's TensorBoard writer (created on first use, so a run that logs nothing leaves
+        no event file); its steps continue the stage it started from (`mtlib.tensorboard`)."""
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(self.path / "tb"), purge_step=purge_step)
+            from .tensorboard import OffsetWriter
+
+            offset = self.step_offset
+            purge = None if purge_step is None else purge_step + offset
+            self._writer = OffsetWriter(SummaryWriter(str(self.path / "tb"), purge_step=purge), offset)
         return self._writer
 
     def close(self) -> None:

@@ -353,7 +353,7 @@ class Trainer:
             acc = self.state.epoch_loss.setdefault(task, [0.0, 0])
             acc[0], acc[1] = acc[0] + value, acc[1] + 1
             writer.add_scalar(f"Loss [{task.upper()}]", value, step)
-            writer.add_scalar(f"Specific Loss [{task.upper()}]", value, self.state.task_steps[task])
+            writer.add_task_scalar(f"Specific Loss [{task.upper()}]", value, self.state.task_steps[task])
         writer.add_scalar("Learning rate", lr, step)
         self.run.log(kind="train", step=step, epoch=self.state.epoch, tasks=dict(counts), loss=losses, lr=lr)
 
@@ -392,12 +392,12 @@ class Trainer:
                 writer.add_scalar(f"Dev accuracy [{t.upper()}]", value, step)
                 total, count = self.state.epoch_loss.get(t, [0.0, 0])
                 if count:
-                    writer.add_scalar(f"[EPOCH] Loss [{t.upper()}]", total / count, epoch)
+                    writer.add_task_scalar(f"[EPOCH] Loss [{t.upper()}]", total / count, epoch)
                 matrix = confusion(preds[t])
                 if matrix is not None:
-                    from .plots import confusion_figure
+                    from .plots import confusion_pair_figure
 
-                    writer.add_figure(f"Confusion Matrix [{t.upper()}]", confusion_figure(matrix, t), step)
+                    writer.add_figure(f"Confusion Matrix [{t.upper()}]", confusion_pair_figure(matrix, t), step)
             writer.add_scalar("Dev accuracy mean", mean, step)
             writer.flush()
             self.run.log(kind="dev", **record)
