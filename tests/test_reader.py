@@ -117,9 +117,14 @@ _cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=1
         st.lists(st.lists(_cell, min_size=0, max_size=6), max_size=6).map(
             lambda rows: "\n".join("\t".join(r) for r in rows).encode("utf-8", "surrogatepass")
         ),
-        st.lists(st.tuples(_cell, _cell, st.sampled_from(["0", "1", "4", "9", "x", "", "2.0", '"3"'])), max_size=6).map(
-            lambda rows: (SST_HEADER + "".join(f"{i}\t{a}\t{b}\t{c}\n" for i, (a, b, c) in enumerate(rows))).encode()
-        ),
+        st.lists(
+            st.tuples(
+                _cell,
+                st.one_of(_cell, st.sampled_from(['"opens', 'closes"', 'a "quote" inside'])),
+                st.sampled_from(["0", "1", "4", "9", "x", "", "2.0", '"3"']),
+            ),
+            max_size=6,
+        ).map(lambda rows: (SST_HEADER + "".join(f"{i}\t{a}\t{b}\t{c}\n" for i, (a, b, c) in enumerate(rows))).encode()),
     )
 )
 def test_fuzzed_files_end_in_rows_or_a_clean_error(tmp_path, data):
@@ -135,3 +140,8 @@ def test_fuzzed_files_end_in_rows_or_a_clean_error(tmp_path, data):
     assert len(ex.ids) == len(ex.texts) == len(ex.labels) > 0
     assert all(t[0] and t[0] == t[0].strip() for t in ex.texts)
     assert all(v in (0, 1, 2, 3, 4) for v in ex.labels)
+    # no row swallowed another: every row kept or dropped came from its own line(s) of the file,
+    # and no field holds the tab or line break that a merge leaves behind
+    assert all("\t" not in t[0] and "\n" not in t[0] and "\r" not in t[0] for t in ex.texts)
+    lines = data.decode("utf-8").splitlines()
+    assert len(ex.ids) + len(ex.dropped) <= max(len(lines) - 1, 0)

@@ -400,3 +400,47 @@ def test_fuzzed_yaml_config_files_give_one_line_and_exit_2(tmp_path):
         assert code == 2 and "Traceback" not in text and text.strip().count("\n") == 0, (parts, code, text)
 
     check()
+
+
+# ---- 8/9. the recipe stopped by a signal; a state that survived only as state.old ----------------
+def test_the_recipe_stopped_by_sigterm_says_how_to_continue_and_continues(tmp_path, real_data_dir):
+    import os
+    import signal
+    import time
+
+    argv = [sys.executable, "-m", "mtlib.recipe", "--profile", "smoke", "--run", "r", "--runs_dir", str(tmp_path)]
+    argv += ["--set", f"data_dir={real_data_dir}", "--set", "threads=1", "--set", "save_every=1"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    metrics = tmp_path / "r" / "stages" / "finetune_pal" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "Run the same command again to continue" in err
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "[finetune_pal] resuming the interrupted stage" in again.stdout
+    assert (tmp_path / "r" / "results.json").is_file()
+
+
+def test_a_stage_whose_state_survived_only_as_state_old_resumes(tiny_cfg, tmp_path, monkeypatch, real_data_dir):
+    """A kill between the two renames of a state save leaves only state.old/: the stage resumes
+    from it instead of starting again."""
+    from mtlib import stages
+    from mtlib.checkpoints import state_exists
+
+    monkeypatch.setenv("MTLIB_DATA_DIR", str(real_data_dir))
+    run = tmp_path / "run"
+    folder = stages.stage_folder(run, "individual_pretrain")
+    cfg = stages.stage_config("smoke", run, "individual_pretrain", {"keep_state": True, "threads": 1})
+    _run(cfg)
+    (folder / "results.json").unlink()  # as if killed before the end
+    (folder / "state").rename(folder / "state.old")
+    assert state_exists(folder / "state")
+    said = []
+    stages.run_stage("smoke", run, "individual_pretrain", {"keep_state": True, "threads": 1}, say=said.append)
+    assert any("resuming the interrupted stage" in s for s in said), said
