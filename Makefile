@@ -31,7 +31,7 @@ test: $(VENV)/.installed data  ## the whole test suite (CPU only)
 test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged encoder or run notebooks
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
-workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu-paper | smoke) into runs/RUN; OVERWRITE=1 retrains a finished RUN
+workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu | reference | smoke) into runs/RUN; OVERWRITE=1 retrains a finished RUN
 	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
 
 lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PROFILE, via $MTLIB_PROFILE; more flags: LAB_ARGS)
