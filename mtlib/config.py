@@ -149,8 +149,12 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "mul
 
 # The seed project's flag spellings, kept as aliases.
 ALIASES = {"use_gpu": ("device", "cuda"), "use_amp": ("amp", "auto")}
-# Other spellings of a flag: the reference README's test commands write `-n_hidden_layers 1`.
-SPELLINGS = {"n_hidden_layers": ("-n_hidden_layers",)}
+# Other spellings of a flag, as the reference project's README writes them: `-n_hidden_layers 1`
+# in its test commands, `--batch_size_sts` (for sst, para, sts) for the accumulation micro-batch.
+SPELLINGS = {
+    "n_hidden_layers": ("-n_hidden_layers",),
+    **{f"max_batch_size_{t}": (f"--batch_size_{t}",) for t in TASK_NAMES},
+}
 
 
 @dataclass

@@ -72,6 +72,20 @@ def test_the_reference_profile_is_the_readme_commands_value_for_value(line):
     assert not differ, f"README line {line}: the profile differs in {differ}"
 
 
+def test_every_flag_the_readme_names_is_accepted():
+    """README lines 20-27 and 82-85, as written there (`--batch_size_sts` and `-n_hidden_layers` included)."""
+    cfg = parse_args(
+        ["--option", "finetune", "--use_gpu", "--use_amp", "--pretrained_model_name", "runs/x", "--save_path", "runs/y"]
+        + ["--task_scheduler", "pal", "--projection", "pcgrad", "--combine_strategy", "encourage", "--use_pal"]
+        + ["--lr", "1e-5", "--epochs", "2", "--num_batches_per_epoch", "64", "--batch_size", "32", "-n_hidden_layers", "1"]
+        + ["--batch_size_sts", "8", "--batch_size_sst", "16", "--batch_size_para", "4"]
+    ).validate()
+    assert (cfg.train.device, cfg.train.amp, cfg.model.use_pal, cfg.model.n_hidden_layers) == ("cuda", "auto", True, 1)
+    assert (cfg.train.max_batch_size_sts, cfg.train.max_batch_size_sst, cfg.train.max_batch_size_para) == (8, 16, 4)
+    for option in ("test", "pretrain", "individual_pretrain", "finetune"):
+        assert parse_args(["--option", option]).train.option == option
+
+
 @pytest.fixture
 def stop_after(monkeypatch):
     """Stop a run (as SIGTERM would: the state saved) once it has logged `n` updates."""
