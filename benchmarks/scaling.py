@@ -95,19 +95,21 @@ def time_updates(args: argparse.Namespace, tasks: list[str], batch: int, length:
     from mtlib.config import Config
     from mtlib.pipeline import build_model
     from mtlib.runs import RunDir
+    from mtlib.schedule import batches_per_update
 
     log = common.install_counting_stream()
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         values = dict(
             encoder=args.encoder, tasks=tasks, amp=args.amp, device="cpu", lr=args.lr, seed=args.seed, batch_size=batch,
-            epochs=1, num_batches_per_epoch=args.steps + 1, progress=False, save_path=tmp, overwrite=True, max_length=max(length, 8),
+            epochs=1, updates_per_epoch=args.steps + 1, progress=False, save_path=tmp, overwrite=True, max_length=max(length, 8),
+            lr_schedule="linear", warmup_ratio=0.1, weight_decay=0.01,
         )  # fmt: skip
         values.update(settings)
         cfg = Config.from_dict(values)
         cfg.validate()
         tokenizer = SimpleNamespace(pad_token_id=0)
         model = model_fn(cfg) if model_fn else build_model(cfg, tokenizer)[0]
-        n = batch * (args.steps + 2) * max(1, cfg.updates_batches)
+        n = batch * (args.steps + 2) * batches_per_update(cfg, len(tasks))
         data = {t: {"train": synthetic(t, n, length, args.seed)} for t in tasks}
         trainer = common.BenchTrainer(cfg, model, tokenizer, data, Precision.create("cpu", args.amp), RunDir(tmp))
         trainer.fit()

@@ -9,7 +9,7 @@ PY=${PY:-.venv/bin/python}
 OUT=${OUT:-runs/soak-$(date +%Y%m%d-%H%M%S)}
 KILLS=${KILLS:-5}
 ARGS=(--encoder minilm-l6 --amp auto --batch_size 16 --max_train_examples 400 --max_eval_examples 200
-      --epochs 2 --num_batches_per_epoch 30 --task_scheduler random --projection vaccine --batches_per_update 3
+      --epochs 2 --updates_per_epoch 30 --task_scheduler random --projection vaccine --combine_strategy encourage --batches_per_update 4
       --save_every 1 --no-progress --threads 2)
 mkdir -p "$OUT"
 echo "uninterrupted run -> $OUT/full"

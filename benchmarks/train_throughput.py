@@ -94,6 +94,7 @@ def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
                 device="cpu", lr=args.lr, seed=args.seed, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                 epochs=1, num_batches_per_epoch=args.steps, max_eval_examples=args.dev_limit, max_train_examples=args.train_limit, threads=args.threads,
                 progress=False, save_path=tmp, overwrite=True, option="finetune",
+                lr_schedule="linear", warmup_ratio=0.1, weight_decay=0.01,  # as the Trainer below
             )
         )  # fmt: skip
         p = prepare(cfg)

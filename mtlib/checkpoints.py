@@ -93,8 +93,9 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise CheckpointError(
-            f"{path}: mtlib loads weights only from .safetensors files (never pickles); "
-            "convert a PyTorch .bin/.pt file with safetensors.torch.save_file on a machine you trust"
+            f"{path}: mtlib loads weights only from .safetensors files (never pickles); convert a reference-project "
+            "checkpoint with `python -m mtlib.convert FILE.pt OUT/` (it reads tensors and plain data only), "
+            "another PyTorch .bin/.pt file with safetensors.torch.save_file on a machine you trust"
         )
     try:
         return load_file(str(path))

@@ -33,6 +33,8 @@ from .tasks import TASK_NAMES, pair_modes
 
 OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
 POOLINGS = ("cls", "mean", "pooler")
+LR_SCHEDULES = ("constant", "linear")
+HEAD_ACTIVATIONS = ("gelu", "relu")
 # the other choices belong to their registries
 SCHEDULERS = tuple(SCHEDULER_REGISTRY)
 PROJECTIONS = tuple(PROJECTION_REGISTRY)
@@ -66,9 +68,10 @@ class ModelConfig:
     )
     hidden_dropout_prob: float = _f(0.1, "dropout inside the task heads")
     encoder_dropout: float = _f(-1.0, "dropout inside the encoder (hidden and attention); -1 keeps the encoder's own")
-    n_hidden_layers: int = _f(0, "hidden (dropout, linear, GELU) blocks per head before the output layer")
+    n_hidden_layers: int = _f(0, "hidden (dropout, linear, activation) blocks per head before the output layer")
+    head_activation: str = _f("gelu", "activation of the heads' hidden blocks (the reference project: relu)", HEAD_ACTIVATIONS)
     use_pal: bool = _f(False, "add Projected Attention Layers (Stickland & Murray, 2019)")
-    pal_size: int = _f(64, "PAL low-rank width (the paper: 204 for BERT-base)")
+    pal_size: int = _f(128, "PAL low-rank width (the reference project's models: 128; the paper: 204 for BERT-base)")
     pal_heads: int = _f(4, "attention heads inside each PAL block")
 
 
@@ -76,13 +79,24 @@ class ModelConfig:
 class TrainConfig:
     option: str = _f("finetune", "stage to run", OPTIONS)
     pretrained_model_name: str = _f("", "checkpoint to start from: a run folder or a .safetensors file")
-    lr: float = _f(5e-5, "peak learning rate (AdamW, linear warm-up and decay)")
-    weight_decay: float = _f(0.01, "AdamW weight decay")
-    warmup_ratio: float = _f(0.1, "share of steps spent in linear warm-up")
+    lr: float = _f(5e-5, "AdamW learning rate (the peak under --lr_schedule linear)")
+    lr_schedule: str = _f(
+        "constant",
+        "learning rate within a stage: constant (the reference project: lower --lr by hand between stages) "
+        "or linear (warm-up, then a linear decay to 0 at the stage's last update)",
+        LR_SCHEDULES,
+    )
+    weight_decay: float = _f(0.0, "AdamW weight decay (the reference project: 0)")
+    warmup_ratio: float = _f(0.0, "share of a stage's updates spent warming the learning rate up from 0")
     epochs: int = _f(3, "training epochs (per task for individual_pretrain)")
     batch_size: int = _f(32, "examples per task batch")
     eval_batch_size: int = _f(128, "examples per evaluation batch")
-    num_batches_per_epoch: int = _f(0, "optimizer updates per epoch (0: one pass over the largest task)")
+    num_batches_per_epoch: int = _f(
+        0,
+        "task batches per epoch, as the reference project counted them: an epoch runs this // batches-per-update "
+        "updates (0: one pass over every task, the sum of their batch counts)",
+    )
+    updates_per_epoch: int = _f(0, "optimizer updates per epoch, instead of --num_batches_per_epoch (0: from it)")
     patience: int = _f(0, "stop after this many epochs without a better mean dev score (0: never)")
     seed: int = _f(0, "seed for weights init, data order and task schedule")
     max_batch_size_sst: int = _f(0, "largest SST micro-batch; smaller than batch_size accumulates gradients (0: no split)")
@@ -101,7 +115,11 @@ class MultitaskConfig:
     sampling_temperature: float = _f(2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T)")
     projection: str = _f("none", "how per-task gradients on the shared encoder combine (see mtlib.gradients)", PROJECTIONS)
     combine_strategy: str = _f("none", "how an update's batches are chosen when projecting", COMBINE_STRATEGIES)
-    batches_per_update: int = _f(0, "batches gathered per update (0: 1 without a projection, 16 with one)")
+    batches_per_update: int = _f(
+        0,
+        "batches gathered per update (0: 1 without a projection; with one, one batch of each task, or 16 with "
+        "a combine strategy, as the reference project)",
+    )
     gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine")
     task_weights: dict[str, float] = _f({}, "loss weight per task, e.g. sst=1,para=0.5 (missing: 1)")
     conflict_every: int = _f(0, "log pairwise task-gradient cosines every N updates (0: off)")
@@ -135,6 +153,12 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "mul
 
 # The seed project's flag spellings, kept as aliases.
 ALIASES = {"use_gpu": ("device", "cuda"), "use_amp": ("amp", "auto")}
+# Other spellings of a flag, as the reference project's README writes them: `-n_hidden_layers 1`
+# in its test commands, `--batch_size_sts` (for sst, para, sts) for the accumulation micro-batch.
+SPELLINGS = {
+    "n_hidden_layers": ("-n_hidden_layers",),
+    **{f"max_batch_size_{t}": (f"--batch_size_{t}",) for t in TASK_NAMES},
+}
 
 
 @dataclass
@@ -144,6 +168,11 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     multitask: MultitaskConfig = field(default_factory=MultitaskConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        # the settings given by name (command line, YAML, notebook): `--option test` refuses those
+        # that contradict the checkpoint, and takes the others from it (mtlib.recorded)
+        self.explicit: set[str] = set()
 
     # ---- building ----------------------------------------------------------------------
     @classmethod
@@ -174,6 +203,7 @@ class Config:
                 close = _close_names(key)
                 raise ConfigError(f"{source}: unknown setting {key!r}" + (f"; did you mean {close}?" if close else ""))
             setattr(getattr(self, section), key, coerce(key, value, source))
+            self.explicit.add(key)
         return self
 
     def to_flat(self) -> dict[str, Any]:
@@ -195,12 +225,6 @@ class Config:
         """The splits written to predictions/ at the end of the stage (`--predict_splits`)."""
         return tuple(s.strip() for s in self.run.predict_splits.split(","))
 
-    @property
-    def updates_batches(self) -> int:
-        if self.multitask.batches_per_update:
-            return self.multitask.batches_per_update
-        return 1 if self.multitask.projection == "none" else 16
-
     def max_micro_batch(self, task: str) -> int:
         value = getattr(self.train, f"max_batch_size_{task}", 0)
         return value or self.train.batch_size
@@ -211,6 +235,8 @@ class Config:
     # ---- validation --------------------------------------------------------------------
     def validate(self) -> Config:
         """Check every setting once, before any work; raise ConfigError naming the setting."""
+        from . import schedule
+
         d, m, t, mt, r = self.data, self.model, self.train, self.multitask, self.run
         problems: list[str] = []
 
@@ -226,6 +252,8 @@ class Config:
             ("amp", AMP_MODES),
             ("device", DEVICES),
             ("projection", PROJECTIONS),
+            ("lr_schedule", LR_SCHEDULES),
+            ("head_activation", HEAD_ACTIVATIONS),
         ]:
             value = getattr(getattr(self, _SECTION_OF[name]), name)
             need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
@@ -258,7 +286,6 @@ class Config:
         need(0 <= t.seed < 2**32, f"--seed must be in 0..{2**32 - 1} (got {t.seed})")
         need(t.epochs > 0 or t.option == "test", f"--epochs must be at least 1 (got {t.epochs})")
         need(t.patience >= 0, f"--patience must be 0 (off) or more (got {t.patience})")
-        need(t.num_batches_per_epoch >= 0, f"--num_batches_per_epoch must be 0 or more (got {t.num_batches_per_epoch})")
         need(0 <= t.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {t.warmup_ratio})")
         need(0 <= m.hidden_dropout_prob < 1, f"--hidden_dropout_prob must be in [0, 1) (got {m.hidden_dropout_prob})")
         need(
@@ -281,7 +308,6 @@ class Config:
             need(m.pal_size % max(m.pal_heads, 1) == 0, f"--pal_size ({m.pal_size}) must be divisible by --pal_heads ({m.pal_heads})")
         need(mt.sampling_temperature > 0, f"--sampling_temperature must be above 0 (got {mt.sampling_temperature})")
         need(0 < mt.gradvac_beta <= 1, f"--gradvac_beta must be in (0, 1] (got {mt.gradvac_beta})")
-        need(mt.batches_per_update >= 0, f"--batches_per_update must be 0 (auto) or more (got {mt.batches_per_update})")
         need(mt.conflict_every >= 0, f"--conflict_every must be 0 (off) or more (got {mt.conflict_every})")
         bad_weights = [k for k in mt.task_weights if k not in TASK_NAMES]
         need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")
@@ -292,12 +318,7 @@ class Config:
             f"--combine_strategy {mt.combine_strategy} only applies with a gradient projection; "
             "add e.g. --projection pcgrad, or drop --combine_strategy",
         )
-        if mt.combine_strategy in ("force", "encourage") and mt.batches_per_update:
-            need(
-                mt.batches_per_update >= len(d.tasks),
-                f"--combine_strategy {mt.combine_strategy} puts every task in each update, so "
-                f"--batches_per_update must be at least the number of tasks ({len(d.tasks)})",
-            )
+        problems += schedule.problems(self)
         need(
             t.option != "test" or bool(t.pretrained_model_name or r.resume),
             "--option test needs a checkpoint: pass --pretrained_model_name RUN_DIR_OR_FILE",
@@ -486,11 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
             kind = hints[f.name]
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             help_text = f"{f.metadata['help']} (default: {default!r})"
+            names = [f"--{f.name}", *SPELLINGS.get(f.name, ())]
             if kind is bool:
-                group.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, help=help_text)
+                group.add_argument(*names, action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 choices = f.metadata.get("choices")
-                group.add_argument(f"--{f.name}", choices=choices, help=help_text)
+                group.add_argument(*names, choices=choices, help=help_text)
     legacy = parser.add_argument_group("aliases kept from the seed project")
     legacy.add_argument("--use_gpu", action="store_true", help="same as --device cuda")
     legacy.add_argument("--use_amp", action="store_true", help="same as --amp auto (fp16 on CUDA, bf16 on CPU)")

@@ -1,7 +1,8 @@
 """`MultitaskBert`: one shared BERT encoder, one head per task, optional PAL blocks.
 
-A head is `n_hidden_layers` x (dropout, linear, GELU) followed by dropout and the output layer
-(5 logits for SST, 1 logit for para, 1 score for STS).
+A head is `n_hidden_layers` x (dropout, linear, activation) followed by dropout and the output
+layer (5 logits for SST, 1 logit for para, 1 score for STS); the activation is GELU, or ReLU as
+in the reference project (`head_activation`).
 
 Pairs are cross-encoded by default (`pair_encoding="cross"`): the encoder sees
 `[CLS] s1 [SEP] s2 [SEP]`, so one representation serves both single sentences and pairs. With
@@ -39,6 +40,7 @@ class ModelSpec:
     pal_size: int = 64
     pal_heads: int = 4
     pair_encoding: str = "cross"
+    head_activation: str = "gelu"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,10 +52,13 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
-def make_head(hidden: int, outputs: int, n_hidden_layers: int, dropout: float) -> nn.Sequential:
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
+
+
+def make_head(hidden: int, outputs: int, n_hidden_layers: int, dropout: float, activation: str = "gelu") -> nn.Sequential:
     layers: list[nn.Module] = []
     for _ in range(n_hidden_layers):
-        layers += [nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.GELU()]
+        layers += [nn.Dropout(dropout), nn.Linear(hidden, hidden), ACTIVATIONS[activation]()]
     layers += [nn.Dropout(dropout), nn.Linear(hidden, outputs)]
     return nn.Sequential(*layers)
 
@@ -68,7 +73,7 @@ class MultitaskBert(nn.Module):
         self.heads = nn.ModuleDict()
         for t in spec.tasks:
             width = 2 * hidden if self.bi_encoded(t) else hidden
-            self.heads[t] = make_head(width, TASKS[t].num_outputs, spec.n_hidden_layers, spec.hidden_dropout_prob)
+            self.heads[t] = make_head(width, TASKS[t].num_outputs, spec.n_hidden_layers, spec.hidden_dropout_prob, spec.head_activation)
             if self.bi_encoded(t) and spec.n_hidden_layers == 0:
                 scale, offset = TASKS[t].cosine_init
                 with torch.no_grad():

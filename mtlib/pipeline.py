@@ -25,6 +25,7 @@ from .encoders import encoder_from_config, load_encoder, load_tokenizer
 from .errors import CheckpointError, ConfigError
 from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
 from .model import ModelSpec, MultitaskBert
+from .recorded import adopt_checkpoint_settings, recorded_config
 from .runs import RunDir, cpu_model, default_run_name
 from .tasks import TASKS, pair_mode
 from .tensorboard import step_offset, write_hparams
@@ -95,6 +96,7 @@ def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
         pal_size=m.pal_size,
         pal_heads=m.pal_heads,
         pair_encoding=m.pair_encoding,
+        head_activation=m.head_activation,
     )
     notes: list[str] = []
     source = cfg.train.pretrained_model_name
@@ -148,13 +150,13 @@ def prepare(cfg: Config) -> Prepared:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    notes = adopt_test_settings(cfg)
     precision = Precision.create(cfg.train.device, cfg.train.amp)
     dist.init_from_env(precision.device.type)
     if cfg.train.option == "test":
         model, tokenizer = load_model(cfg.train.pretrained_model_name, precision.device)
         cfg.data.tasks = [t for t in cfg.data.tasks if t in model.spec.tasks]
-        cfg.model.pair_encoding = model.spec.pair_encoding  # the checkpoint decides how pairs are read
-        notes = [f"testing {resolve_checkpoint(cfg.train.pretrained_model_name)}"]
+        notes.append(f"testing {resolve_checkpoint(cfg.train.pretrained_model_name)}")
     else:
         tokenizer = load_tokenizer(cfg.model.encoder)
         model, notes = build_model(cfg, tokenizer)
@@ -169,6 +171,14 @@ def prepare(cfg: Config) -> Prepared:
     data, data_notes, data_manifest = load_data(cfg, tokenizer, splits)
     model.to(precision.device)
     return Prepared(cfg, precision, tokenizer, model, data, notes + data_notes, data_manifest)
+
+
+def adopt_test_settings(cfg: Config) -> list[str]:
+    """`--option test`: the model, max length and precision of the checkpoint (mtlib.recorded)."""
+    if cfg.train.option != "test":
+        return []
+    weights = resolve_checkpoint(cfg.train.pretrained_model_name)
+    return adopt_checkpoint_settings(cfg, weights, read_model_spec(weights))
 
 
 def score_and_write(
@@ -212,9 +222,10 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
     dist.init_from_env(resolve_device(cfg.train.device).type)
     if dist.is_distributed() and not cfg.run.save_path and not cfg.run.resume:
         cfg.run.save_path = dist.broadcast_object(default_run_name(cfg.train.option))
+    adopt_test_settings(cfg)  # a contradicting setting is refused before the run folder is made
     path = RunDir.check(cfg)  # before anything is written or deleted
     if cfg.run.resume:
-        saved = Config.from_yaml(path / "config.yaml")
+        saved = recorded_config(path)
         saved.run.resume, saved.run.debug, saved.run.progress = cfg.run.resume, cfg.run.debug, cfg.run.progress
         cfg = saved
     else:

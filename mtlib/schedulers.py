@@ -11,6 +11,7 @@ an overridden epoch length.
 - `temperature`: p_t ∝ N_t^(1/T) (T=1 proportional, T→∞ uniform).
 - `pal`: annealed sampling of Stickland & Murray (2019): p_t ∝ N_t^α with
   α = 1 − 0.8·(e − 1)/(E − 1) in epoch e of E (1-based): proportional at first, near uniform last.
+  A one-epoch stage samples with α = 0.2, the end point, as the reference project's scheduler did.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class AnnealedPAL(TaskScheduler):
 
     def alpha(self) -> float:
         if self.epochs == 1:
-            return 1.0
+            return 0.2  # the reference project's value for E = 1, where the formula divides by 0
         return 1.0 - 0.8 * (self.epoch - 1) / (self.epochs - 1)
 
     def probabilities(self) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import Any
 from .checkpoints import state_exists
 from .config import Config
 from .errors import ConfigError
+from .recorded import recorded_config
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
 
 
 def _refuse_other_settings(stage: str, folder: Path, asked: Config, what: str) -> None:
-    recorded = Config.from_yaml(folder / "config.yaml")
+    recorded = recorded_config(folder)
     diff = asked.differences(recorded, ignore=("pretrained_model_name",))
     if diff:
         shown = "; ".join(f"{k}: {theirs!r} there, {mine!r} asked" for k, (mine, theirs) in diff.items())
@@ -129,7 +130,7 @@ def run_stage(
     if is_finished(folder) and not retrain:
         _refuse_other_settings(stage, folder, cfg, "finished")
         say(f"[{stage}] finished before in {folder}: reused (retrain=True trains it again)")
-        return StageRun(stage, folder, Config.from_yaml(folder / "config.yaml"), read_results(folder), "reused")
+        return StageRun(stage, folder, recorded_config(folder), read_results(folder), "reused")
     how = "trained"
     interrupted = state_exists(folder / "state") and (folder / "config.yaml").is_file()
     if interrupted and not retrain:
@@ -140,7 +141,7 @@ def run_stage(
         cfg.run.overwrite = folder.exists()
         say(f"[{stage}] training into {folder}")
     results = run_pipeline(cfg)
-    return StageRun(stage, folder, Config.from_yaml(folder / "config.yaml"), results, how)
+    return StageRun(stage, folder, recorded_config(folder), results, how)
 
 
 def chosen_stage(per_stage: dict[str, dict[str, Any]]) -> str:
@@ -170,14 +171,14 @@ def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | Non
     path, checkpoint = stage_folder(run, TEST_STAGE), stage_folder(run, chosen)
     if is_finished(path) and read_results(path).get("checkpoint") == str(resolve_checkpoint(checkpoint)):
         say(f"[{TEST_STAGE}] finished before, with {chosen}'s checkpoint: reused ({path})")
-        return StageRun(TEST_STAGE, path, Config.from_yaml(path / "config.yaml"), read_results(path), "reused")
+        return StageRun(TEST_STAGE, path, recorded_config(path), read_results(path), "reused")
     cfg = Config.from_profile(profile)
     cfg.update({k: v for k, v in (settings or {}).items() if v not in ("", None)}, source="settings")
     cfg.train.option, cfg.train.pretrained_model_name = "test", str(checkpoint)
     cfg.run.predict_splits, cfg.run.save_path, cfg.run.overwrite = "test", str(path), path.exists()
     say(f"[{TEST_STAGE}] the test split, with {chosen}'s checkpoint (the best mean dev score) ...")
     results = run_pipeline(cfg)
-    return StageRun(TEST_STAGE, path, Config.from_yaml(path / "config.yaml"), results, "trained")
+    return StageRun(TEST_STAGE, path, recorded_config(path), results, "trained")
 
 
 def reported_checkpoint(path: str | Path) -> Path:

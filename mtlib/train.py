@@ -1,7 +1,9 @@
 """The training loop: stages, updates, accumulation, early stopping, checkpoints, resume.
 
 An *update* is one optimizer step. It gathers `batches_per_update` task batches (the tasks
-come from the task scheduler, through the combine strategy), and for each task t present:
+come from the task scheduler, through the combine strategy; how many batches an update and an
+epoch hold, and the learning rate of each update, are `mtlib.schedule`'s), and for each task t
+present:
 
     L_t = (1 / n_t) · Σ_{b in t's batches of this update} loss(b)
 
@@ -32,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import get_linear_schedule_with_warmup
 
 from . import distributed as dist
 from .amp import Precision
@@ -45,6 +46,7 @@ from .gradients import cosine_matrix, make_method, per_task_gradients, set_flat_
 from .model import MultitaskBert
 from .progress import EpochProgress, duration, say
 from .runs import RunDir, truncate_metrics
+from .schedule import make_lr_schedule, plan_epoch
 from .schedulers import draw_update, make_scheduler
 from .tasks import TASKS
 
@@ -165,14 +167,14 @@ class Trainer:
         scheduler = make_scheduler(
             cfg.multitask.task_scheduler, phase.tasks, sizes, cfg.train.seed, cfg.train.epochs, cfg.multitask.sampling_temperature
         )
-        k = cfg.updates_batches
-        per_epoch = cfg.train.num_batches_per_epoch or math.ceil(sum(sizes.values()) / k)
+        plan = plan_epoch(cfg, sizes)
+        k, per_epoch = plan.batches_per_update, plan.updates_per_epoch
         total = per_epoch * cfg.train.epochs
         params = [p for t in phase.tasks for p in model.task_parameters(t)] + model.shared_parameters()
         optimizer = torch.optim.AdamW(
             params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True
         )  # fused: 3x faster step on CPU (benchmarks/README.md)
-        lr_schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.train.warmup_ratio * total), total)
+        lr_schedule = make_lr_schedule(optimizer, cfg.train.lr_schedule, int(cfg.train.warmup_ratio * total), total)
         method = make_method(cfg.multitask.projection, phase.tasks, beta=cfg.multitask.gradvac_beta)
         scaler = self.precision.scaler
         if resumed is not None:
@@ -337,11 +339,21 @@ class Trainer:
             return
         batch = self.cfg.train.batch_size
         self._print(
-            f"[{phase.name}] tasks {phase.tasks}, train batches per pass {sizes}, {per_epoch} updates/epoch x "
-            f"{self.cfg.train.epochs} epochs; effective batch {batch * k} examples/update = "
-            f"{batch / self.world:g} per rank x {self.world} rank(s) x {k} batch(es) accumulated"
+            f"[{phase.name}] tasks {phase.tasks}, train batches per pass {sizes}, {per_epoch * k} batches/epoch = "
+            f"{per_epoch} updates/epoch x {k} batch(es), x {self.cfg.train.epochs} epochs; "
+            f"effective batch {batch * k} examples/update = "
+            f"{batch / self.world:g} per rank x {self.world} rank(s) x {k} batch(es) accumulated; "
+            f"learning rate {self.cfg.train.lr:g}, {self.cfg.train.lr_schedule}"
         )
-        self.run.log(kind="phase", step=self.state.global_step, phase=phase.name, sizes=sizes, updates_per_epoch=per_epoch)
+        self.run.log(
+            kind="phase",
+            step=self.state.global_step,
+            phase=phase.name,
+            sizes=sizes,
+            updates_per_epoch=per_epoch,
+            batches_per_update=k,
+            batches_per_epoch=per_epoch * k,
+        )
 
     def _log_update(self, losses: dict[str, float], counts: Counter, lr: float) -> None:
         if self.rank != 0:

@@ -247,7 +247,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtlib.workbook", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument(
-        "--profile", default="cpu", help="mtlib/profiles/<profile>.yaml: cpu | cpu-full | gpu-paper | smoke (or a YAML path)"
+        "--profile", default="cpu", help="mtlib/profiles/<profile>.yaml: cpu | cpu-full | gpu | reference | smoke (or a YAML path)"
     )
     parser.add_argument("--run", required=True, help="run name: runs/<run>/ (a name, not a path)")
     parser.add_argument("--data_dir", default="", help="task-file folder (default: $MTLIB_DATA_DIR or data/, from the project root)")

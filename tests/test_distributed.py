@@ -22,9 +22,9 @@ SCRIPT = textwrap.dedent(
     out, data_dir, projection = sys.argv[1], sys.argv[2], sys.argv[3]
     cfg = Config.from_dict(dict(
         encoder="tiny-random", data_dir=data_dir, device="cpu", max_length=32, batch_size=8, eval_batch_size=16,
-        max_train_examples=48, max_eval_examples=24, epochs=1, num_batches_per_epoch=4, lr=1e-3, progress=False,
+        max_train_examples=48, max_eval_examples=24, epochs=1, updates_per_epoch=4, lr=1e-3, progress=False,
         hidden_dropout_prob=0.0, encoder_dropout=0.0, projection=projection, task_scheduler="random",
-        batches_per_update=1 if projection == "none" else 3, save_path=out + "/run", overwrite=True, threads=1,
+        combine_strategy="none" if projection == "none" else "encourage", batches_per_update=1 if projection == "none" else 3, save_path=out + "/run", overwrite=True, threads=1,
     ))
     results, prepared = execute(cfg)
     # the trained weights of this rank (the in-memory model, not rank 0's checkpoint)

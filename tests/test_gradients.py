@@ -152,7 +152,7 @@ def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, 
         batches_per_update=4,
         amp=amp,
         epochs=1,
-        num_batches_per_epoch=4,
+        updates_per_epoch=4,
         save_path=str(tmp_path / "r"),
         conflict_every=2,
     )

@@ -72,15 +72,15 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     assert not any((folder / "stages" / s / "state").exists() for s in STAGES)
 
 
-def test_gpu_paper_profile_runs_end_to_end_with_a_stand_in_encoder(tmp_path, real_data_dir, monkeypatch):
-    """gpu-paper is ready for a GPU: its three stages and the test stage run as written, with only
-    the encoder (tiny random for bert-base-uncased), the device and the row counts swapped."""
+def test_gpu_profile_runs_end_to_end_with_a_stand_in_encoder(tmp_path, real_data_dir, monkeypatch):
+    """mtlib's GPU recipe is ready for a GPU: its three stages and the test stage run as written,
+    with only the encoder (tiny random for bert-base-uncased), the device and the row counts swapped."""
     monkeypatch.setenv("MTLIB_DATA_DIR", str(real_data_dir))
     sets = ["encoder=tiny-random", "device=cpu", "amp=off", "threads=1", "max_train_examples=32", "max_eval_examples=16", "epochs=1"]
-    results = recipe.run_recipe("gpu-paper", "gp", sets, root=tmp_path)
+    results = recipe.run_recipe("gpu", "gp", sets, root=tmp_path)
     stages = tmp_path / "gp" / "stages"
     configs = {s: yaml.safe_load((stages / s / "config.yaml").read_text()) for s in STAGES}
-    # the seed's recipe, as the profile holds it
+    # the recipe, as the profile holds it
     assert {s: c["train"]["lr"] for s, c in configs.items()} == {
         "individual_pretrain": 1e-3,
         "finetune_pal": 1e-5,
@@ -91,6 +91,7 @@ def test_gpu_paper_profile_runs_end_to_end_with_a_stand_in_encoder(tmp_path, rea
     vaccine = configs["finetune_vaccine"]
     assert vaccine["multitask"]["projection"] == "vaccine" and vaccine["multitask"]["combine_strategy"] == "encourage"
     assert vaccine["model"]["use_pal"] and vaccine["model"]["pal_size"] == 204 and vaccine["train"]["patience"] == 2
+    assert all(c["train"]["lr_schedule"] == "linear" and c["train"]["weight_decay"] == 0.01 for c in configs.values())
     # every stage trained and scored all three tasks; the test stage predicted the test split
     assert all(set(st["dev"]) == {"sst", "para", "sts"} for st in results["stages"].values())
     assert results["test_stage"]["predicted"]["sst/test"] == 16

@@ -58,6 +58,13 @@ def test_pal_anneals_from_proportional_to_near_uniform():
     assert abs(expected_power(1.0)[1] - expected_power(0.2)[1]) > 0.15  # the two ends really differ
 
 
+def test_pal_over_one_epoch_samples_at_the_annealings_end_as_the_reference():
+    # the reference's PalScheduler: alpha = 0.2, and 1 - 0.8 (e - 1) / (E - 1) only when E > 1
+    s = make_scheduler("pal", TASKS, SIZES, seed=2, epochs=1)
+    assert s.alpha() == pytest.approx(0.2)
+    np.testing.assert_allclose(s.probabilities(), expected_power(0.2), rtol=1e-12)
+
+
 def test_pal_uses_real_batch_counts_in_a_run(tiny_cfg, tmp_path):
     """In a run with --num_batches_per_epoch, the phase logs the real per-task batch counts."""
     from mtlib.pipeline import run

@@ -125,3 +125,17 @@ def test_bi_encoded_pairs_train_and_the_test_stage_reads_them_as_the_checkpoint_
     assert model.spec.pair_encoding == "sts=bi" and model.bi_encoded("sts") and not model.bi_encoded("para")
     tested = run(tiny_cfg(option="test", pretrained_model_name=str(tmp_path / "train"), save_path=str(tmp_path / "test")))
     assert tested["dev"] == pytest.approx(trained["dev"], abs=0)
+
+
+def test_an_epoch_that_does_not_improve_still_prints_its_dev_line(tiny_cfg, tmp_path, monkeypatch, capsys):
+    """Every epoch prints its dev scores; the best one is marked (the reference printed every epoch too)."""
+    from mtlib import train
+
+    means = iter([0.5, 0.4])
+    monkeypatch.setattr(train, "summary", lambda scores: next(means))
+    run(tiny_cfg(epochs=2, num_batches_per_epoch=1, save_path=str(tmp_path / "r")))
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": dev " in line and "epoch" in line]
+    assert len(lines) == 2, lines
+    assert "epoch 1/2: dev" in lines[0] and "mean 0.500" in lines[0] and "* best, saved" in lines[0]
+    assert "epoch 2/2: dev" in lines[1] and "mean 0.400" in lines[1] and "(best 0.500)" in lines[1] and "saved" not in lines[1]
+    assert [r["best"] for r in read_metrics(tmp_path / "r") if r["kind"] == "dev"] == [True, False]

@@ -1,0 +1,160 @@
+"""`python -m mtlib.convert`: a checkpoint in the reference project's layout becomes an mtlib run
+folder that computes what the reference model computed; a pickle that would run code is refused
+without running."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from mtlib.convert import convert
+from mtlib.convert import main as convert_main
+from mtlib.encoders import load_encoder
+from mtlib.errors import CheckpointError
+
+HIDDEN = 32  # the tiny random BERT
+
+
+def reference_layout(encoder) -> dict[str, torch.Tensor]:
+    """`encoder`'s weights under the names of minbert's BertModel (bert.py) and the reference's
+    MultitaskBERT heads (linear_<task> ModuleLists, n_hidden_layers = 1), written out by hand."""
+    hf = encoder.state_dict()
+    ref = {
+        "bert.word_embedding.weight": hf["embeddings.word_embeddings.weight"],
+        "bert.pos_embedding.weight": hf["embeddings.position_embeddings.weight"],
+        "bert.tk_type_embedding.weight": hf["embeddings.token_type_embeddings.weight"],
+        "bert.embed_layer_norm.weight": hf["embeddings.LayerNorm.weight"],
+        "bert.embed_layer_norm.bias": hf["embeddings.LayerNorm.bias"],
+        "bert.position_ids": torch.arange(512)[None],
+        "bert.pooler_dense.weight": hf["pooler.dense.weight"],
+        "bert.pooler_dense.bias": hf["pooler.dense.bias"],
+    }
+    for i in range(encoder.config.num_hidden_layers):
+        theirs = {
+            "self_attention.query": "attention.self.query",
+            "self_attention.key": "attention.self.key",
+            "self_attention.value": "attention.self.value",
+            "attention_dense": "attention.output.dense",
+            "attention_layer_norm": "attention.output.LayerNorm",
+            "interm_dense": "intermediate.dense",
+            "out_dense": "output.dense",
+            "out_layer_norm": "output.LayerNorm",
+        }
+        for name, hf_name in theirs.items():
+            for p in ("weight", "bias"):
+                ref[f"bert.bert_layers.{i}.{name}.{p}"] = hf[f"encoder.layer.{i}.{hf_name}.{p}"]
+    gen = torch.Generator().manual_seed(0)
+    for head, outputs in (("sentiment", 5), ("paraphrase", 1), ("similarity", 1)):
+        ref[f"linear_{head}.0.weight"] = torch.randn(HIDDEN, HIDDEN, generator=gen) / 4
+        ref[f"linear_{head}.0.bias"] = torch.randn(HIDDEN, generator=gen) / 4
+        ref[f"linear_{head}.1.weight"] = torch.randn(outputs, HIDDEN, generator=gen) / 4
+        ref[f"linear_{head}.1.bias"] = torch.randn(outputs, generator=gen) / 4
+    return ref
+
+
+def save_reference(path, state) -> None:
+    """As the reference's save_model: the state dict with its optimizer, args, config and RNG states."""
+    args = argparse.Namespace(option="finetune", use_amp=True, hidden_dropout_prob=0.2, n_hidden_layers=1, lr=1e-5)
+    config = types.SimpleNamespace(hidden_dropout_prob=0.2, option="finetune", n_hidden_layers=1, hidden_size=768)
+    saved = {
+        "model": state,
+        "optim": {"state": {}, "param_groups": [{"lr": 1e-5, "params": [0, 1]}]},
+        "args": args,
+        "model_config": config,
+        "system_rng": random.getstate(),
+        "numpy_rng": np.random.get_state(),
+        "torch_rng": torch.random.get_rng_state(),
+    }
+    torch.save(saved, path)
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("convert")
+    encoder = load_encoder("tiny-random", seed=3).eval()
+    state = reference_layout(encoder)
+    save_reference(folder / "model.pt", state)
+    assert convert_main([str(folder / "model.pt"), str(folder / "out"), "--tokenizer", "minilm-l6", "--num_attention_heads", "2"]) == 0
+    return folder, encoder, state
+
+
+def test_the_weights_land_where_mtlib_reads_them(converted):
+    from mtlib.pipeline import load_model
+
+    folder, encoder, state = converted
+    model, tokenizer = load_model(folder / "out")
+    spec = model.spec
+    assert (spec.pooling, spec.head_activation, spec.n_hidden_layers, spec.pair_encoding) == ("pooler", "relu", 1, "cross")
+    assert spec.tasks == ["sst", "para", "sts"] and spec.hidden_dropout_prob == 0.2 and not spec.use_pal
+    ours = model.encoder.state_dict()
+    assert all(torch.equal(ours[k], v) for k, v in encoder.state_dict().items())
+    assert torch.equal(model.heads["sst"][1].weight, state["linear_sentiment.0.weight"])
+    assert torch.equal(model.heads["sts"][4].bias, state["linear_similarity.1.bias"])
+    # the reference's forward: pooler output -> (dropout) linear -> ReLU -> (dropout) linear
+    batch = tokenizer(["a gripping , funny film", "dull"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        pooled = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).pooler_output
+        hidden = torch.relu(pooled @ state["linear_sentiment.0.weight"].T + state["linear_sentiment.0.bias"])
+        expected = hidden @ state["linear_sentiment.1.weight"].T + state["linear_sentiment.1.bias"]
+        ours = model("sst", batch["input_ids"], batch["attention_mask"], torch.zeros_like(batch["input_ids"]))
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_readme_test_command_runs_on_the_converted_folder(converted, tmp_path, real_data_dir):
+    """README lines 82-85, `--option test -n_hidden_layers 1 --pretrained_model_name ...`, on the CPU."""
+    import json
+
+    import yaml
+
+    from mtlib.cli import main
+
+    folder, _, _ = converted
+    argv = ["--option", "test", "-n_hidden_layers", "1", "--pretrained_model_name", str(folder / "out"), "--save_path", str(tmp_path / "t")]
+    assert main([*argv, "--device", "cpu", "--data_dir", str(real_data_dir), "--max_eval_examples", "8", "--no-progress"]) == 0
+    recorded = yaml.safe_load((tmp_path / "t" / "config.yaml").read_text())
+    assert recorded["data"]["max_length"] == 512 and recorded["model"]["pooling"] == "pooler"
+    assert set(json.loads((tmp_path / "t" / "results.json").read_text())["dev"]) == {"sst", "para", "sts"}
+
+
+def test_a_pt_file_given_to_mtlib_points_to_the_converter(converted, capsys):
+    from mtlib.cli import main
+
+    folder, _, _ = converted
+    assert main(["--option", "test", "--pretrained_model_name", str(folder / "model.pt")]) == 2
+    assert "python -m mtlib.convert FILE.pt OUT/" in capsys.readouterr().err
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, (f"touch {_Boom.marker}",))
+
+
+def test_a_pickle_that_runs_code_is_refused_without_running(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    _Boom.marker = marker
+    torch.save({"model": {"bert.word_embedding.weight": torch.zeros(2, 2)}, "args": _Boom()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match=r"refused by torch.load\(weights_only=True\).*system"):
+        convert(tmp_path / "evil.pt", tmp_path / "out")
+    assert convert_main([str(tmp_path / "evil.pt"), str(tmp_path / "out")]) == 2
+    assert "refused" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_weights_without_an_mtlib_counterpart_are_refused_by_name(tmp_path):
+    encoder = load_encoder("tiny-random")
+    state = reference_layout(encoder)
+    state["bert.bert_layers.0.task_attention.0.project_down.weight"] = torch.zeros(8, HIDDEN)
+    save_reference(tmp_path / "pal.pt", state)
+    with pytest.raises(CheckpointError, match="PAL blocks.*task_attention"):
+        convert(tmp_path / "pal.pt", tmp_path / "out", tokenizer="minilm-l6")
+    state = reference_layout(encoder)
+    state["linear_paraphrase.1.weight"] = torch.zeros(1, 2 * HIDDEN)  # the baseline's head on [u; v]
+    save_reference(tmp_path / "concat.pt", state)
+    with pytest.raises(CheckpointError, match=r"head para layer 1 has shape \(1, 64\)"):
+        convert(tmp_path / "concat.pt", tmp_path / "out", tokenizer="minilm-l6")
