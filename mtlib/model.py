@@ -15,7 +15,7 @@ where a sentence encoder's zero-shot cosine is, and training moves on from there
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -41,6 +41,7 @@ class ModelSpec:
     pal_heads: int = 4
     pair_encoding: str = "cross"
     head_activation: str = "gelu"
+    extra: dict[str, Any] = field(default_factory=dict)  # provenance, e.g. mtlib.convert's source file
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

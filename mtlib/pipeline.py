@@ -129,7 +129,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mu
     weights = resolve_checkpoint(path)
     saved = read_model_spec(weights)
     try:
-        spec = ModelSpec(**{k: v for k, v in saved.items() if k != "extra"})  # "extra": an unused field of early checkpoints
+        spec = ModelSpec(**saved)
         model = MultitaskBert(encoder_from_config(spec.encoder_config), spec)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(

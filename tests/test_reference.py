@@ -132,7 +132,7 @@ def test_the_readme_commands_pasted_train_on_the_references_schedule(tmp_path, r
     # README line 40: 300 batches per epoch, each its own update (one task, drawn by `pal`), lr 1e-5 throughout
     s2 = tmp_path / "s2"
     stop_after(305)  # the first epoch and a few updates of the second
-    assert main(pasted(40, s1) + tiny(s2, 4)) == 130
+    assert main(pasted(40, s1) + tiny(s2, 4)) == 143
     (phase,) = [r for r in read_metrics(s2) if r["kind"] == "phase"]
     assert (phase["batches_per_epoch"], phase["batches_per_update"], phase["updates_per_epoch"]) == (300, 1, 300)
     rows = train_rows(s2)
@@ -145,7 +145,7 @@ def test_the_readme_commands_pasted_train_on_the_references_schedule(tmp_path, r
     # README line 46: 1800 batches per epoch in 600 updates of one batch of each task (GradVac), lr 5e-6
     s3 = tmp_path / "s3"
     stop_after(12)
-    assert main(pasted(46, s2) + tiny(s3, 4)) == 130
+    assert main(pasted(46, s2) + tiny(s3, 4)) == 143
     (phase,) = [r for r in read_metrics(s3) if r["kind"] == "phase"]
     assert (phase["batches_per_epoch"], phase["batches_per_update"], phase["updates_per_epoch"]) == (1800, 3, 600)
     rows = train_rows(s3)

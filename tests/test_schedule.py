@@ -41,7 +41,10 @@ def test_one_task_phases_take_one_batch_per_update():
 
 
 def test_the_help_says_what_the_epoch_length_counts():
-    from mtlib.config import help_of
+    from mtlib.config import _FIELDS
+
+    def help_of(name):
+        return _FIELDS[name].metadata["help"]
 
     assert "task batches per epoch" in help_of("num_batches_per_epoch") and "every task" in help_of("num_batches_per_epoch")
     assert "largest" not in help_of("num_batches_per_epoch")

@@ -72,14 +72,23 @@ def test_a_sweep_trains_each_run_once_continues_an_unfinished_one_and_compares(t
 
 
 def test_make_sweep_and_make_help():
-    listed = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(["make", "-s", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     targets = [line.split()[1] for line in listed.splitlines()]
     assert {"sweep", "workbook", "test", "lint", "help"} <= set(targets)
     phony = next(line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith(".PHONY:")).split()[1:]
     rules = {line.split(":")[0] for line in (ROOT / "Makefile").read_text().splitlines() if line[:1].isalpha() and ":" in line}
     assert set(phony) <= rules, f"phony targets without a rule: {set(phony) - rules}"
     dry = subprocess.run(
-        ["make", "-n", "sweep", "PROFILE=smoke", "SEEDS=0,1", "GRID=finetune_pal.lr=1e-4,2e-4 pair_encoding=cross;bi", "VENV=/nonexistent"],
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "sweep",
+            "PROFILE=smoke",
+            "SEEDS=0,1",
+            "GRID=finetune_pal.lr=1e-4,2e-4 pair_encoding=cross;bi",
+            "VENV=/nonexistent",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
