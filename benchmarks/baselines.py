@@ -10,7 +10,7 @@
   part of the md5 split (dev chooses nothing), scored on the held-out part; the accuracy at the
   threshold that is best on the held-out part itself is reported beside it (an optimistic
   upper bound, the figure the issue quotes). SST has no zero-shot reading.
-- `trainer`: one `transformers.Trainer` fine-tuning run per task (issue 7's recipe): an
+- `trainer`: one `transformers.Trainer` fine-tuning run per task (one model per task, bf16): an
   `AutoModelForSequenceClassification` of the same encoder, pairs cross-encoded, batch 32,
   lr 5e-5, 10% linear warm-up, weight decay 0.01, max length 128, seed 0, bf16 where the
   machine computes it natively (`--amp auto`), 3 / 4 / 2 epochs for SST / STS / para, the

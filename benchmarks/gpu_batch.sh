@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device session's batch of runs on a single CUDA GPU (the H100 lent through the `device`
-# tool), in one command: issue 7's seeds, ablations and single-task Trainer baselines, run side
+# tool), in one command: the CPU recipes' seeds, ablations and single-task Trainer baselines, run side
 # by side on the one GPU (one CPU thread each), plus a throughput figure per precision.
 #
 #   bash benchmarks/gpu_batch.sh            # from the repository root, on the GPU machine
@@ -14,7 +14,7 @@
 #
 # The mtlib runs use fp32 (`amp=off`), as on a CPU without native bf16, so their scores stand
 # for the CPU profiles' recipe; only their wall times are the GPU's. The Trainer baselines use
-# bf16, as issue 7 specifies.
+# bf16, as benchmarks/baselines.py's docstring specifies.
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 DEADLINE=${DEADLINE:-540}  # seconds for the parallel phase

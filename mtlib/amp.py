@@ -35,7 +35,7 @@ def resolve_device(name: str) -> torch.device:
 def cpu_has_fast_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 / AMX). Without it, oneDNN emulates
     bf16 and a bf16 matmul runs tens of times slower than fp32 (measured here on an AVX2 EPYC:
-    0.8 against 30 GFLOP/s), so autocast to bf16 only pays off on CPUs that have it."""
+    0.8-13 against 80 GFLOP/s in fp32; benchmarks/README.md), so autocast to bf16 only pays off on CPUs that have it."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

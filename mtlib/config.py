@@ -151,7 +151,7 @@ def _pair_encoding_ok(setting: str) -> bool:
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "multitask": MultitaskConfig, "run": RunConfig}
 
-# The seed project's flag spellings, kept as aliases.
+# The CS224N reference project's flag spellings, kept as aliases.
 ALIASES = {"use_gpu": ("device", "cuda"), "use_amp": ("amp", "auto")}
 # Other spellings of a flag, as the reference project's README writes them: `-n_hidden_layers 1`
 # in its test commands, `--batch_size_sts` (for sst, para, sts) for the accumulation micro-batch.
@@ -513,9 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
             else:
                 choices = f.metadata.get("choices")
                 group.add_argument(*names, choices=choices, help=help_text)
-    legacy = parser.add_argument_group("aliases kept from the seed project")
+    legacy = parser.add_argument_group("aliases kept from the CS224N reference project")
     legacy.add_argument("--use_gpu", action="store_true", help="same as --device cuda")
-    legacy.add_argument("--use_amp", action="store_true", help="same as --amp auto (fp16 on CUDA, bf16 on CPU)")
+    legacy.add_argument(
+        "--use_amp",
+        action="store_true",
+        help="same as --amp auto (on CUDA bf16 where supported, else fp16; on a CPU bf16 only where it is native, else fp32)",
+    )
     return parser
 
 

@@ -78,7 +78,7 @@ def check_run_name(name: str) -> str:
     if not RUN_NAME.fullmatch(name or "") or name in (".", ".."):
         raise ConfigError(
             f"run name {name!r} is not a plain name (letters, digits, '.', '_', '-'; no '/'); "
-            "it becomes runs/<name>/. To put runs elsewhere, set --runs_dir or $MTLIB_RUNS"
+            "it becomes runs/<name>/. To put runs elsewhere, set $MTLIB_RUNS (or --runs_dir of the workbook and the recipe)"
         )
     return name
 

@@ -147,7 +147,7 @@ def run_stage(
 def chosen_stage(per_stage: dict[str, dict[str, Any]]) -> str:
     """The stage whose checkpoint a run reports: the one with the best mean dev score. Dev
     chooses the checkpoint across stages as it does across epochs within a stage; a tie goes to
-    the later stage. (The seed's recipe usually ends best at its last stage, not always: a short
+    the later stage. (The CS224N reference project's recipe usually ends best at its last stage, not always: a short
     stage 3 can lower the mean.)"""
     order = [s for s in STAGE_NAMES if s in per_stage] + [s for s in per_stage if s not in STAGE_NAMES]
     return max(reversed(order), key=lambda s: per_stage[s]["dev_mean"])
@@ -159,7 +159,7 @@ def reported_stage(stages: dict[str, Path]) -> str:
 
 
 def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | None = None, say: Callable[[str], None] = print) -> StageRun:
-    """The seed's `test` stage: the test split predicted once, with the checkpoint the run
+    """The CS224N reference project's `test` stage: the test split predicted once, with the checkpoint the run
     reports (`reported_stage`), into `stages/test/`. The profiles' training stages predict dev
     only (`predict_splits: dev`): which stage is reported is known only once they have all run.
     Kept when it already holds that checkpoint's predictions."""

@@ -9,7 +9,7 @@ R="${PYTHON:-.venv/bin/python} -m mtlib.result_tables --record"
 $R runs/baseline-zero-shot --group "zero-shot encoder" \
    --label "zero-shot encoder (cosine of mean-pooled embeddings; para threshold from the train part)"
 $R "$GPU_RUNS/baseline-trainer-gpu" --group "single-task Trainer" \
-   --label "single-task Trainer baselines (issue 7's recipe: one model per task, bf16)"
+   --label "single-task Trainer baselines (the recipe of benchmarks/baselines.py: one model per task, bf16)"
 $R runs/cpu-main --group "earlier cpu profile (cross)" --label "earlier cpu profile, all pairs cross-encoded (make workbook)"
 # first timing runs of the same training recipes: gradient-conflict probes in stage 2, dev passes
 # of 256 rows, the test split predicted after every stage
