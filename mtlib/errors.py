@@ -57,3 +57,24 @@ def disk_error_message(exc: OSError) -> str:
     elif exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         text += "; choose a writable folder (--save_path, $MTLIB_RUNS)"
     return text
+
+
+def one_line(prog: str, exc: BaseException) -> int | None:
+    """For a command's `main`: one line on stderr for a failure the user can act on, and its exit
+    code; None for anything else (the caller re-raises it, traceback and all)."""
+    import sys
+
+    from .train import Interrupted
+
+    if isinstance(exc, MtlibError):
+        text, code = f"error: {exc}", exc.exit_code
+    elif isinstance(exc, OSError):
+        text, code = f"error: {disk_error_message(exc)}", 2
+    elif isinstance(exc, Interrupted):  # the training loop saved its state
+        text, code = f"{exc}. Run the same command again to continue.", exc.exit_code
+    elif isinstance(exc, KeyboardInterrupt):
+        text, code = "interrupted; run the same command again to continue (finished stages are kept, the stopped one resumes)", 130
+    else:
+        return None
+    print(f"{prog}: {text}", file=sys.stderr)
+    return code

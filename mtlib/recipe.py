@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths, report
-from .errors import MtlibError, disk_error_message
+from .errors import MtlibError, one_line
 from .stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage
 
 
@@ -89,25 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         run_recipe(args.profile, args.run, args.set, args.runs_dir or None, "python -m mtlib.recipe " + shlex.join(argv), args.overwrite)
-    except MtlibError as exc:
-        print(f"mtlib.recipe: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        print(f"mtlib.recipe: error: {disk_error_message(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "mtlib.recipe: interrupted; run the same command again to continue (finished stages are kept, the stopped one resumes)",
-            file=sys.stderr,
-        )
-        return 130
-    except Exception as exc:  # the training loop's Interrupted: the state is saved
-        from .train import Interrupted
-
-        if not isinstance(exc, Interrupted):
+    except BaseException as exc:
+        code = one_line("mtlib.recipe", exc)
+        if code is None:
             raise
-        print(f"mtlib.recipe: {exc}. Run the same command again to continue.", file=sys.stderr)
-        return exc.exit_code
+        return code
     return 0
 
 

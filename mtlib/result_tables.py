@@ -26,7 +26,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from .checkpoints import atomic_write_json, atomic_write_text
-from .errors import ConfigError, MtlibError
+from .errors import ConfigError, one_line
 from .report import chosen_stage
 from .tasks import TASKS
 
@@ -336,9 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.update_readme:
             for name, block in update_readme().items():
                 print(f"## {name}\n{block}\n")
-    except MtlibError as exc:
-        print(f"mtlib.result_tables: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except BaseException as exc:
+        code = one_line("mtlib.result_tables", exc)
+        if code is None:
+            raise
+        return code
     return 0
 
 

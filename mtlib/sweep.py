@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .errors import ConfigError, MtlibError
+from .errors import ConfigError, one_line
 from .recipe import parse_sets, run_recipe
 
 
@@ -181,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         sweep(args.profile, args.seeds, parse_grid(args.grid), args.set, args.runs_dir or None, args.out or None)
-    except MtlibError as exc:
-        print(f"mtlib.sweep: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except BaseException as exc:
+        code = one_line("mtlib.sweep", exc)
+        if code is None:
+            raise
+        return code
     return 0
 
 

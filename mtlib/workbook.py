@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from . import paths, report
-from .errors import ConfigError, MtlibError, disk_error_message
+from .errors import ConfigError, MtlibError, one_line
 from .runs import has_content, locked
 from .stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
 
@@ -276,25 +276,11 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             echo=not args.quiet,
         )
-    except MtlibError as exc:
-        print(f"mtlib.workbook: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except OSError as exc:
-        print(f"mtlib.workbook: error: {disk_error_message(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "mtlib.workbook: interrupted; run the same command again to continue (finished stages are kept, the stopped one resumes)",
-            file=sys.stderr,
-        )
-        return 130
-    except Exception as exc:  # the training loop's Interrupted: the state is saved
-        from .train import Interrupted
-
-        if not isinstance(exc, Interrupted):
+    except BaseException as exc:
+        code = one_line("mtlib.workbook", exc)
+        if code is None:
             raise
-        print(f"mtlib.workbook: {exc}. Run the same command again to continue.", file=sys.stderr)
-        return exc.exit_code
+        return code
     return 0
 
 
