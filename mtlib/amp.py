@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .compiling import pad_multiple, resolve_compile
+from .data import collate
 from .errors import ConfigError
 
 AMP_MODES = ("off", "bf16", "fp16", "auto")  # auto: resolve_amp picks one of the others
@@ -67,16 +69,22 @@ class Precision:
     device: torch.device
     mode: str  # off | bf16 | fp16
     scaler: torch.amp.GradScaler
+    compile: str = "off"  # off | default | reduce-overhead (mtlib.compiling), already resolved
 
     @classmethod
-    def create(cls, device_name: str, amp: str) -> Precision:
+    def create(cls, device_name: str, amp: str, compile: str = "off") -> Precision:
         device = resolve_device(device_name)
         mode = resolve_amp(amp, device)
         scaler = torch.amp.GradScaler(device.type, enabled=mode == "fp16")
         if device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        return cls(device, mode, scaler)
+        return cls(device, mode, scaler, resolve_compile(compile, device))
+
+    @property
+    def pad_multiple(self) -> int:
+        """Padded widths are rounded up to this multiple (compiled graphs are reused per width)."""
+        return pad_multiple(self.compile)
 
     @property
     def dtype(self) -> torch.dtype | None:
@@ -93,6 +101,12 @@ class Precision:
         stack.enter_context(torch.autocast(device_type=self.device.type, dtype=self.dtype))
         return stack
 
+    def batch(self, encoded: Any, index: Any, pad_id: int = 0) -> dict[str, torch.Tensor]:
+        """`mtlib.data.collate` at this run's padding multiple, moved to the device."""
+        return self.to_device(collate(encoded, index, pad_id, self.pad_multiple))
+
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        non_blocking = self.device.type == "cuda"
-        return {k: v.to(self.device, non_blocking=non_blocking) for k, v in batch.items()}
+        if self.device.type != "cuda":
+            return batch
+        # pinned host memory makes the copies asynchronous: the next batch is collated meanwhile
+        return {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in batch.items()}

@@ -25,6 +25,7 @@ import yaml
 
 from . import paths
 from .amp import AMP_MODES, DEVICES
+from .compiling import COMPILE_MODES
 from .errors import ConfigError
 from .gradients import PROJECTIONS as PROJECTION_REGISTRY
 from .schedulers import COMBINE_STRATEGIES
@@ -107,6 +108,15 @@ class TrainConfig:
     deterministic: bool = _f(False, "use deterministic algorithms (slower on GPU; CPU runs are already repeatable)")
     max_bad_steps: int = _f(20, "stop after this many non-finite losses in a row")
     threads: int = _f(0, "torch CPU threads (0: torch's default)")
+    compile: str = _f(
+        "off",
+        "torch.compile the encoder: default (inductor), reduce-overhead (inductor + CUDA graphs), auto "
+        "(reduce-overhead on CUDA, off on a CPU); batches are padded to multiples of 16 tokens so graphs are reused",
+        COMPILE_MODES,
+    )
+    head_lr: float = _f(0.0, "learning rate of the task heads (and PAL blocks) when it differs from --lr (0: --lr)")
+    label_smoothing: float = _f(0.0, "label smoothing of the multi-class cross-entropy (SST)")
+    class_balance: bool = _f(False, "weight the multi-class cross-entropy by inverse class frequency in the training rows")
 
 
 @dataclass
@@ -122,6 +132,7 @@ class MultitaskConfig:
     )
     gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine")
     task_weights: dict[str, float] = _f({}, "loss weight per task, e.g. sst=1,para=0.5 (missing: 1)")
+    schedule_weights: dict[str, float] = _f({}, "the weighted scheduler's share per task, e.g. sst=2,para=1,sts=1 (missing: 1)")
     conflict_every: int = _f(0, "log pairwise task-gradient cosines every N updates (0: off)")
 
 
@@ -254,6 +265,7 @@ class Config:
             ("projection", PROJECTIONS),
             ("lr_schedule", LR_SCHEDULES),
             ("head_activation", HEAD_ACTIVATIONS),
+            ("compile", COMPILE_MODES),
         ]:
             value = getattr(getattr(self, _SECTION_OF[name]), name)
             need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
@@ -309,6 +321,16 @@ class Config:
         need(mt.sampling_temperature > 0, f"--sampling_temperature must be above 0 (got {mt.sampling_temperature})")
         need(0 < mt.gradvac_beta <= 1, f"--gradvac_beta must be in (0, 1] (got {mt.gradvac_beta})")
         need(mt.conflict_every >= 0, f"--conflict_every must be 0 (off) or more (got {mt.conflict_every})")
+        need(
+            t.head_lr == 0 or (math.isfinite(t.head_lr) and 0 < t.head_lr <= 1),
+            f"--head_lr must be 0 (--lr) or in (0, 1] (got {t.head_lr})",
+        )
+        need(0 <= t.label_smoothing < 1, f"--label_smoothing must be in [0, 1) (got {t.label_smoothing})")
+        for name, weights in (("schedule_weights", mt.schedule_weights),):
+            unknown_w = [k for k in weights if k not in TASK_NAMES]
+            need(not unknown_w, f"--{name} names unknown task(s) {unknown_w}")
+            need(all(math.isfinite(w) and w >= 0 for w in weights.values()), f"--{name} must be finite and 0 or more")
+            need(any(weights.get(x, 1.0) > 0 for x in d.tasks), f"--{name} gives every task weight 0")
         bad_weights = [k for k in mt.task_weights if k not in TASK_NAMES]
         need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")
         need(all(math.isfinite(w) and w >= 0 for w in mt.task_weights.values()), "--task_weights must be finite and 0 or more")

@@ -337,16 +337,17 @@ def _column(examples: Examples, column: tuple[str, ...]) -> Examples:
     return Examples(examples.task, examples.split, examples.source, examples.ids, [(t,) for t in column], examples.labels)
 
 
-def collate(encoded: Encoded, index: np.ndarray | list[int], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad a batch to its own longest example (dynamic padding). Bi-encoded pairs give 2B rows:
-    the B first sentences, then the B second sentences (the model splits them in half)."""
+def collate(encoded: Encoded, index: np.ndarray | list[int], pad_id: int = 0, multiple: int = 1) -> dict[str, torch.Tensor]:
+    """Pad a batch to its own longest example (dynamic padding), rounded up to a multiple of
+    `multiple` tokens (compiled graphs are reused per width; mtlib.compiling). Bi-encoded pairs
+    give 2B rows: the B first sentences, then the B second sentences (the model splits them in half)."""
     index = list(index)
     rows = [encoded.input_ids[i] for i in index]
     segments = [encoded.token_type_ids[i] for i in index]
     if encoded.second_ids is not None:
         rows += [encoded.second_ids[i] for i in index]
         segments += [[0] * len(encoded.second_ids[i]) for i in index]
-    width = max(len(r) for r in rows)
+    width = -(-max(len(r) for r in rows) // multiple) * multiple
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     types = torch.zeros((len(rows), width), dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)

@@ -20,7 +20,7 @@ from sklearn.metrics import confusion_matrix
 from . import distributed as dist
 from .amp import Precision
 from .checkpoints import atomic_write_text
-from .data import Encoded, collate, sorted_batches
+from .data import Encoded, sorted_batches
 from .tasks import TASKS, TaskSpec
 
 
@@ -52,13 +52,17 @@ def predict_split(model: torch.nn.Module, encoded: Encoded, precision: Precision
     n = len(encoded)
     preds = np.zeros(n, dtype=np.float64)
     probs = np.zeros((n, spec.num_outputs) if spec.label_kind == "class" else n, dtype=np.float64)
-    batches = sorted_batches(encoded.lengths, batch_size)
-    for index in batches[dist.rank() :: dist.world_size()]:  # sharded across ranks, then gathered
-        batch = precision.to_device(collate(encoded, index, pad_id))
+    batches = sorted_batches(encoded.lengths, batch_size)[dist.rank() :: dist.world_size()]  # sharded, then gathered
+    outputs = []  # kept on the device: one copy to the host at the end, not a sync per batch
+    for index in batches:
+        batch = precision.batch(encoded, index, pad_id)
         with precision.autocast():
             output = model(spec.name, **batch)
-        preds[index] = spec.predict(output).float().cpu().numpy()
-        probs[index] = spec.probabilities(output).float().cpu().numpy()
+        outputs.append((spec.predict(output).float(), spec.probabilities(output).float()))
+    if batches:
+        order = np.concatenate(batches)
+        preds[order] = torch.cat([p for p, _ in outputs]).cpu().numpy()
+        probs[order] = torch.cat([q for _, q in outputs]).cpu().numpy()
     preds, probs = dist.gather_rows(preds), dist.gather_rows(probs)
     model.train(was_training)
     ex = encoded.examples

@@ -19,6 +19,7 @@ import torch
 from . import distributed as dist
 from .amp import Precision, resolve_device
 from .checkpoints import check_tokenizer, load_weights_into, read_model_spec, resolve_checkpoint
+from .compiling import compile_encoder
 from .config import Config
 from .data import Encoded, cap_rows, check_data_dir, encode, load_task, md5_of, resolve_data_dir
 from .encoders import encoder_from_config, load_encoder, load_tokenizer
@@ -151,7 +152,7 @@ def prepare(cfg: Config) -> Prepared:
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     notes = adopt_test_settings(cfg)
-    precision = Precision.create(cfg.train.device, cfg.train.amp)
+    precision = Precision.create(cfg.train.device, cfg.train.amp, cfg.train.compile)
     dist.init_from_env(precision.device.type)
     if cfg.train.option == "test":
         model, tokenizer = load_model(cfg.train.pretrained_model_name, precision.device)
@@ -170,6 +171,7 @@ def prepare(cfg: Config) -> Prepared:
     splits = wanted if cfg.train.option == "test" else ("train", "dev", *(s for s in wanted if s != "dev"))
     data, data_notes, data_manifest = load_data(cfg, tokenizer, splits)
     model.to(precision.device)
+    compile_encoder(model, precision.compile)
     return Prepared(cfg, precision, tokenizer, model, data, notes + data_notes, data_manifest)
 
 

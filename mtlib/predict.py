@@ -111,7 +111,7 @@ class Predictor:
         import torch
         import torch.nn.functional as F
 
-        from .data import Examples, collate, encode, sorted_batches
+        from .data import Examples, encode, sorted_batches
 
         rows = _rows(TASKS["sst"], sentences)
         encoded = encode(
@@ -121,7 +121,7 @@ class Predictor:
         assert self.precision is not None
         with torch.inference_mode():
             for index in sorted_batches(encoded.lengths, self.batch_size):
-                batch = self.precision.to_device(collate(encoded, index, self.tokenizer.pad_token_id or 0))
+                batch = self.precision.batch(encoded, index, self.tokenizer.pad_token_id or 0)
                 with self.precision.autocast():
                     pooled = self.model.encode(encoded.examples.task, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
                 out[index] = F.normalize(pooled.float(), dim=-1).cpu().numpy()

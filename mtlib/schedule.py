@@ -109,3 +109,18 @@ def problems(cfg: Config) -> list[str]:
             "or add --combine_strategy encourage"
         )
     return out
+
+
+def make_optimizer(cfg: Config, model: Any, tasks: list[str]) -> Any:
+    """AdamW over the phase's parameters: the tasks' heads (and PAL blocks) at `--head_lr` when
+    it is set, the shared encoder at `--lr`. Fused: a 3x faster step on a CPU (benchmarks/README.md)."""
+    import torch
+
+    heads = [p for t in tasks for p in model.task_parameters(t)]
+    shared = model.shared_parameters()
+    t = cfg.train
+    if not t.head_lr or t.head_lr == t.lr:
+        groups: list[dict[str, Any]] = [{"params": heads + shared}]
+    else:
+        groups = [{"params": heads, "lr": t.head_lr}, {"params": shared}]
+    return torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, fused=True)

@@ -9,6 +9,7 @@ an overridden epoch length.
 - `random`: uniform over tasks.
 - `proportional`: p_t ∝ N_t.
 - `temperature`: p_t ∝ N_t^(1/T) (T=1 proportional, T→∞ uniform).
+- `weighted`: p_t ∝ w_t, the shares given by `--schedule_weights` (e.g. sst=2,para=1,sts=1).
 - `pal`: annealed sampling of Stickland & Murray (2019): p_t ∝ N_t^α with
   α = 1 − 0.8·(e − 1)/(E − 1) in epoch e of E (1-based): proportional at first, near uniform last.
   A one-epoch stage samples with α = 0.2, the end point, as the reference project's scheduler did.
@@ -24,8 +25,17 @@ import numpy as np
 class TaskScheduler:
     name = "base"
 
-    def __init__(self, tasks: list[str], sizes: dict[str, int], seed: int = 0, epochs: int = 1, temperature: float = 2.0):
+    def __init__(
+        self,
+        tasks: list[str],
+        sizes: dict[str, int],
+        seed: int = 0,
+        epochs: int = 1,
+        temperature: float = 2.0,
+        weights: dict[str, float] | None = None,
+    ):
         self.tasks = list(tasks)
+        self.weights = np.array([float((weights or {}).get(t, 1.0)) for t in self.tasks])
         self.sizes = np.array([max(int(sizes[t]), 1) for t in self.tasks], dtype=float)
         self.epochs, self.temperature = max(int(epochs), 1), temperature
         self.epoch = 1
@@ -97,6 +107,13 @@ class Temperature(TaskScheduler):
         return _power(self.sizes, 1.0 / self.temperature)
 
 
+class Weighted(TaskScheduler):
+    name = "weighted"
+
+    def probabilities(self) -> np.ndarray:
+        return self.weights / self.weights.sum()
+
+
 class AnnealedPAL(TaskScheduler):
     name = "pal"
 
@@ -109,11 +126,19 @@ class AnnealedPAL(TaskScheduler):
         return _power(self.sizes, self.alpha())
 
 
-SCHEDULERS = {cls.name: cls for cls in (RoundRobin, Uniform, Proportional, Temperature, AnnealedPAL)}
+SCHEDULERS = {cls.name: cls for cls in (RoundRobin, Uniform, Proportional, Temperature, Weighted, AnnealedPAL)}
 
 
-def make_scheduler(name: str, tasks: list[str], sizes: dict[str, int], seed: int, epochs: int, temperature: float = 2.0) -> TaskScheduler:
-    return SCHEDULERS[name](tasks, sizes, seed=seed, epochs=epochs, temperature=temperature)
+def make_scheduler(
+    name: str,
+    tasks: list[str],
+    sizes: dict[str, int],
+    seed: int,
+    epochs: int,
+    temperature: float = 2.0,
+    weights: dict[str, float] | None = None,
+) -> TaskScheduler:
+    return SCHEDULERS[name](tasks, sizes, seed=seed, epochs=epochs, temperature=temperature, weights=weights)
 
 
 COMBINE_STRATEGIES = ("none", "force", "encourage")  # draw_update's strategies

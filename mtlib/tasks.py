@@ -48,21 +48,33 @@ class TaskSpec:
         return self.label_kind in ("class", "binary")
 
     # ---- losses -------------------------------------------------------------------------
-    def loss(self, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, output: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0, class_weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Mean loss of a batch.
 
         SST: cross-entropy over 5 logits. Para: BCE with logits on 1 logit. STS: mean squared
         error on the 0..5 scale. MSE (rather than a cosine/Pearson loss) because the metric is
         Pearson on the raw score and the head predicts the score itself; MSE is the proper
         scoring rule for a conditional mean and is stable at small batch sizes, where a batch
-        Pearson loss is noisy.
+        Pearson loss is noisy. `label_smoothing` and `class_weights` (see `class_weights_of`) apply
+        to the multi-class cross-entropy only.
         """
         output = output.float()
         if self.label_kind == "class":
-            return F.cross_entropy(output, labels.long())
+            return F.cross_entropy(output, labels.long(), weight=class_weights, label_smoothing=label_smoothing)
         if self.label_kind == "binary":
             return F.binary_cross_entropy_with_logits(output.squeeze(-1), labels.float())
         return F.mse_loss(self.score(output), labels.float())
+
+    def class_weights_of(self, labels: np.ndarray) -> torch.Tensor | None:
+        """Inverse-frequency weights of the classes in `labels` (mean 1 over the rows), for a
+        class-balanced cross-entropy; None for tasks that are not multi-class."""
+        if self.label_kind != "class":
+            return None
+        counts = np.bincount(np.asarray(labels, dtype=int), minlength=self.num_outputs).astype(float)
+        weights = len(labels) / (self.num_outputs * np.maximum(counts, 1.0))
+        return torch.as_tensor(weights, dtype=torch.float32)
 
     def score(self, output: torch.Tensor) -> torch.Tensor:
         """Map the head's raw output to the prediction scale (STS: a squashed 0..5 score)."""

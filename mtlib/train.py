@@ -39,14 +39,14 @@ from . import distributed as dist
 from .amp import Precision
 from .checkpoints import load_state, load_weights_into, save_model, save_state, state_exists
 from .config import Config
-from .data import Encoded, TaskStream, collate
+from .data import Encoded, TaskStream
 from .errors import CheckpointError, TrainingError
 from .evaluate import confusion, predict_split, summary
 from .gradients import cosine_matrix, make_method, per_task_gradients, set_flat_grad
 from .model import MultitaskBert
 from .progress import EpochProgress, duration, say
 from .runs import RunDir, truncate_metrics
-from .schedule import make_lr_schedule, plan_epoch
+from .schedule import make_lr_schedule, make_optimizer, plan_epoch
 from .schedulers import draw_update, make_scheduler
 from .tasks import TASKS
 
@@ -92,6 +92,15 @@ class LoopState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def loss_options(cfg: Config, spec: Any, train: Encoded, device: torch.device) -> dict[str, Any]:
+    """The keyword arguments of `spec.loss` for this run: label smoothing and class weights
+    (`--label_smoothing`, `--class_balance`) for a multi-class task, nothing for the others."""
+    if spec.label_kind != "class":
+        return {}
+    weights = spec.class_weights_of(train.examples.labels) if cfg.train.class_balance else None
+    return {"label_smoothing": cfg.train.label_smoothing, "class_weights": None if weights is None else weights.to(device)}
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -110,6 +119,7 @@ class Trainer:
         self.rank, self.world = dist.rank(), dist.world_size()
         # dev predictions of the saved best model, per task: the final scoring reuses them
         self.best_dev_predictions: dict[str, Any] = {}
+        self.loss_options = {t: loss_options(cfg, TASKS[t], d["train"], precision.device) for t, d in data.items() if "train" in d}
 
     def add_callback(self, fn: Callable[[str, dict[str, Any]], None]) -> None:
         """`fn(event, payload)` for events 'update' and 'epoch' (as minGPT's add_callback)."""
@@ -165,15 +175,18 @@ class Trainer:
         streams = {t: TaskStream(self.data[t]["train"], cfg.train.batch_size, cfg.train.seed, i) for i, t in enumerate(phase.tasks)}
         sizes = {t: s.num_batches for t, s in streams.items()}
         scheduler = make_scheduler(
-            cfg.multitask.task_scheduler, phase.tasks, sizes, cfg.train.seed, cfg.train.epochs, cfg.multitask.sampling_temperature
+            cfg.multitask.task_scheduler,
+            phase.tasks,
+            sizes,
+            cfg.train.seed,
+            cfg.train.epochs,
+            cfg.multitask.sampling_temperature,
+            cfg.multitask.schedule_weights,
         )
         plan = plan_epoch(cfg, sizes)
         k, per_epoch = plan.batches_per_update, plan.updates_per_epoch
         total = per_epoch * cfg.train.epochs
-        params = [p for t in phase.tasks for p in model.task_parameters(t)] + model.shared_parameters()
-        optimizer = torch.optim.AdamW(
-            params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True
-        )  # fused: 3x faster step on CPU (benchmarks/README.md)
+        optimizer = make_optimizer(cfg, model, phase.tasks)
         lr_schedule = make_lr_schedule(optimizer, cfg.train.lr_schedule, int(cfg.train.warmup_ratio * total), total)
         method = make_method(cfg.multitask.projection, phase.tasks, beta=cfg.multitask.gradvac_beta)
         scaler = self.precision.scaler
@@ -249,10 +262,10 @@ class Trainer:
                 local = dist.shard(index)
                 for start in range(0, len(local), micro_size):
                     micro = local[start : start + micro_size]
-                    batch = precision.to_device(collate(self.data[task]["train"], micro, self.pad_id))
+                    batch = precision.batch(self.data[task]["train"], micro, self.pad_id)
                     with precision.autocast():
                         output = model(task, **batch)
-                    loss = spec.loss(output, batch["labels"])
+                    loss = spec.loss(output, batch["labels"], **self.loss_options[task])
                     share = len(micro) / len(index)
                     scaler.scale(loss * (weight * share)).backward()
                     total += loss.detach() * share / counts[task]
@@ -300,7 +313,7 @@ class Trainer:
         lr_schedule.step()
         optimizer.zero_grad(set_to_none=True)
         result = dict(zip(present, values))
-        self._log_update(result, counts, lr_schedule.get_last_lr()[0])
+        self._log_update(result, counts, lr_schedule.get_last_lr()[-1])
         return result
 
     def _probe_conflicts(self, tasks: list[str], shared: list[torch.nn.Parameter]) -> None:
@@ -316,10 +329,10 @@ class Trainer:
                 self._probe[t] = np.sort(np.random.default_rng([self.cfg.train.seed, 4099, i]).choice(n, min(size, n), replace=False))
 
         def backward(task: str) -> None:
-            batch = self.precision.to_device(collate(self.data[task]["train"], dist.shard(self._probe[task]), self.pad_id))
+            batch = self.precision.batch(self.data[task]["train"], dist.shard(self._probe[task]), self.pad_id)
             with self.precision.autocast():
                 output = self.model(task, **batch)
-            self.precision.scaler.scale(TASKS[task].loss(output, batch["labels"])).backward()
+            self.precision.scaler.scale(TASKS[task].loss(output, batch["labels"], **self.loss_options[task])).backward()
 
         cuda = [self.precision.device] if self.precision.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):  # the probe's dropout draws leave training's random stream alone

@@ -1,0 +1,53 @@
+"""`--compile`: torch.compile the shared encoder, and the padded widths that let graphs be reused.
+
+- `off`: eager.
+- `default`: inductor kernels (fused elementwise work, fewer launches).
+- `reduce-overhead`: inductor plus CUDA graphs, so a whole forward (and backward) is one launch.
+  At batch 32 a bert-base update is launch-bound on an H100/H200; CUDA graphs remove that.
+- `auto`: `reduce-overhead` on CUDA; `off` on a CPU (measured on a 2-core AVX2 EPYC, where
+  inductor's compile time outweighs what it saves in a 15-minute run: benchmarks/README.md).
+
+Only the encoder is compiled, in place (`nn.Module.compile`), so parameter names, checkpoints,
+resume, the PAL forward hooks (traced with the layers they hook) and the per-task heads are
+unchanged. It is compiled with dynamic shapes, so one graph serves every batch size and width;
+widths are still padded to multiples of `PAD_MULTIPLE` so CUDA graphs, recorded per shape, are
+few and reused. Padding is masked: it changes no result beyond float rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+
+COMPILE_MODES = ("off", "default", "reduce-overhead", "auto")
+PAD_MULTIPLE = 16
+
+
+def resolve_compile(mode: str, device: torch.device) -> str:
+    """The compile mode that runs: `auto` becomes reduce-overhead on CUDA and off elsewhere."""
+    if mode == "auto":
+        return "reduce-overhead" if device.type == "cuda" else "off"
+    return mode
+
+
+def pad_multiple(mode: str) -> int:
+    """Round padded widths up to this multiple (1: pad to the batch's longest row)."""
+    return 1 if mode == "off" else PAD_MULTIPLE
+
+
+def compile_encoder(model: torch.nn.Module, mode: str) -> None:
+    """Compile `model.encoder` in place (`mode` already resolved). With CUDA graphs, each call of
+    the model starts a new graph step, so outputs of the previous call may be reused by the
+    graph pool: callers consume (or copy) a call's outputs before the next call, as the training
+    step and `predict_split` do."""
+    if mode == "off":
+        return
+    # every train/eval x grad/no-grad variant of the dynamic graph must fit in the cache
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 32)
+    options = {"mode": None if mode == "default" else mode, "dynamic": True}
+    model.encoder.compile(**options)
+    if mode == "reduce-overhead":
+        model.register_forward_pre_hook(_new_graph_step)
+
+
+def _new_graph_step(module: torch.nn.Module, args: tuple) -> None:
+    torch.compiler.cudagraph_mark_step_begin()
