@@ -1,34 +1,46 @@
 #!/usr/bin/env bash
-# One device session's batch of runs on a single CUDA GPU (the H100 lent through the `device`
-# tool), in one command: the CPU recipes' seeds, ablations and single-task Trainer baselines, run side
-# by side on the one GPU (one CPU thread each), plus a throughput figure per precision.
+# One device session's GPU work (one lent H100/H200, about 15 minutes with start-up), as one
+# command that finishes within ~9.5 minutes:
 #
-#   bash benchmarks/gpu_batch.sh            # from the repository root, on the GPU machine
+#   bash benchmarks/gpu_batch.sh          # from the repository root, on the GPU machine
+#
+# 1. set-up and a preflight (the smoke profile on CUDA), failing fast;
+# 2. benchmarks/gpu_bench.py alone on the GPU: mtlib against transformers.Trainer, MiniLM and
+#    the bert-base shape, each precision, compile off / default / reduce-overhead, prediction;
+# 3. the default's candidates (the `cpu` profile's recipe with other settings, fp32 as on a CPU
+#    without native bf16, one CPU thread each) side by side on the GPU: their dev scores choose
+#    what the CPU then confirms; only their scores carry over, not their times;
+# 4. the `gpu` profile on the GPU with AMP and --compile auto, every stage and the test stage,
+#    epochs capped at one per stage, with MiniLM and then the bert-base shape (times only).
 #
 # It expects what the device tool carries: the data files in data/, the packaged encoder as
-# .gpu/minilm/ (config, tokenizer, weights stored in fp16 to fit the transfer limit, widened
-# back to fp32 here) and the torchjd wheel in .gpu/whl/. Results go to $OUT (runs.tgz holds
-# every run folder's records and dev predictions, without weights, state or TensorBoard
-# events; logs.tgz the logs). BATCH=2 runs the second batch; SKIP_CHECKS=1 skips the preflight
-# and throughput steps.
-#
-# The mtlib runs use fp32 (`amp=off`), as on a CPU without native bf16, so their scores stand
-# for the CPU profiles' recipe; only their wall times are the GPU's. The Trainer baselines use
-# bf16, as benchmarks/baselines.py's docstring specifies.
+# .gpu/minilm/ (config, tokenizer, weights in fp16 to fit the transfer limit, widened back to
+# fp32 here) and the torchjd wheel in .gpu/whl/ (benchmarks/README.md says how to make them).
+# Everything lands in $OUT: gpu_bench.{json,md}, runs.tgz (each run's records and dev
+# predictions, no weights), logs.tgz. Each phase has a deadline; a phase cut short keeps what
+# it wrote. DRY=1 runs every phase in seconds on a CPU with the tiny random BERT (the test does).
 set -u
 OUT=${OUT:-/tmp/gpu-out}
-DEADLINE=${DEADLINE:-540}  # seconds for the parallel phase
+T0=$SECONDS
 mkdir -p "$OUT" /tmp/logs /tmp/runs
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
+export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 export MTLIB_DATA_DIR=$PWD/data MTLIB_RUNS=/tmp/runs
-ENC=/tmp/minilm
+ENC=/tmp/minilm BASE=/tmp/bert-base-shape DEVICE=cuda
+BENCH_S=${BENCH_S:-230} SEARCH_S=${SEARCH_S:-170} PROFILE_S=${PROFILE_S:-140}
+PY=${PY:-python3}
+if [ -n "${DRY:-}" ]; then  # the plumbing only: tiny model, CPU, a few updates
+  ENC=tiny-random BASE=tiny-random DEVICE=cpu BENCH_S=120 SEARCH_S=120 PROFILE_S=120
+fi
+phase() { echo "== $1 at $((SECONDS - T0)) s"; }
 
-# ---- set-up, failing fast --------------------------------------------------------------------
+# ---- 1. set-up, failing fast ------------------------------------------------------------------
+phase setup
 set -e
-python3 -m pip install -q --upgrade --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 - <<'EOF'
+if [ -z "${DRY:-}" ]; then
+  $PY -m pip install -q --upgrade --no-index --no-deps --no-compile --target /tmp/site .gpu/whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  $PY - <<'EOF'
 import shutil, torch, transformers
 from pathlib import Path
 from safetensors.torch import load_file, save_file
@@ -39,74 +51,95 @@ for f in src.iterdir():
         shutil.copy(f, dst / f.name)
 sd = load_file(src / "model.fp16.safetensors")
 save_file({k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}, dst / "model.safetensors")
+import sys; sys.path.insert(0, ".")
+from benchmarks.gpu_bench import build_shape
+build_shape("/tmp/minilm", Path("/tmp/bert-base-shape"))
 print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.get_device_name())
 EOF
-[ -n "${SKIP_CHECKS:-}" ] || python3 -m mtlib.recipe --profile smoke --run preflight --set encoder=$ENC --set device=cuda > /tmp/logs/preflight.log 2>&1 \
-  || { tail -30 /tmp/logs/preflight.log; exit 3; }
-[ -n "${SKIP_CHECKS:-}" ] || python3 benchmarks/baselines.py trainer --task sst --encoder $ENC --epochs 1 --train_limit 64 --dev_limit 64 --out /tmp/runs/preflight-trainer > /tmp/logs/preflight-trainer.log 2>&1 \
-  || { tail -30 /tmp/logs/preflight-trainer.log; exit 3; }
-echo "preflight ok at ${SECONDS}s"
+fi
+timeout 120 $PY -m mtlib.recipe --profile smoke --run preflight --set encoder=$ENC --set device=$DEVICE > /tmp/logs/preflight.log 2>&1 \
+  || { tail -30 /tmp/logs/preflight.log; cp /tmp/logs/preflight.log "$OUT/"; exit 3; }
 set +e
 
-# ---- throughput, alone on the GPU ------------------------------------------------------------
-if [ -z "${SKIP_CHECKS:-}" ]; then
-  python3 benchmarks/gpu_throughput.py --encoder $ENC --steps 120 --out "$OUT/gpu_throughput.json" > /tmp/logs/throughput.log 2>&1
-  tail -25 /tmp/logs/throughput.log
+# ---- 2. the benchmark, alone on the GPU ---------------------------------------------------------
+phase bench
+if [ -n "${DRY:-}" ]; then
+  BENCH_ARGS="--device cpu --encoder tiny=tiny-random --steps 2 --warmup 1 --amps off --compiles off --trainer-amps off --predict off:off --predict-rows 64 --peak-size 64"
+else
+  BENCH_ARGS="--encoder bert-base-shape=$BASE --steps 100 --warmup 20"
+fi
+# bert-base shape: every row; MiniLM: the rows its target needs
+OMP_NUM_THREADS=4 timeout $((BENCH_S * 2 / 3)) $PY benchmarks/gpu_bench.py $BENCH_ARGS --out "$OUT/gpu_bench_base.json" --md "$OUT/gpu_bench_base.md" > /tmp/logs/gpu_bench_base.log 2>&1
+echo "bench (bert-base shape) rc=$?"; tail -14 /tmp/logs/gpu_bench_base.log
+if [ -z "${DRY:-}" ]; then
+  OMP_NUM_THREADS=4 timeout $((BENCH_S / 3)) $PY benchmarks/gpu_bench.py --encoder minilm=$ENC --steps 100 --warmup 20 --amps off,bf16 \
+    --compiles off,reduce-overhead --trainer-amps bf16 --predict bf16:reduce-overhead --peak-size 4096 \
+    --out "$OUT/gpu_bench_minilm.json" --md "$OUT/gpu_bench_minilm.md" > /tmp/logs/gpu_bench_minilm.log 2>&1
+  echo "bench (MiniLM) rc=$?"; tail -9 /tmp/logs/gpu_bench_minilm.log
 fi
 
-# ---- everything else side by side ------------------------------------------------------------
-# CUDA MPS lets the processes' kernels share the GPU instead of time-slicing it; where the
-# daemon does not start (or CUDA fails under it), it is stopped and the runs share without it.
-if nvidia-cuda-mps-control -d 2>/dev/null && timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
+# ---- 3. the default's candidates, side by side ----------------------------------------------------
+phase search
+if [ -z "${DRY:-}" ] && nvidia-cuda-mps-control -d 2>/dev/null && timeout 60 $PY -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
   echo "MPS on"
 else
   echo quit | nvidia-cuda-mps-control 2>/dev/null; echo "MPS off"
 fi
 launch() {
   local name=$1; shift
-  ( "$@" > "/tmp/logs/$name.log" 2>&1; echo "$name rc=$? at ${SECONDS}s" >> /tmp/logs/done.txt ) &
+  ( OMP_NUM_THREADS=1 "$@" > "/tmp/logs/$name.log" 2>&1; echo "$name rc=$? at $((SECONDS - T0))s" >> /tmp/logs/done.txt ) &
 }
-recipe() {  # recipe NAME PROFILE [--set ...]
-  local name=$1 profile=$2; shift 2
-  launch "$name" python3 -m mtlib.recipe --profile "$profile" --run "$name" --set encoder=$ENC --set amp=off --set threads=1 "$@"
+candidate() {  # candidate NAME [--set ...]: the cpu profile's recipe with these settings
+  local name=$1; shift
+  launch "$name" timeout -k 5 $SEARCH_S $PY -m mtlib.recipe --profile cpu --run "$name" --set encoder=$ENC --set device=$DEVICE \
+    --set amp=off --set threads=1 "$@" ${DRY:+--set max_train_examples=40 --set individual_pretrain.max_train_examples=40 \
+    --set max_eval_examples=40 --set finetune_pal.num_batches_per_epoch=4 --set finetune_vaccine.updates_per_epoch=2}
 }
-batch1() {  # the first session's batch: baselines, cpu-full candidates x 3 seeds, cpu ablations
-  [ -n "${SKIP_BASELINES:-}" ] || launch zero-shot python3 benchmarks/baselines.py zero-shot --encoder $ENC --threads 1 --out /tmp/runs/baseline-zero-shot-gpu
-  for task in ${SKIP_BASELINES:+none} sst sts para; do
-    [ "$task" = none ] && break
-    launch "baseline-$task" python3 benchmarks/baselines.py trainer --task $task --encoder $ENC --threads 1 --out /tmp/runs/baseline-trainer-gpu
-  done
-  for s in 0 1 2; do
-    recipe "gpu-cpu-full-s$s" cpu-full --set seed=$s
-    recipe "gpu-cpu-full-lr1e-4-s$s" cpu-full --set seed=$s --set finetune_pal.lr=1e-4
-  done
-  recipe gpu-cpu-full-cross-s0 cpu-full --set pair_encoding=cross
-  for s in 0 1 2; do
-    recipe "gpu-cpu-s$s" cpu --set seed=$s
-  done
-  recipe gpu-cpu-abl-round-robin cpu --set finetune_pal.task_scheduler=round_robin
-  recipe gpu-cpu-abl-proj-none cpu --set finetune_vaccine.projection=none
-  recipe gpu-cpu-abl-pcgrad cpu --set finetune_vaccine.projection=pcgrad
-  recipe gpu-cpu-abl-no-pal cpu --set finetune_vaccine.use_pal=false
-  recipe gpu-cpu-abl-cross cpu --set pair_encoding=cross
-}
-batch2() {  # the second batch, chosen from the first one's dev scores: per-task pair encoding
-  for s in 0 1 2; do
-    recipe "gpu-cpu-full-hybrid-s$s" cpu-full --set seed=$s --set pair_encoding=para=cross,sts=bi
-    recipe "gpu-cpu-full-hybrid-prop-s$s" cpu-full --set seed=$s --set pair_encoding=para=cross,sts=bi --set finetune_pal.task_scheduler=proportional
-  done
-  for s in 1 2; do
-    recipe "gpu-cpu-full-cross-s$s" cpu-full --set seed=$s --set pair_encoding=cross
-  done
-  recipe gpu-cpu-abl-proj-none cpu --set finetune_vaccine.projection=none --set finetune_vaccine.combine_strategy=none
-}
-batch${BATCH:-1}
+# the shape of the 15-minute budget: stage 2 as one epoch of N batches (one dev pass, not two),
+# stage 3 shortened to 10 updates; the rest as the cpu profile
+V2="--set finetune_pal.epochs=1 --set finetune_pal.task_scheduler=weighted --set finetune_vaccine.updates_per_epoch=10"
+N300="--set finetune_pal.num_batches_per_epoch=300"
+W211="--set finetune_pal.schedule_weights=sst=2,para=1,sts=1"
+candidate q-lr5e-5-w111 $V2 $N300 --set finetune_pal.lr=5e-5
+candidate q-lr1e-4-w111 $V2 $N300 --set finetune_pal.lr=1e-4
+candidate q-lr1e-4-w211 $V2 $N300 --set finetune_pal.lr=1e-4 $W211
+candidate q-lr1e-4-w311 $V2 $N300 --set finetune_pal.lr=1e-4 --set finetune_pal.schedule_weights=sst=3,para=1,sts=1
+candidate q-lr2e-4-w211 $V2 $N300 --set finetune_pal.lr=2e-4 $W211
+candidate q-lr1e-4-w211-head1e-3 $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set finetune_pal.head_lr=1e-3
+candidate q-lr1e-4-w211-bal $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set finetune_pal.class_balance=true
+candidate q-lr1e-4-w211-ls $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set finetune_pal.label_smoothing=0.1
+candidate q-lr1e-4-w211-bal-head $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set finetune_pal.class_balance=true --set finetune_pal.head_lr=1e-3
+candidate q-lr1e-4-w211-hybrid $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set pair_encoding=para=cross,sts=bi
+candidate q-lr1e-4-w211-n400 $V2 --set finetune_pal.num_batches_per_epoch=400 --set finetune_pal.lr=1e-4 $W211
+candidate q-lr1e-4-w211-s3none $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set finetune_vaccine.projection=none --set finetune_vaccine.combine_strategy=none
+candidate q-lr1e-4-w211-s1 $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set seed=1
+candidate q-lr1e-4-w211-s2 $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set seed=2
+candidate q-lr1e-4-w211-bal-head-s1 $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set finetune_pal.class_balance=true --set finetune_pal.head_lr=1e-3 --set seed=1
+candidate q-lr1e-4-w211-bal-head-s2 $V2 $N300 --set finetune_pal.lr=1e-4 $W211 --set finetune_pal.class_balance=true --set finetune_pal.head_lr=1e-3 --set seed=2
+END=$((SECONDS + SEARCH_S))
+while [ "$(jobs -rp | wc -l)" -gt 0 ] && [ "$SECONDS" -lt "$END" ]; do sleep 3; done
+echo "search ended at $((SECONDS - T0)) s; still running: $(jobs -rp | wc -l)"
+pkill -f "mtlib.recipe --profile cpu" 2>/dev/null; sleep 2
+echo quit | nvidia-cuda-mps-control 2>/dev/null
+cat /tmp/logs/done.txt 2>/dev/null
 
-while [ "$(jobs -rp | wc -l)" -gt 0 ] && [ "$SECONDS" -lt "$DEADLINE" ]; do sleep 5; done
-echo "parallel phase ended at ${SECONDS}s; still running: $(jobs -rp | wc -l)"
-kill $(jobs -rp) 2>/dev/null; sleep 2
-cat /tmp/logs/done.txt
-nvidia-smi --query-gpu=memory.used --format=csv,noheader
+# ---- 4. the gpu profile, every stage, AMP and compile auto, one epoch per stage -----------------------
+phase profile
+END=$((SECONDS + PROFILE_S))
+if [ -n "${DRY:-}" ]; then PROFILE=smoke PROFILE_SETS="--set compile=off"
+else PROFILE=gpu PROFILE_SETS="--set amp=auto --set compile=auto --set individual_pretrain.epochs=1 --set finetune_pal.epochs=1 --set finetune_vaccine.epochs=1"
+fi
+for enc in minilm:$ENC bert-base-shape:$BASE; do
+  left=$((END - SECONDS)); [ "$left" -gt 20 ] || break
+  name="gpu-profile-${enc%%:*}"
+  OMP_NUM_THREADS=4 timeout $left $PY -m mtlib.recipe --profile $PROFILE --run "$name" --set encoder=${enc#*:} --set device=$DEVICE $PROFILE_SETS \
+    > "/tmp/logs/$name.log" 2>&1
+  echo "$name rc=$? at $((SECONDS - T0)) s"; tail -4 "/tmp/logs/$name.log"
+done
+
+# ---- results ----------------------------------------------------------------------------------------
+phase pack
 (cd /tmp && find runs \( -name '*.json' -o -name config.yaml -o -name command.txt -o -name metrics.jsonl -o -name report.md -o -name '*dev-output.csv' \) -print | tar czf "$OUT/runs.tgz" -T -)
 tar czf "$OUT/logs.tgz" -C /tmp logs
 ls -la "$OUT"
+phase done

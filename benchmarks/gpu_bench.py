@@ -242,7 +242,15 @@ def plan(args: argparse.Namespace) -> list[tuple[str, str, str]]:
                 rows.append(("mtlib", amp, compile))
     rows += [("trainer", amp, "off") for amp in args.trainer_amps.split(",") if amp]
     rows += [("predict", *pair.split(":")) for pair in args.predict.split(",") if pair]
-    return rows
+    # the rows the targets compare come first, so a run cut short by its deadline keeps them
+    first = [
+        ("mtlib", "off", "off"),
+        ("mtlib", "bf16", "off"),
+        ("mtlib", "bf16", "reduce-overhead"),
+        ("trainer", "bf16", "off"),
+        ("predict", "bf16", "reduce-overhead"),
+    ]
+    return sorted(rows, key=lambda r: (first.index(r) if r in first else len(first), r[0] != "trainer"))
 
 
 def table(result: dict[str, Any]) -> str:
