@@ -4,8 +4,12 @@
 - `default`: inductor kernels (fused elementwise work, fewer launches).
 - `reduce-overhead`: inductor plus CUDA graphs, so a whole forward (and backward) is one launch.
   At batch 32 a bert-base update is launch-bound on an H100/H200; CUDA graphs remove that.
-- `auto`: `reduce-overhead` on CUDA; `off` on a CPU (measured on a 2-core AVX2 EPYC, where
-  inductor's compile time outweighs what it saves in a 15-minute run: benchmarks/README.md).
+- `auto`: `off` for now, on CUDA and on a CPU. On a CPU (a 2-core AVX2 EPYC) inductor's compile
+  time outweighs what it saves in a 15-minute run. On CUDA, `auto` is meant to become
+  `reduce-overhead`, but that mode has not yet trained successfully here: on an H200 (torch 2.11)
+  the backward pass read a CUDA-graph output that a later graph step had overwritten
+  (benchmarks/README.md, "GPU"). The step marker now applies to calls without gradients only, as
+  the torch docs advise for inference; that change has not yet run on a GPU.
 
 Only the encoder is compiled, in place (`nn.Module.compile`), so parameter names, checkpoints,
 resume, the PAL forward hooks (traced with the layers they hook) and the per-task heads are
@@ -25,7 +29,7 @@ PAD_MULTIPLE = 16
 def resolve_compile(mode: str, device: torch.device) -> str:
     """The compile mode that runs: `auto` becomes reduce-overhead on CUDA and off elsewhere."""
     if mode == "auto":
-        return "reduce-overhead" if device.type == "cuda" else "off"
+        return "off"  # see the module docstring: reduce-overhead on CUDA once it has trained on a GPU
     return mode
 
 
@@ -36,9 +40,10 @@ def pad_multiple(mode: str) -> int:
 
 def compile_encoder(model: torch.nn.Module, mode: str) -> None:
     """Compile `model.encoder` in place (`mode` already resolved). With CUDA graphs, each call of
-    the model starts a new graph step, so outputs of the previous call may be reused by the
-    graph pool: callers consume (or copy) a call's outputs before the next call, as the training
-    step and `predict_split` do."""
+    the model without gradients (dev scoring, prediction) starts a new graph step, so its outputs
+    may be reused by the graph pool at the next call: callers consume (or copy) them first, as
+    `predict_split` does. Training calls leave the steps to CUDA-graph trees, which end a step
+    when its backward has run."""
     if mode == "off":
         return
     # every train/eval x grad/no-grad variant of the dynamic graph must fit in the cache
@@ -50,4 +55,5 @@ def compile_encoder(model: torch.nn.Module, mode: str) -> None:
 
 
 def _new_graph_step(module: torch.nn.Module, args: tuple) -> None:
-    torch.compiler.cudagraph_mark_step_begin()
+    if not torch.is_grad_enabled():
+        torch.compiler.cudagraph_mark_step_begin()

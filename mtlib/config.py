@@ -110,8 +110,8 @@ class TrainConfig:
     threads: int = _f(0, "torch CPU threads (0: torch's default)")
     compile: str = _f(
         "off",
-        "torch.compile the encoder: default (inductor), reduce-overhead (inductor + CUDA graphs), auto "
-        "(reduce-overhead on CUDA, off on a CPU); batches are padded to multiples of 16 tokens so graphs are reused",
+        "torch.compile the encoder: default (inductor), reduce-overhead (inductor + CUDA graphs; not yet trained "
+        "successfully on a GPU), auto (off for now: mtlib.compiling); compiled batches are padded to multiples of 16 tokens",
         COMPILE_MODES,
     )
     head_lr: float = _f(0.0, "learning rate of the task heads (and PAL blocks) when it differs from --lr (0: --lr)")

@@ -94,3 +94,19 @@ def test_eval_batch_size_times_every_dev_set_at_every_size(tmp_path, real_data_d
     assert all(r["rows"] == 40 and r["seconds"] >= 0 for r in result["rows"])  # a fast CPU rounds a pass to 0.00 s
     assert set(json.loads(out.read_text())["total_seconds"]) == {"32", "8"}
     assert "all three dev sets: batch 32:" in capsys.readouterr().out
+
+
+def test_gpu_bench_runs_its_rows_on_a_cpu(tmp_path, real_data_dir, monkeypatch):
+    """benchmarks/gpu_bench.py's rows (mtlib, Trainer, prediction) on the tiny BERT and the CPU."""
+    pytest.importorskip("accelerate")
+    monkeypatch.setenv("MTLIB_DATA_DIR", str(real_data_dir))
+    out, md = tmp_path / "gpu.json", tmp_path / "gpu.md"
+    argv = ["--device", "cpu", "--encoder", "tiny=tiny-random", "--steps", "2", "--warmup", "1", "--amps", "off", "--compiles", "off",
+            "--trainer-amps", "off", "--predict", "off:off", "--predict-rows", "64", "--peak-size", "64", "--out", str(out), "--md", str(md)]  # fmt: skip
+    result = load("gpu_bench").main(argv)
+    rows = {r["contender"]: r for r in result["rows"]}
+    assert set(rows) == {"mtlib", "trainer", "mtlib predict"} and not any("error" in r for r in result["rows"])
+    assert rows["mtlib"]["updates_timed"] == 2 and rows["trainer"]["updates_timed"] == 2 and rows["mtlib predict"]["sentences"] == 64
+    assert all(r["sentences_per_s"] > 0 and r["tflop_per_s"] > 0 for r in result["rows"])
+    assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(result["rows"]))
+    assert "| tiny | mtlib | off | off |" in md.read_text()
