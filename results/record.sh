@@ -31,3 +31,20 @@ $R "$GPU_RUNS/gpu-cpu-abl-proj-none" --table ablation --label "stage 3 projectio
 $R "$GPU_RUNS/gpu-cpu-abl-pcgrad" --table ablation --label "stage 3 projection pcgrad (base: vaccine)"
 $R "$GPU_RUNS/gpu-cpu-abl-no-pal" --table ablation --label "stage 3 without PAL (base: PAL on)"
 $R "$GPU_RUNS/gpu-cpu-abl-cross" --table ablation --label "pairs cross-encoded (base: bi-encoded)"
+# the default's candidates (the cpu recipe reshaped to the 15-minute budget: stage 2 one epoch of N
+# batches with the weighted schedule, stage 3 ten updates), H200 fp32, benchmarks/gpu_batch.sh of
+# 2026-11-27; unpacked into $GPU_RUNS
+Q="--table candidates"
+$R "$GPU_RUNS/q-lr5e-5-w111" $Q --group "default: lr 5e-5, sst:para:sts 1:1:1"
+$R "$GPU_RUNS/q-lr1e-4-w111" $Q --group "default: lr 1e-4, 1:1:1"
+$R "$GPU_RUNS/q-lr1e-4-w211" "$GPU_RUNS/q-lr1e-4-w211-s1" "$GPU_RUNS/q-lr1e-4-w211-s2" $Q --group "default: lr 1e-4, 2:1:1"
+$R "$GPU_RUNS/q-lr1e-4-w311" $Q --group "default: lr 1e-4, 3:1:1"
+$R "$GPU_RUNS/q-lr2e-4-w211" $Q --group "default: lr 2e-4, 2:1:1"
+$R "$GPU_RUNS/q-lr1e-4-w211-head1e-3" $Q --group "default: lr 1e-4, 2:1:1, head lr 1e-3"
+$R "$GPU_RUNS/q-lr1e-4-w211-bal" $Q --group "default: lr 1e-4, 2:1:1, class-balanced"
+$R "$GPU_RUNS/q-lr1e-4-w211-bal-head" "$GPU_RUNS/q-lr1e-4-w211-bal-head-s1" "$GPU_RUNS/q-lr1e-4-w211-bal-head-s2" $Q \
+   --group "default: lr 1e-4, 2:1:1, class-balanced, head lr 1e-3"
+$R "$GPU_RUNS/q-lr1e-4-w211-ls" $Q --group "default: lr 1e-4, 2:1:1, label smoothing 0.1"
+$R "$GPU_RUNS/q-lr1e-4-w211-hybrid" $Q --group "default: lr 1e-4, 2:1:1, para cross-encoded"
+$R "$GPU_RUNS/q-lr1e-4-w211-n400" $Q --group "default: lr 1e-4, 2:1:1, 400 batches"
+$R "$GPU_RUNS/q-lr1e-4-w211-s3none" $Q --group "default: lr 1e-4, 2:1:1, stage 3 without projection"
