@@ -82,3 +82,15 @@ def test_compiled_training_gives_the_losses_of_eager_training(tiny_cfg, tmp_path
         for task in eager:
             assert compiled[task] == pytest.approx(eager[task], rel=1e-3)
     assert {t: round(v, 3) for t, v in dev["off"].items()} == {t: round(v, 3) for t, v in dev["default"].items()}
+
+
+def test_compiling_keeps_parameter_names_so_checkpoints_and_resume_are_unchanged(tiny_cfg):
+    from mtlib.compiling import compile_encoder
+    from mtlib.encoders import load_tokenizer
+    from mtlib.pipeline import build_model
+
+    model, _ = build_model(tiny_cfg(use_pal=True, pal_size=16, pal_heads=2), load_tokenizer("tiny-random"))
+    before = list(model.state_dict())
+    compile_encoder(model, "default")  # lazy: nothing compiles before the first call
+    assert list(model.state_dict()) == before
+    assert not any("_orig_mod" in name for name in before)
