@@ -97,7 +97,6 @@ def time_updates(args: argparse.Namespace, tasks: list[str], batch: int, length:
     from mtlib.runs import RunDir
     from mtlib.schedule import batches_per_update
 
-    log = common.install_counting_stream()
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         values = dict(
             encoder=args.encoder, tasks=tasks, amp=args.amp, device="cpu", lr=args.lr, seed=args.seed, batch_size=batch,
@@ -113,6 +112,7 @@ def time_updates(args: argparse.Namespace, tasks: list[str], batch: int, length:
         data = {t: {"train": synthetic(t, n, length, args.seed)} for t in tasks}
         trainer = common.BenchTrainer(cfg, model, tokenizer, data, Precision.create("cpu", args.amp), RunDir(tmp))
         trainer.fit()
+        log = trainer.batch_log
         trainer.run.close()
     times = trainer.clock.summary()
     steady = times["steady"]

@@ -86,7 +86,6 @@ def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
     from mtlib.pipeline import prepare
     from mtlib.runs import RunDir
 
-    log = common.install_counting_stream()
     with tempfile.TemporaryDirectory(prefix="bench-mtlib-") as tmp:
         cfg = Config.from_dict(
             dict(
@@ -101,6 +100,7 @@ def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
         rss_loaded = common.peak_rss_mb()
         trainer = common.BenchTrainer(cfg, p.model, p.tokenizer, p.data, p.precision, RunDir(tmp))
         trainer.fit()
+        log = trainer.batch_log
         trainer.run.close()
         t = time.perf_counter()
         pred = predict_split(p.model, p.data[args.task]["dev"], p.precision, args.eval_batch_size, p.tokenizer.pad_token_id or 0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from .config import parse_args
+from .config_cli import parse_args
 from .errors import MtlibError, disk_error_message
 
 SUBCOMMANDS = ("predict", "export", "compare", "sweep")  # each a module of mtlib with a main(argv)

@@ -91,7 +91,7 @@ def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
         tasks=list(cfg.data.tasks),
         pooling=m.pooling,
         n_hidden_layers=m.n_hidden_layers,
-        hidden_dropout_prob=m.hidden_dropout_prob,
+        hidden_dropout_prob=m.head_dropout,
         use_pal=m.use_pal,
         pal_size=m.pal_size,
         pal_heads=m.pal_heads,

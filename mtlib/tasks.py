@@ -40,6 +40,11 @@ class TaskSpec:
     train_from_dev_split: bool = False
 
     @property
+    def label(self) -> str:
+        """The task's short name in TensorBoard tags and tables: `SST`."""
+        return self.name.upper()
+
+    @property
     def is_pair(self) -> bool:
         return len(self.text_columns) == 2
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from mtlib.cli import main
-from mtlib.config import Config, parse_args
+from mtlib.config import Config
+from mtlib.config_cli import parse_args
 from mtlib.errors import CheckpointError, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,10 @@ def cli_error(capsys, argv):
         (["--lr", "0"], "--lr must be above 0"),
         (["--lr=-1e-5"], "--lr must be above 0"),
         (["--patience=-1"], "--patience must be 0 (off) or more"),
-        (["--batch_size", "16", "--max_batch_size_sst", "32"], "--max_batch_size_sst (32) is larger than --batch_size (16)"),
+        (
+            ["--batch_size", "16", "--max_batch_size_sst", "32"],
+            "--max_micro_batch sst=32 (--max_batch_size_sst) is larger than --batch_size (16)",
+        ),
         (["--option", "test"], "--option test needs a checkpoint"),
         (["--tasks", "sst,foo"], "unknown task(s) ['foo']"),
         (["--lr", "fast"], "setting 'lr' expects float, got 'fast'"),

@@ -76,7 +76,7 @@ def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
     import json
     import shlex
 
-    from mtlib.config import parse_args
+    from mtlib.config_cli import parse_args
 
     cfg = tiny_cfg(save_path=str(tmp_path / "r"), lr=2e-3, task_scheduler="random")
     run(cfg)
@@ -129,7 +129,7 @@ def test_bi_encoded_pairs_train_and_the_test_stage_reads_them_as_the_checkpoint_
 
 def test_an_epoch_that_does_not_improve_still_prints_its_dev_line(tiny_cfg, tmp_path, monkeypatch, capsys):
     """Every epoch prints its dev scores; the best one is marked (the reference printed every epoch too)."""
-    from mtlib import train
+    from mtlib.train import loop as train
 
     means = iter([0.5, 0.4])
     monkeypatch.setattr(train, "summary", lambda scores: next(means))
