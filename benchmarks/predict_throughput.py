@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def dev_split(args: argparse.Namespace, task: str, tokenizer: Any) -> Any:
-    from mtlib.data import encode, load_task, resolve_data_dir
+    from mtlib.batching import encode
+    from mtlib.data import load_task, resolve_data_dir
     from mtlib.tasks import TASKS
 
     ex = load_task(TASKS[task], resolve_data_dir(args.data_dir), ("dev",))[0]["dev"]
@@ -76,7 +77,7 @@ def variant_predict(
     model: Any, encoded: Any, precision: Any, batch_size: int, order: str, grad_mode: str
 ) -> tuple[float, list[np.ndarray]]:
     """predict_split's loop with one thing changed: the batch order or the grad mode."""
-    from mtlib.data import collate, sorted_batches
+    from mtlib.batching import collate, sorted_batches
     from mtlib.tasks import TASKS
 
     spec = TASKS[encoded.examples.task]
@@ -113,8 +114,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from mtlib.amp import Precision
+    from mtlib.batching import sorted_batches
     from mtlib.config import Config
-    from mtlib.data import sorted_batches
     from mtlib.encoders import load_tokenizer
     from mtlib.pipeline import build_model
     from mtlib.tasks import TASKS

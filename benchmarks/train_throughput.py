@@ -159,7 +159,8 @@ def hf_model(encoder: str, task: str, seed: int) -> Any:
 
 def hf_data(args: argparse.Namespace, task: str, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev")) -> dict[str, Any]:
     """The same validated rows and token ids mtlib uses (mtlib.data.load_task + encode)."""
-    from mtlib.data import cap_rows, encode, load_task, resolve_data_dir
+    from mtlib.batching import encode
+    from mtlib.data import cap_rows, load_task, resolve_data_dir
     from mtlib.tasks import TASKS
 
     spec = TASKS[task]

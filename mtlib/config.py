@@ -23,7 +23,7 @@ from .amp import AMP_MODES, DEVICES
 from .config_checks import HEAD_ACTIVATIONS, LR_SCHEDULES, OPTIONS, POOLINGS, PROJECTIONS, SCHEDULERS
 from .errors import ConfigError
 from .schedulers import COMBINE_STRATEGIES
-from .tasks import TASK_NAMES
+from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 from .yaml_files import default_profile, load_yaml, profile_path
 
 __all__ = ["Config", "default_profile", "load_yaml", "profile_path", "flatten", "profile_settings", "RUN_ONLY"]
@@ -53,7 +53,7 @@ class ModelConfig:
     pair_encoding: str = _f(
         "cross",
         "pairs as one sequence [CLS] s1 [SEP] s2 [SEP] (cross), or each sentence alone with the head on [u*v, |u-v|] (bi); "
-        "or per task, e.g. para=cross,sts=bi",
+        f"or per task, e.g. {PAIR_ENCODING_EXAMPLE}",
     )
     head_dropout: float = _f(0.1, "dropout inside the task heads (the reference project's --hidden_dropout_prob)")
     encoder_dropout: float = _f(-1.0, "dropout inside the encoder (hidden and attention); -1 keeps the encoder's own")

@@ -14,7 +14,7 @@ from .amp import AMP_MODES, DEVICES
 from .gradients import PROJECTIONS as PROJECTION_REGISTRY
 from .schedulers import COMBINE_STRATEGIES
 from .schedulers import SCHEDULERS as SCHEDULER_REGISTRY
-from .tasks import TASK_NAMES, pair_modes
+from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, pair_modes
 
 if TYPE_CHECKING:
     from .config import Config
@@ -60,7 +60,7 @@ def problems(cfg: Config) -> list[str]:
         need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
     need(
         _pair_encoding_ok(m.pair_encoding),
-        f"--pair_encoding {m.pair_encoding!r}: expected cross, bi, or per task like para=cross,sts=bi",
+        f"--pair_encoding {m.pair_encoding!r}: expected cross, bi, or per task like {PAIR_ENCODING_EXAMPLE}",
     )
     unknown = [x for x in d.tasks if x not in TASK_NAMES]
     need(not unknown, f"--tasks: unknown task(s) {unknown}; choose from {', '.join(TASK_NAMES)}")

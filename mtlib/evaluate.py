@@ -19,8 +19,8 @@ from sklearn.metrics import confusion_matrix
 
 from . import distributed as dist
 from .amp import Precision
+from .batching import Encoded, collate, sorted_batches
 from .checkpoints import atomic_write_text
-from .data import Encoded, collate, sorted_batches
 from .tasks import TASKS, TaskSpec
 
 

@@ -18,14 +18,16 @@ import torch
 
 from . import distributed as dist
 from .amp import Precision, resolve_device
+from .batching import Encoded, encode
 from .checkpoints import check_tokenizer, load_weights_into, read_model_spec, resolve_checkpoint
 from .config import Config
-from .data import Encoded, cap_rows, check_data_dir, encode, load_task, md5_of, resolve_data_dir
+from .data import cap_rows, check_data_dir, load_task, md5_of, resolve_data_dir
 from .encoders import encoder_from_config, load_encoder, load_tokenizer
 from .errors import CheckpointError, ConfigError
 from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
 from .model import ModelSpec, MultitaskBert
 from .recorded import adopt_checkpoint_settings, recorded_config
+from .run_result import RunResult
 from .runs import RunDir, cpu_model, default_run_name
 from .tasks import TASKS, pair_mode
 from .tensorboard import step_offset, write_hparams
@@ -209,12 +211,12 @@ def score_and_write(
     return results
 
 
-def run(cfg: Config) -> dict[str, Any]:
+def run(cfg: Config) -> RunResult:
     """Run the configured stage end to end; returns the results also written to results.json."""
     return execute(cfg)[0]
 
 
-def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
+def execute(cfg: Config) -> tuple[RunResult, Prepared]:
     """`run`, also handing back the prepared data and the trained model (best checkpoint)."""
 
     t0 = time.perf_counter()
@@ -238,7 +240,7 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
         run_dir.release()
 
 
-def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], Prepared]:
+def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[RunResult, Prepared]:
     from .train import Trainer
 
     dist.barrier()
@@ -285,22 +287,23 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], P
     results["wall_seconds"] = time.perf_counter() - t0
     steps = trainer.state.global_step if cfg.train.option != "test" else 0
     results["tb_last_step"] = run_dir.step_offset + steps
+    result = RunResult.from_dict(results)
     if dist.rank() == 0:
-        run_dir.write_results(results)
+        run_dir.write_results(result.to_dict())
         if cfg.train.option != "test" and not cfg.run.keep_state:
             run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
-        if results["dev"]:  # the test stage has no dev scores: it writes no (empty) event file
+        if result.dev:  # the test stage has no dev scores: it writes no (empty) event file
             writer = run_dir.writer()
-            for task, value in results["dev"].items():
-                writer.add_scalar(f"Final dev [{task.upper()}]", value, steps)
-            write_hparams(writer, cfg.to_flat(), results["dev"], results["dev_mean"])
+            for task, value in result.dev.items():
+                writer.add_scalar(f"Final dev [{TASKS[task].label}]", value, steps)
+            write_hparams(writer, cfg.to_flat(), result.dev, result.dev_mean)
         run_dir.close()
-        if results["dev"]:
-            shown = "  ".join(f"{t} {v:.3f} [{results['ci95'][t][0]:.3f}, {results['ci95'][t][1]:.3f}]" for t, v in results["dev"].items())
-            _say(f"dev: {shown}  mean {results['dev_mean']:.3f}")
-        _say(f"checkpoint: {results['checkpoint']}")
+        if result.dev:
+            shown = "  ".join(f"{t} {v:.3f} [{result.ci95[t][0]:.3f}, {result.ci95[t][1]:.3f}]" for t, v in result.dev.items())
+            _say(f"dev: {shown}  mean {result.dev_mean:.3f}")
+        _say(f"checkpoint: {result.checkpoint}")
         _say(f"predictions: {run_dir.predictions}")
-    return results, p
+    return result, p
 
 
 _SAID: set[str] = set()

@@ -16,7 +16,6 @@ whose input stage has not run trains that one first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from .checkpoints import state_exists
 from .config import Config
 from .errors import ConfigError
 from .recorded import recorded_config
+from .run_result import RunResult
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ def is_finished(folder: Path) -> bool:
     return (folder / "results.json").is_file()
 
 
-def read_results(folder: Path) -> dict[str, Any]:
-    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+def read_results(folder: Path) -> RunResult:
+    return RunResult.read(folder)
 
 
 def finished_stages(run: str | Path) -> dict[str, Path]:
@@ -71,7 +71,7 @@ class StageRun:
     stage: str
     folder: Path
     cfg: Config
-    results: dict[str, Any]
+    results: RunResult
     how: str  # "trained", "resumed" or "reused"
 
 
@@ -144,18 +144,22 @@ def run_stage(
     return StageRun(stage, folder, recorded_config(folder), results, how)
 
 
-def chosen_stage(per_stage: dict[str, dict[str, Any]]) -> str:
+def reported_stage_of(per_stage: dict[str, Any]) -> str:
     """The stage whose checkpoint a run reports: the one with the best mean dev score. Dev
     chooses the checkpoint across stages as it does across epochs within a stage; a tie goes to
     the later stage. (The CS224N reference project's recipe usually ends best at its last stage, not always: a short
     stage 3 can lower the mean.)"""
     order = [s for s in STAGE_NAMES if s in per_stage] + [s for s in per_stage if s not in STAGE_NAMES]
-    return max(reversed(order), key=lambda s: per_stage[s]["dev_mean"])
+    return max(reversed(order), key=lambda s: _dev_mean(per_stage[s]))
+
+
+def _dev_mean(summary: RunResult | dict[str, Any]) -> float:
+    return summary.dev_mean if isinstance(summary, RunResult) else summary["dev_mean"]
 
 
 def reported_stage(stages: dict[str, Path]) -> str:
-    """`chosen_stage` of finished stage run folders (read from their results.json)."""
-    return chosen_stage({s: read_results(path) for s, path in stages.items()})
+    """`reported_stage_of` of finished stage run folders (read from their results.json)."""
+    return reported_stage_of({s: read_results(path) for s, path in stages.items()})
 
 
 def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | None = None, say: Callable[[str], None] = print) -> StageRun:
@@ -169,7 +173,7 @@ def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | Non
     run = Path(run)
     chosen = reported_stage(finished_stages(run))
     path, checkpoint = stage_folder(run, TEST_STAGE), stage_folder(run, chosen)
-    if is_finished(path) and read_results(path).get("checkpoint") == str(resolve_checkpoint(checkpoint)):
+    if is_finished(path) and read_results(path).checkpoint == str(resolve_checkpoint(checkpoint)):
         say(f"[{TEST_STAGE}] finished before, with {chosen}'s checkpoint: reused ({path})")
         return StageRun(TEST_STAGE, path, recorded_config(path), read_results(path), "reused")
     cfg = Config.from_profile(profile)
@@ -191,8 +195,8 @@ def reported_checkpoint(path: str | Path) -> Path:
     if path.is_dir() and not (path / MODEL_WEIGHTS).exists():
         if finished_stages(path):
             return resolve_checkpoint(stage_folder(path, reported_stage(finished_stages(path))))
-        if is_finished(path) and read_results(path).get("checkpoint"):
-            return resolve_checkpoint(read_results(path)["checkpoint"])
+        if is_finished(path) and read_results(path).checkpoint:
+            return resolve_checkpoint(read_results(path).checkpoint)
         if (path / "stages").is_dir():
             raise ConfigError(f"run {path} has no finished training stage yet: nothing to load")
     return resolve_checkpoint(path)

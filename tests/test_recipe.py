@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 
-from mtlib import recipe
 from mtlib.errors import ConfigError, MtlibError
 from mtlib.stages import STAGE_NAMES as STAGES
+from mtlib.workbook import recipe
 
 
 def test_parse_sets_keeps_strings_and_splits_by_stage():
@@ -36,7 +36,7 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     assert all(c["model"]["pair_encoding"] == "sts=bi" for c in configs.values())
     # the run reports the stage with the best mean dev score
     best = max(results["stages"].values(), key=lambda st: st["dev_mean"])["dev_mean"]
-    assert results["dev_mean"] == best == results["stages"][results["final_stage"]]["dev_mean"]
+    assert results["dev_mean"] == best == results["stages"][results["reported_stage"]]["dev_mean"]
     assert results["last_stage"] == "finetune_vaccine" and set(results["dev"]) == {"sst", "para", "sts"}
     assert results["command"].startswith("python -m mtlib.recipe --profile smoke --run r1 --set threads=1")
     assert results["settings"] == {
@@ -49,14 +49,14 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     for stage in STAGES:
         assert {p.name.split("-")[1] for p in (folder / "stages" / stage / "predictions").glob("*-output.csv")} == {"dev"}
     tested = results["test_stage"]
-    assert tested["checkpoint"] == str(folder / "stages" / results["final_stage"] / "model.safetensors")
+    assert tested["checkpoint"] == str(folder / "stages" / results["reported_stage"] / "model.safetensors")
     assert sorted(p.name for p in (folder / "stages" / "test" / "predictions").glob("*-output.csv")) == [
         "para-test-output.csv",
         "sst-test-output.csv",
         "sts-test-output.csv",
     ]
     assert results["total_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in results["stages"].values()) + tested["seconds"])
-    assert "| stage `test` (the test split, with `" + results["final_stage"] + "`) |" in (folder / "report.md").read_text()
+    assert "| stage `test` (the test split, with `" + results["reported_stage"] + "`) |" in (folder / "report.md").read_text()
     # a second call finds every stage finished and keeps them as they are
     stamps = {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
     again = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)

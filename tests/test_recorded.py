@@ -56,7 +56,7 @@ def test_the_test_stage_reads_the_checkpoint_as_it_was_trained(trained, tmp_path
         "relu",
     )
     # the same inputs as at training time, so the same dev scores
-    assert json.loads((tmp_path / "t" / "results.json").read_text())["dev"] == results["dev"]
+    assert json.loads((tmp_path / "t" / "results.json").read_text())["dev"] == results.dev
     # naming a setting the checkpoint has is accepted
     assert _test(folder, tmp_path / "t2", data, "--max_length", "24", "--use_pal", "-n_hidden_layers", "1") == 0
 

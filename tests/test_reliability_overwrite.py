@@ -288,7 +288,7 @@ def test_a_read_only_file_system_is_one_line(capsys, real_data_dir):
 
 
 def test_the_workbook_refuses_a_yaml_tag_in_a_parameter(capsys):
-    from mtlib import workbook
+    from mtlib.workbook import runner as workbook
 
     with pytest.raises(SystemExit) as exit_:
         workbook.main(["--run", "x", "-p", "n=!!python/object/apply:os.system ['touch /tmp/pwned']"])

@@ -10,8 +10,8 @@ import subprocess
 import pytest
 from conftest import ROOT
 
-from mtlib import sweep
 from mtlib.errors import ConfigError
+from mtlib.workbook import sweep
 
 
 def test_runs_are_named_from_profile_point_and_seed():

@@ -22,9 +22,9 @@ import torch
 
 from .. import distributed as dist
 from ..amp import Precision
+from ..batching import Encoded, TaskStream
 from ..checkpoints import load_state, load_weights_into, save_state, state_exists
 from ..config import Config
-from ..data import Encoded, TaskStream
 from ..errors import CheckpointError, TrainingError
 from ..evaluate import predict_split, summary
 from ..gradients import make_method

@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import math
 import random
-import signal
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..batching import TaskStream
 from ..config import Config
-from ..data import TaskStream
-
-
-class Interrupted(Exception):
-    """SIGINT/SIGTERM arrived; the state was saved and the run can be resumed. The exit code is
-    the shell's for that signal: 130 for SIGINT, 143 for SIGTERM."""
-
-    def __init__(self, message: str, signum: int = signal.SIGINT):
-        super().__init__(message)
-        self.exit_code = 128 + int(signum)
+from ..errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
 
 
 @dataclass

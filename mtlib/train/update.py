@@ -26,8 +26,8 @@ import torch
 
 from .. import distributed as dist
 from ..amp import Precision
+from ..batching import Encoded, collate
 from ..config import Config
-from ..data import Encoded, collate
 from ..gradients import cosine_matrix, per_task_gradients, set_flat_grad
 from ..model import MultitaskBert
 from ..tasks import TASKS

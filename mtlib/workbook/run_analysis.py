@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import analysis, narrative, paths, plots
-from .stages import finished_stages, reported_stage
-from .tasks import TASKS
+from .. import paths
+from ..run_result import with_current_names
+from ..stages import finished_stages, reported_stage
+from ..tasks import TASKS
+from . import analysis, narrative, plots
 
 NOTHING_YET = (
     "**Nothing to analyse yet.** Run notebook 02 and then 03 with the same `run_name` (or `make workbook`), then run this notebook again."
@@ -31,7 +33,7 @@ def newest_workbook_run(runs: Path) -> Path | None:
     found = []
     for results in runs.glob("*/results.json"):
         try:
-            if json.loads(results.read_text(encoding="utf-8")).get("final_stage"):
+            if with_current_names(json.loads(results.read_text(encoding="utf-8"))).get("reported_stage"):
                 found.append((results.stat().st_mtime, results.parent))
         except (OSError, ValueError):
             continue
@@ -98,7 +100,7 @@ class Analysis:
     def scores(self, resamples: int = 1000, seed: int = 0) -> None:
         if self.empty:
             return
-        from .config import Config
+        from ..config import Config
 
         table = analysis.scores_with_ci(self.frames, resamples, seed)
         cfg = Config.from_yaml(self.stage / "config.yaml") if (self.stage / "config.yaml").is_file() else Config()

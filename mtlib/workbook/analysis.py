@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from .evaluate import Predictions, bootstrap_ci, confusion, read_detailed
-from .tasks import TASKS
+from ..evaluate import Predictions, bootstrap_ci, confusion, read_detailed
+from ..tasks import TASKS
 
 Frames = dict[str, pd.DataFrame]  # task -> detailed predictions of one split
 BINS = 5  # a regression task's gold scores in this many equal bins of its label range

@@ -15,8 +15,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import paths
-from .tasks import TASKS
+from .. import paths
+from ..tasks import TASKS
+from .analysis import bin_edges, gold_bins
 
 
 def figures_dir(run: str | Path) -> Path:
@@ -335,8 +336,6 @@ def regression_figure(frame: Any, residuals: Any, task: str) -> Any:
     (`residuals` is `mtlib.analysis.residuals_by_bin` of the same frame, `bin_edges(task)`)."""
     import seaborn as sns
 
-    from .analysis import bin_edges, gold_bins
-
     gold, pred = frame["label"].astype(float), frame["prediction"].astype(float)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
     left.scatter(gold, pred, s=12, alpha=0.5, color=TASKS[task].color)
@@ -355,7 +354,7 @@ def regression_figure(frame: Any, residuals: Any, task: str) -> Any:
     right.set_ylabel("residual (predicted - gold)")
     right.set_title("residuals by gold bin (n per bin below)")
     right.set_xticks(range(len(residuals)), [f"{b}\nn={n}" for b, n in zip(residuals.index, residuals["examples"])], fontsize=8)
-    return _finish(fig, "STS-B similarity: dev predictions")
+    return _finish(fig, f"{TASKS[task].title}: dev predictions")
 
 
 def per_class_figure(report: Any) -> Any:

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .tasks import TASKS, pair_modes
+from .. import paths
+from ..run_result import RunResult
+from ..tasks import TASKS, pair_modes
 
 LOW_RECALL = 0.10  # a class recalled less often than this has (nearly) collapsed
 SINGLE_TASK_BASELINE = "results/baseline-trainer-gpu.json"  # single-task Trainer runs of the packaged encoder
@@ -52,15 +53,15 @@ def truncation_summary(table: pd.DataFrame, max_length: int) -> str:
 
 
 # ---- 02 and 03 ---------------------------------------------------------------------------------
-def stage_summary(stage: str, how: str, folder: Path, results: dict[str, Any]) -> str:
+def stage_summary(stage: str, how: str, folder: Path, results: RunResult) -> str:
     done = {
         "trained": "was trained now",
         "resumed": "was resumed from its saved state and finished",
         "reused": "had finished before: reused",
     }
-    scores = ", ".join(f"{TASKS[t].title} {v:.3f}" for t, v in results["dev"].items())
+    scores = ", ".join(f"{TASKS[t].title} {v:.3f}" for t, v in results.dev.items())
     return (
-        f"Stage `{stage}` {done[how]} (`{folder}`). Dev scores: {scores}; mean {results['dev_mean']:.3f}. "
+        f"Stage `{stage}` {done[how]} (`{folder}`). Dev scores: {scores}; mean {results.dev_mean:.3f}. "
         "It predicts the dev split only: the test split is predicted once, by the test stage, with the "
         "checkpoint the run reports (`make workbook` runs it after notebook 03)."
     )
