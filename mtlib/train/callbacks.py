@@ -74,7 +74,7 @@ class TensorBoardLog:
                 writer.add_task_scalar(f"[EPOCH] Loss [{label}]", total / count, record["epoch"])
             matrix = confusion(p["predictions"][t])
             if matrix is not None:
-                from ..workbook.plots import confusion_pair_figure  # matplotlib only when a figure is drawn
+                from ..workbook.error_plots import confusion_pair_figure  # matplotlib only when a figure is drawn
 
                 writer.add_figure(f"Confusion Matrix [{label}]", confusion_pair_figure(matrix, t), step)
         writer.add_scalar("Dev accuracy mean", record["dev_mean"], step)

@@ -123,7 +123,8 @@ def show(checkpoint: str | Path, interactive: bool, examples: str, run: str | Pa
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .plots import playground_figure, save_figure
+    from .error_plots import playground_figure
+    from .plots import save_figure
 
     playground = Playground.from_checkpoint(checkpoint)
     inputs = parse_inputs([part for part in examples.split(" | ")])

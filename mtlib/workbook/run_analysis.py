@@ -20,7 +20,7 @@ from .. import paths
 from ..run_result import with_current_names
 from ..stages import finished_stages, reported_stage
 from ..tasks import TASKS
-from . import analysis, narrative, plots
+from . import analysis, error_plots, narrative, plots
 
 NOTHING_YET = (
     "**Nothing to analyse yet.** Run notebook 02 and then 03 with the same `run_name` (or `make workbook`), then run this notebook again."
@@ -79,7 +79,8 @@ class Analysis:
             if TASKS[task].is_classification:
                 matrix = analysis.confusion_matrix_of(task, frame)
                 self._show(
-                    narrative.confusion_summary(task, matrix), self._save(plots.confusion_pair_figure(matrix, task), f"04_{task}_confusion")
+                    narrative.confusion_summary(task, matrix),
+                    self._save(error_plots.confusion_pair_figure(matrix, task), f"04_{task}_confusion"),
                 )
 
     def regression(self) -> None:
@@ -88,14 +89,14 @@ class Analysis:
             if not TASKS[task].is_classification:
                 residuals = analysis.residuals_by_bin(frame, analysis.bin_edges(task))
                 score = analysis.as_predictions(task, frame).score()
-                figure = self._save(plots.regression_figure(frame, residuals, task), f"04_{task}_scatter")
+                figure = self._save(error_plots.regression_figure(frame, residuals, task), f"04_{task}_scatter")
                 self._show(narrative.regression_summary(task, residuals, score), figure, residuals.round(3))
 
     def per_class(self) -> None:
         if self.empty:
             return
         table = analysis.per_class_report(self.frames)
-        self._show(self._save(plots.per_class_figure(table), "04_per_class"), table.round(3))
+        self._show(self._save(error_plots.per_class_figure(table), "04_per_class"), table.round(3))
 
     def scores(self, resamples: int = 1000, seed: int = 0) -> None:
         if self.empty:
@@ -105,7 +106,7 @@ class Analysis:
         table = analysis.scores_with_ci(self.frames, resamples, seed)
         cfg = Config.from_yaml(self.stage / "config.yaml") if (self.stage / "config.yaml").is_file() else Config()
         text = narrative.scores_summary(table, cfg.model.encoder, cfg.data.max_eval_examples == 0)
-        self._show(text, self._save(plots.scores_ci_figure(table), "04_dev_scores_ci"), table.round(3))
+        self._show(text, self._save(error_plots.scores_ci_figure(table), "04_dev_scores_ci"), table.round(3))
 
     def errors(self, n: int = 8) -> None:
         for task, frame in self.frames.items():
