@@ -30,6 +30,9 @@ __all__ = ["Config", "default_profile", "load_yaml", "profile_path", "flatten", 
 # The CS224N reference project's flag spellings, kept as aliases.
 ALIASES = {"use_gpu": ("device", "cuda"), "use_amp": ("amp", "auto")}
 RENAMED = {"hidden_dropout_prob": "head_dropout"}  # the reference project's name -> mtlib's
+# Stages renamed since: a profile, a `--set STAGE.KEY` or a run folder may still use the old name.
+# (`finetune_pal` had no PAL layers, and cpu-full's does not use the `pal` schedule.)
+RENAMED_STAGES = {"finetune_pal": "finetune"}
 # The reference's per-task micro-batch flags: `--max_batch_size_<task>` (and `--batch_size_<task>`,
 # as its README writes them) set one entry of `max_micro_batch`.
 MICRO_BATCH_ALIASES = {f"{prefix}{t}": t for t in TASK_NAMES for prefix in ("max_batch_size_", "batch_size_")}
@@ -189,6 +192,8 @@ def profile_settings(values: dict[str, Any], stage: str = "", source: str = "con
     stages = values.pop("stages", None) or {}
     if not isinstance(stages, dict):
         raise ConfigError(f"{source}: `stages` must map stage names to settings")
+    stages = {RENAMED_STAGES.get(name, name): settings for name, settings in stages.items()}
+    stage = RENAMED_STAGES.get(stage, stage)
     if stage:
         if stage not in stages:
             raise ConfigError(f"{source}: no stage {stage!r}; it has: {', '.join(stages) or 'none'}")

@@ -8,6 +8,8 @@ without training.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 
 from . import distributed as dist
-from .amp import Precision, resolve_device
+from .amp import Precision
 from .batching import Encoded
 from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint
 from .config import Config
@@ -42,18 +44,46 @@ class Prepared:
     data_manifest: dict[str, Any]
 
 
-def prepare(cfg: Config) -> Prepared:
-    cfg.validate()
+@dataclass(frozen=True)
+class Runtime:
+    """How and where this process runs, decided once per run (as nanoGPT decides its device and
+    autocast up front): the device and precision, and the rank among `world` processes."""
+
+    precision: Precision
+    rank: int
+    world: int
+
+
+def resolve_runtime(cfg: Config) -> Runtime:
+    """The device and precision of `cfg`, the process group torchrun describes, torch's threads
+    and determinism: every process-wide decision, once."""
+    precision = Precision.create(cfg.train.device, cfg.train.amp)
+    dist.init_from_env(precision.device.type)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    notes = adopt_test_settings(cfg)
-    precision = Precision.create(cfg.train.device, cfg.train.amp)
-    dist.init_from_env(precision.device.type)
+    return Runtime(precision, dist.rank(), dist.world_size())
+
+
+def settle(cfg: Config) -> tuple[Config, list[str]]:
+    """A validated copy of `cfg` (the caller's stays as it was), with `--option test`'s settings
+    taken from the checkpoint; and the notes that says so."""
+    cfg = copy.deepcopy(cfg).validate()
+    return cfg, adopt_test_settings(cfg)
+
+
+def prepare(cfg: Config, runtime: Runtime | None = None, notes: list[str] | None = None) -> Prepared:
+    """Every input read and checked (the checkpoint, the encoder, the data) and the model built.
+    `runtime` and `notes` are given by `execute`, which has settled `cfg` already."""
+    if runtime is None:
+        cfg, notes = settle(cfg)
+        runtime = resolve_runtime(cfg)
+    notes = list(notes or [])
+    precision = runtime.precision
     if cfg.train.option == "test":
         model, tokenizer = load_model(cfg.train.pretrained_model_name, precision.device)
-        cfg.data.tasks = [t for t in cfg.data.tasks if t in model.spec.tasks]
+        cfg.data = dataclasses.replace(cfg.data, tasks=[t for t in cfg.data.tasks if t in model.spec.tasks])
         notes.append(f"testing {resolve_checkpoint(cfg.train.pretrained_model_name)}")
     else:
         tokenizer = load_tokenizer(cfg.model.encoder)
@@ -116,19 +146,19 @@ def execute(cfg: Config) -> tuple[RunResult, Prepared]:
     """`run`, also handing back the prepared data and the trained model (best checkpoint)."""
 
     t0 = time.perf_counter()
-    cfg.validate()
-    dist.init_from_env(resolve_device(cfg.train.device).type)
-    if dist.is_distributed() and not cfg.run.save_path and not cfg.run.resume:
-        cfg.run.save_path = dist.broadcast_object(default_run_name(cfg.train.option))
-    adopt_test_settings(cfg)  # a contradicting setting is refused before the run folder is made
+    cfg, notes = settle(cfg)  # a contradicting setting is refused before the run folder is made
+    runtime = resolve_runtime(cfg)
+    if runtime.world > 1 and not cfg.run.save_path and not cfg.run.resume:
+        cfg.run = dataclasses.replace(cfg.run, save_path=dist.broadcast_object(default_run_name(cfg.train.option)))
     path = RunDir.check(cfg)  # before anything is written or deleted
-    if cfg.run.resume:
+    if cfg.run.resume:  # the run's own settings, device and precision
         saved = recorded_config(path)
-        saved.run.resume, saved.run.debug, saved.run.progress = cfg.run.resume, cfg.run.debug, cfg.run.progress
-        cfg = saved
+        saved.run = dataclasses.replace(saved.run, resume=cfg.run.resume, debug=cfg.run.debug, progress=cfg.run.progress)
+        cfg, notes = settle(saved)
+        runtime = resolve_runtime(cfg)
     else:
-        cfg.run.save_path = str(path)
-    p = prepare(cfg)  # every input read and checked: the checkpoint, the encoder, the data
+        cfg.run = dataclasses.replace(cfg.run, save_path=str(path))
+    p = prepare(cfg, runtime, notes)  # every input read and checked: the checkpoint, the encoder, the data
     run_dir = RunDir.open(p.cfg, dist.rank(), path)
     try:
         return _execute(p, run_dir, t0)

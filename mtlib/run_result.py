@@ -3,7 +3,7 @@
 - `RunResult`: one stage run folder (`python -m mtlib`, each workbook stage): its dev scores
   and their bootstrap intervals, the checkpoint, the prediction files, the epochs' history and
   the times. Written by `mtlib.pipeline`, read by the stages, the workbook's tables and reports.
-- a workbook or recipe run folder's results.json (`mtlib.report.collect`) names each stage's
+- a workbook or recipe run folder's results.json (`mtlib.workbook.report.collect`) names each stage's
   summary and the *reported stage* (the best mean dev score, `mtlib.stages.reported_stage`);
   `read_workbook_results` reads it, also from older files that called it `final_stage`.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import atomic_write_json
+from .config import RENAMED_STAGES
 
 RESULTS_FILE = "results.json"
 OLD_NAMES = {"final_stage": "reported_stage", "chosen_stage": "reported_stage"}  # older results.json keys
@@ -61,8 +62,13 @@ class RunResult:
 
 
 def with_current_names(results: dict[str, Any]) -> dict[str, Any]:
-    """A workbook results.json with the keys older mtlib versions named otherwise renamed."""
-    return {OLD_NAMES.get(k, k): v for k, v in results.items()}
+    """A workbook results.json with the keys and stages older mtlib versions named otherwise renamed."""
+    out = {OLD_NAMES.get(k, k): v for k, v in results.items()}
+    if isinstance(out.get("stages"), dict):
+        out["stages"] = {RENAMED_STAGES.get(s, s): v for s, v in out["stages"].items()}
+    if out.get("reported_stage") in RENAMED_STAGES:
+        out["reported_stage"] = RENAMED_STAGES[out["reported_stage"]]
+    return out
 
 
 def read_workbook_results(folder: str | Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 A workbook run is a folder of stage run folders, each started from the one before:
 
     runs/<run>/stages/individual_pretrain/   notebook 02: heads alone, encoder frozen
-    runs/<run>/stages/finetune_pal/          notebook 03: the whole model, the profile's task schedule
+    runs/<run>/stages/finetune/              notebook 03: the whole model, the profile's task schedule
     runs/<run>/stages/finetune_vaccine/      notebook 03: GradVac + PAL
     runs/<run>/stages/test/                  the test split, predicted with the reported checkpoint
 
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import state_exists
-from .config import Config
+from .config import RENAMED_STAGES, Config
 from .errors import ConfigError
 from .recorded import recorded_config
 from .run_result import RunResult
@@ -34,12 +34,13 @@ class Stage:
     notebook: str  # the notebook that trains it
     title: str
     input: str | None  # the stage whose checkpoint it starts from
+    old_names: tuple[str, ...] = ()  # what older profiles and run folders call it
 
 
 STAGES = (
     Stage("individual_pretrain", "02", "stage 1: heads alone, frozen encoder", None),
-    Stage("finetune_pal", "03", "stage 2: fine-tune, the profile's task schedule", "individual_pretrain"),
-    Stage("finetune_vaccine", "03", "stage 3: GradVac + PAL", "finetune_pal"),
+    Stage("finetune", "03", "stage 2: fine-tune, the profile's task schedule", "individual_pretrain", ("finetune_pal",)),
+    Stage("finetune_vaccine", "03", "stage 3: GradVac + PAL", "finetune"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 BY_NAME = {s.name: s for s in STAGES}
@@ -47,8 +48,21 @@ TEST_STAGE = "test"  # after the training stages: the test split, predicted with
 NOTEBOOK_STAGES = {nb: tuple(s.name for s in STAGES if s.notebook == nb) for nb in dict.fromkeys(s.notebook for s in STAGES)}
 
 
+def stage_name(name: str) -> str:
+    """A stage's current name, also for a name it had before (`RENAMED_STAGES`)."""
+    return RENAMED_STAGES.get(name, name)
+
+
 def stage_folder(run: str | Path, stage: str) -> Path:
-    return Path(run) / "stages" / stage
+    """runs/<run>/stages/<stage>/; in a run folder written before a rename, the folder of the
+    stage's old name."""
+    stage = stage_name(stage)
+    folder = Path(run) / "stages" / stage
+    if not folder.exists() and stage in BY_NAME:
+        for old in BY_NAME[stage].old_names:
+            if (Path(run) / "stages" / old).exists():
+                return Path(run) / "stages" / old
+    return folder
 
 
 def is_finished(folder: Path) -> bool:
@@ -78,6 +92,7 @@ class StageRun:
 def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, Any] | None = None) -> Config:
     """The profile's settings for `stage` of `run`, then `settings` (empty strings and None keep
     the profile's value, as papermill passes them), chained to the input stage's folder."""
+    stage = stage_name(stage)
     if stage not in BY_NAME:
         raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
     cfg = Config.from_profile(profile, stage)
@@ -116,7 +131,7 @@ def run_stage(
     input stage trained first because it was missing."""
     from .pipeline import run as run_pipeline
 
-    run = Path(run)
+    run, stage = Path(run), stage_name(stage)
     folder = stage_folder(run, stage)
     spec = BY_NAME.get(stage)
     if spec is None:

@@ -143,9 +143,9 @@ def test_checkpoints_are_handed_from_02_to_03_to_04(smoke):
         return yaml.safe_load((stages / stage / "config.yaml").read_text())["train"]["pretrained_model_name"]
 
     assert started_from("individual_pretrain") == ""
-    assert Path(started_from("finetune_pal")) == stages / "individual_pretrain"
-    assert Path(started_from("finetune_vaccine")) == stages / "finetune_pal"
-    pal_notes = json.loads((stages / "finetune_pal" / "results.json").read_text())["notes"]
+    assert Path(started_from("finetune")) == stages / "individual_pretrain"
+    assert Path(started_from("finetune_vaccine")) == stages / "finetune"
+    pal_notes = json.loads((stages / "finetune" / "results.json").read_text())["notes"]
     assert any(n.startswith(f"started from {stages / 'individual_pretrain'}") for n in pal_notes), pal_notes
     analysed = nbformat.read(smoke["folder"] / "notebooks" / "04_confusion_matrix_analysis.ipynb", as_version=4)
     headline = next(c for c in analysed.cells if "open_analysis" in c.source).outputs[0]["data"]["text/markdown"]

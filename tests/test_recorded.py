@@ -87,7 +87,7 @@ def _as_recorded_before(cfg: Config, num_batches_per_epoch: int) -> dict:
     return values
 
 
-@pytest.mark.parametrize("stage, updates", [("finetune_pal", 80), ("finetune_vaccine", 25)])
+@pytest.mark.parametrize("stage, updates", [("finetune", 80), ("finetune_vaccine", 25)])
 def test_runs_recorded_before_read_as_they_trained(tmp_path, stage, updates):
     """An old `cpu` run: linear schedule, and stage 3's 25 then counted updates (of 3 batches).
     Read back, it matches the profile, so the workbook reuses it rather than refusing it."""

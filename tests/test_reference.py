@@ -23,7 +23,7 @@ COMMANDS = {
     40: "python3 multitask_classifier.py --pretrained_model_name [INDIVIDUAL_PRETRAIN_MODEL.PT] --option finetune --epochs 10 --lr 1e-5 --batch_size 128 --hidden_dropout_prob 0.2 --use_gpu --num_batches_per_epoch 300 --task_scheduler pal --use_amp --patience 3 --n_hidden_layers 1",
     46: "python3 multitask_classifier.py --pretrained_model_name [FINETUNE_MODEL.PT] --option finetune --epochs 10 --lr 5e-6 --batch_size 32 --hidden_dropout_prob 0.2 --use_gpu --num_batches_per_epoch 1800 --projection vaccine --use_amp --patience 3 --n_hidden_layers 1  --max_batch_size_sst 16 --max_batch_size_para 16 --max_batch_size_sts 16",
 }
-STAGE_OF_LINE = {34: "individual_pretrain", 40: "finetune_pal", 46: "finetune_vaccine"}
+STAGE_OF_LINE = {34: "individual_pretrain", 40: "finetune", 46: "finetune_vaccine"}
 # The numbers of each line, as mtlib settings (--use_gpu is --device cuda, --use_amp is --amp auto).
 COMMON = dict(head_dropout=0.2, device="cuda", amp="auto", patience=3, n_hidden_layers=1)
 EXPECTED = {

@@ -57,7 +57,7 @@ def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
 
 def regression_figure(frame: Any, residuals: Any, task: str) -> Any:
     """Left: predicted vs gold similarity. Right: residual (predicted - gold) per gold bin
-    (`residuals` is `mtlib.analysis.residuals_by_bin` of the same frame, `bin_edges(task)`)."""
+    (`residuals` is `mtlib.workbook.analysis.residuals_by_bin` of the same frame, `bin_edges(task)`)."""
     import seaborn as sns
 
     gold, pred = frame["label"].astype(float), frame["prediction"].astype(float)

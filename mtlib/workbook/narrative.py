@@ -44,7 +44,7 @@ def data_summary(data_dir: Path, profile: str, pair_encoding: str, max_length: i
 
 
 def truncation_summary(table: pd.DataFrame, max_length: int) -> str:
-    """One sentence on what `max_length` cuts (`mtlib.explore.truncation_table`)."""
+    """One sentence on what `max_length` cuts (`mtlib.workbook.explore.truncation_table`)."""
     share = table["truncated share"]
     if share.empty or float(share.max()) == 0:
         return f"No example is longer than `max_length` {max_length}: nothing is truncated."
@@ -68,7 +68,7 @@ def stage_summary(stage: str, how: str, folder: Path, results: RunResult) -> str
 
 
 def baselines_summary(table: pd.DataFrame) -> str:
-    """After `mtlib.trivial_baselines.compare_with_baselines`: which heads beat the trivial predictor."""
+    """After `mtlib.workbook.trivial_baselines.compare_with_baselines`: which heads beat the trivial predictor."""
     below = [t for t, row in table.iterrows() if row["model"] <= row["baseline"]]
     if not below:
         return "Every head beats its trivial baseline."
@@ -77,7 +77,7 @@ def baselines_summary(table: pd.DataFrame) -> str:
 
 
 def stages_summary(per_stage: pd.DataFrame, reported: str) -> str:
-    """`mtlib.history.stage_results` as sentences: how each stage moved the mean."""
+    """`mtlib.workbook.history.stage_results` as sentences: how each stage moved the mean."""
     means = per_stage["mean"]
     parts = [f"`{means.index[0]}` ended at a mean dev score of {means.iloc[0]:.3f}"]
     for prev, stage in zip(means.index[:-1], means.index[1:]):
@@ -98,7 +98,7 @@ def conflicts_summary(summary: pd.DataFrame) -> str:
 
 
 def sampling_summary(summary: pd.DataFrame) -> str:
-    """`mtlib.history.sampling_summary` as a sentence: each stage's share of batches per task."""
+    """`mtlib.workbook.history.sampling_summary` as a sentence: each stage's share of batches per task."""
     if summary.empty:
         return "No training updates were logged."
     parts = []

@@ -93,7 +93,7 @@ def _stage_legend(fig: Any, spans: Any) -> None:
 
 # ---- 01: data ----------------------------------------------------------------------------------
 def split_sizes_figure(sizes: Any) -> Any:
-    """Grouped bars: examples per task and split (`mtlib.explore.split_sizes`)."""
+    """Grouped bars: examples per task and split (`mtlib.workbook.explore.split_sizes`)."""
     splits = [s for s in ("train", "dev", "test") if s in sizes.columns]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     y = np.arange(len(sizes))
@@ -111,7 +111,7 @@ def split_sizes_figure(sizes: Any) -> Any:
 
 def label_distribution_figure(labels: Any) -> Any:
     """SST class shares, paraphrase balance and STS score bins per split
-    (`mtlib.explore.label_distribution`)."""
+    (`mtlib.workbook.explore.label_distribution`)."""
     import seaborn as sns
 
     tasks = [t for t in TASKS if t in set(labels["task"])]
@@ -131,7 +131,7 @@ def label_distribution_figure(labels: Any) -> Any:
 
 def token_length_figure(lengths: Any, max_length: int) -> Any:
     """Token-length histograms per task and split, with the truncation limit marked
-    (`mtlib.explore.token_lengths`)."""
+    (`mtlib.workbook.explore.token_lengths`)."""
     tasks = [t for t in TASKS if t in set(lengths["task"])]
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.6), squeeze=False)
     top = int(max(lengths["length"].quantile(0.995), max_length) * 1.1)
@@ -164,7 +164,7 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
 # ---- 02 / 03: training -------------------------------------------------------------------------
 def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
     """Per task: training loss per update (raw and smoothed) above the dev score per epoch,
-    over the global update step (`mtlib.history.train_losses` / `dev_scores` / `stage_spans`)."""
+    over the global update step (`mtlib.workbook.history.train_losses` / `dev_scores` / `stage_spans`)."""
     tasks = [t for t in TASKS if t in set(losses["task"]) | set(dev["task"])]
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.6 * len(tasks), 6.2), squeeze=False, sharex="col")
     for col, task in enumerate(tasks):
@@ -201,7 +201,7 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
 
 
 def baseline_figure(table: Any) -> Any:
-    """Dev score of the model beside the constant baseline's, per task (`mtlib.trivial_baselines`)."""
+    """Dev score of the model beside the constant baseline's, per task (`mtlib.workbook.trivial_baselines`)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = np.arange(len(table))
     model = ax.bar(x - 0.2, table["model"], 0.4, label="model", color=[TASK_COLORS[t] for t in table.index])
@@ -218,7 +218,7 @@ def baseline_figure(table: Any) -> Any:
 def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
     """Left: running share of batches drawn from each task over updates. Right: each stage's
     share drawn (bars) against the share proportional to training-set size (black ticks)
-    (`mtlib.history.task_sampling` / `sampling_summary`)."""
+    (`mtlib.workbook.history.task_sampling` / `sampling_summary`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     wide = sampling.pivot_table(index="global_step", columns="task", values="batches", aggfunc="sum", fill_value=0).sort_index()
     running = wide.cumsum().div(wide.cumsum().sum(axis=1), axis=0)
@@ -246,7 +246,7 @@ def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
 
 def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
     """Left: cosine between task gradients on the shared encoder over updates. Right: share of
-    monitored updates where a pair conflicts (cosine < 0), per stage (`mtlib.history.conflicts`)."""
+    monitored updates where a pair conflicts (cosine < 0), per stage (`mtlib.workbook.history.conflicts`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     pairs = list(dict.fromkeys(cosines["pair"]))
     colors = dict(zip(pairs, ["#8172B3", "#C44E52", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974"]))

@@ -6,7 +6,7 @@ the same `results.json` at the end. It is the batch form of the workbook, for se
 ablations, and for machines without Jupyter:
 
     python -m mtlib.recipe --profile cpu-full --run cpu-full-s1 --set seed=1
-    python -m mtlib.recipe --profile cpu --run abl-rr --set finetune_pal.task_scheduler=round_robin
+    python -m mtlib.recipe --profile cpu --run abl-rr --set finetune.task_scheduler=round_robin
 
 `--set KEY=VALUE` changes a setting in every stage; `--set STAGE.KEY=VALUE` in one stage only.
 A finished stage is not run again when its recorded settings are the ones asked for (other
@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import paths
 from ..errors import MtlibError, one_line
-from ..stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage
+from ..stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
 from . import report
 
 
@@ -39,6 +39,7 @@ def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, An
         key, value = item.split("=", 1)
         parsed = value  # a string, coerced by the setting's type as on the command line ("off" stays "off")
         stage, _, name = key.rpartition(".")
+        stage = stage_name(stage)
         if not stage:
             common[name] = parsed
         elif stage in per_stage:

@@ -5,7 +5,7 @@ reported stage (best mean dev score) of runs/<run_name>/; else, when that run ha
 stage, the newest finished workbook run, saying so. With nothing to analyse it says which
 notebook to run first, and every later cell shows nothing (never an error).
 
-Each `Analysis` method displays its sentences (`mtlib.narrative`), its figure (saved under the
+Each `Analysis` method displays its sentences (`mtlib.workbook.narrative`), its figure (saved under the
 run's `figures/`) and its table, for every task it applies to: the notebook names no task.
 """
 
