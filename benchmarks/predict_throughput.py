@@ -96,7 +96,7 @@ def variant_predict(
             with precision.autocast():
                 out = model(spec.name, **batch)
             spec.predict(out).float().numpy()
-            spec.probabilities(out).float().numpy()
+            spec.soft_output(out).float().numpy()
     return time.perf_counter() - start, batches
 
 

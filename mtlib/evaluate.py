@@ -31,7 +31,7 @@ class Predictions:
     ids: list[str]
     texts: list[tuple[str, ...]]
     predictions: np.ndarray  # class id, 0/1 or 0..5 score
-    probabilities: np.ndarray  # class probabilities (SST), P(paraphrase), or the score
+    soft_outputs: np.ndarray  # per row: class probabilities, P(yes) of a binary task, or the predicted score
     labels: np.ndarray | None
 
     @property
@@ -58,7 +58,7 @@ def predict_split(model: torch.nn.Module, encoded: Encoded, precision: Precision
         with precision.autocast():
             output = model(spec.name, **batch)
         preds[index] = spec.predict(output).float().cpu().numpy()
-        probs[index] = spec.probabilities(output).float().cpu().numpy()
+        probs[index] = spec.soft_output(output).float().cpu().numpy()
     preds, probs = dist.gather_rows(preds), dist.gather_rows(probs)
     model.train(was_training)
     ex = encoded.examples
@@ -121,7 +121,7 @@ def rich_tsv(pred: Predictions) -> str:
     writer.writerow(["id", *spec.text_columns, "label", "prediction", *prob_cols])
     for i, example_id in enumerate(pred.ids):
         label = "" if pred.labels is None else f"{pred.labels[i]:g}"
-        probs = pred.probabilities[i]
+        probs = pred.soft_outputs[i]
         prob_values = [f"{p:.5f}" for p in np.atleast_1d(probs)]
         writer.writerow([example_id, *pred.texts[i], label, f"{pred.predictions[i]:g}", *prob_values])
     return buffer.getvalue()

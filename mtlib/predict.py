@@ -56,7 +56,7 @@ def answer_table(pred: Predictions) -> pd.DataFrame:
     spec = pred.spec
     if spec.label_kind == "score":
         return pd.DataFrame({"score": np.asarray(pred.predictions, float)})
-    probs = np.asarray(pred.probabilities, float)
+    probs = np.asarray(pred.soft_outputs, float)
     if spec.label_kind == "binary":  # the model gives P(class 1)
         probs = np.stack([1 - probs, probs], axis=1) if len(probs) else np.zeros((0, 2))
     ids = np.asarray(pred.predictions).astype(int)

@@ -96,7 +96,8 @@ class TaskSpec:
             return (output.squeeze(-1) > 0).long()
         return self.score(output)
 
-    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
+    def soft_output(self, output: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, P(yes) of a binary task, or the predicted score of a score task."""
         if self.label_kind == "class":
             return output.float().softmax(-1)
         if self.label_kind == "binary":

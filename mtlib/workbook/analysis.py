@@ -45,7 +45,7 @@ def as_predictions(task: str, frame: pd.DataFrame, split: str = "dev") -> Predic
         ids=frame["id"].tolist(),
         texts=list(frame[list(spec.text_columns)].itertuples(index=False, name=None)),
         predictions=frame["prediction"].to_numpy(float),
-        probabilities=probs if spec.label_kind == "class" else probs[:, 0],
+        soft_outputs=probs if spec.label_kind == "class" else probs[:, 0],
         labels=None if np.isnan(labels).all() else labels,
     )
 

@@ -17,6 +17,7 @@ import yaml
 
 from .. import paths
 from ..checkpoints import atomic_write_text
+from ..config import Config
 from ..stages import BY_NAME, STAGE_NAMES, TEST_STAGE
 from ..tasks import DEV_SPLIT_TASKS, TASKS
 from . import narrative
@@ -36,11 +37,9 @@ def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def _yaml(path: Path) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for section in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).values():
-        flat.update(section)
-    return flat
+def _settings(folder: Path) -> dict[str, Any]:
+    """A stage run folder's recorded settings, by name."""
+    return Config.from_run(folder).to_flat()
 
 
 def baselines() -> dict[str, dict[str, Any]]:
@@ -100,11 +99,11 @@ def render(folder: Path, results: dict[str, Any]) -> str:
     stages = {s: Path(results["stages"][s]["run"]) for s in order}  # in training order (results.json sorts its keys)
     stages = {s: (p if p.is_dir() else folder / "stages" / s) for s, p in stages.items()}  # a moved run folder
     final = stages[results["reported_stage"]]
-    cfg, manifest = _yaml(final / "config.yaml"), _json(final / "manifest.json")
+    cfg, manifest = _settings(final), _json(final / "manifest.json")
     data = manifest.get("data", {})
     notes = list(dict.fromkeys(data.get("notes", [])))
     base_model = HUB_NAMES.get(cfg["encoder"], cfg["encoder"])
-    full_dev = all(_yaml(p / "config.yaml")["max_eval_examples"] == 0 for p in stages.values())
+    full_dev = all(_settings(p)["max_eval_examples"] == 0 for p in stages.values())
     comparable = cfg["encoder"] == "minilm-l6" and full_dev
     command = results.get("command") or f"make workbook PROFILE={results['profile']} RUN={results['run']}"
     counts = manifest.get("parameters", {})
@@ -147,7 +146,7 @@ def render(folder: Path, results: dict[str, Any]) -> str:
         "|---|" + "---|" * (len(STAGE_SETTINGS) + 2),
     ]
     for stage, path in stages.items():
-        settings = _yaml(path / "config.yaml")
+        settings = _settings(path)
         title = BY_NAME[stage].title if stage in BY_NAME else stage
         info = results["stages"][stage]
         lines.append(
@@ -223,13 +222,13 @@ def limitations(results: dict[str, Any], stages: dict[str, Path], final: Path, c
     out.append(
         "Dev chose the checkpoint (across epochs and across stages), so the dev scores are optimistic; the test labels are not public."
     )
-    capped = [s for s, p in stages.items() if _yaml(p / "config.yaml")["max_train_examples"]]
+    capped = [s for s, p in stages.items() if _settings(p)["max_train_examples"]]
     if capped:
         out.append(f"Training rows were capped (`max_train_examples`) in {', '.join(f'`{s}`' for s in capped)}.")
     if not full_dev:
         out.append("Dev rows were capped (`max_eval_examples`): the scores are of a sample of the dev sets.")
     for task in [t for t in TASKS if t in results["dev"] and TASKS[t].label_kind == "class"]:
-        detailed = final / "predictions" / f"{task}-dev-detailed.tsv"
+        detailed = final / "predictions" / f"{TASKS[task].prediction_prefix}-dev-detailed.tsv"
         if detailed.is_file():
             table = read_detailed(detailed)
             pred = Predictions(

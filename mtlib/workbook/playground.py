@@ -68,13 +68,13 @@ class Playground:
             pred = self._predict(task, [items[i] for i in rows])
             name = spec.answer_name or task
             if spec.label_kind == "class":
-                probs = np.asarray(pred.probabilities)
+                probs = np.asarray(pred.soft_outputs)
                 labels = [spec.class_names[int(c)] for c in pred.predictions]
                 table.loc[rows, name] = labels
                 table.loc[rows, f"p({name})"] = probs[np.arange(len(rows)), pred.predictions.astype(int)].round(3)
             elif spec.label_kind == "binary":
                 table.loc[rows, name] = [spec.class_names[int(c)] for c in pred.predictions]
-                table.loc[rows, f"p({spec.class_names[1]})"] = np.asarray(pred.probabilities, float).round(3)
+                table.loc[rows, f"p({spec.class_names[1]})"] = np.asarray(pred.soft_outputs, float).round(3)
             else:
                 low, high = spec.label_range
                 table.loc[rows, f"{name} ({low:g}-{high:g})"] = np.asarray(pred.predictions, float).round(2)
@@ -86,7 +86,7 @@ class Playground:
         for task in self.model.spec.tasks:
             spec = TASKS[task]
             if spec.label_kind == "class" and not spec.is_pair:
-                out[task] = np.asarray(self._predict(task, [(sentence,)]).probabilities)[0].round(3).tolist()
+                out[task] = np.asarray(self._predict(task, [(sentence,)]).soft_outputs)[0].round(3).tolist()
         return out
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from .. import paths
 from ..checkpoints import atomic_write_json, atomic_write_text
+from ..config import Config
 from ..errors import ConfigError, one_line
 from ..run_result import with_current_names
 from ..stages import reported_stage_of
@@ -60,12 +61,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _encoder_of(folder: Path) -> str:
-    import yaml
-
-    path = folder / "config.yaml"
-    if not path.is_file():
-        return ""
-    return (yaml.safe_load(path.read_text()) or {}).get("model", {}).get("encoder", "")
+    return Config.from_run(folder).model.encoder if (folder / "config.yaml").is_file() else ""
 
 
 def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "comparison") -> dict[str, Any]:
