@@ -53,7 +53,7 @@ EPOCHS = {t: spec.baseline_epochs for t, spec in TASKS.items()}
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python benchmarks/baselines.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=("zero-shot", "trainer"))
-    parser.add_argument("--task", default="all", help="trainer: sst | sts | para | all")
+    parser.add_argument("--task", default="all", help=f"trainer: {' | '.join(TASKS)} | all")
     parser.add_argument("--out", default="", help="run folder (default runs/baseline-<kind>)")
     parser.add_argument("--encoder", default="minilm-l6")
     parser.add_argument("--data_dir", default="")

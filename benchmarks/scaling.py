@@ -202,13 +202,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for length in [int(x) for x in args.lengths.split(",")]:
             r = single(args.batch_size, length)
             res["length"].append(r)
-            show(f"sst batch {args.batch_size} length {length}", r)
+            show(f"{TASK_NAMES[0]} batch {args.batch_size} length {length}", r)
     if "batch" in parts:
         res["batch"] = []
         for batch in [int(x) for x in args.batch_sizes.split(",")]:
             r = single(batch, args.length)
             res["batch"].append(r)
-            show(f"sst batch {batch} length {args.length}", r)
+            show(f"{TASK_NAMES[0]} batch {batch} length {args.length}", r)
     three = list(TASK_NAMES)
     # round robin with 3 batches per update draws sst, para, sts every update; `force` (the same draw)
     # is only accepted with a projection

@@ -41,6 +41,8 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mtlib.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+
 SCRIPT = Path(__file__).resolve()
 CONTENDERS = ("mtlib", "trainer")
 
@@ -48,7 +50,7 @@ CONTENDERS = ("mtlib", "trainer")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder", default="minilm-l6", help="mtlib encoder name (minilm-l6, tiny-random, a local folder)")
-    ap.add_argument("--tasks", default="sst,sts", help="comma-separated: sst, sts, para (one run per task)")
+    ap.add_argument("--tasks", default=f"{SENTENCE_TASK},{SIMILARITY_TASK}", help=f"comma-separated: {', '.join(TASKS)} (one run per task)")
     ap.add_argument("--steps", type=int, default=30, help="optimizer steps per run")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=128)

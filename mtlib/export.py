@@ -183,7 +183,7 @@ def readme(checkpoint: Path, info: dict[str, Any]) -> str:
         if st.get("sts_dev"):
             check = st["sts_dev"]
             lines.append(
-                f"On the run's {check['rows']} STS dev rows the cosine's Pearson correlation with the gold scores is {check['cosine_pearson']:.4f}."
+                f"On the run's {check['rows']} {TASKS[SIMILARITY_TASK].label} dev rows the cosine's Pearson correlation with the gold scores is {check['cosine_pearson']:.4f}."
             )
     else:
         lines += ["", f"No sentence-transformers files: {st['why_not']}."]
@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"exported {info['exported_from']} to {args.to}")
     if st["written"]:
         check = st.get("sts_dev")
-        shown = f"; STS dev cosine Pearson {check['cosine_pearson']:.4f} on {check['rows']} rows" if check else ""
+        shown = (
+            f"; {TASKS[SIMILARITY_TASK].label} dev cosine Pearson {check['cosine_pearson']:.4f} on {check['rows']} rows" if check else ""
+        )
         print(f"sentence-transformers: SentenceTransformer({args.to!r}){shown}")
     else:
         print(f"no sentence-transformers folder: {st['why_not']}")

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run", required=True, help="a run folder (workbook/recipe: its reported stage), a stage folder or a .safetensors file"
     )
-    parser.add_argument("--task", required=True, help="sst | para | sts (or sentiment | paraphrase | similarity)")
+    parser.add_argument("--task", required=True, help=f"{' | '.join(TASKS)} (or {' | '.join(s.answer_name for s in TASKS.values())})")
     parser.add_argument("--input", required=True, help="CSV or TSV with the task's text columns; - reads stdin")
     parser.add_argument("--output", default="-", help="the CSV to write (default -: stdout)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: the GPU if there is one)")
