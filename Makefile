@@ -36,7 +36,7 @@ test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged enc
 workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu | reference | smoke) into runs/RUN; OVERWRITE=1 retrains a finished RUN
 	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
 
-sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune_pal.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
+sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
 	$(PY) -m mtlib.sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
 
 lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PROFILE, via $MTLIB_PROFILE; more flags: LAB_ARGS)

@@ -42,18 +42,18 @@ if str(ROOT) not in sys.path:
 from benchmarks.train_throughput import ListDataset, hf_data, hf_model, hf_rows  # noqa: E402
 from mtlib.amp import cpu_has_fast_bf16  # noqa: E402
 from mtlib.checkpoints import atomic_write_json, atomic_write_text  # noqa: E402
-from mtlib.data import QUORA_SPLIT_NOTE, cap_rows  # noqa: E402
+from mtlib.data import cap_rows  # noqa: E402
 from mtlib.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402
 from mtlib.model import mean_pool  # noqa: E402
-from mtlib.tasks import TASKS  # noqa: E402
+from mtlib.tasks import DEV_SPLIT_TASKS, TASKS  # noqa: E402
 
-EPOCHS = {"sst": 3, "sts": 4, "para": 2}
+EPOCHS = {t: spec.baseline_epochs for t, spec in TASKS.items()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python benchmarks/baselines.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=("zero-shot", "trainer"))
-    parser.add_argument("--task", default="all", help="trainer: sst | sts | para | all")
+    parser.add_argument("--task", default="all", help=f"trainer: {' | '.join(TASKS)} | all")
     parser.add_argument("--out", default="", help="run folder (default runs/baseline-<kind>)")
     parser.add_argument("--encoder", default="minilm-l6")
     parser.add_argument("--data_dir", default="")
@@ -123,25 +123,30 @@ def zero_shot(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = resolve_data_dir(args.data_dir)
     out: dict[str, Any] = {"dev": {}, "ci95": {}, "details": {}, "notes": []}
     start = time.perf_counter()
-    sts, _ = load_task(TASKS["sts"], data_dir, ("dev",))
-    sts = {k: cap_rows(v, args.dev_limit, args.seed) for k, v in sts.items()}
-    cos = cosines(encoder, tokenizer, sts["dev"], args)
-    pred = _prediction("sts", sts["dev"], cos)
-    out["dev"]["sts"], out["ci95"]["sts"] = pred.score(), bootstrap_ci(pred, seed=args.seed)
-    para, notes = load_task(TASKS["para"], data_dir, ("train", "dev"))
-    para = {k: cap_rows(v, args.train_limit if k == "train" else args.dev_limit, args.seed) for k, v in para.items()}
-    out["notes"] += notes
-    train_cut, train_acc = best_threshold(cosines(encoder, tokenizer, para["train"], args), para["train"].labels)
-    dev_cos = cosines(encoder, tokenizer, para["dev"], args)
-    pred = _prediction("para", para["dev"], (dev_cos > train_cut).astype(np.float64))
-    out["dev"]["para"], out["ci95"]["para"] = pred.score(), bootstrap_ci(pred, seed=args.seed)
-    oracle_cut, oracle_acc = best_threshold(dev_cos, para["dev"].labels)
-    out["details"]["para"] = {
-        "threshold_from_train_part": train_cut,
-        "train_part_accuracy": train_acc,
-        "held_out_best_threshold": oracle_cut,
-        "held_out_accuracy_at_its_own_best_threshold": oracle_acc,
-    }
+    for task, spec in TASKS.items():
+        if not spec.is_pair:  # a single sentence has no cosine to read
+            continue
+        if spec.label_kind == "score":  # the cosine itself, as the score
+            splits, _ = load_task(spec, data_dir, ("dev",))
+            splits = {k: cap_rows(v, args.dev_limit, args.seed) for k, v in splits.items()}
+            pred = _prediction(task, splits["dev"], cosines(encoder, tokenizer, splits["dev"], args))
+            out["dev"][task], out["ci95"][task] = pred.score(), bootstrap_ci(pred, seed=args.seed)
+            continue
+        # a yes/no pair task: the cosine above the threshold best on the train part
+        splits, notes = load_task(spec, data_dir, ("train", "dev"))
+        splits = {k: cap_rows(v, args.train_limit if k == "train" else args.dev_limit, args.seed) for k, v in splits.items()}
+        out["notes"] += notes
+        train_cut, train_acc = best_threshold(cosines(encoder, tokenizer, splits["train"], args), splits["train"].labels)
+        dev_cos = cosines(encoder, tokenizer, splits["dev"], args)
+        pred = _prediction(task, splits["dev"], (dev_cos > train_cut).astype(np.float64))
+        out["dev"][task], out["ci95"][task] = pred.score(), bootstrap_ci(pred, seed=args.seed)
+        oracle_cut, oracle_acc = best_threshold(dev_cos, splits["dev"].labels)
+        out["details"][task] = {
+            "threshold_from_train_part": train_cut,
+            "train_part_accuracy": train_acc,
+            "held_out_best_threshold": oracle_cut,
+            "held_out_accuracy_at_its_own_best_threshold": oracle_acc,
+        }
     out["seconds"] = time.perf_counter() - start
     return out
 
@@ -251,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     commands = sorted({r["command"] for r in done.values()})
     atomic_write_text(args.out / "command.txt", "\n".join(commands) + "\n")
-    write_run(args, results, [QUORA_SPLIT_NOTE] if "para" in done else [])
+    write_run(args, results, [TASKS[t].split_note for t in DEV_SPLIT_TASKS if t in done])
     return 0
 
 

@@ -31,6 +31,7 @@ import resource
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # scripts run as `python benchmarks/x.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
-from mtlib.data import TaskStream  # noqa: E402
+from mtlib.batching import TaskStream  # noqa: E402
 from mtlib.train import Trainer  # noqa: E402
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -196,23 +197,17 @@ def flop_report(
 
 # ---- mtlib pieces with instrumentation ------------------------------------------------------
 class CountingStream(TaskStream):
-    """mtlib's TaskStream, also logging each batch it hands out (installed by `install_counting_stream`)."""
+    """mtlib's TaskStream, also logging each batch it hands out into `log` (the Trainer builds
+    these through its `stream_factory` hook)."""
 
-    log = BatchLog()
+    def __init__(self, log: BatchLog, *args: Any, **kw: Any):
+        super().__init__(*args, **kw)
+        self.log = log
 
     def next_index(self) -> np.ndarray:
         index = super().next_index()
-        CountingStream.log.add(self.lengths[index])
+        self.log.add(self.lengths[index])
         return index
-
-
-def install_counting_stream() -> BatchLog:
-    """Make mtlib's Trainer build CountingStreams (in this benchmark process only)."""
-    import mtlib.train
-
-    CountingStream.log = BatchLog()
-    mtlib.train.TaskStream = CountingStream
-    return CountingStream.log
 
 
 class Clock:
@@ -246,24 +241,22 @@ class Clock:
 
 class BenchTrainer(Trainer):
     """mtlib's Trainer, timing only the updates: no dev scoring, no checkpoint, no state file at
-    the end of the epoch (the equivalents are switched off for transformers.Trainer too).
+    the end of the epoch (`score_and_save=False`; the equivalents are switched off for
+    transformers.Trainer too), and each batch recorded in `batch_log` (`stream_factory`).
     Everything each update does (batching, collation, forward/backward, projection, optimizer,
     LR schedule, metrics.jsonl + TensorBoard logging) is mtlib's own code."""
 
     def __init__(self, *args: Any, **kw: Any):
-        super().__init__(*args, **kw)
+        self.batch_log = BatchLog()
+        super().__init__(*args, stream_factory=partial(CountingStream, self.batch_log), score_and_save=False, **kw)
         self.clock = Clock()
-        self.add_callback(lambda event, payload: self.clock.stamp() if event == "update" else None)
+        self.add_callback(self._stamp)
 
-    def fit(self) -> dict[str, Any]:
-        self.clock.start()
-        return super().fit()
-
-    def _end_epoch(self, phase: Any, epoch: int) -> bool:
-        return False
-
-    def _save_state(self, parts: dict[str, Any]) -> None:
-        return None
+    def _stamp(self, event: str, payload: dict[str, Any]) -> None:
+        if event == "start":
+            self.clock.start()
+        elif event == "update":
+            self.clock.stamp()
 
 
 # ---- subprocess workers ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ import common  # noqa: E402
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--stage", default="finetune_pal")
+    ap.add_argument("--stage", default="finetune")
     ap.add_argument("--batch-sizes", default="256,128,64,32")
     ap.add_argument("--data-dir", default="", help="task files (default: $MTLIB_DATA_DIR, else data/)")
     ap.add_argument("--out", default="")

@@ -42,8 +42,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import common  # noqa: E402
 from benchmarks.train_throughput import ListDataset, hf_model, hf_rows  # noqa: E402
+from mtlib.tasks import SENTENCE_TASK  # noqa: E402
 
-TASK = "sst"
+TASK = SENTENCE_TASK  # SST: the single-sentence task
 
 
 def build_shape(tokenizer_dir: str, out: Path) -> str:
@@ -105,7 +106,6 @@ def mtlib_row(args: argparse.Namespace, encoder: str, amp: str, compile: str) ->
     from mtlib.runs import RunDir
 
     torch._dynamo.reset()
-    log = common.install_counting_stream()
     with tempfile.TemporaryDirectory(prefix="gpu-bench-") as tmp:
         cfg = Config.from_dict(
             dict(
@@ -127,14 +127,15 @@ def mtlib_row(args: argparse.Namespace, encoder: str, amp: str, compile: str) ->
         "amp": p.precision.mode,
         "compile": p.precision.compile,
         "fit_seconds": first,
-        **_timed(args, trainer.clock, log, shape),
+        **_timed(args, trainer.clock, trainer.batch_log, shape),
     }
 
 
 def trainer_row(args: argparse.Namespace, encoder: str, amp: str) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-    from mtlib.data import encode, load_task, resolve_data_dir
+    from mtlib.batching import encode
+    from mtlib.data import load_task, resolve_data_dir
     from mtlib.encoders import load_tokenizer
     from mtlib.tasks import TASKS
 

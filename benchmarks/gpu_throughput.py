@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import common  # noqa: E402
+from mtlib.tasks import TASK_NAMES  # noqa: E402
 
 
 def measure(args: argparse.Namespace, amp: str) -> dict[str, Any]:
@@ -57,7 +58,7 @@ def measure(args: argparse.Namespace, amp: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--encoder", default="minilm-l6")
-    ap.add_argument("--task", default="sst")
+    ap.add_argument("--task", default=TASK_NAMES[0])
     ap.add_argument("--pair_encoding", default="cross")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch-size", type=int, default=32)

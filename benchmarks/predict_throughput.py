@@ -34,13 +34,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from train_throughput import ListDataset, hf_model, hf_rows  # noqa: E402
 
+from mtlib.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+
 CONTENDERS = ("mtlib", "trainer")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder", default="minilm-l6")
-    ap.add_argument("--tasks", default="sst,sts")
+    ap.add_argument("--tasks", default=f"{SENTENCE_TASK},{SIMILARITY_TASK}")
     ap.add_argument("--amp", default="bf16", choices=("bf16", "off"))
     ap.add_argument("--batch-size", type=int, default=128, help="eval batch size, both contenders (mtlib's --eval_batch_size default)")
     ap.add_argument("--max-length", type=int, default=128)
@@ -56,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def dev_split(args: argparse.Namespace, task: str, tokenizer: Any) -> Any:
-    from mtlib.data import encode, load_task, resolve_data_dir
-    from mtlib.tasks import TASKS
+    from mtlib.batching import encode
+    from mtlib.data import load_task, resolve_data_dir
 
     ex = load_task(TASKS[task], resolve_data_dir(args.data_dir), ("dev",))[0]["dev"]
     if args.limit and len(ex) > args.limit:
@@ -76,8 +78,7 @@ def variant_predict(
     model: Any, encoded: Any, precision: Any, batch_size: int, order: str, grad_mode: str
 ) -> tuple[float, list[np.ndarray]]:
     """predict_split's loop with one thing changed: the batch order or the grad mode."""
-    from mtlib.data import collate, sorted_batches
-    from mtlib.tasks import TASKS
+    from mtlib.batching import collate, sorted_batches
 
     spec = TASKS[encoded.examples.task]
     lengths = encoded.lengths
@@ -95,7 +96,7 @@ def variant_predict(
             with precision.autocast():
                 out = model(spec.name, **batch)
             spec.predict(out).float().numpy()
-            spec.probabilities(out).float().numpy()
+            spec.soft_output(out).float().numpy()
     return time.perf_counter() - start, batches
 
 
@@ -113,11 +114,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from mtlib.amp import Precision
+    from mtlib.batching import sorted_batches
     from mtlib.config import Config
-    from mtlib.data import sorted_batches
     from mtlib.encoders import load_tokenizer
     from mtlib.pipeline import build_model
-    from mtlib.tasks import TASKS
 
     args = parse_args(argv)
     common.set_threads(args.threads)

@@ -38,6 +38,8 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mtlib.tasks import TASK_NAMES  # noqa: E402
+
 PARTS = ("length", "batch", "projection", "pal", "levers")
 
 
@@ -68,7 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def synthetic(task: str, n: int, length: int, seed: int) -> Any:
     """`n` examples of exactly `length` tokens ([CLS] random ids [SEP]; pairs: segment 1 for the second half)."""
-    from mtlib.data import Encoded, Examples
+    from mtlib.batching import Encoded
+    from mtlib.data import Examples
     from mtlib.tasks import TASKS
 
     spec = TASKS[task]
@@ -97,7 +100,6 @@ def time_updates(args: argparse.Namespace, tasks: list[str], batch: int, length:
     from mtlib.runs import RunDir
     from mtlib.schedule import batches_per_update
 
-    log = common.install_counting_stream()
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         values = dict(
             encoder=args.encoder, tasks=tasks, amp=args.amp, device="cpu", lr=args.lr, seed=args.seed, batch_size=batch,
@@ -113,6 +115,7 @@ def time_updates(args: argparse.Namespace, tasks: list[str], batch: int, length:
         data = {t: {"train": synthetic(t, n, length, args.seed)} for t in tasks}
         trainer = common.BenchTrainer(cfg, model, tokenizer, data, Precision.create("cpu", args.amp), RunDir(tmp))
         trainer.fit()
+        log = trainer.batch_log
         trainer.run.close()
     times = trainer.clock.summary()
     steady = times["steady"]
@@ -149,7 +152,7 @@ def optimizer_lever(args: argparse.Namespace) -> list[dict[str, Any]]:
     from mtlib.config import Config
     from mtlib.pipeline import build_model
 
-    cfg = Config.from_dict({"encoder": args.encoder, "tasks": ["sst"], "seed": args.seed})
+    cfg = Config.from_dict({"encoder": args.encoder, "tasks": [TASK_NAMES[0]], "seed": args.seed})
     model = build_model(cfg, SimpleNamespace(pad_token_id=0))[0]
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def single(batch: int, length: int) -> dict[str, Any]:
         if (batch, length) not in cache:
-            cache[(batch, length)] = time_updates(args, ["sst"], batch, length, peaks)
+            cache[(batch, length)] = time_updates(args, [TASK_NAMES[0]], batch, length, peaks)
         return cache[(batch, length)]
 
     if "length" in parts:
@@ -199,14 +202,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for length in [int(x) for x in args.lengths.split(",")]:
             r = single(args.batch_size, length)
             res["length"].append(r)
-            show(f"sst batch {args.batch_size} length {length}", r)
+            show(f"{TASK_NAMES[0]} batch {args.batch_size} length {length}", r)
     if "batch" in parts:
         res["batch"] = []
         for batch in [int(x) for x in args.batch_sizes.split(",")]:
             r = single(batch, args.length)
             res["batch"].append(r)
-            show(f"sst batch {batch} length {args.length}", r)
-    three = ["sst", "para", "sts"]
+            show(f"{TASK_NAMES[0]} batch {batch} length {args.length}", r)
+    three = list(TASK_NAMES)
     # round robin with 3 batches per update draws sst, para, sts every update; `force` (the same draw)
     # is only accepted with a projection
     multi = dict(batches_per_update=args.proj_k, task_scheduler="round_robin")
@@ -243,7 +246,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if default_threads > 1:
             torch.set_num_threads(1)
             try:
-                levers["threads_1"] = time_updates(args, ["sst"], args.batch_size, args.length, peaks)
+                levers["threads_1"] = time_updates(args, [TASK_NAMES[0]], args.batch_size, args.length, peaks)
             finally:
                 torch.set_num_threads(default_threads)
             show("lever: 1 torch thread", levers["threads_1"])
@@ -254,12 +257,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             spec = ModelSpec(encoder_name=cfg.model.encoder, encoder_config=enc.config.to_dict(), tasks=list(cfg.data.tasks))
             return MultitaskBert(enc, spec)
 
-        levers["eager_attention"] = time_updates(args, ["sst"], args.batch_size, args.length, peaks, model_fn=eager)
+        levers["eager_attention"] = time_updates(args, [TASK_NAMES[0]], args.batch_size, args.length, peaks, model_fn=eager)
         show("lever: eager attention", levers["eager_attention"])
         other = "off" if args.amp == "bf16" else "bf16"
         small_b, small_l = args.amp_lever_batch, args.amp_lever_length
-        own = time_updates(args, ["sst"], small_b, small_l, peaks)
-        flipped = time_updates(argparse.Namespace(**{**vars(args), "amp": other}), ["sst"], small_b, small_l, peaks)
+        own = time_updates(args, [TASK_NAMES[0]], small_b, small_l, peaks)
+        flipped = time_updates(argparse.Namespace(**{**vars(args), "amp": other}), [TASK_NAMES[0]], small_b, small_l, peaks)
         levers["amp"] = {args.amp: own, other: flipped}
         show(f"lever: amp {args.amp} (batch {small_b}, length {small_l})", own)
         show(f"lever: amp {other} (batch {small_b}, length {small_l})", flipped)

@@ -41,6 +41,8 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mtlib.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+
 SCRIPT = Path(__file__).resolve()
 CONTENDERS = ("mtlib", "trainer")
 
@@ -48,7 +50,7 @@ CONTENDERS = ("mtlib", "trainer")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder", default="minilm-l6", help="mtlib encoder name (minilm-l6, tiny-random, a local folder)")
-    ap.add_argument("--tasks", default="sst,sts", help="comma-separated: sst, sts, para (one run per task)")
+    ap.add_argument("--tasks", default=f"{SENTENCE_TASK},{SIMILARITY_TASK}", help=f"comma-separated: {', '.join(TASKS)} (one run per task)")
     ap.add_argument("--steps", type=int, default=30, help="optimizer steps per run")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=128)
@@ -86,7 +88,6 @@ def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
     from mtlib.pipeline import prepare
     from mtlib.runs import RunDir
 
-    log = common.install_counting_stream()
     with tempfile.TemporaryDirectory(prefix="bench-mtlib-") as tmp:
         cfg = Config.from_dict(
             dict(
@@ -101,6 +102,7 @@ def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
         rss_loaded = common.peak_rss_mb()
         trainer = common.BenchTrainer(cfg, p.model, p.tokenizer, p.data, p.precision, RunDir(tmp))
         trainer.fit()
+        log = trainer.batch_log
         trainer.run.close()
         t = time.perf_counter()
         pred = predict_split(p.model, p.data[args.task]["dev"], p.precision, args.eval_batch_size, p.tokenizer.pad_token_id or 0)
@@ -159,7 +161,8 @@ def hf_model(encoder: str, task: str, seed: int) -> Any:
 
 def hf_data(args: argparse.Namespace, task: str, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev")) -> dict[str, Any]:
     """The same validated rows and token ids mtlib uses (mtlib.data.load_task + encode)."""
-    from mtlib.data import cap_rows, encode, load_task, resolve_data_dir
+    from mtlib.batching import encode
+    from mtlib.data import cap_rows, load_task, resolve_data_dir
     from mtlib.tasks import TASKS
 
     spec = TASKS[task]

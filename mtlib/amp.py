@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from .batching import collate
 from .compiling import pad_multiple, resolve_compile
-from .data import collate
 from .errors import ConfigError
 
 AMP_MODES = ("off", "bf16", "fp16", "auto")  # auto: resolve_amp picks one of the others
@@ -102,7 +102,7 @@ class Precision:
         return stack
 
     def batch(self, encoded: Any, index: Any, pad_id: int = 0) -> dict[str, torch.Tensor]:
-        """`mtlib.data.collate` at this run's padding multiple, moved to the device."""
+        """`mtlib.batching.collate` at this run's padding multiple, moved to the device."""
         return self.to_device(collate(encoded, index, pad_id, self.pad_multiple))
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

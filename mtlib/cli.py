@@ -6,18 +6,23 @@ else is the training command line, as before:
     python -m mtlib --config mtlib/profiles/cpu.yaml --lr 2e-5      # train (or --option test)
     python -m mtlib predict --run runs/X --task sst --input file.csv  # mtlib.predict
     python -m mtlib export --run runs/X --to DIR                      # mtlib.export
-    python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.compare
-    python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.sweep
+    python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.workbook.compare
+    python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.workbook.sweep
 """
 
 from __future__ import annotations
 
 import sys
 
-from .config import parse_args
+from .config_cli import parse_args
 from .errors import MtlibError, disk_error_message
 
-SUBCOMMANDS = ("predict", "export", "compare", "sweep")  # each a module of mtlib with a main(argv)
+SUBCOMMANDS = {
+    "predict": ".predict",
+    "export": ".export",
+    "compare": ".workbook.compare",
+    "sweep": ".workbook.sweep",
+}  # modules with a main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         import importlib
 
-        return importlib.import_module(f".{argv[0]}", __package__).main(argv[1:])
+        return importlib.import_module(SUBCOMMANDS[argv[0]], __package__).main(argv[1:])
     debug = "--debug" in argv
     try:
         try:

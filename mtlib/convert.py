@@ -43,6 +43,7 @@ import yaml
 from .checkpoints import MODEL_WEIGHTS, atomic_write_text, save_model
 from .config import Config
 from .errors import CheckpointError, MtlibError
+from .tasks import TASKS
 
 # what the reference's save_model writes besides tensors: plain data, nothing that runs on load
 _reconstruct = (getattr(np, "_core", None) or np.core).multiarray._reconstruct
@@ -69,8 +70,8 @@ _ENCODER = [
     (r"bert\.bert_layers\.(\d+)\.out_layer_norm\.", r"encoder.layer.\1.output.LayerNorm."),
     (r"bert\.pooler_dense\.", "pooler.dense."),
 ]
-_HEADS = {"linear_sentiment": "sst", "linear_paraphrase": "para", "linear_similarity": "sts"}
-_OUTPUTS = {"sst": 5, "para": 1, "sts": 1}
+_HEADS = {spec.reference_head: t for t, spec in TASKS.items() if spec.reference_head}
+_OUTPUTS = {t: TASKS[t].num_outputs for t in _HEADS.values()}
 _IGNORED = ("bert.position_ids",)  # a constant buffer (0..511), rebuilt by BertModel
 
 

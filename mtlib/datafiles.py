@@ -19,7 +19,7 @@ from pathlib import Path
 from .checkpoints import atomic_write_bytes
 from .data import md5_of
 from .errors import DataError
-from .tasks import TASKS
+from .tasks import DEV_SPLIT_TASKS, TASKS
 
 UPSTREAM = "https://raw.githubusercontent.com/gpoesia/minbert-default-final-project/7ac8260577fc12a86c7aaf38918056c30054ef39/data/"
 
@@ -78,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     for name, how in report.items():
         print(f"{name:28s} {how}")
-    if not (Path(args.dest) / "quora-train.csv").exists():
-        print("note: quora-train.csv is absent; the paraphrase task will use the md5 split of quora-dev.csv (data/README.md)")
+    for spec in (TASKS[t] for t in DEV_SPLIT_TASKS):
+        if not (Path(args.dest) / spec.files["train"]).exists():
+            print(
+                f"note: {spec.files['train']} is absent; the {spec.answer_name} task will use the md5 split of {spec.files['dev']} (data/README.md)"
+            )
     return 0
 
 

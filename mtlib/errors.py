@@ -64,8 +64,6 @@ def one_line(prog: str, exc: BaseException) -> int | None:
     code; None for anything else (the caller re-raises it, traceback and all)."""
     import sys
 
-    from .train import Interrupted
-
     if isinstance(exc, MtlibError):
         text, code = f"error: {exc}", exc.exit_code
     elif isinstance(exc, OSError):
@@ -78,3 +76,12 @@ def one_line(prog: str, exc: BaseException) -> int | None:
         return None
     print(f"{prog}: {text}", file=sys.stderr)
     return code
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived during training; the state was saved and the run can be resumed
+    (`mtlib.train`). The exit code is the shell's for that signal: 130 for SIGINT, 143 for SIGTERM."""
+
+    def __init__(self, message: str, signum: int = 2):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)

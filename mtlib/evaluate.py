@@ -19,8 +19,8 @@ from sklearn.metrics import confusion_matrix
 
 from . import distributed as dist
 from .amp import Precision
+from .batching import Encoded, sorted_batches
 from .checkpoints import atomic_write_text
-from .data import Encoded, sorted_batches
 from .tasks import TASKS, TaskSpec
 
 
@@ -31,7 +31,7 @@ class Predictions:
     ids: list[str]
     texts: list[tuple[str, ...]]
     predictions: np.ndarray  # class id, 0/1 or 0..5 score
-    probabilities: np.ndarray  # class probabilities (SST), P(paraphrase), or the score
+    soft_outputs: np.ndarray  # per row: class probabilities, P(yes) of a binary task, or the predicted score
     labels: np.ndarray | None
 
     @property
@@ -58,7 +58,7 @@ def predict_split(model: torch.nn.Module, encoded: Encoded, precision: Precision
         batch = precision.batch(encoded, index, pad_id)
         with precision.autocast():
             output = model(spec.name, **batch)
-        outputs.append((spec.predict(output).float(), spec.probabilities(output).float()))
+        outputs.append((spec.predict(output).float(), spec.soft_output(output).float()))
     if batches:
         order = np.concatenate(batches)
         preds[order] = torch.cat([p for p, _ in outputs]).cpu().numpy()
@@ -125,7 +125,7 @@ def rich_tsv(pred: Predictions) -> str:
     writer.writerow(["id", *spec.text_columns, "label", "prediction", *prob_cols])
     for i, example_id in enumerate(pred.ids):
         label = "" if pred.labels is None else f"{pred.labels[i]:g}"
-        probs = pred.probabilities[i]
+        probs = pred.soft_outputs[i]
         prob_values = [f"{p:.5f}" for p in np.atleast_1d(probs)]
         writer.writerow([example_id, *pred.texts[i], label, f"{pred.predictions[i]:g}", *prob_values])
     return buffer.getvalue()

@@ -34,7 +34,7 @@ import numpy as np
 
 from .checkpoints import atomic_save_tensors, atomic_write_json, atomic_write_text
 from .errors import ConfigError, MtlibError
-from .tasks import TASKS, metric_value
+from .tasks import SIMILARITY_TASK, TASKS, metric_value
 
 LOADER = Path(__file__).with_name("standalone_loader.py")
 PAL_SOURCE = Path(__file__).with_name("pal.py")
@@ -69,14 +69,16 @@ def sts_dev_rows(checkpoint: Path) -> tuple[list[tuple[str, str]], np.ndarray] |
     prediction file), else the data folder's whole STS dev file; None when neither is there."""
     from .evaluate import read_detailed
 
-    detailed = checkpoint.parent / "predictions" / "sts-dev-detailed.tsv"
+    spec = TASKS[SIMILARITY_TASK]
+    detailed = checkpoint.parent / "predictions" / f"{spec.prediction_prefix}-dev-detailed.tsv"
     if detailed.is_file():
         table = read_detailed(detailed)
-        return list(zip(table["sentence1"], table["sentence2"])), table["label"].to_numpy(float)
+        first, second = spec.text_columns
+        return list(zip(table[first], table[second])), table["label"].to_numpy(float)
     from .data import load_task, resolve_data_dir
 
     try:
-        dev = load_task(TASKS["sts"], resolve_data_dir(), ("dev",))[0]["dev"]
+        dev = load_task(spec, resolve_data_dir(), ("dev",))[0]["dev"]
     except MtlibError:
         return None
     return [(a, b) for a, b in dev.texts], np.asarray(dev.labels, float)
@@ -181,7 +183,7 @@ def readme(checkpoint: Path, info: dict[str, Any]) -> str:
         if st.get("sts_dev"):
             check = st["sts_dev"]
             lines.append(
-                f"On the run's {check['rows']} STS dev rows the cosine's Pearson correlation with the gold scores is {check['cosine_pearson']:.4f}."
+                f"On the run's {check['rows']} {TASKS[SIMILARITY_TASK].label} dev rows the cosine's Pearson correlation with the gold scores is {check['cosine_pearson']:.4f}."
             )
     else:
         lines += ["", f"No sentence-transformers files: {st['why_not']}."]
@@ -192,7 +194,7 @@ def _reported_sts(checkpoint: Path) -> float | None:
     from .stages import is_finished, read_results
 
     folder = checkpoint.parent
-    return read_results(folder).get("dev", {}).get("sts") if is_finished(folder) else None
+    return read_results(folder).dev.get(SIMILARITY_TASK) if is_finished(folder) else None
 
 
 def write_sentence_transformers(to: Path, hidden: int, max_length: int) -> dict[str, Any]:
@@ -245,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"exported {info['exported_from']} to {args.to}")
     if st["written"]:
         check = st.get("sts_dev")
-        shown = f"; STS dev cosine Pearson {check['cosine_pearson']:.4f} on {check['rows']} rows" if check else ""
+        shown = (
+            f"; {TASKS[SIMILARITY_TASK].label} dev cosine Pearson {check['cosine_pearson']:.4f} on {check['rows']} rows" if check else ""
+        )
         print(f"sentence-transformers: SentenceTransformer({args.to!r}){shown}")
     else:
         print(f"no sentence-transformers folder: {st['why_not']}")

@@ -8,27 +8,29 @@ without training.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import distributed as dist
-from .amp import Precision, resolve_device
-from .checkpoints import check_tokenizer, load_weights_into, read_model_spec, resolve_checkpoint
+from .amp import Precision
+from .batching import Encoded
+from .checkpoints import load_weights_into, read_model_spec, resolve_checkpoint
 from .compiling import compile_encoder
 from .config import Config
-from .data import Encoded, cap_rows, check_data_dir, encode, load_task, md5_of, resolve_data_dir
-from .encoders import encoder_from_config, load_encoder, load_tokenizer
-from .errors import CheckpointError, ConfigError
+from .encoders import load_tokenizer
+from .errors import ConfigError
 from .evaluate import bootstrap_ci, predict_split, summary, write_predictions
-from .model import ModelSpec, MultitaskBert
+from .loading import build_model, load_data, load_model
+from .model import MultitaskBert
 from .recorded import adopt_checkpoint_settings, recorded_config
+from .run_result import RunResult
 from .runs import RunDir, cpu_model, default_run_name
-from .tasks import TASKS, pair_mode
+from .tasks import TASKS
 from .tensorboard import step_offset, write_hparams
 
 
@@ -43,120 +45,46 @@ class Prepared:
     data_manifest: dict[str, Any]
 
 
-def load_data(
-    cfg: Config, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev", "test")
-) -> tuple[dict[str, dict[str, Encoded]], list[str], dict[str, Any]]:
-    """Read, validate and tokenize every task's splits; returns (data, notes, manifest part).
-    Pairs are tokenized as `cfg.model.pair_encoding` says (cross- or bi-encoded)."""
-    data_dir = resolve_data_dir(cfg.data.data_dir)
-    check_data_dir(data_dir)
-    data: dict[str, dict[str, Encoded]] = {}
-    notes: list[str] = []
-    files: dict[str, Any] = {}
-    for name in cfg.data.tasks:
-        spec = TASKS[name]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            splits_ex, task_notes = load_task(spec, data_dir, splits)
-        notes += task_notes + [str(w.message) for w in caught]
-        data[name] = {}
-        for split, examples in splits_ex.items():
-            cap = cfg.data.max_train_examples if split == "train" else cfg.data.max_eval_examples
-            examples = cap_rows(examples, cap, cfg.train.seed)
-            enc = encode(examples, tokenizer, cfg.data.max_length, pair_mode(cfg.model.pair_encoding, name))
-            if enc.truncated:
-                notes.append(
-                    f"{name} {split}: {enc.truncated} of {len(enc)} examples longer than --max_length {cfg.data.max_length} were truncated"
-                )
-            data[name][split] = enc
-            source = Path(examples.source.split(" [")[0])
-            if source.exists() and str(source) not in files:
-                files[str(source)] = {"md5": md5_of(source), "rows_dropped": len(examples.dropped)}
-            files.setdefault("splits", {})[f"{name}/{split}"] = len(enc)
-    return data, notes, {"data_dir": str(data_dir.resolve()), "files": files, "notes": notes}
+@dataclass(frozen=True)
+class Runtime:
+    """How and where this process runs, decided once per run (as nanoGPT decides its device and
+    autocast up front): the device and precision, and the rank among `world` processes."""
+
+    precision: Precision
+    rank: int
+    world: int
 
 
-def build_model(cfg: Config, tokenizer: Any) -> tuple[MultitaskBert, list[str]]:
-    """A fresh model from the pretrained encoder, or one initialised from --pretrained_model_name."""
-    model, notes = _build_model(cfg)
-    if cfg.model.encoder_dropout >= 0:
-        for module in model.encoder.modules():
-            if isinstance(module, torch.nn.Dropout):
-                module.p = cfg.model.encoder_dropout
-    return model, notes
-
-
-def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
-    m = cfg.model
-    spec_kw = dict(
-        tasks=list(cfg.data.tasks),
-        pooling=m.pooling,
-        n_hidden_layers=m.n_hidden_layers,
-        hidden_dropout_prob=m.hidden_dropout_prob,
-        use_pal=m.use_pal,
-        pal_size=m.pal_size,
-        pal_heads=m.pal_heads,
-        pair_encoding=m.pair_encoding,
-        head_activation=m.head_activation,
-    )
-    notes: list[str] = []
-    source = cfg.train.pretrained_model_name
-    torch.manual_seed(cfg.train.seed)
-    if source and cfg.train.option != "test":
-        weights = resolve_checkpoint(source)
-        saved = read_model_spec(weights)
-        if saved["encoder_name"] != m.encoder:
-            raise CheckpointError(
-                f"{weights} was trained from encoder {saved['encoder_name']!r} but --encoder is {m.encoder!r}; "
-                f"pass --encoder {saved['encoder_name']}"
-            )
-        encoder = encoder_from_config(saved["encoder_config"])
-        spec = ModelSpec(encoder_name=m.encoder, encoder_config=saved["encoder_config"], **spec_kw)
-        model = MultitaskBert(encoder, spec)
-        fresh = load_weights_into(model, weights)
-        if fresh:
-            parts = sorted({k.split(".")[0] + "." + k.split(".")[2] if k.startswith(("pal.", "heads.")) else k for k in fresh})
-            notes.append(f"started from {weights}; newly initialised: {', '.join(parts[:6])}")
-        else:
-            notes.append(f"started from {weights}")
-        return model, notes
-    encoder = load_encoder(m.encoder, seed=cfg.train.seed)
-    spec = ModelSpec(encoder_name=m.encoder, encoder_config=encoder.config.to_dict(), **spec_kw)
-    return MultitaskBert(encoder, spec), notes
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[MultitaskBert, Any]:
-    """A trained model and its tokenizer from a run folder or weights file (no download)."""
-    weights = resolve_checkpoint(path)
-    saved = read_model_spec(weights)
-    try:
-        spec = ModelSpec(**saved)
-        model = MultitaskBert(encoder_from_config(spec.encoder_config), spec)
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise CheckpointError(
-            f"{weights.with_suffix('.json')} does not describe an mtlib model ({exc}); the run folder is damaged"
-        ) from None
-    missing = load_weights_into(model, weights)
-    if missing:
-        raise CheckpointError(f"{weights} lacks weights for {missing[:3]}")
-    tok_dir = weights.parent / "tokenizer"
-    check_tokenizer(tok_dir, spec.encoder_name)
-    tokenizer = load_tokenizer(str(tok_dir) if tok_dir.is_dir() else spec.encoder_name)
-    return model.to(device).eval(), tokenizer
-
-
-def prepare(cfg: Config) -> Prepared:
-    cfg.validate()
+def resolve_runtime(cfg: Config) -> Runtime:
+    """The device and precision of `cfg`, the process group torchrun describes, torch's threads
+    and determinism: every process-wide decision, once."""
+    precision = Precision.create(cfg.train.device, cfg.train.amp, cfg.train.compile)
+    dist.init_from_env(precision.device.type)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    notes = adopt_test_settings(cfg)
-    precision = Precision.create(cfg.train.device, cfg.train.amp, cfg.train.compile)
-    dist.init_from_env(precision.device.type)
+    return Runtime(precision, dist.rank(), dist.world_size())
+
+
+def settle(cfg: Config) -> tuple[Config, list[str]]:
+    """A validated copy of `cfg` (the caller's stays as it was), with `--option test`'s settings
+    taken from the checkpoint; and the notes that says so."""
+    cfg = copy.deepcopy(cfg).validate()
+    return cfg, adopt_test_settings(cfg)
+
+
+def prepare(cfg: Config, runtime: Runtime | None = None, notes: list[str] | None = None) -> Prepared:
+    """Every input read and checked (the checkpoint, the encoder, the data) and the model built.
+    `runtime` and `notes` are given by `execute`, which has settled `cfg` already."""
+    if runtime is None:
+        cfg, notes = settle(cfg)
+        runtime = resolve_runtime(cfg)
+    notes = list(notes or [])
+    precision = runtime.precision
     if cfg.train.option == "test":
         model, tokenizer = load_model(cfg.train.pretrained_model_name, precision.device)
-        cfg.data.tasks = [t for t in cfg.data.tasks if t in model.spec.tasks]
+        cfg.data = dataclasses.replace(cfg.data, tasks=[t for t in cfg.data.tasks if t in model.spec.tasks])
         notes.append(f"testing {resolve_checkpoint(cfg.train.pretrained_model_name)}")
     else:
         tokenizer = load_tokenizer(cfg.model.encoder)
@@ -211,28 +139,28 @@ def score_and_write(
     return results
 
 
-def run(cfg: Config) -> dict[str, Any]:
+def run(cfg: Config) -> RunResult:
     """Run the configured stage end to end; returns the results also written to results.json."""
     return execute(cfg)[0]
 
 
-def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
+def execute(cfg: Config) -> tuple[RunResult, Prepared]:
     """`run`, also handing back the prepared data and the trained model (best checkpoint)."""
 
     t0 = time.perf_counter()
-    cfg.validate()
-    dist.init_from_env(resolve_device(cfg.train.device).type)
-    if dist.is_distributed() and not cfg.run.save_path and not cfg.run.resume:
-        cfg.run.save_path = dist.broadcast_object(default_run_name(cfg.train.option))
-    adopt_test_settings(cfg)  # a contradicting setting is refused before the run folder is made
+    cfg, notes = settle(cfg)  # a contradicting setting is refused before the run folder is made
+    runtime = resolve_runtime(cfg)
+    if runtime.world > 1 and not cfg.run.save_path and not cfg.run.resume:
+        cfg.run = dataclasses.replace(cfg.run, save_path=dist.broadcast_object(default_run_name(cfg.train.option)))
     path = RunDir.check(cfg)  # before anything is written or deleted
-    if cfg.run.resume:
+    if cfg.run.resume:  # the run's own settings, device and precision
         saved = recorded_config(path)
-        saved.run.resume, saved.run.debug, saved.run.progress = cfg.run.resume, cfg.run.debug, cfg.run.progress
-        cfg = saved
+        saved.run = dataclasses.replace(saved.run, resume=cfg.run.resume, debug=cfg.run.debug, progress=cfg.run.progress)
+        cfg, notes = settle(saved)
+        runtime = resolve_runtime(cfg)
     else:
-        cfg.run.save_path = str(path)
-    p = prepare(cfg)  # every input read and checked: the checkpoint, the encoder, the data
+        cfg.run = dataclasses.replace(cfg.run, save_path=str(path))
+    p = prepare(cfg, runtime, notes)  # every input read and checked: the checkpoint, the encoder, the data
     run_dir = RunDir.open(p.cfg, dist.rank(), path)
     try:
         return _execute(p, run_dir, t0)
@@ -240,7 +168,7 @@ def execute(cfg: Config) -> tuple[dict[str, Any], Prepared]:
         run_dir.release()
 
 
-def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], Prepared]:
+def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[RunResult, Prepared]:
     from .train import Trainer
 
     dist.barrier()
@@ -287,22 +215,23 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[dict[str, Any], P
     results["wall_seconds"] = time.perf_counter() - t0
     steps = trainer.state.global_step if cfg.train.option != "test" else 0
     results["tb_last_step"] = run_dir.step_offset + steps
+    result = RunResult.from_dict(results)
     if dist.rank() == 0:
-        run_dir.write_results(results)
+        run_dir.write_results(result.to_dict())
         if cfg.train.option != "test" and not cfg.run.keep_state:
             run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
-        if results["dev"]:  # the test stage has no dev scores: it writes no (empty) event file
+        if result.dev:  # the test stage has no dev scores: it writes no (empty) event file
             writer = run_dir.writer()
-            for task, value in results["dev"].items():
-                writer.add_scalar(f"Final dev [{task.upper()}]", value, steps)
-            write_hparams(writer, cfg.to_flat(), results["dev"], results["dev_mean"])
+            for task, value in result.dev.items():
+                writer.add_scalar(f"Final dev [{TASKS[task].label}]", value, steps)
+            write_hparams(writer, cfg.to_flat(), result.dev, result.dev_mean)
         run_dir.close()
-        if results["dev"]:
-            shown = "  ".join(f"{t} {v:.3f} [{results['ci95'][t][0]:.3f}, {results['ci95'][t][1]:.3f}]" for t, v in results["dev"].items())
-            _say(f"dev: {shown}  mean {results['dev_mean']:.3f}")
-        _say(f"checkpoint: {results['checkpoint']}")
+        if result.dev:
+            shown = "  ".join(f"{t} {v:.3f} [{result.ci95[t][0]:.3f}, {result.ci95[t][1]:.3f}]" for t, v in result.dev.items())
+            _say(f"dev: {shown}  mean {result.dev_mean:.3f}")
+        _say(f"checkpoint: {result.checkpoint}")
         _say(f"predictions: {run_dir.predictions}")
-    return results, p
+    return result, p
 
 
 _SAID: set[str] = set()

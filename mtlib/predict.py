@@ -8,7 +8,7 @@
 
 Each answer is a table with one row per input: for a classification task the label name, its id,
 its probability and every class's probability; for STS the 0..5 score. Inputs go through the
-test stage's own path (`mtlib.data.encode`, then `mtlib.evaluate.predict_split`: batched, sorted
+test stage's own path (`mtlib.batching.encode`, then `mtlib.evaluate.predict_split`: batched, sorted
 by length) with every setting the checkpoint recorded: `max_length` from the run folder's
 config.yaml, pair encoding, pooling and PAL from model.json, and the run's precision (its `amp`
 setting, resolved on the device the predictor runs on, as the test stage resolves it). So the
@@ -38,7 +38,7 @@ import pandas as pd
 from .amp import Precision
 from .errors import ConfigError, DataError, MtlibError
 from .evaluate import Predictions
-from .tasks import TASKS, TaskSpec, pair_mode
+from .tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS, TaskSpec, pair_mode
 
 
 def task_named(name: str) -> str:
@@ -56,7 +56,7 @@ def answer_table(pred: Predictions) -> pd.DataFrame:
     spec = pred.spec
     if spec.label_kind == "score":
         return pd.DataFrame({"score": np.asarray(pred.predictions, float)})
-    probs = np.asarray(pred.probabilities, float)
+    probs = np.asarray(pred.soft_outputs, float)
     if spec.label_kind == "binary":  # the model gives P(class 1)
         probs = np.stack([1 - probs, probs], axis=1) if len(probs) else np.zeros((0, 2))
     ids = np.asarray(pred.predictions).astype(int)
@@ -89,7 +89,8 @@ class Predictor:
 
     def predictions(self, task: str, inputs: Any) -> Predictions:
         """The raw `Predictions` of `task` for `inputs` (sentences, or pairs for a pair task)."""
-        from .data import Examples, encode
+        from .batching import encode
+        from .data import Examples
         from .evaluate import predict_split
 
         task = task_named(task)
@@ -105,15 +106,16 @@ class Predictor:
         """`answer_table` of `task` for `inputs`, one row per input, in input order."""
         return answer_table(self.predictions(task, inputs))
 
-    def embeddings(self, sentences: list[str], task: str = "sts") -> np.ndarray:
+    def embeddings(self, sentences: list[str], task: str = SIMILARITY_TASK) -> np.ndarray:
         """Unit-length sentence vectors: the encoder's pooled output for each sentence alone, as
         a bi-encoded pair task's head sees them (with that task's PAL blocks, if any)."""
         import torch
         import torch.nn.functional as F
 
-        from .data import Examples, encode, sorted_batches
+        from .batching import encode, sorted_batches
+        from .data import Examples
 
-        rows = _rows(TASKS["sst"], sentences)
+        rows = _rows(TASKS[SENTENCE_TASK], sentences)
         encoded = encode(
             Examples(task_named(task), "embed", "embed", [str(i) for i in range(len(rows))], rows, None), self.tokenizer, self.max_length
         )
@@ -129,15 +131,15 @@ class Predictor:
 
     def sentiment(self, sentences: list[str]) -> pd.DataFrame:
         """SST-5: the sentiment's name (`0 very neg.` .. `4 very pos.`) and probabilities."""
-        return self.predict("sst", sentences)
+        return self.predict("sentiment", sentences)
 
     def paraphrase(self, pairs: list[tuple[str, str]]) -> pd.DataFrame:
         """Quora: whether each pair is a paraphrase, and the probabilities."""
-        return self.predict("para", pairs)
+        return self.predict("paraphrase", pairs)
 
     def similarity(self, pairs: list[tuple[str, str]]) -> pd.DataFrame:
         """STS-B: each pair's similarity score on the 0..5 scale."""
-        return self.predict("sts", pairs)
+        return self.predict("similarity", pairs)
 
 
 def _rows(spec: TaskSpec, inputs: Any) -> list[tuple[str, ...]]:
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run", required=True, help="a run folder (workbook/recipe: its reported stage), a stage folder or a .safetensors file"
     )
-    parser.add_argument("--task", required=True, help="sst | para | sts (or sentiment | paraphrase | similarity)")
+    parser.add_argument("--task", required=True, help=f"{' | '.join(TASKS)} (or {' | '.join(s.answer_name for s in TASKS.values())})")
     parser.add_argument("--input", required=True, help="CSV or TSV with the task's text columns; - reads stdin")
     parser.add_argument("--output", default="-", help="the CSV to write (default -: stdout)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: the GPU if there is one)")

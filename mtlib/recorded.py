@@ -26,7 +26,7 @@ FROM_MODEL_SPEC = {
     "pooling": "pooling",
     "pair_encoding": "pair_encoding",
     "n_hidden_layers": "n_hidden_layers",
-    "hidden_dropout_prob": "hidden_dropout_prob",
+    "hidden_dropout_prob": "head_dropout",
     "head_activation": "head_activation",
     "use_pal": "use_pal",
     "pal_size": "pal_size",

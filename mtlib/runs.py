@@ -31,7 +31,8 @@ import yaml
 
 from . import paths
 from .checkpoints import atomic_write_json, atomic_write_text
-from .config import Config, command_line
+from .config import Config
+from .config_cli import command_line
 from .errors import ConfigError
 
 MARKER = ".mtlib-run"  # written into every run folder mtlib creates: --overwrite clears only these

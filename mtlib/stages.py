@@ -3,7 +3,7 @@
 A workbook run is a folder of stage run folders, each started from the one before:
 
     runs/<run>/stages/individual_pretrain/   notebook 02: heads alone, encoder frozen
-    runs/<run>/stages/finetune_pal/          notebook 03: the whole model, the profile's task schedule
+    runs/<run>/stages/finetune/              notebook 03: the whole model, the profile's task schedule
     runs/<run>/stages/finetune_vaccine/      notebook 03: GradVac + PAL
     runs/<run>/stages/test/                  the test split, predicted with the reported checkpoint
 
@@ -16,16 +16,16 @@ whose input stage has not run trains that one first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .checkpoints import state_exists
-from .config import Config
+from .config import RENAMED_STAGES, Config
 from .errors import ConfigError
 from .recorded import recorded_config
+from .run_result import RunResult
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,13 @@ class Stage:
     notebook: str  # the notebook that trains it
     title: str
     input: str | None  # the stage whose checkpoint it starts from
+    old_names: tuple[str, ...] = ()  # what older profiles and run folders call it
 
 
 STAGES = (
     Stage("individual_pretrain", "02", "stage 1: heads alone, frozen encoder", None),
-    Stage("finetune_pal", "03", "stage 2: fine-tune, the profile's task schedule", "individual_pretrain"),
-    Stage("finetune_vaccine", "03", "stage 3: GradVac + PAL", "finetune_pal"),
+    Stage("finetune", "03", "stage 2: fine-tune, the profile's task schedule", "individual_pretrain", ("finetune_pal",)),
+    Stage("finetune_vaccine", "03", "stage 3: GradVac + PAL", "finetune"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 BY_NAME = {s.name: s for s in STAGES}
@@ -47,16 +48,29 @@ TEST_STAGE = "test"  # after the training stages: the test split, predicted with
 NOTEBOOK_STAGES = {nb: tuple(s.name for s in STAGES if s.notebook == nb) for nb in dict.fromkeys(s.notebook for s in STAGES)}
 
 
+def stage_name(name: str) -> str:
+    """A stage's current name, also for a name it had before (`RENAMED_STAGES`)."""
+    return RENAMED_STAGES.get(name, name)
+
+
 def stage_folder(run: str | Path, stage: str) -> Path:
-    return Path(run) / "stages" / stage
+    """runs/<run>/stages/<stage>/; in a run folder written before a rename, the folder of the
+    stage's old name."""
+    stage = stage_name(stage)
+    folder = Path(run) / "stages" / stage
+    if not folder.exists() and stage in BY_NAME:
+        for old in BY_NAME[stage].old_names:
+            if (Path(run) / "stages" / old).exists():
+                return Path(run) / "stages" / old
+    return folder
 
 
 def is_finished(folder: Path) -> bool:
     return (folder / "results.json").is_file()
 
 
-def read_results(folder: Path) -> dict[str, Any]:
-    return json.loads((folder / "results.json").read_text(encoding="utf-8"))
+def read_results(folder: Path) -> RunResult:
+    return RunResult.read(folder)
 
 
 def finished_stages(run: str | Path) -> dict[str, Path]:
@@ -71,13 +85,14 @@ class StageRun:
     stage: str
     folder: Path
     cfg: Config
-    results: dict[str, Any]
+    results: RunResult
     how: str  # "trained", "resumed" or "reused"
 
 
 def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, Any] | None = None) -> Config:
     """The profile's settings for `stage` of `run`, then `settings` (empty strings and None keep
     the profile's value, as papermill passes them), chained to the input stage's folder."""
+    stage = stage_name(stage)
     if stage not in BY_NAME:
         raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
     cfg = Config.from_profile(profile, stage)
@@ -116,7 +131,7 @@ def run_stage(
     input stage trained first because it was missing."""
     from .pipeline import run as run_pipeline
 
-    run = Path(run)
+    run, stage = Path(run), stage_name(stage)
     folder = stage_folder(run, stage)
     spec = BY_NAME.get(stage)
     if spec is None:
@@ -144,18 +159,22 @@ def run_stage(
     return StageRun(stage, folder, recorded_config(folder), results, how)
 
 
-def chosen_stage(per_stage: dict[str, dict[str, Any]]) -> str:
+def reported_stage_of(per_stage: dict[str, Any]) -> str:
     """The stage whose checkpoint a run reports: the one with the best mean dev score. Dev
     chooses the checkpoint across stages as it does across epochs within a stage; a tie goes to
     the later stage. (The CS224N reference project's recipe usually ends best at its last stage, not always: a short
     stage 3 can lower the mean.)"""
     order = [s for s in STAGE_NAMES if s in per_stage] + [s for s in per_stage if s not in STAGE_NAMES]
-    return max(reversed(order), key=lambda s: per_stage[s]["dev_mean"])
+    return max(reversed(order), key=lambda s: _dev_mean(per_stage[s]))
+
+
+def _dev_mean(summary: RunResult | dict[str, Any]) -> float:
+    return summary.dev_mean if isinstance(summary, RunResult) else summary["dev_mean"]
 
 
 def reported_stage(stages: dict[str, Path]) -> str:
-    """`chosen_stage` of finished stage run folders (read from their results.json)."""
-    return chosen_stage({s: read_results(path) for s, path in stages.items()})
+    """`reported_stage_of` of finished stage run folders (read from their results.json)."""
+    return reported_stage_of({s: read_results(path) for s, path in stages.items()})
 
 
 def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | None = None, say: Callable[[str], None] = print) -> StageRun:
@@ -169,7 +188,7 @@ def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | Non
     run = Path(run)
     chosen = reported_stage(finished_stages(run))
     path, checkpoint = stage_folder(run, TEST_STAGE), stage_folder(run, chosen)
-    if is_finished(path) and read_results(path).get("checkpoint") == str(resolve_checkpoint(checkpoint)):
+    if is_finished(path) and read_results(path).checkpoint == str(resolve_checkpoint(checkpoint)):
         say(f"[{TEST_STAGE}] finished before, with {chosen}'s checkpoint: reused ({path})")
         return StageRun(TEST_STAGE, path, recorded_config(path), read_results(path), "reused")
     cfg = Config.from_profile(profile)
@@ -191,8 +210,8 @@ def reported_checkpoint(path: str | Path) -> Path:
     if path.is_dir() and not (path / MODEL_WEIGHTS).exists():
         if finished_stages(path):
             return resolve_checkpoint(stage_folder(path, reported_stage(finished_stages(path))))
-        if is_finished(path) and read_results(path).get("checkpoint"):
-            return resolve_checkpoint(read_results(path)["checkpoint"])
+        if is_finished(path) and read_results(path).checkpoint:
+            return resolve_checkpoint(read_results(path).checkpoint)
         if (path / "stages").is_dir():
             raise ConfigError(f"run {path} has no finished training stage yet: nothing to load")
     return resolve_checkpoint(path)

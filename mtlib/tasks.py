@@ -38,6 +38,23 @@ class TaskSpec:
     # without its train file, train on the md5 split of the dev file (rows with int(md5(id),16) % 5 != 0)
     # and score on the held-out fifth (`mtlib.data.quora_held_out`)
     train_from_dev_split: bool = False
+    table_label: str = ""  # the column of the result tables (`mtlib.result_tables`)
+    card_tag: str = ""  # the data set's tag on the model card
+    reference_head: str = ""  # the CS224N reference project's name for this head (`mtlib.convert`)
+    baseline_epochs: int = 3  # epochs of the single-task Trainer baseline (benchmarks/baselines.py)
+
+    @property
+    def split_note(self) -> str:
+        """What the loader notes when it falls back to the md5 split of the dev file."""
+        return (
+            f"{self.files['train']} is absent: {self.name} trains on the md5 split of {self.files['dev']} "
+            "(rows with int(md5(id),16) % 5 != 0) and is scored on the held-out fifth (% 5 == 0)"
+        )
+
+    @property
+    def label(self) -> str:
+        """The task's short name in TensorBoard tags and tables: `SST`."""
+        return self.name.upper()
 
     @property
     def is_pair(self) -> bool:
@@ -91,7 +108,8 @@ class TaskSpec:
             return (output.squeeze(-1) > 0).long()
         return self.score(output)
 
-    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
+    def soft_output(self, output: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, P(yes) of a binary task, or the predicted score of a score task."""
         if self.label_kind == "class":
             return output.float().softmax(-1)
         if self.label_kind == "binary":
@@ -138,6 +156,9 @@ TASKS: dict[str, TaskSpec] = {
         class_names=("0 very neg.", "1 neg.", "2 neutral", "3 pos.", "4 very pos."),
         answer_name="sentiment",
         color="#4C72B0",
+        table_label="SST acc",
+        card_tag="sst-5",
+        reference_head="linear_sentiment",
         md5=(
             ("ids-sst-train.csv", "f3daabb505555cc31dcc809c1d42eb57"),
             ("ids-sst-dev.csv", "fbbe5fbcfbe634ff2de643aa42abb3ca"),
@@ -161,6 +182,10 @@ TASKS: dict[str, TaskSpec] = {
         class_names=("not para.", "paraphrase"),
         answer_name="paraphrase",
         color="#DD8452",
+        table_label="Para acc*",
+        card_tag="quora-question-pairs",
+        reference_head="linear_paraphrase",
+        baseline_epochs=2,
         md5=(("quora-train.csv", None), ("quora-dev.csv", "b7990635a450e3402919bdd80d719157"), ("quora-test-student.csv", None)),
         optional_files=("quora-train.csv", "quora-test-student.csv"),
         train_from_dev_split=True,
@@ -182,6 +207,10 @@ TASKS: dict[str, TaskSpec] = {
         cosine_init=(6.0, -3.7),
         answer_name="similarity",
         color="#55A868",
+        table_label="STS Pearson",
+        card_tag="sts-b",
+        reference_head="linear_similarity",
+        baseline_epochs=4,
         md5=(
             ("sts-train.csv", "3eb8d84ac44373ecc3be9b8a8ed85496"),
             ("sts-dev.csv", "80116c340747a966f732644e54085044"),
@@ -191,6 +220,10 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+SENTENCE_TASK = next(t for t, spec in TASKS.items() if not spec.is_pair)  # embeds single sentences (`mtlib.predict`)
+SIMILARITY_TASK = next(t for t, spec in TASKS.items() if spec.label_kind == "score" and spec.is_pair)  # the cosine check of `mtlib.export`
+DEV_SPLIT_TASKS = tuple(t for t, spec in TASKS.items() if spec.train_from_dev_split)  # may train on an md5 split of dev
+PAIR_ENCODING_EXAMPLE = ",".join(f"{t}={mode}" for t, mode in zip([t for t, s in TASKS.items() if s.is_pair], ("cross", "bi")))
 
 
 PAIR_ENCODINGS = ("cross", "bi")

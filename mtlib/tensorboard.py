@@ -15,7 +15,7 @@ from typing import Any
 
 HPARAMS = (
     "option", "encoder", "pooling", "pair_encoding", "lr", "lr_schedule", "epochs", "batch_size", "task_scheduler",
-    "projection", "combine_strategy", "use_pal", "n_hidden_layers", "hidden_dropout_prob", "seed", "max_train_examples", "amp",
+    "projection", "combine_strategy", "use_pal", "n_hidden_layers", "head_dropout", "seed", "max_train_examples", "amp",
 )  # fmt: skip
 
 

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtlib.data import Examples, TaskStream, bucketed_batches, collate, encode
+from mtlib.batching import TaskStream, bucketed_batches, collate, encode
+from mtlib.data import Examples
 from mtlib.encoders import load_tokenizer
 
 
@@ -51,7 +52,7 @@ def test_bucketing_reduces_padding():
 
 
 def test_task_stream_reshuffles_each_pass_and_resumes():
-    from mtlib.data import Encoded
+    from mtlib.batching import Encoded
 
     ex = Examples("sst", "train", "x", [str(i) for i in range(10)], [("w",)] * 10, np.zeros(10))
     enc = Encoded(ex, [[1] * (i + 1) for i in range(10)], [[0] * (i + 1) for i in range(10)], 0)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from mtlib import cli, compare
-from mtlib.result_tables import score_cell, summarise
+from mtlib import cli
+from mtlib.workbook import compare
+from mtlib.workbook.result_tables import score_cell, summarise
 
 
 def test_two_runs_side_by_side_with_only_their_differing_settings(smoke_run, tmp_path, capsys):
@@ -20,7 +21,7 @@ def test_two_runs_side_by_side_with_only_their_differing_settings(smoke_run, tmp
         for task, value in results["dev"].items():
             low, high = results["ci95"][task]
             assert f"{value:.3f} [{low:.3f}, {high:.3f}]" in row
-        assert f"| {results['final_stage']} | {results['total_seconds'] / 60:.1f} min | cpu, 1 threads |" in row
+        assert f"| {results['reported_stage']} | {results['total_seconds'] / 60:.1f} min | cpu, 1 threads |" in row
     assert "| `pair_encoding` | cross | bi |" in printed and "| `finetune_vaccine.use_pal` | True | False |" in printed
     assert "lr" not in printed.split("## Settings that differ")[1]
     written = tmp_path / "cmp"

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from mtlib.amp import Precision
+from mtlib.batching import Encoded, collate
 from mtlib.compiling import PAD_MULTIPLE, _new_graph_step, pad_multiple, resolve_compile
-from mtlib.data import Encoded, Examples, collate
+from mtlib.data import Examples
 
 
 def _encoded(lengths: list[int]) -> Encoded:
@@ -72,7 +73,7 @@ def test_compiled_training_gives_the_losses_of_eager_training(tiny_cfg, tmp_path
     losses = {}
     for mode in ("off", "default"):
         cfg = tiny_cfg(save_path=str(tmp_path / mode), compile=mode, **common)
-        cfg.update({"hidden_dropout_prob": 0.0})
+        cfg.update({"head_dropout": 0.0})
         result = run(cfg)
         dev[mode] = result["dev"] if isinstance(result, dict) else result.dev
         losses[mode] = _losses(tmp_path / mode)
@@ -87,7 +88,7 @@ def test_compiled_training_gives_the_losses_of_eager_training(tiny_cfg, tmp_path
 def test_compiling_keeps_parameter_names_so_checkpoints_and_resume_are_unchanged(tiny_cfg):
     from mtlib.compiling import compile_encoder
     from mtlib.encoders import load_tokenizer
-    from mtlib.pipeline import build_model
+    from mtlib.loading import build_model
 
     model, _ = build_model(tiny_cfg(use_pal=True, pal_size=16, pal_heads=2), load_tokenizer("tiny-random"))
     before = list(model.state_dict())

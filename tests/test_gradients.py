@@ -112,7 +112,7 @@ def test_cosine_matrix():
 def test_heads_and_pal_keep_their_own_task_gradient(tiny_cfg):
     """Through per_task_gradients on the real tiny model: each head's and PAL block's gradient is
     exactly the gradient of its own task's loss, while shared rows hold each task's own."""
-    from mtlib.data import collate
+    from mtlib.batching import collate
     from mtlib.pipeline import prepare
     from mtlib.tasks import TASKS
 
@@ -163,7 +163,7 @@ def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, 
     assert all(math.isfinite(v) for r in train for v in r["loss"].values())
     conflicts = [r for r in rows if r["kind"] == "conflict"]
     assert len(conflicts) == 2 and all(-1 <= v <= 1 for r in conflicts for v in r["cosine"].values())
-    assert all(math.isfinite(v) for v in results["dev"].values())
+    assert all(math.isfinite(v) for v in results.dev.values())
 
 
 def test_conflict_monitor_probes_when_an_update_holds_one_task(tiny_cfg, tmp_path):

@@ -47,7 +47,7 @@ def test_the_sst_loss_applies_smoothing_and_class_weights():
 
 def test_the_heads_get_their_own_learning_rate(tiny_cfg):
     from mtlib.encoders import load_tokenizer
-    from mtlib.pipeline import build_model
+    from mtlib.loading import build_model
     from mtlib.schedule import make_optimizer
 
     cfg = tiny_cfg(lr=1e-4, head_lr=1e-3)

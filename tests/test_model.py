@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtlib.data import Examples, collate, encode
+from mtlib.batching import collate, encode
+from mtlib.data import Examples
 from mtlib.encoders import load_encoder, load_tokenizer
 from mtlib.model import ModelSpec, MultitaskBert
 from mtlib.tasks import TASKS

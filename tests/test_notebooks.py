@@ -16,8 +16,9 @@ import pytest
 import yaml
 from conftest import data_dir
 
-from mtlib import paths, workbook
+from mtlib import paths
 from mtlib.stages import STAGE_NAMES
+from mtlib.workbook import runner as workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in workbook.NOTEBOOKS]
@@ -142,13 +143,13 @@ def test_checkpoints_are_handed_from_02_to_03_to_04(smoke):
         return yaml.safe_load((stages / stage / "config.yaml").read_text())["train"]["pretrained_model_name"]
 
     assert started_from("individual_pretrain") == ""
-    assert Path(started_from("finetune_pal")) == stages / "individual_pretrain"
-    assert Path(started_from("finetune_vaccine")) == stages / "finetune_pal"
-    pal_notes = json.loads((stages / "finetune_pal" / "results.json").read_text())["notes"]
+    assert Path(started_from("finetune")) == stages / "individual_pretrain"
+    assert Path(started_from("finetune_vaccine")) == stages / "finetune"
+    pal_notes = json.loads((stages / "finetune" / "results.json").read_text())["notes"]
     assert any(n.startswith(f"started from {stages / 'individual_pretrain'}") for n in pal_notes), pal_notes
     analysed = nbformat.read(smoke["folder"] / "notebooks" / "04_confusion_matrix_analysis.ipynb", as_version=4)
     headline = next(c for c in analysed.cells if "open_analysis" in c.source).outputs[0]["data"]["text/markdown"]
-    assert f"Analysing run `{RUN}`, stage `{smoke['results']['final_stage']}`" in headline
+    assert f"Analysing run `{RUN}`, stage `{smoke['results']['reported_stage']}`" in headline
 
 
 @pytest.mark.slow
@@ -188,10 +189,10 @@ def test_results_json_holds_final_scores_cis_and_times(smoke):
     for task, (low, high) in results["ci95"].items():
         assert -1 <= low <= high <= 1, task
     assert results["dev_mean"] == pytest.approx(sum(results["dev"].values()) / 3)
-    assert results["dev"] == results["stages"][results["final_stage"]]["dev"]
+    assert results["dev"] == results["stages"][results["reported_stage"]]["dev"]
     assert set(results["notebooks"]) == {"01", "02", "03", "04"}
     tested = results["test_stage"]  # the test split, predicted once, with the reported stage's checkpoint
-    assert tested["checkpoint"] == str(smoke["folder"] / "stages" / results["final_stage"] / "model.safetensors")
+    assert tested["checkpoint"] == str(smoke["folder"] / "stages" / results["reported_stage"] / "model.safetensors")
     assert set(tested["predicted"]) == {"sst/test", "para/test", "sts/test"} and tested["seconds"] > 0
     assert results["total_seconds"] == pytest.approx(sum(n["seconds"] for n in results["notebooks"].values()) + tested["seconds"])
     assert all(s["wall_seconds"] > 0 for s in results["stages"].values())

@@ -11,7 +11,8 @@ from mtlib.encoders import load_encoder, load_tokenizer, resolve_encoder_path
 
 @pytest.mark.slow
 def test_packaged_encoder_loads_offline_and_embeds_dev_pairs(real_data_dir, monkeypatch):
-    from mtlib.data import encode, load_task
+    from mtlib.batching import encode
+    from mtlib.data import load_task
     from mtlib.tasks import TASKS
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

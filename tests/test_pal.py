@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mtlib.data import collate
+from mtlib.batching import collate
 from mtlib.pipeline import prepare
 from mtlib.tasks import TASKS
 
@@ -60,4 +60,4 @@ def test_pal_checkpoint_without_pal_loads_with_fresh_blocks(tiny_cfg, tmp_path):
             num_batches_per_epoch=1,
         )
     )
-    assert any("newly initialised" in n and "pal." in n for n in results["notes"])
+    assert any("newly initialised" in n and "pal." in n for n in results.notes)

@@ -8,8 +8,8 @@ import torch
 
 from mtlib.encoders import load_encoder, load_tokenizer
 from mtlib.model import ModelSpec, MultitaskBert
-from mtlib.playground import Playground, parse_inputs, widget
 from mtlib.tasks import TASKS
+from mtlib.workbook.playground import Playground, parse_inputs, widget
 
 matplotlib.use("Agg")
 

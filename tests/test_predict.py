@@ -54,7 +54,7 @@ def test_a_run_folder_predicts_the_test_stage_rows_as_the_test_stage_did(smoke_r
         assert_same_answers(named[task](_inputs(detailed, task)), detailed, task)
 
 
-@pytest.mark.parametrize("name, stage", [("pal-cross", "finetune_vaccine"), ("bi-no-pal", "finetune_pal")])
+@pytest.mark.parametrize("name, stage", [("pal-cross", "finetune_vaccine"), ("bi-no-pal", "finetune")])
 def test_each_stage_checkpoint_answers_its_dev_rows_as_recorded(smoke_run, name, stage):
     # a PAL checkpoint (task-specific encoder) and a bi-encoded one (each sentence alone)
     folder = smoke_run(name) / "stages" / stage
@@ -107,4 +107,4 @@ def test_a_run_folder_stands_for_its_reported_checkpoint(smoke_run):
     checkpoint = json.loads((run / "results.json").read_text())["test_stage"]["checkpoint"]
     assert str(reported_checkpoint(run)) == checkpoint
     assert str(reported_checkpoint(run / "stages" / "test")) == checkpoint  # the test stage: what it tested
-    assert reported_checkpoint(run / "stages" / "finetune_pal") == run / "stages" / "finetune_pal" / "model.safetensors"
+    assert reported_checkpoint(run / "stages" / "finetune") == run / "stages" / "finetune" / "model.safetensors"

@@ -8,15 +8,15 @@ import json
 import pytest
 import yaml
 
-from mtlib import recipe
 from mtlib.errors import ConfigError, MtlibError
 from mtlib.stages import STAGE_NAMES as STAGES
+from mtlib.workbook import recipe
 
 
 def test_parse_sets_keeps_strings_and_splits_by_stage():
     common, per_stage = recipe.parse_sets(["amp=off", "finetune_vaccine.projection=pcgrad", "pair_encoding=para=cross,sts=bi"])
     assert common == {"amp": "off", "pair_encoding": "para=cross,sts=bi"}  # "off" is not YAML's False
-    assert per_stage["finetune_vaccine"] == {"projection": "pcgrad"} and per_stage["finetune_pal"] == {}
+    assert per_stage["finetune_vaccine"] == {"projection": "pcgrad"} and per_stage["finetune"] == {}
     with pytest.raises(MtlibError, match="unknown stage 'stage9'"):
         recipe.parse_sets(["stage9.lr=1"])
     with pytest.raises(MtlibError, match="expected KEY=VALUE"):
@@ -32,11 +32,11 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     for before, after in zip(STAGES, STAGES[1:]):
         assert configs[after]["train"]["pretrained_model_name"] == str(folder / "stages" / before)
     assert configs["finetune_vaccine"]["multitask"]["projection"] == "pcgrad"
-    assert configs["finetune_pal"]["multitask"]["projection"] == "none"
+    assert configs["finetune"]["multitask"]["projection"] == "none"
     assert all(c["model"]["pair_encoding"] == "sts=bi" for c in configs.values())
     # the run reports the stage with the best mean dev score
     best = max(results["stages"].values(), key=lambda st: st["dev_mean"])["dev_mean"]
-    assert results["dev_mean"] == best == results["stages"][results["final_stage"]]["dev_mean"]
+    assert results["dev_mean"] == best == results["stages"][results["reported_stage"]]["dev_mean"]
     assert results["last_stage"] == "finetune_vaccine" and set(results["dev"]) == {"sst", "para", "sts"}
     assert results["command"].startswith("python -m mtlib.recipe --profile smoke --run r1 --set threads=1")
     assert results["settings"] == {
@@ -49,14 +49,14 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     for stage in STAGES:
         assert {p.name.split("-")[1] for p in (folder / "stages" / stage / "predictions").glob("*-output.csv")} == {"dev"}
     tested = results["test_stage"]
-    assert tested["checkpoint"] == str(folder / "stages" / results["final_stage"] / "model.safetensors")
+    assert tested["checkpoint"] == str(folder / "stages" / results["reported_stage"] / "model.safetensors")
     assert sorted(p.name for p in (folder / "stages" / "test" / "predictions").glob("*-output.csv")) == [
         "para-test-output.csv",
         "sst-test-output.csv",
         "sts-test-output.csv",
     ]
     assert results["total_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in results["stages"].values()) + tested["seconds"])
-    assert "| stage `test` (the test split, with `" + results["final_stage"] + "`) |" in (folder / "report.md").read_text()
+    assert "| stage `test` (the test split, with `" + results["reported_stage"] + "`) |" in (folder / "report.md").read_text()
     # a second call finds every stage finished and keeps them as they are
     stamps = {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
     again = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)
@@ -83,11 +83,11 @@ def test_gpu_profile_runs_end_to_end_with_a_stand_in_encoder(tmp_path, real_data
     # the recipe, as the profile holds it
     assert {s: c["train"]["lr"] for s, c in configs.items()} == {
         "individual_pretrain": 1e-3,
-        "finetune_pal": 1e-5,
+        "finetune": 1e-5,
         "finetune_vaccine": 5e-6,
     }
     assert all(c["model"]["pooling"] == "cls" and c["train"]["batch_size"] == 32 for c in configs.values())
-    assert configs["finetune_pal"]["multitask"]["task_scheduler"] == "pal"
+    assert configs["finetune"]["multitask"]["task_scheduler"] == "pal"
     vaccine = configs["finetune_vaccine"]
     assert vaccine["multitask"]["projection"] == "vaccine" and vaccine["multitask"]["combine_strategy"] == "encourage"
     assert vaccine["model"]["use_pal"] and vaccine["model"]["pal_size"] == 204 and vaccine["train"]["patience"] == 2

@@ -56,7 +56,7 @@ def test_the_test_stage_reads_the_checkpoint_as_it_was_trained(trained, tmp_path
         "relu",
     )
     # the same inputs as at training time, so the same dev scores
-    assert json.loads((tmp_path / "t" / "results.json").read_text())["dev"] == results["dev"]
+    assert json.loads((tmp_path / "t" / "results.json").read_text())["dev"] == results.dev
     # naming a setting the checkpoint has is accepted
     assert _test(folder, tmp_path / "t2", data, "--max_length", "24", "--use_pal", "-n_hidden_layers", "1") == 0
 
@@ -87,7 +87,7 @@ def _as_recorded_before(cfg: Config, num_batches_per_epoch: int) -> dict:
     return values
 
 
-@pytest.mark.parametrize("stage, updates", [("finetune_pal", 80), ("finetune_vaccine", 25)])
+@pytest.mark.parametrize("stage, updates", [("finetune", 80), ("finetune_vaccine", 25)])
 def test_runs_recorded_before_read_as_they_trained(tmp_path, stage, updates):
     """An old `cpu` run: linear schedule, and stage 3's 25 then counted updates (of 3 batches).
     Read back, it matches the profile, so the workbook reuses it rather than refusing it."""

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mtlib.cli import main
-from mtlib.config import Config, parse_args
+from mtlib.config import Config
+from mtlib.config_cli import parse_args
 from mtlib.runs import read_metrics
 
 README = Path("/work/shared/reference/cs224n-reference-project-README.md")
@@ -22,15 +23,15 @@ COMMANDS = {
     40: "python3 multitask_classifier.py --pretrained_model_name [INDIVIDUAL_PRETRAIN_MODEL.PT] --option finetune --epochs 10 --lr 1e-5 --batch_size 128 --hidden_dropout_prob 0.2 --use_gpu --num_batches_per_epoch 300 --task_scheduler pal --use_amp --patience 3 --n_hidden_layers 1",
     46: "python3 multitask_classifier.py --pretrained_model_name [FINETUNE_MODEL.PT] --option finetune --epochs 10 --lr 5e-6 --batch_size 32 --hidden_dropout_prob 0.2 --use_gpu --num_batches_per_epoch 1800 --projection vaccine --use_amp --patience 3 --n_hidden_layers 1  --max_batch_size_sst 16 --max_batch_size_para 16 --max_batch_size_sts 16",
 }
-STAGE_OF_LINE = {34: "individual_pretrain", 40: "finetune_pal", 46: "finetune_vaccine"}
+STAGE_OF_LINE = {34: "individual_pretrain", 40: "finetune", 46: "finetune_vaccine"}
 # The numbers of each line, as mtlib settings (--use_gpu is --device cuda, --use_amp is --amp auto).
-COMMON = dict(hidden_dropout_prob=0.2, device="cuda", amp="auto", patience=3, n_hidden_layers=1)
+COMMON = dict(head_dropout=0.2, device="cuda", amp="auto", patience=3, n_hidden_layers=1)
 EXPECTED = {
-    34: dict(COMMON, option="individual_pretrain", epochs=3, lr=1e-3, batch_size=256, max_batch_size_sst=256, max_batch_size_para=32, max_batch_size_sts=128),
+    34: dict(COMMON, option="individual_pretrain", epochs=3, lr=1e-3, batch_size=256, max_micro_batch={"sst": 256, "para": 32, "sts": 128}),
     40: dict(COMMON, option="finetune", epochs=10, lr=1e-5, batch_size=128, num_batches_per_epoch=300, task_scheduler="pal"),
     46: dict(
         COMMON, option="finetune", epochs=10, lr=5e-6, batch_size=32, num_batches_per_epoch=1800, projection="vaccine",
-        max_batch_size_sst=16, max_batch_size_para=16, max_batch_size_sts=16,
+        max_micro_batch={"sst": 16, "para": 16, "sts": 16},
     ),
 }  # fmt: skip
 
@@ -81,7 +82,7 @@ def test_every_flag_the_readme_names_is_accepted():
         + ["--batch_size_sts", "8", "--batch_size_sst", "16", "--batch_size_para", "4"]
     ).validate()
     assert (cfg.train.device, cfg.train.amp, cfg.model.use_pal, cfg.model.n_hidden_layers) == ("cuda", "auto", True, 1)
-    assert (cfg.train.max_batch_size_sts, cfg.train.max_batch_size_sst, cfg.train.max_batch_size_para) == (8, 16, 4)
+    assert cfg.train.max_micro_batch == {"sts": 8, "sst": 16, "para": 4}
     for option in ("test", "pretrain", "individual_pretrain", "finetune"):
         assert parse_args(["--option", option]).train.option == option
 

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from mtlib.cli import main
-from mtlib.config import Config, parse_args
+from mtlib.config import Config
+from mtlib.config_cli import parse_args
 from mtlib.errors import CheckpointError, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,10 @@ def cli_error(capsys, argv):
         (["--lr", "0"], "--lr must be above 0"),
         (["--lr=-1e-5"], "--lr must be above 0"),
         (["--patience=-1"], "--patience must be 0 (off) or more"),
-        (["--batch_size", "16", "--max_batch_size_sst", "32"], "--max_batch_size_sst (32) is larger than --batch_size (16)"),
+        (
+            ["--batch_size", "16", "--max_batch_size_sst", "32"],
+            "--max_micro_batch sst=32 (--max_batch_size_sst) is larger than --batch_size (16)",
+        ),
         (["--option", "test"], "--option test needs a checkpoint"),
         (["--tasks", "sst,foo"], "unknown task(s) ['foo']"),
         (["--lr", "fast"], "setting 'lr' expects float, got 'fast'"),
@@ -195,7 +199,7 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tiny_cfg, tmp_path, mon
         tiny_cfg(save_path=str(tmp_path / "a"), max_bad_steps=2, tasks="sst,sts", task_scheduler="round_robin", num_batches_per_epoch=6)
     )
     skipped = [r for r in read_metrics(tmp_path / "a") if r["kind"] == "skipped"]
-    assert results["skipped_steps"] == 3 and [r["step"] for r in skipped] == [2, 4, 6]
+    assert results.skipped_steps == 3 and [r["step"] for r in skipped] == [2, 4, 6]
     # sts alone: three bad steps in a row stop the run, naming the step and the task
     with pytest.raises(TrainingError, match=r"3 non-finite losses in a row, the last at step 3 on task\(s\) sts"):
         run(tiny_cfg(save_path=str(tmp_path / "b"), max_bad_steps=3, tasks="sts", num_batches_per_epoch=30))
@@ -207,9 +211,9 @@ def test_same_seed_same_metrics(tiny_cfg, tmp_path):
 
     a = run(tiny_cfg(save_path=str(tmp_path / "a"), task_scheduler="random", num_batches_per_epoch=6, epochs=2))
     b = run(tiny_cfg(save_path=str(tmp_path / "b"), task_scheduler="random", num_batches_per_epoch=6, epochs=2))
-    assert a["dev"] == b["dev"] and a["history"] == b["history"]
+    assert a.dev == b.dev and a.history == b.history
     c = run(tiny_cfg(save_path=str(tmp_path / "c"), task_scheduler="random", num_batches_per_epoch=6, epochs=2, seed=1))
-    assert c["dev"] != a["dev"]
+    assert c.dev != a.dev
 
 
 # ---- kill and resume -------------------------------------------------------------------------

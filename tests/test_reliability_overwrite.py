@@ -288,7 +288,7 @@ def test_a_read_only_file_system_is_one_line(capsys, real_data_dir):
 
 
 def test_the_workbook_refuses_a_yaml_tag_in_a_parameter(capsys):
-    from mtlib import workbook
+    from mtlib.workbook import runner as workbook
 
     with pytest.raises(SystemExit) as exit_:
         workbook.main(["--run", "x", "-p", "n=!!python/object/apply:os.system ['touch /tmp/pwned']"])
@@ -411,7 +411,7 @@ def test_the_recipe_stopped_by_sigterm_says_how_to_continue_and_continues(tmp_pa
     argv = [sys.executable, "-m", "mtlib.recipe", "--profile", "smoke", "--run", "r", "--runs_dir", str(tmp_path)]
     argv += ["--set", f"data_dir={real_data_dir}", "--set", "threads=1", "--set", "save_every=1"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    metrics = tmp_path / "r" / "stages" / "finetune_pal" / "metrics.jsonl"
+    metrics = tmp_path / "r" / "stages" / "finetune" / "metrics.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if metrics.exists() and metrics.read_text().count('"kind": "train"') >= 1:
@@ -423,7 +423,7 @@ def test_the_recipe_stopped_by_sigterm_says_how_to_continue_and_continues(tmp_pa
     assert "Traceback" not in err and "Run the same command again to continue" in err
     again = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert "[finetune_pal] resuming the interrupted stage" in again.stdout
+    assert "[finetune] resuming the interrupted stage" in again.stdout
     assert (tmp_path / "r" / "results.json").is_file()
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mtlib import result_tables as results
 from mtlib.errors import ConfigError
+from mtlib.workbook import result_tables as results
 
 
 def _summary(run, group, tables, sst, para, sts, wall=600.0, width=0.02):

@@ -10,20 +10,20 @@ import subprocess
 import pytest
 from conftest import ROOT
 
-from mtlib import sweep
 from mtlib.errors import ConfigError
+from mtlib.workbook import sweep
 
 
 def test_runs_are_named_from_profile_point_and_seed():
-    grid = sweep.parse_grid(["finetune_pal.lr=2e-5,5e-5", "pair_encoding=cross;para=cross,sts=bi"])
-    assert grid == [("finetune_pal.lr", ["2e-5", "5e-5"]), ("pair_encoding", ["cross", "para=cross,sts=bi"])]
+    grid = sweep.parse_grid(["finetune.lr=2e-5,5e-5", "pair_encoding=cross;para=cross,sts=bi"])
+    assert grid == [("finetune.lr", ["2e-5", "5e-5"]), ("pair_encoding", ["cross", "para=cross,sts=bi"])]
     runs = sweep.plan("cpu", [0, 1], grid)
     assert [r.name for r in runs[:2]] == [
-        "sweep-cpu-finetune_pal.lr_2e-5-pair_encoding_cross-s0",
-        "sweep-cpu-finetune_pal.lr_2e-5-pair_encoding_cross-s1",
+        "sweep-cpu-finetune.lr_2e-5-pair_encoding_cross-s0",
+        "sweep-cpu-finetune.lr_2e-5-pair_encoding_cross-s1",
     ]
-    assert runs[-1].name == "sweep-cpu-finetune_pal.lr_5e-5-pair_encoding_para_cross_sts_bi-s1"
-    assert runs[-1].sets == ["finetune_pal.lr=5e-5", "pair_encoding=para=cross,sts=bi", "seed=1"]
+    assert runs[-1].name == "sweep-cpu-finetune.lr_5e-5-pair_encoding_para_cross_sts_bi-s1"
+    assert runs[-1].sets == ["finetune.lr=5e-5", "pair_encoding=para=cross,sts=bi", "seed=1"]
     assert len({r.name for r in runs}) == 8 and sweep.plan("cpu", [0, 1], grid) == runs  # the same every time
     assert [r.name for r in sweep.plan("mtlib/profiles/smoke.yaml", [3], [])] == ["sweep-smoke-s3"]
     for bad in (["lr"], ["lr=1,1"], ["lr=1", "lr=2"]):
@@ -35,17 +35,17 @@ def test_runs_are_named_from_profile_point_and_seed():
 
 def test_a_sweep_trains_each_run_once_continues_an_unfinished_one_and_compares(tmp_path, real_data_dir, monkeypatch, capsys):
     monkeypatch.setenv("MTLIB_DATA_DIR", str(real_data_dir))
-    argv = ["--profile", "smoke", "--seeds", "0", "--grid", "finetune_pal.lr=1e-4,3e-4", "--set", "threads=1"]
+    argv = ["--profile", "smoke", "--seeds", "0", "--grid", "finetune.lr=1e-4,3e-4", "--set", "threads=1"]
     argv += ["--runs_dir", str(tmp_path), "--out", str(tmp_path / "cmp")]
     assert sweep.main(argv) == 0
-    names = ["sweep-smoke-finetune_pal.lr_1e-4-s0", "sweep-smoke-finetune_pal.lr_3e-4-s0"]
+    names = ["sweep-smoke-finetune.lr_1e-4-s0", "sweep-smoke-finetune.lr_3e-4-s0"]
     said = capsys.readouterr().out
-    assert "[sweep] 1/2 sweep-smoke-finetune_pal.lr_1e-4-s0 (finetune_pal.lr=1e-4, seed 0): training" in said and "min left" in said
+    assert "[sweep] 1/2 sweep-smoke-finetune.lr_1e-4-s0 (finetune.lr=1e-4, seed 0): training" in said and "min left" in said
     for name, lr in zip(names, ("1e-4", "3e-4")):
         results = json.loads((tmp_path / name / "results.json").read_text())
-        assert results["settings"] == {"all_stages": {"threads": "1", "seed": "0"}, "finetune_pal": {"lr": lr}}
+        assert results["settings"] == {"all_stages": {"threads": "1", "seed": "0"}, "finetune": {"lr": lr}}
     compared = (tmp_path / "cmp" / "compare.md").read_text()
-    assert "| `finetune_pal.lr` | 0.0001 | 0.0003 |" in compared and (tmp_path / "cmp" / "compare.png").is_file()
+    assert "| `finetune.lr` | 0.0001 | 0.0003 |" in compared and (tmp_path / "cmp" / "compare.png").is_file()
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/**/*") if p.is_file() and "cmp" not in p.parts}
 
     def no_training(*args, **kwargs):
@@ -63,8 +63,8 @@ def test_a_sweep_trains_each_run_once_continues_an_unfinished_one_and_compares(t
     shutil.rmtree(tmp_path / names[1] / "stages" / "finetune_vaccine")
     assert sweep.main(argv) == 0
     said = capsys.readouterr().out
-    assert f"2/2 {names[1]} (finetune_pal.lr=3e-4, seed 0): continuing" in said and "[finetune_pal] finished before" in said
-    model = tmp_path / names[1] / "stages" / "finetune_pal" / "model.safetensors"
+    assert f"2/2 {names[1]} (finetune.lr=3e-4, seed 0): continuing" in said and "[finetune] finished before" in said
+    model = tmp_path / names[1] / "stages" / "finetune" / "model.safetensors"
     assert model.stat().st_mtime_ns == stamps[model] and (tmp_path / names[1] / "results.json").is_file()
     # a finished run of the same name with other settings is not this sweep's: refused
     assert sweep.main([*argv, "--set", "max_train_examples=8"]) == 2
@@ -86,11 +86,11 @@ def test_make_sweep_and_make_help():
             "sweep",
             "PROFILE=smoke",
             "SEEDS=0,1",
-            "GRID=finetune_pal.lr=1e-4,2e-4 pair_encoding=cross;bi",
+            "GRID=finetune.lr=1e-4,2e-4 pair_encoding=cross;bi",
             "VENV=/nonexistent",
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
     ).stdout.splitlines()[-1]
-    assert dry.endswith("-m mtlib.sweep --profile smoke --seeds 0,1 --grid 'finetune_pal.lr=1e-4,2e-4' --grid 'pair_encoding=cross;bi'")
+    assert dry.endswith("-m mtlib.sweep --profile smoke --seeds 0,1 --grid 'finetune.lr=1e-4,2e-4' --grid 'pair_encoding=cross;bi'")

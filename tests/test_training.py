@@ -29,7 +29,7 @@ def test_each_option_lowers_the_training_loss(tiny_cfg, tmp_path, option):
         assert len(losses) >= 8, (task, len(losses))
         first, last = np.mean(losses[:3]), np.mean(losses[-3:])
         assert last < first, f"{option}/{task}: loss {first:.4f} -> {last:.4f} did not fall"
-    assert set(results["dev"]) == set(TASKS)
+    assert set(results.dev) == set(TASKS)
     if option != "finetune":  # frozen encoder: the encoder weights must not move
         base, _ = load_model(cfg.run.save_path)
         fresh = prepare(tiny_cfg(save_path=str(tmp_path / "fresh"))).model
@@ -44,7 +44,7 @@ def test_finetune_then_test_writes_six_prediction_files_and_round_trips(tiny_cfg
     tested = run(test_cfg)
     # the checkpoint round trip gives identical dev predictions and scores
     for task in TASKS:
-        assert tested["dev"][task] == pytest.approx(trained["dev"][task], abs=0)
+        assert tested.dev[task] == pytest.approx(trained.dev[task], abs=0)
         header, before = read_cs224n(tmp_path / "train" / "predictions" / f"{task}-dev-output.csv")
         _, after = read_cs224n(tmp_path / "test" / "predictions" / f"{task}-dev-output.csv")
         assert header == TASKS[task].prediction_header
@@ -63,20 +63,20 @@ def test_predict_splits_choose_the_prediction_files(tiny_cfg, tmp_path):
     the test split only (the workbook's `test` stage): no split is predicted twice."""
     trained = run(tiny_cfg(option="finetune", predict_splits="dev", save_path=str(tmp_path / "train")))
     assert sorted(p.name for p in (tmp_path / "train" / "predictions").glob("*-output.csv")) == sorted(f"{t}-dev-output.csv" for t in TASKS)
-    assert set(trained["dev"]) == set(TASKS) and set(trained["predicted"]) == {f"{t}/dev" for t in TASKS}
+    assert set(trained.dev) == set(TASKS) and set(trained.predicted) == {f"{t}/dev" for t in TASKS}
     tested = run(
         tiny_cfg(option="test", predict_splits="test", pretrained_model_name=str(tmp_path / "train"), save_path=str(tmp_path / "test"))
     )
     assert sorted(p.name for p in (tmp_path / "test" / "predictions").glob("*-output.csv")) == sorted(f"{t}-test-output.csv" for t in TASKS)
-    assert tested["dev"] == {} and tested["dev_mean"] is None and tested["predicted"]["sst/test"] == 32
-    assert tested["checkpoint"] == str(tmp_path / "train" / "model.safetensors")
+    assert tested.dev == {} and tested.dev_mean is None and tested.predicted["sst/test"] == 32
+    assert tested.checkpoint == str(tmp_path / "train" / "model.safetensors")
 
 
 def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
     import json
     import shlex
 
-    from mtlib.config import parse_args
+    from mtlib.config_cli import parse_args
 
     cfg = tiny_cfg(save_path=str(tmp_path / "r"), lr=2e-3, task_scheduler="random")
     run(cfg)
@@ -110,12 +110,12 @@ def test_gradient_accumulation_matches_the_full_batch(tiny_cfg, tmp_path):
     """Micro-batches of *different* examples, weighted by their share, give the full-batch update."""
     common = dict(hidden_dropout_prob=0.0, encoder_dropout=0.0, epochs=1, num_batches_per_epoch=3)
     full = run(tiny_cfg(save_path=str(tmp_path / "full"), **common))
-    split = run(tiny_cfg(save_path=str(tmp_path / "split"), **common, max_batch_size_sst=3, max_batch_size_para=4, max_batch_size_sts=5))
+    split = run(tiny_cfg(save_path=str(tmp_path / "split"), **common, max_micro_batch={"sst": 3, "para": 4, "sts": 5}))
     a, _ = load_model(tmp_path / "full")
     b, _ = load_model(tmp_path / "split")
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.allclose(x, y, atol=2e-5), name
-    assert full["dev"] == pytest.approx(split["dev"], abs=1e-3)
+    assert full.dev == pytest.approx(split.dev, abs=1e-3)
 
 
 def test_bi_encoded_pairs_train_and_the_test_stage_reads_them_as_the_checkpoint_says(tiny_cfg, tmp_path):
@@ -124,12 +124,12 @@ def test_bi_encoded_pairs_train_and_the_test_stage_reads_them_as_the_checkpoint_
     model, _ = load_model(tmp_path / "train")
     assert model.spec.pair_encoding == "sts=bi" and model.bi_encoded("sts") and not model.bi_encoded("para")
     tested = run(tiny_cfg(option="test", pretrained_model_name=str(tmp_path / "train"), save_path=str(tmp_path / "test")))
-    assert tested["dev"] == pytest.approx(trained["dev"], abs=0)
+    assert tested.dev == pytest.approx(trained.dev, abs=0)
 
 
 def test_an_epoch_that_does_not_improve_still_prints_its_dev_line(tiny_cfg, tmp_path, monkeypatch, capsys):
     """Every epoch prints its dev scores; the best one is marked (the reference printed every epoch too)."""
-    from mtlib import train
+    from mtlib.train import loop as train
 
     means = iter([0.5, 0.4])
     monkeypatch.setattr(train, "summary", lambda scores: next(means))

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtlib import narrative, paths, plots, progress, workbook
+from mtlib import paths, progress
 from mtlib.errors import ConfigError, DataError
+from mtlib.workbook import narrative, plots
+from mtlib.workbook import runner as workbook
 
 ROOT = paths.project_root()
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlib import analysis, explore, history, report
-from mtlib import trivial_baselines as baselines
 from mtlib.data import DroppedRow, Examples
+from mtlib.workbook import analysis, explore, history, report
+from mtlib.workbook import trivial_baselines as baselines
 
 
 def examples(task, split, texts, labels=None, dropped=()):
@@ -164,7 +164,7 @@ def test_report_tables_keep_stage_order_after_a_json_round_trip(tmp_path):
         "device": "cpu",
         "created": "now",
         "git": {"commit": "abc", "dirty": False},
-        "final_stage": "finetune_vaccine",
+        "reported_stage": "finetune_vaccine",
         "dev": {"sst": 0.5, "para": 0.75, "sts": 0.25},
         "ci95": {"sst": [0.4, 0.6], "para": [0.7, 0.8], "sts": [0.1, 0.4]},
         "stages": {"individual_pretrain": stage(0.3, "individual_pretrain"), "finetune_vaccine": stage(0.5, "finetune_vaccine")},
@@ -200,10 +200,10 @@ def test_overwriting_a_run_folder_starts_its_records_afresh(tmp_path):
 
 def test_the_reported_stage_is_the_best_mean_dev_score_and_a_tie_goes_to_the_later_stage():
     def stages(*means):
-        names = ("individual_pretrain", "finetune_pal", "finetune_vaccine")
+        names = ("individual_pretrain", "finetune", "finetune_vaccine")
         return {n: {"dev_mean": m} for n, m in zip(names, means)}
 
-    assert report.chosen_stage(stages(0.3, 0.74, 0.73)) == "finetune_pal"  # a short stage 3 lowered the mean
-    assert report.chosen_stage(stages(0.3, 0.73, 0.74)) == "finetune_vaccine"
-    assert report.chosen_stage(stages(0.3, 0.74, 0.74)) == "finetune_vaccine"
-    assert report.chosen_stage(json.loads(json.dumps(stages(0.9, 0.5, 0.4), sort_keys=True))) == "individual_pretrain"
+    assert report.reported_stage_of(stages(0.3, 0.74, 0.73)) == "finetune"  # a short stage 3 lowered the mean
+    assert report.reported_stage_of(stages(0.3, 0.73, 0.74)) == "finetune_vaccine"
+    assert report.reported_stage_of(stages(0.3, 0.74, 0.74)) == "finetune_vaccine"
+    assert report.reported_stage_of(json.loads(json.dumps(stages(0.9, 0.5, 0.4), sort_keys=True))) == "individual_pretrain"

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from .evaluate import Predictions, bootstrap_ci, confusion, read_detailed
-from .tasks import TASKS
+from ..evaluate import Predictions, bootstrap_ci, confusion, read_detailed
+from ..tasks import TASKS
 
 Frames = dict[str, pd.DataFrame]  # task -> detailed predictions of one split
 BINS = 5  # a regression task's gold scores in this many equal bins of its label range
@@ -45,7 +45,7 @@ def as_predictions(task: str, frame: pd.DataFrame, split: str = "dev") -> Predic
         ids=frame["id"].tolist(),
         texts=list(frame[list(spec.text_columns)].itertuples(index=False, name=None)),
         predictions=frame["prediction"].to_numpy(float),
-        probabilities=probs if spec.label_kind == "class" else probs[:, 0],
+        soft_outputs=probs if spec.label_kind == "class" else probs[:, 0],
         labels=None if np.isnan(labels).all() else labels,
     )
 

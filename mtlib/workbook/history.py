@@ -7,14 +7,14 @@ A workbook trains in stages, each in its own run folder whose update steps resta
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .runs import read_metrics
+from ..run_result import RunResult
+from ..runs import read_metrics
 
 Stages = Mapping[str, str | Path]  # stage name -> run folder, in training order
 
@@ -107,6 +107,6 @@ def stage_results(stages: Stages) -> pd.DataFrame:
     (from each run folder's `results.json`)."""
     rows = []
     for stage, folder in stages.items():
-        results = json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))
-        rows.append({"stage": stage, **results["dev"], "mean": results["dev_mean"], "wall seconds": results["wall_seconds"]})
+        results = RunResult.read(folder)
+        rows.append({"stage": stage, **results.dev, "mean": results.dev_mean, "wall seconds": results.wall_seconds})
     return pd.DataFrame(rows).set_index("stage")

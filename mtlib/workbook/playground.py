@@ -4,7 +4,7 @@ One input per line. A line is a single sentence, or a pair written `first || sec
 sentence is answered by every single-sentence task (SST: the sentiment and its probability),
 a pair by every pair task (paraphrase: yes/no and its probability; similarity: 0..5). A
 sentence is never paired with itself. The inputs go through the same tokenization and
-prediction path as the test stage (`mtlib.data.encode`, `mtlib.evaluate.predict_split`), with
+prediction path as the test stage (`mtlib.batching.encode`, `mtlib.evaluate.predict_split`), with
 the checkpoint's recorded settings (`mtlib.predict.Predictor`, which `mtlib.load` returns).
 
 `widget` wraps it in ipywidgets for JupyterLab; `show` draws a static example as well, so a
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .tasks import TASKS
+from ..tasks import TASKS
 
 PAIR_SEPARATOR = "||"
 
@@ -39,7 +39,7 @@ class Playground:
     """A trained model and its tokenizer, asked about a few inputs at a time."""
 
     def __init__(self, model: Any = None, tokenizer: Any = None, max_length: int = 128, batch_size: int = 64, *, predictor: Any = None):
-        from .predict import Predictor
+        from ..predict import Predictor
 
         self.predictor = predictor or Predictor(model, tokenizer, max_length, batch_size)
         self.model, self.tokenizer, self.max_length = self.predictor.model, self.predictor.tokenizer, self.predictor.max_length
@@ -48,7 +48,7 @@ class Playground:
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Playground:
         """Load a run folder (or weights file) written by `mtlib.pipeline.run` with every
         setting it was trained with (`mtlib.predict.load`)."""
-        from .predict import load
+        from ..predict import load
 
         return cls(predictor=load(path, device))
 
@@ -68,13 +68,13 @@ class Playground:
             pred = self._predict(task, [items[i] for i in rows])
             name = spec.answer_name or task
             if spec.label_kind == "class":
-                probs = np.asarray(pred.probabilities)
+                probs = np.asarray(pred.soft_outputs)
                 labels = [spec.class_names[int(c)] for c in pred.predictions]
                 table.loc[rows, name] = labels
                 table.loc[rows, f"p({name})"] = probs[np.arange(len(rows)), pred.predictions.astype(int)].round(3)
             elif spec.label_kind == "binary":
                 table.loc[rows, name] = [spec.class_names[int(c)] for c in pred.predictions]
-                table.loc[rows, f"p({spec.class_names[1]})"] = np.asarray(pred.probabilities, float).round(3)
+                table.loc[rows, f"p({spec.class_names[1]})"] = np.asarray(pred.soft_outputs, float).round(3)
             else:
                 low, high = spec.label_range
                 table.loc[rows, f"{name} ({low:g}-{high:g})"] = np.asarray(pred.predictions, float).round(2)
@@ -86,7 +86,7 @@ class Playground:
         for task in self.model.spec.tasks:
             spec = TASKS[task]
             if spec.label_kind == "class" and not spec.is_pair:
-                out[task] = np.asarray(self._predict(task, [(sentence,)]).probabilities)[0].round(3).tolist()
+                out[task] = np.asarray(self._predict(task, [(sentence,)]).soft_outputs)[0].round(3).tolist()
         return out
 
 
@@ -123,7 +123,8 @@ def show(checkpoint: str | Path, interactive: bool, examples: str, run: str | Pa
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from .plots import playground_figure, save_figure
+    from .error_plots import playground_figure
+    from .plots import save_figure
 
     playground = Playground.from_checkpoint(checkpoint)
     inputs = parse_inputs([part for part in examples.split(" | ")])

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import DataWarning, load_task, resolve_data_dir
-from .evaluate import read_detailed
-from .tasks import TASKS
+from ..data import DataWarning, load_task, resolve_data_dir
+from ..evaluate import read_detailed
+from ..tasks import TASKS
 
 
 def constant_prediction(task: str, train_labels: np.ndarray) -> float:

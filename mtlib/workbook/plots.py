@@ -15,8 +15,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import paths
-from .tasks import TASKS
+from .. import paths
+from ..tasks import TASKS
 
 
 def figures_dir(run: str | Path) -> Path:
@@ -56,36 +56,6 @@ def class_names(task: str) -> list[str]:
     return list(TASKS[task].class_names)
 
 
-def confusion_figure(matrix: np.ndarray, task: str, normalize: bool = False, ax: Any = None) -> Any:
-    import seaborn as sns
-
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 4.5) if len(TASKS[task].class_names) > 2 else (4, 3.4))
-    values = matrix.astype(float)
-    if normalize:
-        values = values / np.maximum(values.sum(1, keepdims=True), 1)
-    names = class_names(task)
-    sns.heatmap(
-        values,
-        annot=True,
-        fmt=".2f" if normalize else ".0f",
-        cmap="Blues",
-        ax=ax,
-        xticklabels=names,
-        yticklabels=names,
-        cbar=False,
-        annot_kws={"size": 9},
-    )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    ax.set_title(f"{TASKS[task].title}: confusion matrix" + (" (row-normalised)" if normalize else ""))
-    ax.tick_params(axis="x", rotation=30)
-    ax.tick_params(axis="y", rotation=0)
-    return fig if fig is not None else ax.figure
-
-
-# ---- shared look -------------------------------------------------------------------------------
 TASK_COLORS = {name: spec.color for name, spec in TASKS.items()}
 SPLIT_COLORS = {"train": "#4C72B0", "dev": "#DD8452", "test": "#8C8C8C"}
 STAGE_COLORS = ["#F2F2F2", "#E3ECF7", "#FBEBDD", "#E4F1E6"]
@@ -95,7 +65,7 @@ def _metric_label(task: str) -> str:
     return "Pearson r" if TASKS[task].metric_name == "pearson" else "accuracy"
 
 
-def _finish(fig: Any, title: str) -> Any:
+def finish(fig: Any, title: str) -> Any:
     fig.suptitle(title, fontsize=13, fontweight="bold")
     fig.tight_layout()
     return fig
@@ -123,7 +93,7 @@ def _stage_legend(fig: Any, spans: Any) -> None:
 
 # ---- 01: data ----------------------------------------------------------------------------------
 def split_sizes_figure(sizes: Any) -> Any:
-    """Grouped bars: examples per task and split (`mtlib.explore.split_sizes`)."""
+    """Grouped bars: examples per task and split (`mtlib.workbook.explore.split_sizes`)."""
     splits = [s for s in ("train", "dev", "test") if s in sizes.columns]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     y = np.arange(len(sizes))
@@ -136,12 +106,12 @@ def split_sizes_figure(sizes: Any) -> Any:
     ax.set_xlabel("examples (after validation)")
     ax.set_xlim(0, sizes[splits].to_numpy().max() * 1.18)
     ax.legend(title="split", loc="lower right")
-    return _finish(fig, "Examples per task and split")
+    return finish(fig, "Examples per task and split")
 
 
 def label_distribution_figure(labels: Any) -> Any:
     """SST class shares, paraphrase balance and STS score bins per split
-    (`mtlib.explore.label_distribution`)."""
+    (`mtlib.workbook.explore.label_distribution`)."""
     import seaborn as sns
 
     tasks = [t for t in TASKS if t in set(labels["task"])]
@@ -156,12 +126,12 @@ def label_distribution_figure(labels: Any) -> Any:
         ax.set_xlabel("gold class" if TASKS[task].is_classification else "gold score bin")
         ax.set_ylabel("share of the split")
         ax.tick_params(axis="x", rotation=30 if len(TASKS[task].class_names) > 2 else 0)
-    return _finish(fig, "Label distributions")
+    return finish(fig, "Label distributions")
 
 
 def token_length_figure(lengths: Any, max_length: int) -> Any:
     """Token-length histograms per task and split, with the truncation limit marked
-    (`mtlib.explore.token_lengths`)."""
+    (`mtlib.workbook.explore.token_lengths`)."""
     tasks = [t for t in TASKS if t in set(lengths["task"])]
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.6), squeeze=False)
     top = int(max(lengths["length"].quantile(0.995), max_length) * 1.1)
@@ -188,13 +158,13 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
         ax.set_xlabel("tokens per example")
         ax.set_ylabel("density")
         ax.legend(title="split", fontsize=8)
-    return _finish(fig, "Token lengths under the encoder's tokenizer")
+    return finish(fig, "Token lengths under the encoder's tokenizer")
 
 
 # ---- 02 / 03: training -------------------------------------------------------------------------
 def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
     """Per task: training loss per update (raw and smoothed) above the dev score per epoch,
-    over the global update step (`mtlib.history.train_losses` / `dev_scores` / `stage_spans`)."""
+    over the global update step (`mtlib.workbook.history.train_losses` / `dev_scores` / `stage_spans`)."""
     tasks = [t for t in TASKS if t in set(losses["task"]) | set(dev["task"])]
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.6 * len(tasks), 6.2), squeeze=False, sharex="col")
     for col, task in enumerate(tasks):
@@ -227,11 +197,11 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
         _shade_stages(top, spans)
         _shade_stages(bottom, spans)
     _stage_legend(fig, spans)
-    return _finish(fig, "Learning curves")
+    return finish(fig, "Learning curves")
 
 
 def baseline_figure(table: Any) -> Any:
-    """Dev score of the model beside the constant baseline's, per task (`mtlib.trivial_baselines`)."""
+    """Dev score of the model beside the constant baseline's, per task (`mtlib.workbook.trivial_baselines`)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = np.arange(len(table))
     model = ax.bar(x - 0.2, table["model"], 0.4, label="model", color=[TASK_COLORS[t] for t in table.index])
@@ -242,13 +212,13 @@ def baseline_figure(table: Any) -> Any:
     ax.set_ylabel("dev score")
     ax.axhline(0, color="black", lw=0.8)
     ax.legend(loc="upper right", fontsize=8)
-    return _finish(fig, "Dev score vs. majority-class / mean baseline")
+    return finish(fig, "Dev score vs. majority-class / mean baseline")
 
 
 def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
     """Left: running share of batches drawn from each task over updates. Right: each stage's
     share drawn (bars) against the share proportional to training-set size (black ticks)
-    (`mtlib.history.task_sampling` / `sampling_summary`)."""
+    (`mtlib.workbook.history.task_sampling` / `sampling_summary`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     wide = sampling.pivot_table(index="global_step", columns="task", values="batches", aggfunc="sum", fill_value=0).sort_index()
     running = wide.cumsum().div(wide.cumsum().sum(axis=1), axis=0)
@@ -271,12 +241,12 @@ def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
     right.set_xticks(np.arange(len(stages)), stages, rotation=15)
     right.set_ylabel("share of the stage's batches")
     right.legend(fontsize=8)
-    return _finish(fig, "Task sampling actually used")
+    return finish(fig, "Task sampling actually used")
 
 
 def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
     """Left: cosine between task gradients on the shared encoder over updates. Right: share of
-    monitored updates where a pair conflicts (cosine < 0), per stage (`mtlib.history.conflicts`)."""
+    monitored updates where a pair conflicts (cosine < 0), per stage (`mtlib.workbook.history.conflicts`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     pairs = list(dict.fromkeys(cosines["pair"]))
     colors = dict(zip(pairs, ["#8172B3", "#C44E52", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974"]))
@@ -315,116 +285,10 @@ def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
     right.set_ylabel("share of updates with cosine < 0")
     if pairs:
         right.legend(fontsize=8, loc="upper left")
-    return _finish(fig, "Gradient conflict between tasks")
+    return finish(fig, "Gradient conflict between tasks")
 
 
-# ---- 04: analysis ------------------------------------------------------------------------------
-def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
-    """Raw counts beside the row-normalised matrix (each row: where that gold class went)."""
-    wide = len(TASKS[task].class_names) > 2
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6) if wide else (8.5, 3.6))
-    confusion_figure(matrix, task, ax=axes[0])
-    confusion_figure(matrix, task, normalize=True, ax=axes[1])
-    axes[0].set_title("counts")
-    axes[1].set_title("row-normalised (recall on the diagonal)")
-    return _finish(fig, f"{TASKS[task].title}: dev confusion matrix")
-
-
-def regression_figure(frame: Any, residuals: Any, task: str) -> Any:
-    """Left: predicted vs gold similarity. Right: residual (predicted - gold) per gold bin
-    (`residuals` is `mtlib.analysis.residuals_by_bin` of the same frame, `bin_edges(task)`)."""
-    import seaborn as sns
-
-    from .analysis import bin_edges, gold_bins
-
-    gold, pred = frame["label"].astype(float), frame["prediction"].astype(float)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
-    left.scatter(gold, pred, s=12, alpha=0.5, color=TASKS[task].color)
-    left.plot([0, 5], [0, 5], color="black", lw=1, ls="--", label="perfect")
-    left.set_xlim(-0.1, 5.1)
-    left.set_ylim(-0.1, 5.1)
-    left.set_xlabel("gold similarity (0-5)")
-    left.set_ylabel("predicted similarity")
-    r = np.corrcoef(gold, pred)[0, 1] if gold.std() > 0 and pred.std() > 0 else 0.0
-    left.set_title(f"predicted vs gold (Pearson r = {r:.3f})")
-    left.legend(loc="upper left", fontsize=8)
-    bins = gold_bins(gold, bin_edges(task))
-    sns.boxplot(x=bins.astype(str), y=pred - gold, order=list(residuals.index), ax=right, color="#CFE3D3", fliersize=2)
-    right.axhline(0, color="black", lw=0.8)
-    right.set_xlabel("gold similarity bin")
-    right.set_ylabel("residual (predicted - gold)")
-    right.set_title("residuals by gold bin (n per bin below)")
-    right.set_xticks(range(len(residuals)), [f"{b}\nn={n}" for b, n in zip(residuals.index, residuals["examples"])], fontsize=8)
-    return _finish(fig, "STS-B similarity: dev predictions")
-
-
-def per_class_figure(report: Any) -> Any:
-    """Precision, recall and F1 per class of each classification task (`analysis.per_class_report`)."""
-    tasks = list(dict.fromkeys(report["task"]))
-    fig, axes = plt.subplots(
-        1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False, gridspec_kw={"width_ratios": [len(class_names(t)) for t in tasks]}
-    )
-    for ax, task in zip(axes[0], tasks):
-        part = report[report["task"] == task]
-        x = np.arange(len(part))
-        for i, (metric, color) in enumerate(zip(("precision", "recall", "f1"), ("#8DA0CB", "#FC8D62", "#66C2A5"))):
-            ax.bar(x + (i - 1) * 0.27, part[metric], 0.27, label=metric, color=color)
-        ax.set_xticks(x, [f"{c}\nn={n}" for c, n in zip(part["class"], part["support"])], fontsize=8)
-        ax.set_ylim(0, 1.2)
-        ax.set_yticks(np.linspace(0, 1, 6))
-        ax.set_ylabel("score")
-        ax.set_title(TASKS[task].title)
-        ax.legend(fontsize=8, ncol=3, loc="upper center")
-    return _finish(fig, "Per-class precision, recall and F1 (dev)")
-
-
-def scores_ci_figure(scores: Any) -> Any:
-    """Each task's dev score with its bootstrap 95% interval (`analysis.scores_with_ci`)."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    x = np.arange(len(scores))
-    for i, (task, row) in enumerate(scores.iterrows()):
-        ax.errorbar(
-            i,
-            row["score"],
-            yerr=[[row["score"] - row["ci low"]], [row["ci high"] - row["score"]]],
-            fmt="o",
-            ms=8,
-            capsize=6,
-            lw=2,
-            color=TASK_COLORS[task],
-        )
-        ax.annotate(
-            f"{row['score']:.3f}\n[{row['ci low']:.3f}, {row['ci high']:.3f}]",
-            (i, row["ci high"]),
-            textcoords="offset points",
-            xytext=(0, 6),
-            ha="center",
-            fontsize=8,
-        )
-    ax.set_xticks(x, [f"{TASKS[t].title}\n({m}, n={n})" for t, m, n in zip(scores.index, scores["metric"], scores["examples"])])
-    ax.set_xlim(-0.6, len(scores) - 0.4)
-    low, high = float(scores["ci low"].min()), float(scores["ci high"].max())
-    ax.set_ylim(min(0, low) - 0.05, max(1, high) + 0.15)
-    ax.set_ylabel("dev score")
-    return _finish(fig, "Dev scores with bootstrap 95% intervals")
-
-
-def playground_figure(distributions: dict[str, list[float]], sentence: str) -> Any:
-    """The class distribution each single-sentence task gives `sentence` (the playground)."""
-    tasks = list(distributions)
-    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(7 * max(len(tasks), 1), 3.4), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        probs = distributions[task]
-        bars = ax.bar(range(len(probs)), probs, color=plt.cm.RdYlGn(np.linspace(0.1, 0.9, len(probs))))
-        ax.bar_label(bars, fmt="%.2f", fontsize=8)
-        ax.set_xticks(range(len(probs)), class_names(task), rotation=20, fontsize=8)
-        ax.set_ylim(0, 1.1)
-        ax.set_ylabel("probability")
-        ax.set_title(_wrap(f"{TASKS[task].title} of: {sentence}"), fontsize=9)
-    return _finish(fig, "Playground: the trained model on an example sentence")
-
-
-def _wrap(text: str, width: int = 70) -> str:
+def wrap(text: str, width: int = 70) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width)[:3])

@@ -10,13 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..checkpoints import atomic_write_json, atomic_write_text
+from ..config import Config
+from ..run_result import RunResult
+from ..runs import git_state
+from ..stages import STAGES, TEST_STAGE, reported_stage, reported_stage_of  # noqa: F401 (reported_stage: re-exported)
+from ..tasks import TASKS
 from . import model_card
-from .checkpoints import atomic_write_json, atomic_write_text
-from .runs import git_state
-from .stages import STAGES, TEST_STAGE, chosen_stage, reported_stage  # noqa: F401 (reported_stage: re-exported)
-from .tasks import TASKS
 
 STAGE_TITLES = {s.name: s.title for s in STAGES}
 NOTEBOOK_TITLES = {
@@ -40,50 +40,50 @@ def collect(
     figures: list[Path],
     test_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """The workbook's numbers: the reported dev scores and CIs (the stage `chosen_stage` picks), each stage's scores
+    """The workbook's numbers: the reported dev scores and CIs (the stage `reported_stage_of` picks), each stage's scores
     and times, each notebook's wall time, the test stage (`stages/test/`, when it ran; its
     time `test_seconds` as the workbook measured it, else its own) and where the figures are."""
     per_stage: dict[str, Any] = {}
     for stage, path in stages.items():
-        r = _read_json(path / "results.json")
+        r = RunResult.read(path)
         per_stage[stage] = {
             "run": str(path),
-            "dev": r["dev"],
-            "ci95": r["ci95"],
-            "dev_mean": r["dev_mean"],
-            "wall_seconds": r["wall_seconds"],
-            "train_seconds": r.get("train_seconds"),
-            "checkpoint": r["checkpoint"],
-            "started_from": (yaml.safe_load((path / "config.yaml").read_text())["train"]["pretrained_model_name"] or None),
+            "dev": r.dev,
+            "ci95": r.ci95,
+            "dev_mean": r.dev_mean,
+            "wall_seconds": r.wall_seconds,
+            "train_seconds": r.train_seconds,
+            "checkpoint": r.checkpoint,
+            "started_from": Config.from_run(path).train.pretrained_model_name or None,
         }
-    final_stage = chosen_stage(per_stage)
-    final = per_stage[final_stage]
+    reported = reported_stage_of(per_stage)
+    final = per_stage[reported]
     first = stages[list(stages)[0]]
-    config = yaml.safe_load((first / "config.yaml").read_text(encoding="utf-8"))
+    encoder = Config.from_run(first).model.encoder
     manifest = _read_json(first / "manifest.json")
     tested = folder / "stages" / TEST_STAGE / "results.json"
     test_stage = None
     if tested.exists():
-        r = _read_json(tested)
+        r = RunResult.read(tested.parent)
         test_stage = {
             "run": str(tested.parent),
-            "checkpoint": r["checkpoint"],
-            "predicted": r.get("predicted", {}),
-            "seconds": r["wall_seconds"] if test_seconds is None else test_seconds,
+            "checkpoint": r.checkpoint,
+            "predicted": r.predicted,
+            "seconds": r.wall_seconds if test_seconds is None else test_seconds,
         }
     # the notebooks' time, or for a recipe run (no notebooks) the stages'; then the test stage
     trained = sum(n["seconds"] for n in notebooks.values()) if notebooks else sum(s["wall_seconds"] for s in per_stage.values())
     return {
         "run": run_name,
         "profile": profile,
-        "encoder": config["model"]["encoder"],
+        "encoder": encoder,
         "device": manifest.get("device_name", manifest.get("device")),
         "cpu": manifest.get("cpu_model", ""),
         "cpu_capability": manifest.get("cpu_capability", ""),
         "precision": manifest.get("precision", ""),
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
         "git": git_state(),
-        "final_stage": final_stage,  # the reported stage: the best mean dev score (see chosen_stage)
+        "reported_stage": reported,  # the reported stage: the best mean dev score (see reported_stage_of)
         "last_stage": list(stages)[-1],
         "dev": final["dev"],
         "ci95": final["ci95"],
@@ -149,7 +149,7 @@ def _stage_order(results: dict[str, Any]) -> list[str]:
 def _results_table(results: dict[str, Any]) -> str:
     """One row per task (and the mean): each stage's dev score, the reported one in bold, its CI."""
     order = _stage_order(results)
-    final = results.get("final_stage", order[-1])
+    final = results.get("reported_stage", order[-1])
 
     def cells(values: dict[str, float | None]) -> list[str]:
         return [f"**{_fmt(values[s])}**" if s == final else _fmt(values[s]) for s in order]

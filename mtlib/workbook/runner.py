@@ -35,10 +35,11 @@ from typing import Any
 
 import yaml
 
-from . import paths, report
-from .errors import ConfigError, MtlibError, one_line
-from .runs import has_content, locked
-from .stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
+from .. import paths
+from ..errors import ConfigError, MtlibError, one_line
+from ..runs import has_content, locked
+from ..stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
+from . import report
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
 
@@ -210,11 +211,11 @@ def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, not
 
 def summary(results: dict[str, Any], folder: Path) -> str:
     """The closing lines of `make workbook`: the reported dev scores, and where everything is."""
-    from .tasks import TASKS
+    from ..tasks import TASKS
 
     machine = f" on {results['device']}" + (f" ({results['cpu']}, {results['precision']})" if results.get("cpu") else "")
     lines = [
-        f"[workbook] done in {results['total_seconds'] / 60:.1f} min{machine}; dev scores of the reported stage ({results['final_stage']}):"
+        f"[workbook] done in {results['total_seconds'] / 60:.1f} min{machine}; dev scores of the reported stage ({results['reported_stage']}):"
     ]
     for task in [t for t in TASKS if t in results["dev"]]:
         value, (low, high) = results["dev"][task], results["ci95"][task]

@@ -5,7 +5,7 @@ reported stage (best mean dev score) of runs/<run_name>/; else, when that run ha
 stage, the newest finished workbook run, saying so. With nothing to analyse it says which
 notebook to run first, and every later cell shows nothing (never an error).
 
-Each `Analysis` method displays its sentences (`mtlib.narrative`), its figure (saved under the
+Each `Analysis` method displays its sentences (`mtlib.workbook.narrative`), its figure (saved under the
 run's `figures/`) and its table, for every task it applies to: the notebook names no task.
 """
 
@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import analysis, narrative, paths, plots
-from .stages import finished_stages, reported_stage
-from .tasks import TASKS
+from .. import paths
+from ..run_result import with_current_names
+from ..stages import finished_stages, reported_stage
+from ..tasks import TASKS
+from . import analysis, error_plots, narrative, plots
 
 NOTHING_YET = (
     "**Nothing to analyse yet.** Run notebook 02 and then 03 with the same `run_name` (or `make workbook`), then run this notebook again."
@@ -31,7 +33,7 @@ def newest_workbook_run(runs: Path) -> Path | None:
     found = []
     for results in runs.glob("*/results.json"):
         try:
-            if json.loads(results.read_text(encoding="utf-8")).get("final_stage"):
+            if with_current_names(json.loads(results.read_text(encoding="utf-8"))).get("reported_stage"):
                 found.append((results.stat().st_mtime, results.parent))
         except (OSError, ValueError):
             continue
@@ -77,7 +79,8 @@ class Analysis:
             if TASKS[task].is_classification:
                 matrix = analysis.confusion_matrix_of(task, frame)
                 self._show(
-                    narrative.confusion_summary(task, matrix), self._save(plots.confusion_pair_figure(matrix, task), f"04_{task}_confusion")
+                    narrative.confusion_summary(task, matrix),
+                    self._save(error_plots.confusion_pair_figure(matrix, task), f"04_{task}_confusion"),
                 )
 
     def regression(self) -> None:
@@ -86,24 +89,24 @@ class Analysis:
             if not TASKS[task].is_classification:
                 residuals = analysis.residuals_by_bin(frame, analysis.bin_edges(task))
                 score = analysis.as_predictions(task, frame).score()
-                figure = self._save(plots.regression_figure(frame, residuals, task), f"04_{task}_scatter")
+                figure = self._save(error_plots.regression_figure(frame, residuals, task), f"04_{task}_scatter")
                 self._show(narrative.regression_summary(task, residuals, score), figure, residuals.round(3))
 
     def per_class(self) -> None:
         if self.empty:
             return
         table = analysis.per_class_report(self.frames)
-        self._show(self._save(plots.per_class_figure(table), "04_per_class"), table.round(3))
+        self._show(self._save(error_plots.per_class_figure(table), "04_per_class"), table.round(3))
 
     def scores(self, resamples: int = 1000, seed: int = 0) -> None:
         if self.empty:
             return
-        from .config import Config
+        from ..config import Config
 
         table = analysis.scores_with_ci(self.frames, resamples, seed)
         cfg = Config.from_yaml(self.stage / "config.yaml") if (self.stage / "config.yaml").is_file() else Config()
         text = narrative.scores_summary(table, cfg.model.encoder, cfg.data.max_eval_examples == 0)
-        self._show(text, self._save(plots.scores_ci_figure(table), "04_dev_scores_ci"), table.round(3))
+        self._show(text, self._save(error_plots.scores_ci_figure(table), "04_dev_scores_ci"), table.round(3))
 
     def errors(self, n: int = 8) -> None:
         for task, frame in self.frames.items():

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import DataWarning, Examples, check_data_dir, load_task, resolve_data_dir
-from .tasks import TASK_NAMES, TASKS
+from ..data import DataWarning, Examples, check_data_dir, load_task, resolve_data_dir
+from ..tasks import TASK_NAMES, TASKS
 
 Splits = dict[str, dict[str, Examples]]  # task -> split -> validated rows
 SPLITS = ("train", "dev", "test")

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .tasks import TASKS, pair_modes
+from .. import paths
+from ..run_result import RunResult
+from ..tasks import TASKS, pair_modes
 
 LOW_RECALL = 0.10  # a class recalled less often than this has (nearly) collapsed
 SINGLE_TASK_BASELINE = "results/baseline-trainer-gpu.json"  # single-task Trainer runs of the packaged encoder
@@ -43,7 +44,7 @@ def data_summary(data_dir: Path, profile: str, pair_encoding: str, max_length: i
 
 
 def truncation_summary(table: pd.DataFrame, max_length: int) -> str:
-    """One sentence on what `max_length` cuts (`mtlib.explore.truncation_table`)."""
+    """One sentence on what `max_length` cuts (`mtlib.workbook.explore.truncation_table`)."""
     share = table["truncated share"]
     if share.empty or float(share.max()) == 0:
         return f"No example is longer than `max_length` {max_length}: nothing is truncated."
@@ -52,22 +53,22 @@ def truncation_summary(table: pd.DataFrame, max_length: int) -> str:
 
 
 # ---- 02 and 03 ---------------------------------------------------------------------------------
-def stage_summary(stage: str, how: str, folder: Path, results: dict[str, Any]) -> str:
+def stage_summary(stage: str, how: str, folder: Path, results: RunResult) -> str:
     done = {
         "trained": "was trained now",
         "resumed": "was resumed from its saved state and finished",
         "reused": "had finished before: reused",
     }
-    scores = ", ".join(f"{TASKS[t].title} {v:.3f}" for t, v in results["dev"].items())
+    scores = ", ".join(f"{TASKS[t].title} {v:.3f}" for t, v in results.dev.items())
     return (
-        f"Stage `{stage}` {done[how]} (`{folder}`). Dev scores: {scores}; mean {results['dev_mean']:.3f}. "
+        f"Stage `{stage}` {done[how]} (`{folder}`). Dev scores: {scores}; mean {results.dev_mean:.3f}. "
         "It predicts the dev split only: the test split is predicted once, by the test stage, with the "
         "checkpoint the run reports (`make workbook` runs it after notebook 03)."
     )
 
 
 def baselines_summary(table: pd.DataFrame) -> str:
-    """After `mtlib.trivial_baselines.compare_with_baselines`: which heads beat the trivial predictor."""
+    """After `mtlib.workbook.trivial_baselines.compare_with_baselines`: which heads beat the trivial predictor."""
     below = [t for t, row in table.iterrows() if row["model"] <= row["baseline"]]
     if not below:
         return "Every head beats its trivial baseline."
@@ -76,7 +77,7 @@ def baselines_summary(table: pd.DataFrame) -> str:
 
 
 def stages_summary(per_stage: pd.DataFrame, reported: str) -> str:
-    """`mtlib.history.stage_results` as sentences: how each stage moved the mean."""
+    """`mtlib.workbook.history.stage_results` as sentences: how each stage moved the mean."""
     means = per_stage["mean"]
     parts = [f"`{means.index[0]}` ended at a mean dev score of {means.iloc[0]:.3f}"]
     for prev, stage in zip(means.index[:-1], means.index[1:]):
@@ -97,7 +98,7 @@ def conflicts_summary(summary: pd.DataFrame) -> str:
 
 
 def sampling_summary(summary: pd.DataFrame) -> str:
-    """`mtlib.history.sampling_summary` as a sentence: each stage's share of batches per task."""
+    """`mtlib.workbook.history.sampling_summary` as a sentence: each stage's share of batches per task."""
     if summary.empty:
         return "No training updates were logged."
     parts = []

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import atomic_write_text
+from ..config import Config
+from ..errors import ConfigError, MtlibError
+from ..stages import STAGE_NAMES, finished_stages
+from ..tasks import TASKS
 from . import result_tables as recorded
-from .checkpoints import atomic_write_text
-from .config import Config
-from .errors import ConfigError, MtlibError
-from .stages import STAGE_NAMES, finished_stages
-from .tasks import TASKS
 
 IGNORED = ("pretrained_model_name",)  # a path into each run's own folder: always differs
 ALL_STAGES = "all stages"
@@ -39,7 +39,7 @@ def run_configs(folder: Path) -> dict[str, Config]:
 
 def reported_config(folder: Path) -> Config:
     """The config of the checkpoint a run reports (its reported stage's, or a CLI run's own)."""
-    from .stages import reported_stage
+    from ..stages import reported_stage
 
     configs = run_configs(folder)
     return configs[reported_stage(finished_stages(folder))] if "" not in configs else configs[""]

@@ -15,10 +15,12 @@ from typing import Any
 
 import yaml
 
-from . import narrative, paths
-from .checkpoints import atomic_write_text
-from .stages import BY_NAME, STAGE_NAMES, TEST_STAGE
-from .tasks import TASKS
+from .. import paths
+from ..checkpoints import atomic_write_text
+from ..config import Config
+from ..stages import BY_NAME, STAGE_NAMES, TEST_STAGE
+from ..tasks import DEV_SPLIT_TASKS, TASKS
+from . import narrative
 
 FILE = "MODEL_CARD.md"
 BASELINES = {  # recorded runs of the packaged encoder on the whole dev sets (results/, `mtlib.result_tables`)
@@ -35,11 +37,9 @@ def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def _yaml(path: Path) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for section in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).values():
-        flat.update(section)
-    return flat
+def _settings(folder: Path) -> dict[str, Any]:
+    """A stage run folder's recorded settings, by name."""
+    return Config.from_run(folder).to_flat()
 
 
 def baselines() -> dict[str, dict[str, Any]]:
@@ -47,19 +47,26 @@ def baselines() -> dict[str, dict[str, Any]]:
     return {name: b for name, b in found.items() if b}
 
 
+def _titles() -> str:
+    titles = [spec.title for spec in TASKS.values()]
+    return ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else titles[0]
+
+
 def front_matter(results: dict[str, Any], base_model: str) -> str:
     index = []
     for task in [t for t in TASKS if t in results["dev"]]:
         spec = TASKS[task]
         metric = {"type": "pearsonr" if spec.metric_name == "pearson" else spec.metric_name, "value": round(results["dev"][task], 4)}
-        metric["name"] = f"dev {spec.metric_name}" + (" (held-out fifth of quora-dev)" if task == "para" else "")
+        metric["name"] = f"dev {spec.metric_name}" + (
+            f" (held-out fifth of {Path(spec.files['dev']).stem})" if spec.train_from_dev_split else ""
+        )
         dataset = {"type": task, "name": f"{spec.title} (CS224N files)", "split": "dev"}
         index.append({"task": {"type": HF_TASK[spec.label_kind], "name": spec.title}, "dataset": dataset, "metrics": [metric]})
     meta = {
         "language": ["en"],
         "library_name": "transformers",
         "base_model": base_model,
-        "tags": ["mtlib", "multitask", "bert", "sst-5", "quora-question-pairs", "sts-b"],
+        "tags": ["mtlib", "multitask", "bert", *(spec.card_tag for spec in TASKS.values())],
         "metrics": sorted({"pearsonr" if TASKS[t].metric_name == "pearson" else TASKS[t].metric_name for t in results["dev"]}),
         "model-index": [{"name": results["run"], "results": index}],
     }
@@ -74,7 +81,7 @@ def _cell(value: float | None, ci: list[float] | None = None) -> str:
 
 def scores_table(results: dict[str, Any], comparable: bool) -> list[str]:
     found = baselines()
-    header = ["task", "metric", f"this run ({results['final_stage']})", *found]
+    header = ["task", "metric", f"this run ({results['reported_stage']})", *found]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for task in [t for t in TASKS if t in results["dev"]]:
         cells = [TASKS[task].title, TASKS[task].metric_name, _cell(results["dev"][task], results["ci95"][task])]
@@ -91,12 +98,12 @@ def render(folder: Path, results: dict[str, Any]) -> str:
     order = [s for s in STAGE_NAMES if s in results["stages"]] + [s for s in results["stages"] if s not in STAGE_NAMES]
     stages = {s: Path(results["stages"][s]["run"]) for s in order}  # in training order (results.json sorts its keys)
     stages = {s: (p if p.is_dir() else folder / "stages" / s) for s, p in stages.items()}  # a moved run folder
-    final = stages[results["final_stage"]]
-    cfg, manifest = _yaml(final / "config.yaml"), _json(final / "manifest.json")
+    final = stages[results["reported_stage"]]
+    cfg, manifest = _settings(final), _json(final / "manifest.json")
     data = manifest.get("data", {})
     notes = list(dict.fromkeys(data.get("notes", [])))
     base_model = HUB_NAMES.get(cfg["encoder"], cfg["encoder"])
-    full_dev = all(_yaml(p / "config.yaml")["max_eval_examples"] == 0 for p in stages.values())
+    full_dev = all(_settings(p)["max_eval_examples"] == 0 for p in stages.values())
     comparable = cfg["encoder"] == "minilm-l6" and full_dev
     command = results.get("command") or f"make workbook PROFILE={results['profile']} RUN={results['run']}"
     counts = manifest.get("parameters", {})
@@ -105,14 +112,14 @@ def render(folder: Path, results: dict[str, Any]) -> str:
         if cfg["use_pal"]
         else "no PAL blocks"
     )
-    lines = [front_matter(results, base_model), f"# `{results['run']}`: one encoder for SST-5, Quora paraphrase and STS-B", ""]
+    lines = [front_matter(results, base_model), f"# `{results['run']}`: one encoder for {_titles()}", ""]
     lines += [
         "## Model",
         "",
         f"`{base_model}` ({counts.get('encoder', 0):,} parameters), fine-tuned by mtlib on the three tasks at once, with one head per task "
         f"and {pal}. Pooling: {cfg['pooling']}; pairs: `pair_encoding={cfg['pair_encoding']}` (cross: one sequence "
         f"`[CLS] s1 [SEP] s2 [SEP]`; bi: each sentence alone, the head on [u*v, |u-v|]); at most {cfg['max_length']} tokens per example. "
-        f"The checkpoint is the one of stage `{results['final_stage']}` (the best mean dev score): `{final / 'model.safetensors'}`.",
+        f"The checkpoint is the one of stage `{results['reported_stage']}` (the best mean dev score): `{final / 'model.safetensors'}`.",
         "",
         "Use it with `mtlib.load(run)` (`.sentiment`, `.paraphrase`, `.similarity`), `python -m mtlib predict`, or export it to a "
         "Hugging Face folder with `python -m mtlib export` (docs/use-the-model.md).",
@@ -125,7 +132,7 @@ def render(folder: Path, results: dict[str, Any]) -> str:
         "|---|---|---|",
         *[f"| `{Path(f).name}` | `{v['md5']}` | {v['rows_dropped']} |" for f, v in data.get("files", {}).items() if f != "splits"],
         "",
-        f"Rows used by `{results['final_stage']}`: "
+        f"Rows used by `{results['reported_stage']}`: "
         + ", ".join(f"{k} {v:,}" for k, v in data.get("files", {}).get("splits", {}).items())
         + ".",
         "",
@@ -139,7 +146,7 @@ def render(folder: Path, results: dict[str, Any]) -> str:
         "|---|" + "---|" * (len(STAGE_SETTINGS) + 2),
     ]
     for stage, path in stages.items():
-        settings = _yaml(path / "config.yaml")
+        settings = _settings(path)
         title = BY_NAME[stage].title if stage in BY_NAME else stage
         info = results["stages"][stage]
         lines.append(
@@ -202,23 +209,26 @@ def _why_not(encoder: str, full_dev: bool) -> str:
 def limitations(results: dict[str, Any], stages: dict[str, Path], final: Path, cfg: dict[str, Any], full_dev: bool) -> list[str]:
     import numpy as np
 
-    from .evaluate import Predictions, confusion, read_detailed
+    from ..evaluate import Predictions, confusion, read_detailed
 
     out = []
     if results["profile"] == "smoke":
         out.append("Smoke profile: a tiny random encoder on a few rows; the scores only show that the pipeline runs.")
-    if "para" in results["dev"]:
-        out.append("Para is scored on the held-out fifth of quora-dev.csv (the md5 split), not on an official dev set.")
+    for task in [t for t in DEV_SPLIT_TASKS if t in results["dev"]]:
+        spec = TASKS[task]
+        out.append(
+            f"{spec.name.capitalize()} is scored on the held-out fifth of {spec.files['dev']} (the md5 split), not on an official dev set."
+        )
     out.append(
         "Dev chose the checkpoint (across epochs and across stages), so the dev scores are optimistic; the test labels are not public."
     )
-    capped = [s for s, p in stages.items() if _yaml(p / "config.yaml")["max_train_examples"]]
+    capped = [s for s, p in stages.items() if _settings(p)["max_train_examples"]]
     if capped:
         out.append(f"Training rows were capped (`max_train_examples`) in {', '.join(f'`{s}`' for s in capped)}.")
     if not full_dev:
         out.append("Dev rows were capped (`max_eval_examples`): the scores are of a sample of the dev sets.")
     for task in [t for t in TASKS if t in results["dev"] and TASKS[t].label_kind == "class"]:
-        detailed = final / "predictions" / f"{task}-dev-detailed.tsv"
+        detailed = final / "predictions" / f"{TASKS[task].prediction_prefix}-dev-detailed.tsv"
         if detailed.is_file():
             table = read_detailed(detailed)
             pred = Predictions(

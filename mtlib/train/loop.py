@@ -1,0 +1,311 @@
+"""The training loop of one stage: phases, epochs, updates, early stopping, resume, signals.
+
+Stages (`--option`):
+- `individual_pretrain`: encoder frozen; each task's head trained alone, one task after the
+  other, keeping each head's best dev checkpoint;
+- `pretrain`: encoder frozen, all heads trained together;
+- `finetune`: everything trained.
+
+One update is `mtlib.train.update.run_update`; what is recorded along the way (metrics.jsonl,
+TensorBoard, figures, the best checkpoint) hangs off `add_callback` (`mtlib.train.callbacks`).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .. import distributed as dist
+from ..amp import Precision
+from ..batching import Encoded, TaskStream
+from ..checkpoints import load_state, load_weights_into, save_state, state_exists
+from ..config import Config
+from ..errors import CheckpointError, TrainingError
+from ..evaluate import predict_split, summary
+from ..gradients import make_method
+from ..model import MultitaskBert
+from ..progress import EpochProgress, duration, say
+from ..runs import RunDir, truncate_metrics
+from ..schedule import make_lr_schedule, make_optimizer, plan_epoch
+from ..schedulers import draw_update, make_scheduler
+from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
+from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
+from .update import Outcome, Workbench, run_update
+
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+class Trainer:
+    """Trains `model` on `data` as `cfg` says, recording into `run`.
+
+    Two hooks for code that measures the loop rather than training a model (benchmarks/):
+    `stream_factory` builds each task's `TaskStream` (e.g. one that also counts what it hands
+    out), and `score_and_save=False` skips the end-of-epoch dev scoring, best checkpoint and
+    state file, so that only the updates are timed."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        model: MultitaskBert,
+        tokenizer: Any,
+        data: dict[str, dict[str, Encoded]],
+        precision: Precision,
+        run: RunDir,
+        *,
+        stream_factory: Callable[..., TaskStream] = TaskStream,
+        score_and_save: bool = True,
+    ):
+        self.cfg, self.model, self.tokenizer, self.data, self.precision, self.run = cfg, model, tokenizer, data, precision, run
+        self.bench = Workbench(cfg, model, precision, data, tokenizer.pad_token_id or 0)
+        self.stream_factory, self.score_and_save = stream_factory, score_and_save
+        self.state = LoopState()
+        self.callbacks: list[Callback] = []
+        self._stop_signal: int | None = None
+        self.rank, self.world = dist.rank(), dist.world_size()
+        # dev predictions of the saved best model, per task: the final scoring reuses them
+        self.best_dev_predictions: dict[str, Any] = {}
+        if self.rank == 0:
+            for recorder in (TensorBoardLog(run), MetricsLog(run), BestCheckpoint(run, model, tokenizer)):
+                self.add_callback(recorder)
+
+    def add_callback(self, fn: Callback) -> None:
+        """`fn(event, payload)` for the events of `mtlib.train.callbacks` (as minGPT's add_callback)."""
+        self.callbacks.append(fn)
+
+    def _emit(self, event: str, payload: dict[str, Any]) -> None:
+        for fn in self.callbacks:
+            fn(event, payload)
+
+    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+        """Stop after the current update, saving the state (what SIGINT/SIGTERM do)."""
+        self._stop_signal = signum
+
+    # ---- the whole stage ---------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        phases = phases_of(self.cfg)
+        resumed = self._maybe_resume()
+        previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        self._emit("start", {})
+        try:
+            while self.state.phase < len(phases):
+                self._run_phase(phases[self.state.phase], resumed)
+                resumed = None
+                self.state.phase += 1
+                self.state.epoch, self.state.update, self.state.best, self.state.bad_epochs = 1, 0, -math.inf, 0
+        finally:
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])
+        return {"history": self.state.history, "train_seconds": self.state.elapsed, "skipped_steps": self.state.skipped_steps}
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop_signal = signum
+
+    def _maybe_resume(self) -> dict[str, Any] | None:
+        if not self.cfg.run.resume:
+            return None
+        if not state_exists(self.run.state):
+            raise TrainingError(f"--resume {self.run.path}: no saved training state yet; start the run again with --overwrite")
+        saved = load_state(self.run.state)
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.state = LoopState(**saved["loop"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{self.run.state}: the saved training state is damaged ({exc}); start the run again with --overwrite"
+            ) from None
+        if self.rank == 0:
+            truncate_metrics(self.run.path, self.state.global_step)
+            self.run.writer(purge_step=self.state.global_step + 1)  # TensorBoard drops the events after the saved step too
+        return saved
+
+    # ---- one phase ---------------------------------------------------------------------------
+    def _build_parts(self, phase: Phase) -> PhaseParts:
+        cfg, model = self.cfg, self.model
+        streams = {
+            t: self.stream_factory(self.data[t]["train"], cfg.train.batch_size, cfg.train.seed, i) for i, t in enumerate(phase.tasks)
+        }
+        sizes = {t: s.num_batches for t, s in streams.items()}
+        scheduler = make_scheduler(
+            cfg.multitask.task_scheduler,
+            phase.tasks,
+            sizes,
+            cfg.train.seed,
+            cfg.train.epochs,
+            cfg.multitask.sampling_temperature,
+            cfg.multitask.schedule_weights,
+        )
+        total = plan_epoch(cfg, sizes).updates_per_epoch * cfg.train.epochs
+        optimizer = make_optimizer(cfg, model, phase.tasks)
+        lr_schedule = make_lr_schedule(optimizer, cfg.train.lr_schedule, int(cfg.train.warmup_ratio * total), total)
+        method = make_method(cfg.multitask.projection, phase.tasks, beta=cfg.multitask.gradvac_beta)
+        return PhaseParts(optimizer, lr_schedule, method, scheduler, streams, self.precision.scaler)
+
+    def _run_phase(self, phase: Phase, resumed: dict[str, Any] | None) -> None:
+        cfg, st = self.cfg, self.state
+        self.model.freeze_encoder(phase.frozen_encoder)
+        parts = self._build_parts(phase)
+        plan = plan_epoch(cfg, {t: s.num_batches for t, s in parts.streams.items()})
+        if resumed is not None:
+            parts.load_state_dict(resumed)
+            set_rng(resumed["rng"])
+        else:
+            seed_everything(cfg.train.seed + st.phase)
+        self._start_phase(phase, parts, plan.updates_per_epoch, plan.batches_per_update)
+        while st.epoch <= cfg.train.epochs:
+            parts.scheduler.set_epoch(st.epoch)
+            show = cfg.run.progress and self.rank == 0
+            bar = EpochProgress(f"[{phase.name}] epoch {st.epoch}/{cfg.train.epochs}", plan.updates_per_epoch, st.update, show)
+            start = time.perf_counter()
+            while st.update < plan.updates_per_epoch:
+                draws = draw_update(parts.scheduler, plan.batches_per_update, cfg.multitask.combine_strategy)
+                losses = self._update(draws, parts)
+                bar.update(losses)
+                if dist.any_true(self._stop_signal is not None):  # all ranks stop at the same update
+                    st.elapsed += time.perf_counter() - start
+                    self._save_state(parts)
+                    raise Interrupted(
+                        f"stopped by signal {self._stop_signal or 'on another rank'}; state saved. Continue with: --resume {self.run.path}",
+                        self._stop_signal or signal.SIGTERM,
+                    )
+                if cfg.run.save_every and st.global_step % cfg.run.save_every == 0 and st.update < plan.updates_per_epoch:
+                    st.elapsed += time.perf_counter() - start
+                    start = time.perf_counter()
+                    self._save_state(parts)
+            bar.close()
+            st.elapsed += time.perf_counter() - start
+            stop = self._end_epoch(phase, st.epoch)
+            st.epoch, st.update = st.epoch + 1, 0
+            self._save_state(parts)
+            if stop:
+                self._print(f"early stopping: no better mean dev score for {cfg.train.patience} epoch(s)")
+                break
+        if phase.frozen_encoder and len(phase.tasks) == 1 and (self.run.path / "model.safetensors").exists():
+            # individual_pretrain: keep this head's best epoch (the saved best model)
+            load_weights_into(self.model, self.run.path / "model.safetensors")
+
+    # ---- one update --------------------------------------------------------------------------
+    def _update(self, draws: list[str], parts: PhaseParts) -> dict[str, float]:
+        """`run_update`, then its records and the non-finite policy; returns the task losses."""
+        st, every = self.state, self.cfg.multitask.conflict_every
+        out: Outcome = run_update(self.bench, draws, parts, bool(every) and st.global_step % every == 0)
+        for tasks, cos in out.conflicts:
+            pairs = {f"{tasks[i]}-{tasks[j]}": float(cos[i, j]) for i in range(len(tasks)) for j in range(i + 1, len(tasks))}
+            self._emit("conflict", {"step": st.global_step + 1, "cosine": pairs})
+        if out.non_finite:
+            st.bad_steps += 1
+            st.skipped_steps += 1
+            self._emit("skipped", {"step": st.global_step + 1, "tasks": out.non_finite})
+            if st.bad_steps >= self.cfg.train.max_bad_steps:
+                raise TrainingError(
+                    f"{st.bad_steps} non-finite losses in a row, the last at step {st.global_step + 1} "
+                    f"on task(s) {', '.join(out.non_finite)}; lower --lr, try --amp bf16 or off, or check the data"
+                )
+        else:
+            st.bad_steps = 0
+            for task, value in out.losses.items():
+                st.task_steps[task] = st.task_steps.get(task, 0) + out.counts[task]
+                acc = st.epoch_loss.setdefault(task, [0.0, 0])
+                acc[0], acc[1] = acc[0] + value, acc[1] + 1
+        st.update += 1
+        st.global_step += 1
+        self._emit(
+            "update",
+            {
+                "step": st.global_step,
+                "epoch": st.epoch,
+                "losses": out.losses,
+                "counts": dict(out.counts),
+                "lr": out.lr,
+                "task_steps": st.task_steps,
+            },
+        )
+        return out.losses
+
+    # ---- the end of an epoch -----------------------------------------------------------------
+    def _end_epoch(self, phase: Phase, epoch: int) -> bool:
+        """Score dev, record, keep the best checkpoint; True when patience ran out."""
+        if not self.score_and_save:
+            return False
+        cfg, st = self.cfg, self.state
+        preds = {
+            t: predict_split(self.model, self.data[t]["dev"], self.precision, cfg.train.eval_batch_size, self.bench.pad_id)
+            for t in phase.tasks
+        }
+        scores = {t: p.score() for t, p in preds.items()}
+        mean = summary(scores)
+        self._refuse_non_finite(phase, epoch, scores)
+        improved = mean > st.best
+        st.best, st.bad_epochs = (mean, 0) if improved else (st.best, st.bad_epochs + 1)
+        record = {"phase": phase.name, "epoch": epoch, "step": st.global_step, "dev": scores, "dev_mean": mean, "best": improved}
+        st.history.append(record)
+        self._emit("dev", {"record": record, "predictions": preds, "epoch_loss": st.epoch_loss})
+        if improved:
+            self.best_dev_predictions.update(preds)
+        shown = "  ".join(f"{t} {v:.3f}" for t, v in scores.items())
+        left = (st.elapsed / max(len(st.history), 1)) * (cfg.train.epochs - epoch)
+        self._print(
+            f"[{phase.name}] epoch {epoch}/{cfg.train.epochs}: dev {shown}  mean {mean:.3f}"
+            + ("  * best, saved" if improved else f"  (best {st.best:.3f})")
+            + f"  | {duration(st.elapsed)} of training so far"
+            + (f", ~{duration(left)} left in this phase" if epoch < cfg.train.epochs else "")
+        )
+        st.epoch_loss = {}
+        dist.barrier()  # other ranks may read the checkpoint rank 0 just wrote
+        self._emit("epoch", record)
+        return bool(cfg.train.patience) and st.bad_epochs >= cfg.train.patience
+
+    def _refuse_non_finite(self, phase: Phase, epoch: int, scores: dict[str, float]) -> None:
+        """A diverged model is never "best": a non-finite dev score or weight ends the run."""
+        bad = [t for t, v in scores.items() if not math.isfinite(v)]
+        weights = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad or weights:
+            what = (
+                f"dev score of {', '.join(bad)} is not finite"
+                if bad
+                else f"{len(weights)} weight tensor(s) are not finite ({weights[0]}, ...)"
+            )
+            raise TrainingError(
+                f"[{phase.name}] epoch {epoch}: the model diverged: {what}. Nothing of this epoch was kept as best; "
+                "lower --lr, try --amp off, or check the data"
+            )
+
+    # ---- records -----------------------------------------------------------------------------
+    def _print(self, text: str) -> None:
+        if self.rank == 0:
+            say(text)
+
+    def _start_phase(self, phase: Phase, parts: PhaseParts, per_epoch: int, k: int) -> None:
+        sizes = {t: s.num_batches for t, s in parts.streams.items()}
+        batch, train = self.cfg.train.batch_size, self.cfg.train
+        self._print(
+            f"[{phase.name}] tasks {phase.tasks}, train batches per pass {sizes}, {per_epoch * k} batches/epoch = "
+            f"{per_epoch} updates/epoch x {k} batch(es), x {train.epochs} epochs; "
+            f"effective batch {batch * k} examples/update = "
+            f"{batch / self.world:g} per rank x {self.world} rank(s) x {k} batch(es) accumulated; "
+            f"learning rate {train.lr:g}, {train.lr_schedule}"
+        )
+        self._emit(
+            "phase",
+            dict(
+                step=self.state.global_step,
+                phase=phase.name,
+                sizes=sizes,
+                updates_per_epoch=per_epoch,
+                batches_per_update=k,
+                batches_per_epoch=per_epoch * k,
+            ),
+        )
+
+    def _save_state(self, parts: PhaseParts) -> None:
+        if self.rank != 0 or not self.score_and_save:
+            return
+        save_state(
+            self.run.state, {"model": self.model.state_dict(), "loop": self.state.state_dict(), **parts.state_dict(), "rng": get_rng()}
+        )
