@@ -13,10 +13,10 @@ $R "$GPU_RUNS/baseline-trainer-gpu" --group "single-task Trainer" \
 $R runs/cpu-main --group "earlier cpu profile (cross)" --label "earlier cpu profile, all pairs cross-encoded (make workbook)"
 # first timing runs of the same training recipes: gradient-conflict probes in stage 2, dev passes
 # of 256 rows, the test split predicted after every stage
-$R runs/cpu-s0 --group "cpu profile, first run" --label "cpu profile, first timing run (make workbook)"
+$R runs/cpu-s0 --group "earlier cpu profile, first run" --label "the cpu profile before 2026-11-27, first timing run (make workbook)"
 $R runs/cpu-full-s0 --group "cpu-full profile, first run" --label "cpu-full profile, first timing run (make workbook PROFILE=cpu-full)"
 # the profiles as committed
-$R runs/cpu-s1 --group "cpu profile" --label "cpu profile (make workbook)"
+$R runs/cpu-s1 --group "earlier cpu profile (pal, 160 updates)" --label "the cpu profile before 2026-11-27: stage 2 160 updates with the pal schedule (make workbook)"
 $R runs/cpu-full-s1 --group "cpu-full profile" --label "cpu-full profile (make workbook PROFILE=cpu-full)"
 for s in 0 1 2; do
   $R "$GPU_RUNS/gpu-cpu-full-hybrid-prop-s$s" --group "cpu-full recipe, H100 fp32" --table comparison,candidates
@@ -48,3 +48,7 @@ $R "$GPU_RUNS/q-lr1e-4-w211-ls" $Q --group "default: lr 1e-4, 2:1:1, label smoot
 $R "$GPU_RUNS/q-lr1e-4-w211-hybrid" $Q --group "default: lr 1e-4, 2:1:1, para cross-encoded"
 $R "$GPU_RUNS/q-lr1e-4-w211-n400" $Q --group "default: lr 1e-4, 2:1:1, 400 batches"
 $R "$GPU_RUNS/q-lr1e-4-w211-s3none" $Q --group "default: lr 1e-4, 2:1:1, stage 3 without projection"
+# the cpu profile as committed on 2026-11-27 (stage 2: 300 batches, weighted 2:1:1, class-balanced SST, head lr 1e-3):
+# cpu-v2-t0 is the timing run (alone on the machine); seeds 1 and 2 ran side by side (their times are not the profile's)
+$R runs/cpu-v2-t0 --group "cpu profile" --label "cpu profile (make workbook)"
+for s in 1 2; do $R runs/cpu-v2-s$s --group "cpu profile" --label "cpu profile (make workbook, seed $s; two runs side by side)"; done

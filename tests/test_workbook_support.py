@@ -62,6 +62,10 @@ def test_run_folder_check_refuses_finished_runs_and_foreign_folders(tmp_path):
     (tmp_path / "foreign" / "thesis.tex").write_text("keep me")
     with pytest.raises(ConfigError, match="not a workbook run folder"):
         workbook.check_run_folder(tmp_path / "foreign", overwrite=True)
+    early = tmp_path / "early"  # stopped before its first stage: notebooks/ and the marker only
+    (early / "notebooks").mkdir(parents=True)
+    (early / workbook.WORKBOOK_MARKER).touch()
+    assert workbook.check_run_folder(early, overwrite=False) == "continue"
     (tmp_path / "half" / "stages").mkdir(parents=True)
     assert workbook.check_run_folder(tmp_path / "half", overwrite=False) == "continue"
     (tmp_path / "half" / "results.json").write_text("{}")

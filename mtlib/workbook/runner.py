@@ -96,13 +96,19 @@ def _kernel_environment() -> Iterator[None]:
 
 
 def _ipc_kernel_manager() -> Any:
-    """A kernel manager on IPC transport: no TCP ports, and no unencrypted-TCP warning."""
+    """A kernel manager on IPC transport: no TCP ports, and no unencrypted-TCP warning. Each
+    kernel's sockets live in a folder of their own: jupyter_client's default (`kernel-ipc-N` in
+    the working directory, N picked by checking which files exist) let two workbooks running at
+    once pick the same sockets, and each rejected the other's messages ("Invalid Signature")."""
+    import tempfile
+
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kw: Any):
             super().__init__(**kw)
             self.transport = "ipc"
+            self.ip = os.path.join(tempfile.mkdtemp(prefix="mtlib-kernel-"), "kernel-ipc")
 
     return IPCKernelManager
 
@@ -132,12 +138,16 @@ def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool =
     return time.perf_counter() - start
 
 
+WORKBOOK_MARKER = ".mtlib-workbook"
+
+
 def check_run_folder(folder: Path, overwrite: bool) -> str:
     """ "new", "continue" (a run that did not finish) or "overwrite"; refuses a finished run
     unless `overwrite`, and a folder that is not a workbook run at all."""
     if not has_content(folder):
         return "new"
-    if not (folder / "stages").is_dir() and not (folder / "results.json").is_file():
+    ours = (folder / WORKBOOK_MARKER).is_file() or (folder / "stages").is_dir() or (folder / "results.json").is_file()
+    if not ours:
         raise ConfigError(f"{folder} exists and is not a workbook run folder; choose another RUN (it is left as it is)")
     if not (folder / "results.json").is_file():
         return "continue"
@@ -181,6 +191,7 @@ def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, not
         for old in (folder / "figures").glob("*"):
             old.unlink()
     (folder / "notebooks").mkdir(parents=True, exist_ok=True)
+    (folder / WORKBOOK_MARKER).touch()  # a run stopped before its first stage can continue too
     runs_setting = str(folder.parent) if root else ""
     params = notebook_parameters(profile, run_name, runs_setting, data_dir, encoder, retrain=state == "overwrite")
     sources = {name[:2]: (notebooks_dir or paths.notebooks_dir()) / f"{name}.ipynb" for name in NOTEBOOKS}

@@ -84,11 +84,18 @@ def wall_cell(runs: list[dict[str, Any]]) -> str:
 
 
 def where_cell(runs: list[dict[str, Any]]) -> str:
+    """The machine and precision of a run: the CPU model and its ISA, or the GPU (older
+    records, made before the CPU model was kept, say "cpu")."""
     r = runs[0]
     device = r.get("device") or "?"
+    if device == "cpu" and r.get("cpu"):
+        device = f"{r['cpu']} ({r['cpu_capability']})" if r.get("cpu_capability") else r["cpu"]
     amp = r.get("amp") or ""
-    threads = f", {r['threads']} threads" if r.get("threads") and device == "cpu" else ""
-    return f"{device}{' ' + amp if amp and amp != 'off' else ''}{threads}"
+    precision = r.get("precision") or (amp if amp and amp not in ("off", "auto") else "fp32" if amp == "off" else "")
+    if precision == "fp32" and r.get("device") not in ("cpu", None):
+        precision = "fp32 (TF32 matmuls)"  # mtlib.amp switches TF32 on for CUDA
+    threads = f", {r['threads']} threads" if r.get("threads") and r.get("device") == "cpu" else ""
+    return f"{device}{', ' + precision if precision else ''}{threads}"
 
 
 def comparison_table(summaries: list[dict[str, Any]], table: str = "comparison", order: list[str] | None = None) -> str:
