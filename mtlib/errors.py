@@ -3,6 +3,8 @@ unless `--debug`) and exits non-zero; notebooks show them as ordinary exceptions
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class MtlibError(Exception):
     """A problem the user can fix: the message says what and how."""
@@ -57,6 +59,19 @@ def disk_error_message(exc: OSError) -> str:
     elif exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         text += "; choose a writable folder (--save_path, $MTLIB_RUNS)"
     return text
+
+
+def run_command(prog: str, work: Any) -> int:
+    """A command's `main` body: run `work()`; 0 when it returns, else `one_line`'s exit code
+    (anything `one_line` does not know is re-raised with its traceback)."""
+    try:
+        work()
+    except BaseException as exc:
+        code = one_line(prog, exc)
+        if code is None:
+            raise
+        return code
+    return 0
 
 
 def one_line(prog: str, exc: BaseException) -> int | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths
-from ..errors import MtlibError, one_line
+from ..errors import MtlibError, run_command
 from ..stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
 from . import report
 
@@ -89,14 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="train every stage again, even those that finished")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    try:
+
+    def work() -> None:
         run_recipe(args.profile, args.run, args.set, args.runs_dir or None, "python -m mtlib.recipe " + shlex.join(argv), args.overwrite)
-    except BaseException as exc:
-        code = one_line("mtlib.recipe", exc)
-        if code is None:
-            raise
-        return code
-    return 0
+
+    return run_command("mtlib.recipe", work)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import Any
 from .. import paths
 from ..checkpoints import atomic_write_json, atomic_write_text
 from ..config import Config
-from ..errors import ConfigError, one_line
+from ..errors import ConfigError, run_command
 from ..run_result import with_current_names
 from ..stages import reported_stage_of
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
@@ -167,18 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", default="comparison", help=f"README table(s) the run(s) go to: {', '.join(TABLES)} (comma-separated)")
     parser.add_argument("--update-readme", "--update", action="store_true", help="re-render docs/results.md's tables from results/*.json")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
         for run_dir in args.record:
             print(f"recorded {record(Path(run_dir), args.label, args.group, args.table)}")
         if args.update_readme:
             for name, block in update_readme().items():
                 print(f"## {name}\n{block}\n")
-    except BaseException as exc:
-        code = one_line("mtlib.result_tables", exc)
-        if code is None:
-            raise
-        return code
-    return 0
+
+    return run_command("mtlib.result_tables", work)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from .. import paths
-from ..errors import ConfigError, MtlibError, one_line
+from ..errors import ConfigError, MtlibError, run_command
 from ..runs import has_content, locked
 from ..stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
 from . import report
@@ -277,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quiet", action="store_true", help="do not stream the notebooks' printed progress")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
         run_workbook(
             args.profile,
             args.run,
@@ -288,12 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             echo=not args.quiet,
         )
-    except BaseException as exc:
-        code = one_line("mtlib.workbook", exc)
-        if code is None:
-            raise
-        return code
-    return 0
+
+    return run_command("mtlib.workbook", work)
 
 
 if __name__ == "__main__":

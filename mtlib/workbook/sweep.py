@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import paths
-from ..errors import ConfigError, one_line
+from ..errors import ConfigError, run_command
 from .recipe import parse_sets, run_recipe
 
 
@@ -179,14 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")
     parser.add_argument("--out", default="", help="folder for the comparison (default: runs/sweeps/<profile>-<grid settings>/)")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
         sweep(args.profile, args.seeds, parse_grid(args.grid), args.set, args.runs_dir or None, args.out or None)
-    except BaseException as exc:
-        code = one_line("mtlib.sweep", exc)
-        if code is None:
-            raise
-        return code
-    return 0
+
+    return run_command("mtlib.sweep", work)
 
 
 if __name__ == "__main__":
