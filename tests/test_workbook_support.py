@@ -125,3 +125,14 @@ def test_save_figure_writes_into_the_run_folder_and_copies_for_papers(tmp_path, 
     assert out == [tmp_path / "runs" / "r" / "figures" / "01_line.png", tmp_path / "runs" / "r" / "figures" / "01_line.svg"]
     assert (tmp_path / "figures" / "r" / "01_line.png").read_bytes() == out[0].read_bytes()
     assert not list((tmp_path / "runs" / "r" / "figures").glob(".*.tmp"))
+
+
+def test_notebook_03_leaves_the_profiles_seed_alone_unless_asked():
+    """Its `seed` parameter once defaulted to 0, which overrode a profile's `seed:`; -1 now means
+    the profile's, and only a seed passed by name (`-p seed=1`) replaces it."""
+    import json
+
+    cells = json.loads((paths.notebooks_dir() / "03_staged_finetuning.ipynb").read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "seed: int = -1" in source
+    assert "seed=None if seed < 0 else seed" in source
