@@ -21,7 +21,10 @@ def test_two_runs_side_by_side_with_only_their_differing_settings(smoke_run, tmp
         for task, value in results["dev"].items():
             low, high = results["ci95"][task]
             assert f"{value:.3f} [{low:.3f}, {high:.3f}]" in row
-        assert f"| {results['reported_stage']} | {results['total_seconds'] / 60:.1f} min | cpu, 1 threads |" in row
+        assert (
+            f"| {results['reported_stage']} | {results['total_seconds'] / 60:.1f} min | {results['cpu']} ({results['cpu_capability']}), fp32, 1 threads |"
+            in row
+        )
     assert "| `pair_encoding` | cross | bi |" in printed and "| `finetune_vaccine.use_pal` | True | False |" in printed
     assert "lr" not in printed.split("## Settings that differ")[1]
     written = tmp_path / "cmp"

@@ -87,9 +87,10 @@ def _as_recorded_before(cfg: Config, num_batches_per_epoch: int) -> dict:
     return values
 
 
-@pytest.mark.parametrize("stage, updates", [("finetune", 80), ("finetune_vaccine", 25)])
+@pytest.mark.parametrize("stage, updates", [("finetune", 300), ("finetune_vaccine", 10)])
 def test_runs_recorded_before_read_as_they_trained(tmp_path, stage, updates):
-    """An old `cpu` run: linear schedule, and stage 3's 25 then counted updates (of 3 batches).
+    """A `cpu` run written by an older mtlib: linear schedule, and stage 3's epoch (10 updates of
+    3 batches) counted in updates.
     Read back, it matches the profile, so the workbook reuses it rather than refusing it."""
     profile = Config.from_profile("cpu", stage)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(_as_recorded_before(profile, updates)))
@@ -97,7 +98,7 @@ def test_runs_recorded_before_read_as_they_trained(tmp_path, stage, updates):
     assert recorded.train.lr_schedule == "linear" and recorded.train.weight_decay == 0.01
     assert recorded.differences(profile) == {}
     if stage == "finetune_vaccine":
-        assert (recorded.train.updates_per_epoch, recorded.train.num_batches_per_epoch) == (25, 0)
+        assert (recorded.train.updates_per_epoch, recorded.train.num_batches_per_epoch) == (10, 0)
 
 
 def test_an_old_projection_run_without_batches_per_update_had_16(tmp_path):

@@ -57,10 +57,12 @@ class Workbench:
 def loss_options(cfg: Config, spec: Any, train: Encoded, device: torch.device) -> dict[str, Any]:
     """The keyword arguments of `spec.loss` for this run: label smoothing and class weights
     (`--label_smoothing`, `--class_balance`) for a multi-class task, nothing for the others."""
-    if spec.label_kind != "class":
-        return {}
-    weights = spec.class_weights_of(train.examples.labels) if cfg.train.class_balance else None
-    return {"label_smoothing": cfg.train.label_smoothing, "class_weights": None if weights is None else weights.to(device)}
+    options: dict[str, Any] = {}
+    if spec.label_kind == "class" and cfg.train.label_smoothing:
+        options["label_smoothing"] = cfg.train.label_smoothing
+    if spec.label_kind == "class" and cfg.train.class_balance:
+        options["class_weights"] = spec.class_weights_of(train.examples.labels).to(device)
+    return options
 
 
 @dataclass
