@@ -33,8 +33,8 @@ test: $(VENV)/.installed data  ## the whole test suite (CPU only)
 test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged encoder or run notebooks
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
-workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu | reference | smoke) into runs/RUN; OVERWRITE=1 retrains a finished RUN
-	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
+workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu | reference | smoke) into runs/RUN; SEED=n replaces the profile's seed; OVERWRITE=1 retrains a finished RUN
+	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(SEED),-p seed=$(SEED),) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
 
 sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
 	$(PY) -m mtlib.sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shlex
 import re
 from pathlib import Path
 
@@ -159,6 +160,33 @@ def test_workbook_refuses_a_finished_run_and_continues_with_overwrite_only(smoke
     code = workbook.main(["--profile", "smoke", "--run", RUN, "--runs_dir", str(folder.parent), "--quiet"])
     assert code == 2 and "already finished" in capsys.readouterr().err
     assert (folder / "results.json").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_run_folder_records_the_command_that_recreates_it(smoke, monkeypatch):
+    """results.json, command.txt and report.md carry one command, and it parses back into the
+    same profile, run, runs folder and notebook parameters (a seed given by name included)."""
+    import shlex
+
+    folder = smoke["folder"]
+    command = smoke["results"]["command"]
+    assert (folder / "command.txt").read_text() == command + "\n"
+    assert f"`{command}`" in (folder / "report.md").read_text()
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "mtlib.workbook"]
+    seen = {}
+    monkeypatch.setattr(workbook, "run_workbook", lambda profile, run, **kw: seen.update(profile=profile, run=run, **kw))
+    assert workbook.main(words[3:]) == 0
+    assert (seen["profile"], seen["run"], seen["root"]) == ("smoke", RUN, str(folder.parent))
+    assert seen["extra"] == {"sample_rows": 200, "bootstrap_resamples": 200}
+
+
+def test_recreate_command_quotes_and_spells_parameters_as_the_cli_reads_them():
+    command = workbook.recreate_command("cpu", "r1", "", "", {"seed": 1, "interactive": False, "examples": "a b | c"}, "")
+    assert command == "python -m mtlib.workbook --profile cpu --run r1 -p seed=1 -p interactive=false -p 'examples=a b | c'"
+    words = shlex.split(command)
+    params = dict(workbook._parse_param(words[i + 1]) for i, w in enumerate(words) if w == "-p")
+    assert params == {"seed": 1, "interactive": False, "examples": "a b | c"}
 
 
 @pytest.mark.slow

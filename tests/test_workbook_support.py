@@ -127,12 +127,21 @@ def test_save_figure_writes_into_the_run_folder_and_copies_for_papers(tmp_path, 
     assert not list((tmp_path / "runs" / "r" / "figures").glob(".*.tmp"))
 
 
-def test_notebook_03_leaves_the_profiles_seed_alone_unless_asked():
-    """Its `seed` parameter once defaulted to 0, which overrode a profile's `seed:`; -1 now means
-    the profile's, and only a seed passed by name (`-p seed=1`) replaces it."""
+@pytest.mark.parametrize("notebook", ["02_individual_pretraining.ipynb", "03_staged_finetuning.ipynb"])
+@pytest.mark.parametrize(("given", "expected"), [(None, None), (1, 1), (0, 0)])
+def test_training_notebooks_leave_the_profiles_seed_alone_unless_asked(tmp_path, notebook, given, expected):
+    """Their `seed` parameter once defaulted to 0, which overrode a profile's `seed:` (two seeds
+    of a profile gave identical scores); its default -1 now means the profile's, and only a seed
+    passed by name (`-p seed=1`) replaces it. Runs the parameters cell, papermill's injected
+    override, and the cell that builds the stage settings."""
     import json
 
-    cells = json.loads((paths.notebooks_dir() / "03_staged_finetuning.ipynb").read_text())["cells"]
-    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    assert "seed: int = -1" in source
-    assert "seed=None if seed < 0 else seed" in source
+    cells = [c for c in json.loads((paths.notebooks_dir() / notebook).read_text())["cells"] if c["cell_type"] == "code"]
+    assert "parameters" in cells[0]["metadata"].get("tags", [])
+    namespace: dict = {}
+    exec("".join(cells[0]["source"]), namespace)
+    namespace["runs_dir"] = str(tmp_path)
+    if given is not None:
+        namespace["seed"] = given
+    exec("".join(cells[1]["source"]), namespace)
+    assert namespace["common"]["seed"] == expected

@@ -39,10 +39,12 @@ def collect(
     notebooks: dict[str, dict[str, Any]],
     figures: list[Path],
     test_seconds: float | None = None,
+    command: str = "",
 ) -> dict[str, Any]:
     """The workbook's numbers: the reported dev scores and CIs (the stage `reported_stage_of` picks), each stage's scores
     and times, each notebook's wall time, the test stage (`stages/test/`, when it ran; its
-    time `test_seconds` as the workbook measured it, else its own) and where the figures are."""
+    time `test_seconds` as the workbook measured it, else its own), where the figures are, and
+    `command`, the one that recreates the run (omitted when empty)."""
     per_stage: dict[str, Any] = {}
     for stage, path in stages.items():
         r = RunResult.read(path)
@@ -94,7 +96,7 @@ def collect(
         "test_stage": test_stage,
         "total_seconds": trained + (test_stage["seconds"] if test_stage else 0.0),
         "figures": [str(f) for f in figures],
-    }
+    } | ({"command": command} if command else {})
 
 
 def markdown(results: dict[str, Any], folder: Path) -> str:
@@ -117,6 +119,8 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
         ),
         "",
     ]
+    if results.get("command"):
+        lines += [f"Recreate it: `{results['command']}` (also in `command.txt`).", ""]
     if results["profile"] == "smoke":
         lines += ["> Smoke profile: a tiny random encoder on a few rows. These scores only show that the pipeline runs.", ""]
     lines += ["## Dev results", "", _results_table(results), "", "## Time", "", _time_table(results), ""]
@@ -191,6 +195,8 @@ def _rel(path: Path, folder: Path) -> str:
 def write(folder: Path, results: dict[str, Any]) -> tuple[Path, Path]:
     """Write results.json, report.md and MODEL_CARD.md into the workbook's run folder."""
     atomic_write_json(folder / "results.json", results)
+    if results.get("command"):
+        atomic_write_text(folder / "command.txt", results["command"] + "\n")
     atomic_write_text(folder / "report.md", markdown(results, folder))
     model_card.write(folder, results)
     return folder / "results.json", folder / "report.md"

@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Iterator
@@ -214,10 +215,23 @@ def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, not
         say(f"[workbook] {source.stem} done in {seconds:.1f} s")
         notebooks[key] = {"seconds": seconds, "executed": str(output), "parameters": given, "stages": list(NOTEBOOK_STAGES.get(key, ()))}
     figures = sorted((folder / "figures").glob("*.*"), key=lambda p: (p.name[:2], p.name))
-    results = report.collect(folder, profile, run_name, finished_stages(folder), notebooks, figures, test_seconds)
+    command = recreate_command(profile, run_name, data_dir, encoder, extra, str(folder.parent) if root else "")
+    results = report.collect(folder, profile, run_name, finished_stages(folder), notebooks, figures, test_seconds, command=command)
     json_path, md_path = report.write(folder, results)
     say(summary(results, folder))
     return results
+
+
+def recreate_command(profile: str, run_name: str, data_dir: str, encoder: str, extra: dict[str, Any] | None, runs_dir: str) -> str:
+    """The command that runs this workbook again with the same settings (the notebook parameters
+    given by name included), as recorded in the run's results.json and command.txt."""
+    words = ["python", "-m", "mtlib.workbook", "--profile", profile, "--run", run_name]
+    for flag, value in (("--data_dir", data_dir), ("--encoder", encoder), ("--runs_dir", runs_dir)):
+        if value:
+            words += [flag, value]
+    for name, value in (extra or {}).items():
+        words += ["-p", f"{name}={str(value).lower() if isinstance(value, bool) else value}"]
+    return shlex.join(words)
 
 
 def summary(results: dict[str, Any], folder: Path) -> str:
