@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ast
 import json
-import shlex
 import re
+import shlex
 from pathlib import Path
 
 import nbformat
