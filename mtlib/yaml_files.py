@@ -19,11 +19,17 @@ def default_profile() -> str:
 
 
 def profile_path(profile: str) -> Path:
-    """mtlib/profiles/<profile>.yaml (empty: `default_profile()`), or a YAML path as given."""
+    """mtlib/profiles/<profile>.yaml (empty: `default_profile()`), or a YAML file: a relative path
+    is looked up from the working folder, then from the project root (as data and run folders
+    are), so a notebook, whose working folder is notebooks/, finds the file its command named."""
     profile = profile or default_profile()
-    path = Path(profile)
+    path = Path(profile).expanduser()
     if path.suffix in (".yaml", ".yml"):
-        return path
+        for candidate in (path.resolve(), paths.from_root(path)):
+            if candidate.is_file():
+                return candidate
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()} and {paths.project_root()})"
+        raise ConfigError(f"profile file {profile} does not exist{where}; name a YAML file, or a profile of {paths.profiles_dir()}")
     path = paths.profiles_dir() / f"{profile}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in paths.profiles_dir().glob("*.yaml"))

@@ -56,6 +56,31 @@ def test_an_empty_profile_means_mtlib_profile_else_cpu(monkeypatch):
     assert profile_path("").name == "smoke.yaml"
 
 
+def test_a_profile_file_is_found_from_the_working_folder_or_the_project_root(tmp_path, monkeypatch):
+    """A notebook runs in notebooks/, so `--profile results/x.yaml` given at the project root must
+    still name the same file there; a missing file says where it looked."""
+    from mtlib.config import profile_path
+
+    root = tmp_path / "checkout"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "mine").mkdir()
+    (root / "mine" / "p.yaml").write_text("encoder: tiny-random\n")
+    monkeypatch.setenv("MTLIB_ROOT", str(root))
+    monkeypatch.chdir(root)
+    assert profile_path("mine/p.yaml") == root / "mine" / "p.yaml"
+    monkeypatch.chdir(root / "notebooks")
+    assert profile_path("mine/p.yaml") == root / "mine" / "p.yaml"
+    (root / "notebooks" / "mine").mkdir()
+    (root / "notebooks" / "mine" / "p.yaml").write_text("encoder: tiny-random\n")
+    assert profile_path("mine/p.yaml") == root / "notebooks" / "mine" / "p.yaml"  # the working folder first
+    with pytest.raises(ConfigError, match=r"profile file nope/q\.yaml does not exist \(looked in .*notebooks and .*checkout\)"):
+        profile_path("nope/q.yaml")
+    assert workbook.recreate_command(str(root / "mine" / "p.yaml"), "r", "", "", {}, "").startswith(
+        "python -m mtlib.workbook --profile mine/p.yaml --run r"
+    )
+
+
 def test_run_folder_check_refuses_finished_runs_and_foreign_folders(tmp_path):
     assert workbook.check_run_folder(tmp_path / "new", overwrite=False) == "new"
     (tmp_path / "foreign").mkdir()

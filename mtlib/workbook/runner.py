@@ -40,6 +40,7 @@ from .. import paths
 from ..errors import ConfigError, MtlibError, run_command
 from ..runs import has_content, locked
 from ..stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
+from ..yaml_files import profile_path
 from . import report
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
@@ -176,6 +177,8 @@ def run_workbook(
     and report.md. `extra` sets further notebook parameters by name (e.g. {"sample_rows": 500});
     each goes to every notebook that declares it."""
     folder = paths.run_folder(run_name, root or "").resolve()
+    if Path(profile).suffix in (".yaml", ".yml"):  # a profile file: one absolute path for every notebook
+        profile = str(profile_path(profile))
     check_run_folder(folder, overwrite)  # before taking the lock: a refusal leaves no trace
     with locked(folder):
         return _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, notebooks_dir, overwrite, echo)
@@ -225,6 +228,8 @@ def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, not
 def recreate_command(profile: str, run_name: str, data_dir: str, encoder: str, extra: dict[str, Any] | None, runs_dir: str) -> str:
     """The command that runs this workbook again with the same settings (the notebook parameters
     given by name included), as recorded in the run's results.json and command.txt."""
+    if Path(profile).is_absolute() and Path(profile).is_relative_to(paths.project_root()):
+        profile = str(Path(profile).relative_to(paths.project_root()))  # a profile file of the checkout
     words = ["python", "-m", "mtlib.workbook", "--profile", profile, "--run", run_name]
     for flag, value in (("--data_dir", data_dir), ("--encoder", encoder), ("--runs_dir", runs_dir)):
         if value:
