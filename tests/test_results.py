@@ -88,3 +88,37 @@ def test_record_and_readme_update(tmp_path, monkeypatch):
     assert out.startswith("head\n") and out.endswith("tail\n") and "old" not in out
     assert "| cpu profile | `cpu-x` | 0.410 [0.400, 0.420]" in out
     assert "`python -m mtlib --lr 1e-4`" in out  # the table of all runs names each run's command
+
+
+def _workbook(run, group, sst, para, sts, minutes, **extra):
+    summary = _summary(run, group, ["comparison"], sst, para, sts, wall=minutes * 60)
+    return summary | {"stage_seconds": {"notebook 02": 60.0, "stage finetune": 300.0}, "precision": "fp32"} | extra
+
+
+def test_budget_figure_draws_one_point_per_cpu_workbook_configuration(tmp_path):
+    """Seeds of a group are averaged; GPU runs, runs without notebooks (recipe, baselines) and
+    runs of another CPU model or precision stay out; the baselines come from their groups."""
+    from mtlib.workbook import budget_figure
+
+    summaries = [
+        _workbook("cpu-v2-t0", "cpu profile", 0.44, 0.79, 0.86, 11.0, cpu="AMD EPYC", cpu_capability="AVX2", created="2026-11-27"),
+        _workbook("cpu-v2-s1", "cpu profile", 0.46, 0.81, 0.88, 13.0, cpu="AMD EPYC", cpu_capability="AVX2", created="2026-11-28"),
+        _workbook("cpu-old", "earlier", 0.36, 0.80, 0.86, 15.0),  # recorded before the CPU model was: this machine
+        _workbook("cpu-fast", "fast cpu", 0.40, 0.80, 0.86, 4.0, cpu="Intel Xeon", cpu_capability="AVX512-BF16", created="2026-11-01"),
+        _workbook("cpu-bf16", "bf16", 0.40, 0.80, 0.86, 4.0, cpu="AMD EPYC", precision="bf16"),
+        _workbook("gpu-x", "gpu", 0.49, 0.84, 0.87, 1.0, device="cuda"),
+        _summary("base-trainer", budget_figure.BASELINE_GROUP, ["comparison"], 0.47, 0.84, 0.86),
+    ]
+    points = budget_figure.budget_points(summaries)
+    assert [(p["name"], p["runs"]) for p in points] == [("cpu-v2", ["cpu-v2-s1", "cpu-v2-t0"]), ("cpu-old", ["cpu-old"])]
+    assert points[0]["minutes"] == pytest.approx(12.0) and points[0]["dev"] == pytest.approx({"sst": 0.45, "para": 0.80, "sts": 0.87})
+    assert budget_figure.machine_of(summaries) == ("AMD EPYC", "AVX2", "fp32", 2)
+    assert budget_figure.reference_scores(summaries, budget_figure.BASELINE_GROUP) == pytest.approx(
+        {"sst": 0.47, "para": 0.84, "sts": 0.86}
+    )
+    png, svg = budget_figure.draw(summaries, tmp_path)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    text = svg.read_text()
+    assert "cpu-v2 (2 seeds)" in text and "single-task Trainer 0.470" in text and "AMD EPYC, AVX2, fp32, 2 threads" in text
+    assert "cpu-fast" not in text and "gpu-x" not in text
+    assert budget_figure.draw([s for s in summaries if s["device"] != "cpu"], tmp_path / "none") == []

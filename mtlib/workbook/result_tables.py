@@ -1,7 +1,8 @@
 """The results tables of docs/results.md, generated from recorded runs (never typed).
 
     python -m mtlib.result_tables --record runs/<run> [--label "cpu profile"] [--group G] [--table T]
-    python -m mtlib.result_tables --update-readme          # re-render every table from results/*.json
+    python -m mtlib.result_tables --update-readme          # re-render every table from results/*.json,
+                                                           # and figures/readme/score_vs_minutes.png
 
 `--record` copies what the tables need from a run folder (results.json, command.txt, manifest)
 into `results/<run>.json`, which is committed: the run folders themselves are not. It reads a
@@ -29,6 +30,7 @@ from ..config import Config
 from ..errors import ConfigError, run_command
 from ..run_result import with_current_names
 from ..stages import reported_stage_of
+from . import budget_figure
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
     BLOCKS,
     SPLIT_NOTE,
@@ -50,6 +52,7 @@ from .score_tables import (  # noqa: F401 (the tables, used here and by callers 
 
 ROOT = paths.project_root()
 RESULTS = ROOT / "results"
+FIGURES = ROOT / "figures" / "readme"  # figures the README and docs/results.md show
 
 
 def markers(block: str) -> tuple[str, str]:
@@ -144,9 +147,16 @@ def load_summaries(folder: Path | None = None) -> list[dict[str, Any]]:
     return [_read(p) for p in sorted(folder.glob("*.json")) if p.name != "tables.json"]
 
 
-def update_readme(readme: Path = ROOT / "docs" / "results.md", folder: Path | None = None) -> dict[str, str]:
+def update_readme(
+    readme: Path = ROOT / "docs" / "results.md", folder: Path | None = None, figure_dir: Path | None = None
+) -> dict[str, str]:
+    """Re-render `readme`'s table blocks from the summaries in `folder` (default results/), and
+    with `figure_dir` also draw the figure of score against CPU minutes there."""
     folder = folder or RESULTS
-    blocks = render(load_summaries(folder), _read(folder / "tables.json"))
+    summaries = load_summaries(folder)
+    if figure_dir is not None:
+        budget_figure.draw(summaries, figure_dir)
+    blocks = render(summaries, _read(folder / "tables.json"))
     text = readme.read_text(encoding="utf-8")
     for name, rendered in blocks.items():
         start, end = markers(name)
@@ -172,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         for run_dir in args.record:
             print(f"recorded {record(Path(run_dir), args.label, args.group, args.table)}")
         if args.update_readme:
-            for name, block in update_readme().items():
+            for name, block in update_readme(figure_dir=FIGURES).items():
                 print(f"## {name}\n{block}\n")
 
     return run_command("mtlib.result_tables", work)

@@ -1,0 +1,118 @@
+"""The figure of dev score against CPU minutes (docs/results.md), drawn by `make results`.
+
+One point per configuration run as a workbook on the CPU (the mean over its seeds), for each
+task, beside the single-task baselines and the zero-shot encoder: how much each minute of the
+CPU buys, and where the default's 15-minute budget sits. Only workbook runs of one machine and
+precision are drawn (the CPU model of the newest run; runs recorded before the CPU model was,
+on this project's machine, count as it), since minutes mean nothing across machines.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..tasks import TASKS
+
+BUDGET_MINUTES = 15.0  # the default profile's budget (issue 15)
+BASELINE_GROUP = "single-task Trainer"
+ZERO_SHOT_GROUP = "zero-shot encoder"
+
+
+def _is_workbook_run(summary: dict[str, Any]) -> bool:
+    return summary.get("device") == "cpu" and any(k.startswith("notebook ") for k in summary.get("stage_seconds", {}))
+
+
+def machine_of(summaries: list[dict[str, Any]]) -> tuple[str, str, str, int]:
+    """(CPU model, capability, precision, threads) of the newest CPU workbook run that names its CPU."""
+    named = [s for s in summaries if _is_workbook_run(s) and s.get("cpu")]
+    if not named:
+        return "", "", "", 0
+    newest = max(named, key=lambda s: s.get("created", ""))
+    return newest["cpu"], newest.get("cpu_capability", ""), newest.get("precision", ""), int(newest.get("threads") or 0)
+
+
+def short_name(runs: list[str]) -> str:
+    """A configuration's name from its runs: one run's name, or what its seeds' names share."""
+    if len(runs) == 1:
+        return runs[0]
+    return os.path.commonprefix(sorted(runs)).rstrip("-_") or runs[0]
+
+
+def budget_points(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One point per group of CPU workbook runs on the machine of `machine_of`, with every task
+    scored: its short name, runs, mean minutes and mean dev score per task; by minutes."""
+    cpu, _, precision, _ = machine_of(summaries)
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        if not _is_workbook_run(s) or s.get("cpu", "") not in ("", cpu) or s.get("precision", "") not in ("", precision):
+            continue
+        if set(TASKS) <= set(s.get("dev", {})) and s.get("wall_seconds"):
+            by_group.setdefault(s["group"], []).append(s)
+    points = []
+    for group, runs in by_group.items():
+        names = sorted(r["run"] for r in runs)
+        points.append(
+            {
+                "group": group,
+                "name": short_name(names),
+                "runs": names,
+                "minutes": float(np.mean([r["wall_seconds"] for r in runs])) / 60,
+                "dev": {t: float(np.mean([r["dev"][t] for r in runs])) for t in TASKS},
+            }
+        )
+    return sorted(points, key=lambda p: p["minutes"])
+
+
+def reference_scores(summaries: list[dict[str, Any]], group: str) -> dict[str, float]:
+    """The mean dev score per task of `group`'s runs (tasks it did not score are left out)."""
+    runs = [s for s in summaries if s.get("group") == group]
+    return {t: float(np.mean([r["dev"][t] for r in runs])) for t in TASKS if runs and all(t in r.get("dev", {}) for r in runs)}
+
+
+def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_minutes") -> list[Path]:
+    """Draw the figure into `folder/<name>.png` and `.svg`; nothing (an empty list) when no CPU
+    workbook run is recorded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import write_figure
+
+    points = budget_points(summaries)
+    if not points:
+        return []
+    cpu, capability, precision, threads = machine_of(summaries)
+    baselines = reference_scores(summaries, BASELINE_GROUP)
+    zero_shot = reference_scores(summaries, ZERO_SHOT_GROUP)
+    fig, axes = plt.subplots(1, len(TASKS), figsize=(4.6 * len(TASKS), 4.2), constrained_layout=True)
+    for ax, (task, spec) in zip(axes, TASKS.items()):
+        xs = [p["minutes"] for p in points]
+        ys = [p["dev"][task] for p in points]
+        ax.scatter(xs, ys, color="tab:blue", zorder=3)
+        for i, (p, x, y) in enumerate(zip(points, xs, ys)):
+            seeds = f" ({len(p['runs'])} seeds)" if len(p["runs"]) > 1 else ""
+            below = i % 2 == 1  # neighbours in time alternate above and below their points
+            ax.annotate(p["name"] + seeds, (x, y), textcoords="offset points", xytext=(5, -11 if below else 4), fontsize=7)
+        if task in baselines:
+            ax.axhline(baselines[task], color="tab:red", linestyle="--", label=f"single-task Trainer {baselines[task]:.3f}")
+        if task in zero_shot:
+            ax.axhline(zero_shot[task], color="gray", linestyle=":", label=f"zero-shot encoder {zero_shot[task]:.3f}")
+        ax.axvline(BUDGET_MINUTES, color="tab:green", alpha=0.6, label=f"{BUDGET_MINUTES:.0f}-minute budget")
+        ax.set_xscale("log")
+        ax.set_xticks([5, 10, 15, 20, 40, 80])
+        ax.set_xticklabels(["5", "10", "15", "20", "40", "80"])
+        ax.set_xlim(min(8.0, min(xs) * 0.8), max(100.0, max(xs) * 1.25))
+        ax.set_xlabel("minutes for the four notebooks and the test stage (log scale)")
+        ax.set_ylabel(f"dev {spec.metric_name}")
+        ax.set_title(spec.title)
+        ax.legend(fontsize=7, loc="lower right")
+    where = ", ".join(x for x in (cpu, capability, precision, f"{threads} threads" if threads else "") if x)
+    fig.suptitle(f"Dev score against CPU minutes, make workbook runs ({where})", fontsize=11)
+    out = write_figure(fig, folder, name)
+    plt.close(fig)
+    return out
