@@ -27,7 +27,8 @@ PAD_MULTIPLE = 16
 
 
 def resolve_compile(mode: str, device: torch.device) -> str:
-    """The compile mode that runs: `auto` becomes reduce-overhead on CUDA and off elsewhere."""
+    """The compile mode that runs: `auto` is `off` on every device for now (the module docstring
+    says why); the other modes run as named."""
     if mode == "auto":
         return "off"  # see the module docstring: reduce-overhead on CUDA once it has trained on a GPU
     return mode

@@ -73,9 +73,12 @@ def test_record_and_readme_update(tmp_path, monkeypatch):
     (run / "manifest.json").write_text(
         json.dumps({"device": "cpu", "threads": 2, "amp": "off", "data": {"notes": ["md5 split of quora-dev"]}})
     )
+    (run / "predictions").mkdir()
+    (run / "predictions" / "sst-dev-detailed.tsv").write_text("id\tsentence\tlabel\tprediction\na\tx\t0\t0\nb\ty\t1\t0\n")
     monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
     path = results.record(run, label="cpu profile", group="cpu", table="comparison,ablation")
     saved = json.loads(path.read_text())
+    assert saved["recall"] == {"sst": [1.0, 0.0, None, None, None]}
     assert saved["tables"] == ["comparison", "ablation"] and saved["command"] == "python -m mtlib --lr 1e-4" and saved["para_split"]
     with pytest.raises(ConfigError, match="--table 'nope'"):
         results.record(run, table="nope")
@@ -122,3 +125,20 @@ def test_budget_figure_draws_one_point_per_cpu_workbook_configuration(tmp_path):
     assert "cpu-v2 (2 seeds)" in text and "single-task Trainer 0.470" in text and "AMD EPYC, AVX2, fp32, 2 threads" in text
     assert "cpu-fast" not in text and "gpu-x" not in text
     assert budget_figure.draw([s for s in summaries if s["device"] != "cpu"], tmp_path / "none") == []
+
+
+def test_recorded_runs_carry_each_class_recall_and_the_recall_table_shows_the_smallest(tmp_path):
+    """A collapsed class (never predicted) shows as recall 0.00; a class dev never holds as –."""
+    predictions = tmp_path / "predictions"
+    predictions.mkdir()
+    rows = [(0, 1), (0, 1), (1, 1), (1, 2), (2, 2), (3, 3), (3, 4), (3, 3), (3, 3)]  # (gold, predicted); class 4 has no gold row
+    (predictions / "sst-dev-detailed.tsv").write_text(
+        "id\tsentence\tlabel\tprediction\n" + "".join(f"r{i}\ts {i}\t{g}\t{p}\n" for i, (g, p) in enumerate(rows))
+    )
+    recall = results.class_recall(predictions)
+    assert list(recall) == ["sst"]  # only the multi-class task, and only where its file is
+    assert recall["sst"] == [0.0, 0.5, 1.0, 0.75, None]
+    text = results.recall_table([{"run": "r", "group": "g", "recall": recall}, {"run": "old", "group": "g"}])
+    assert "| `r` | g | 0.00 | 0.50 | 1.00 | 0.75 | – | 0.00 |" in text
+    assert "`old`" not in text
+    assert results.recall_table([]) == "No recorded run holds its per-class predictions."

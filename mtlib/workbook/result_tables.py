@@ -30,6 +30,7 @@ from ..config import Config
 from ..errors import ConfigError, run_command
 from ..run_result import with_current_names
 from ..stages import reported_stage_of
+from ..tasks import TASKS
 from . import budget_figure
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
     BLOCKS,
@@ -42,6 +43,7 @@ from .score_tables import (  # noqa: F401 (the tables, used here and by callers 
     groups,
     half_width,
     mean_half_width,
+    recall_table,
     score_cell,
     seeds_table,
     stats,
@@ -113,7 +115,25 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
         "git": manifest.get("git", {}),
         "created": manifest.get("created", ""),
         "para_split": any("md5 split" in str(n) for n in notes),
-    }
+    } | ({"recall": recall} if (recall := class_recall(final_dir / "predictions")) else {})
+
+
+def class_recall(predictions: Path) -> dict[str, list[float | None]]:
+    """Each multi-class task's dev recall per class (None for a class dev never holds), from the
+    reported stage's `<task>-dev-detailed.tsv`; tasks without that file are left out."""
+    import numpy as np
+
+    from ..evaluate import read_detailed
+
+    out: dict[str, list[float | None]] = {}
+    for task, spec in TASKS.items():
+        path = predictions / f"{spec.prediction_prefix}-dev-detailed.tsv"
+        if spec.label_kind != "class" or not path.is_file():
+            continue
+        table = read_detailed(path)
+        gold, predicted = np.asarray(table["label"], dtype=int), np.asarray(table["prediction"], dtype=int)
+        out[task] = [float(np.mean(predicted[gold == c] == c)) if np.any(gold == c) else None for c in range(spec.num_outputs)]
+    return out
 
 
 def record(run_dir: Path, label: str = "", group: str = "", table: str = "comparison") -> Path:
@@ -134,6 +154,7 @@ def render(summaries: list[dict[str, Any]], spec: dict[str, str]) -> dict[str, s
         "candidates": comparison_table(summaries, "candidates", spec.get("order")),
         "ablation": ablation_table(summaries, spec.get("ablation_base", "")),
         "seeds": seeds_table(summaries),
+        "recall": recall_table(summaries),
         "gains": "\n\n".join(
             f"Against {b}:\n\n" + gains_table(summaries, recipe, b)
             for b in spec.get("baselines", [])

@@ -14,7 +14,7 @@ from ..tasks import DEV_SPLIT_TASKS, TASKS
 TASK_ORDER = tuple(TASKS)
 TASK_LABELS = " | ".join(spec.table_label for spec in TASKS.values())
 TABLES = ("comparison", "candidates", "ablation")
-BLOCKS = (*TABLES, "seeds", "gains")
+BLOCKS = (*TABLES, "seeds", "gains", "recall")
 SPLIT_NOTE = " ".join(
     f"{TASKS[t].name.capitalize()} is scored on the held-out fifth of {TASKS[t].files['dev']} (the md5 split; "
     f"{TASKS[t].files['train']} is absent from the mirror), not on the official dev set."
@@ -199,3 +199,27 @@ def ablation_table(summaries: list[dict[str, Any]], base: str) -> str:
         f"base's mean over its seeds (base sd of the mean: {base_mean[1]:.4f}). *{SPLIT_NOTE}",
     ]
     return "\n".join(rows)
+
+
+def recall_table(summaries: list[dict[str, Any]]) -> str:
+    """Each recorded run's dev recall per class of the multi-class tasks (a collapsed class shows
+    as a recall near 0), with its smallest; runs recorded without predictions are left out."""
+    blocks = []
+    for task, spec in TASKS.items():
+        runs = [s for s in summaries if s.get("recall", {}).get(task)]
+        if not runs:
+            continue
+        names = spec.class_names or tuple(str(c) for c in range(spec.num_outputs))
+        lines = [
+            f"{spec.title}, dev recall per class:",
+            "",
+            f"| run | configuration | {' | '.join(names)} | smallest |",
+            "|---|---|" + "---|" * (len(names) + 1),
+        ]
+        for s in sorted(runs, key=lambda r: r["run"]):
+            values = s["recall"][task]
+            known = [v for v in values if v is not None]
+            cells = " | ".join("–" if v is None else f"{v:.2f}" for v in values)
+            lines.append(f"| `{s['run']}` | {s.get('group') or s['run']} | {cells} | {min(known):.2f} |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) or "No recorded run holds its per-class predictions."
