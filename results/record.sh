@@ -51,4 +51,10 @@ $R "$GPU_RUNS/q-lr1e-4-w211-s3none" $Q --group "default: lr 1e-4, 2:1:1, stage 3
 # the cpu profile as committed on 2026-11-27 (stage 2: 300 batches, weighted 2:1:1, class-balanced SST, head lr 1e-3):
 # cpu-v2-t0 is the timing run (alone on the machine)
 $R runs/cpu-v2-t0 --group "cpu profile" --label "cpu profile (make workbook)"
-# seeds 1 and 2 on this CPU: not run yet (the first attempt used a profile seed that notebook 03 overrode)
+# its seeds 1 and 2 on this CPU, 2026-11-28 (seed 1 shared the cores with a test run for its first minutes)
+$R runs/cpu-v2-s1 runs/cpu-v2-s2 --group "cpu profile" --label "cpu profile (make workbook SEED=n)"
+# the candidate that spends the rest of the 15 minutes on stage 2 (450 batches instead of 300), three seeds
+for s in 0 1 2; do
+  $R runs/cpu-450-s$s --group "cpu candidate: stage 2 450 batches" --table comparison,candidates \
+     --label "cpu profile with stage 2 at 450 batches (make workbook PROFILE=results/candidates/cpu-450.yaml SEED=n)"
+done

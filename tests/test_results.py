@@ -142,3 +142,17 @@ def test_recorded_runs_carry_each_class_recall_and_the_recall_table_shows_the_sm
     assert "| `r` | g | 0.00 | 0.50 | 1.00 | 0.75 | – | 0.00 |" in text
     assert "`old`" not in text
     assert results.recall_table([]) == "No recorded run holds its per-class predictions."
+
+
+def test_docs_results_tables_are_those_the_recorded_runs_render():
+    """docs/results.md's generated blocks equal what `make results` renders from results/*.json
+    now: a hand edit, or a recorded run without `make results`, fails here."""
+    text = (results.ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    blocks = results.render(results.load_summaries(), json.loads((results.RESULTS / "tables.json").read_text()))
+    found = 0
+    for name, rendered in blocks.items():
+        start, end = results.markers(name)
+        if start in text:
+            found += 1
+            assert text.split(start, 1)[1].split(end, 1)[0].strip() == rendered.strip(), f"block {name}: run `make results`"
+    assert found >= 4
