@@ -49,12 +49,15 @@ $R "$GPU_RUNS/q-lr1e-4-w211-hybrid" $Q --group "default: lr 1e-4, 2:1:1, para cr
 $R "$GPU_RUNS/q-lr1e-4-w211-n400" $Q --group "default: lr 1e-4, 2:1:1, 400 batches"
 $R "$GPU_RUNS/q-lr1e-4-w211-s3none" $Q --group "default: lr 1e-4, 2:1:1, stage 3 without projection"
 # the cpu profile as committed on 2026-11-27 (stage 2: 300 batches, weighted 2:1:1, class-balanced SST, head lr 1e-3):
-# cpu-v2-t0 is the timing run (alone on the machine)
-$R runs/cpu-v2-t0 --group "cpu profile" --label "cpu profile (make workbook)"
-# its seeds 1 and 2 on this CPU, 2026-11-28 (seed 1 shared the cores with a test run for its first minutes)
-$R runs/cpu-v2-s1 runs/cpu-v2-s2 --group "cpu profile" --label "cpu profile (make workbook SEED=n)"
-# the candidate that spends the rest of the 15 minutes on stage 2 (450 batches instead of 300), three seeds
-for s in 0 1 2; do
-  $R runs/cpu-450-s$s --group "cpu candidate: stage 2 450 batches" --table comparison,candidates \
-     --label "cpu profile with stage 2 at 450 batches (make workbook PROFILE=results/candidates/cpu-450.yaml SEED=n)"
-done
+# cpu-v2-t0 is its timing run (alone on the machine); seeds 1 and 2 ran on 2026-11-28 (seed 1 shared
+# the cores with a test run for its first minutes)
+G300="cpu profile, stage 2 300 batches (2026-11-27)"
+$R runs/cpu-v2-t0 --group "$G300" --table comparison,candidates --label "cpu profile with stage 2 at 300 batches (make workbook)"
+$R runs/cpu-v2-s1 --group "$G300" --table comparison,candidates --label "cpu profile with stage 2 at 300 batches (make workbook SEED=n)" --shared_cores
+$R runs/cpu-v2-s2 --group "$G300" --table comparison,candidates --label "cpu profile with stage 2 at 300 batches (make workbook SEED=n)"
+# the cpu profile as committed on 2026-11-28: the same with stage 2 at 450 batches, run while it was the candidate
+# results/candidates/cpu-450.yaml (the same settings; tests/test_results.py checks it); cpu-450-s0
+# shared the cores with a test run for its first minutes, s1 and s2 ran alone
+L450="cpu profile (make workbook PROFILE=results/candidates/cpu-450.yaml SEED=n, now make workbook SEED=n)"
+$R runs/cpu-450-s0 --group "cpu profile" --table comparison,candidates --label "$L450" --shared_cores
+$R runs/cpu-450-s1 runs/cpu-450-s2 --group "cpu profile" --table comparison,candidates --label "$L450"

@@ -122,7 +122,7 @@ def test_budget_figure_draws_one_point_per_cpu_workbook_configuration(tmp_path):
     png, svg = budget_figure.draw(summaries, tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     text = svg.read_text()
-    assert "cpu-v2 (2 seeds)" in text and "single-task Trainer 0.470" in text and "AMD EPYC, AVX2, fp32, 2 threads" in text
+    assert "cpu-v2: cpu profile (12.0 min, mean of 2 seeds)" in text and "single-task Trainer 0.470" in text and "AMD EPYC, AVX2, fp32, 2 threads" in text
     assert "cpu-fast" not in text and "gpu-x" not in text
     assert budget_figure.draw([s for s in summaries if s["device"] != "cpu"], tmp_path / "none") == []
 
@@ -156,3 +156,23 @@ def test_docs_results_tables_are_those_the_recorded_runs_render():
             found += 1
             assert text.split(start, 1)[1].split(end, 1)[0].strip() == rendered.strip(), f"block {name}: run `make results`"
     assert found >= 4
+
+
+def test_the_recorded_candidate_runs_trained_the_cpu_profile_as_it_is_now():
+    """cpu-450-s0..s2 ran `--profile results/candidates/cpu-450.yaml` and are recorded as the `cpu`
+    profile's seeds: the two files must hold the same settings (comments aside)."""
+    import yaml
+
+    candidate = yaml.safe_load((results.ROOT / "results" / "candidates" / "cpu-450.yaml").read_text())
+    profile = yaml.safe_load((results.ROOT / "mtlib" / "profiles" / "cpu.yaml").read_text())
+    assert candidate == profile
+    assert profile["stages"]["finetune"]["num_batches_per_epoch"] == 450
+
+
+def test_runs_that_shared_the_cores_are_named_and_left_out_of_the_time():
+    alone = [_summary("a", "g", ["comparison"], 0.4, 0.8, 0.86, wall=810.0), _summary("b", "g", ["comparison"], 0.4, 0.8, 0.86, wall=834.0)]
+    shared = _summary("c", "g", ["comparison"], 0.4, 0.8, 0.86, wall=966.0) | {"shared_cores": True}
+    assert results.wall_cell(alone) == "13.7 min (13.5 to 13.9)"
+    assert results.wall_cell([*alone, shared]) == "13.7 min (13.5 to 13.9); `c` 16.1 min with the cores shared"
+    assert results.wall_cell([shared]) == "16.1 min (cores shared)"
+    assert "| 3 seeds: `a`, `b`, `c` |" in results.comparison_table([*alone, shared])

@@ -10,12 +10,14 @@ on this project's machine, count as it), since minutes mean nothing across machi
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..tasks import TASKS
+from .score_tables import timed_runs
 
 BUDGET_MINUTES = 15.0  # the default profile's budget (issue 15)
 BASELINE_GROUP = "single-task Trainer"
@@ -39,7 +41,8 @@ def short_name(runs: list[str]) -> str:
     """A configuration's name from its runs: one run's name, or what its seeds' names share."""
     if len(runs) == 1:
         return runs[0]
-    return os.path.commonprefix(sorted(runs)).rstrip("-_") or runs[0]
+    shared = re.sub(r"[-_][a-z]?$", "", os.path.commonprefix(sorted(runs)))  # cpu-450-s0, -s1 -> cpu-450
+    return shared or runs[0]
 
 
 def budget_points(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -60,7 +63,7 @@ def budget_points(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "group": group,
                 "name": short_name(names),
                 "runs": names,
-                "minutes": float(np.mean([r["wall_seconds"] for r in runs])) / 60,
+                "minutes": float(np.mean([r["wall_seconds"] for r in timed_runs(runs)])) / 60,
                 "dev": {t: float(np.mean([r["dev"][t] for r in runs])) for t in TASKS},
             }
         )
@@ -89,15 +92,26 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
     cpu, capability, precision, threads = machine_of(summaries)
     baselines = reference_scores(summaries, BASELINE_GROUP)
     zero_shot = reference_scores(summaries, ZERO_SHOT_GROUP)
-    fig, axes = plt.subplots(1, len(TASKS), figsize=(4.6 * len(TASKS), 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(TASKS), figsize=(4.6 * len(TASKS), 4.6), constrained_layout=True)
+    markers = "o s D ^ v P X < > h".split()
+    colors = plt.get_cmap("tab10").colors
+    handles = []
     for ax, (task, spec) in zip(axes, TASKS.items()):
         xs = [p["minutes"] for p in points]
-        ys = [p["dev"][task] for p in points]
-        ax.scatter(xs, ys, color="tab:blue", zorder=3)
-        for i, (p, x, y) in enumerate(zip(points, xs, ys)):
-            seeds = f" ({len(p['runs'])} seeds)" if len(p["runs"]) > 1 else ""
-            below = i % 2 == 1  # neighbours in time alternate above and below their points
-            ax.annotate(p["name"] + seeds, (x, y), textcoords="offset points", xytext=(5, -11 if below else 4), fontsize=7)
+        for i, p in enumerate(points):
+            seeds = f", mean of {len(p['runs'])} seeds" if len(p["runs"]) > 1 else ""
+            label = f"{p['name']}: {p['group']} ({p['minutes']:.1f} min{seeds})"
+            dot = ax.scatter(
+                [p["minutes"]],
+                [p["dev"][task]],
+                marker=markers[i % len(markers)],
+                color=colors[i % len(colors)],
+                s=46,
+                zorder=3,
+                label=label,
+            )
+            if ax is axes[0]:
+                handles.append(dot)
         if task in baselines:
             ax.axhline(baselines[task], color="tab:red", linestyle="--", label=f"single-task Trainer {baselines[task]:.3f}")
         if task in zero_shot:
@@ -110,9 +124,10 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
         ax.set_xlabel("minutes for the four notebooks and the test stage (log scale)")
         ax.set_ylabel(f"dev {spec.metric_name}")
         ax.set_title(spec.title)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(handles=[h for h in ax.get_legend_handles_labels()[0] if h not in ax.collections], fontsize=7, loc="lower right")
     where = ", ".join(x for x in (cpu, capability, precision, f"{threads} threads" if threads else "") if x)
     fig.suptitle(f"Dev score against CPU minutes, make workbook runs ({where})", fontsize=11)
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=7, frameon=False)
     out = write_figure(fig, folder, name)
     plt.close(fig)
     return out

@@ -48,6 +48,7 @@ from .score_tables import (  # noqa: F401 (the tables, used here and by callers 
     seeds_table,
     stats,
     tables_of,
+    timed_runs,
     wall_cell,
     where_cell,
 )
@@ -136,8 +137,10 @@ def class_recall(predictions: Path) -> dict[str, list[float | None]]:
     return out
 
 
-def record(run_dir: Path, label: str = "", group: str = "", table: str = "comparison") -> Path:
-    summary = summarise(run_dir, label, group, table)
+def record(run_dir: Path, label: str = "", group: str = "", table: str = "comparison", shared_cores: bool = False) -> Path:
+    """Write results/<run>.json. `shared_cores`: the run shared the machine with other work, so
+    its wall time is not its configuration's cost (the tables say so and time it by the others)."""
+    summary = summarise(run_dir, label, group, table) | ({"shared_cores": True} if shared_cores else {})
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{run_dir.name}.json"
     atomic_write_json(path, summary)
@@ -196,12 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="", help="a label for the recorded run(s)")
     parser.add_argument("--group", default="", help="runs of one configuration (its seeds) share a group")
     parser.add_argument("--table", default="comparison", help=f"README table(s) the run(s) go to: {', '.join(TABLES)} (comma-separated)")
+    parser.add_argument(
+        "--shared_cores", action="store_true", help="the run(s) shared the cores with other work: their wall time is not the cost"
+    )
     parser.add_argument("--update-readme", "--update", action="store_true", help="re-render docs/results.md's tables from results/*.json")
     args = parser.parse_args(argv)
 
     def work() -> None:
         for run_dir in args.record:
-            print(f"recorded {record(Path(run_dir), args.label, args.group, args.table)}")
+            print(f"recorded {record(Path(run_dir), args.label, args.group, args.table, args.shared_cores)}")
         if args.update_readme:
             for name, block in update_readme(figure_dir=FIGURES).items():
                 print(f"## {name}\n{block}\n")

@@ -78,9 +78,27 @@ def _group_cell(runs: list[dict[str, Any]], task: str) -> str:
     return "–" if st is None else f"{st[0]:.3f} ± {st[1]:.3f}"
 
 
+def timed_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs whose wall time is the configuration's cost: those that had the machine to
+    themselves (recorded without `--shared_cores`), or all of them when none did."""
+    alone = [r for r in runs if r.get("wall_seconds") and not r.get("shared_cores")]
+    return alone or [r for r in runs if r.get("wall_seconds")]
+
+
 def wall_cell(runs: list[dict[str, Any]]) -> str:
-    walls = [r["wall_seconds"] for r in runs if r.get("wall_seconds")]
-    return f"{mean(walls) / 60:.1f} min" if walls else "–"
+    """The mean wall time of the timed runs, with their range when there are several; runs that
+    shared the cores are named and left out of it."""
+    timed = timed_runs(runs)
+    if not timed:
+        return "–"
+    walls = [r["wall_seconds"] / 60 for r in timed]
+    text = f"{mean(walls):.1f} min" + (f" ({min(walls):.1f} to {max(walls):.1f})" if len(walls) > 1 else "")
+    shared = [r for r in runs if r.get("shared_cores")]
+    if shared and len(timed) < len([r for r in runs if r.get("wall_seconds")]):
+        text += "; " + ", ".join(f"`{r['run']}` {r['wall_seconds'] / 60:.1f} min" for r in shared) + " with the cores shared"
+    elif shared:
+        text += " (cores shared)"
+    return text
 
 
 def where_cell(runs: list[dict[str, Any]]) -> str:
