@@ -122,7 +122,11 @@ def test_budget_figure_draws_one_point_per_cpu_workbook_configuration(tmp_path):
     png, svg = budget_figure.draw(summaries, tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     text = svg.read_text()
-    assert "cpu-v2: cpu profile (12.0 min, mean of 2 seeds)" in text and "single-task Trainer 0.470" in text and "AMD EPYC, AVX2, fp32, 2 threads" in text
+    assert (
+        "cpu-v2: cpu profile (12.0 min, mean of 2 seeds)" in text
+        and "single-task Trainer 0.470" in text
+        and "AMD EPYC, AVX2, fp32, 2 threads" in text
+    )
     assert "cpu-fast" not in text and "gpu-x" not in text
     assert budget_figure.draw([s for s in summaries if s["device"] != "cpu"], tmp_path / "none") == []
 
