@@ -87,12 +87,13 @@ def _as_recorded_before(cfg: Config, num_batches_per_epoch: int) -> dict:
     return values
 
 
-@pytest.mark.parametrize("stage, updates", [("finetune", 300), ("finetune_vaccine", 10)])
+@pytest.mark.parametrize("stage, updates", [("finetune", None), ("finetune_vaccine", 10)])
 def test_runs_recorded_before_read_as_they_trained(tmp_path, stage, updates):
     """A `cpu` run written by an older mtlib: linear schedule, and stage 3's epoch (10 updates of
     3 batches) counted in updates.
     Read back, it matches the profile, so the workbook reuses it rather than refusing it."""
     profile = Config.from_profile("cpu", stage)
+    updates = updates or profile.train.num_batches_per_epoch  # stage 2: one batch per update, as the profile has it
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(_as_recorded_before(profile, updates)))
     recorded = recorded_config(tmp_path)
     assert recorded.train.lr_schedule == "linear" and recorded.train.weight_decay == 0.01
