@@ -170,3 +170,16 @@ def test_training_notebooks_leave_the_profiles_seed_alone_unless_asked(tmp_path,
         namespace["seed"] = given
     exec("".join(cells[1]["source"]), namespace)
     assert namespace["common"]["seed"] == expected
+
+
+def test_the_same_figure_is_the_same_svg_file(tmp_path):
+    """No date and fixed element ids: redrawing a figure (make results) leaves its SVG unchanged."""
+    import matplotlib.pyplot as plt
+
+    texts = []
+    for attempt in ("a", "b"):
+        fig, ax = plt.subplots()
+        ax.scatter([1, 2], [3, 4], marker="s")
+        texts.append(plots.write_figure(fig, tmp_path / attempt, "fig")[1].read_text())
+        plt.close(fig)
+    assert texts[0] == texts[1] and "<dc:date>" not in texts[0]

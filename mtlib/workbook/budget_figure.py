@@ -20,7 +20,7 @@ from ..tasks import TASKS
 from .score_tables import timed_runs
 
 BUDGET_MINUTES = 15.0  # the default profile's budget (issue 15)
-BASELINE_GROUP = "single-task Trainer"
+BASELINE_GROUP = "single-task Trainer"  # the default; results/tables.json's first `baselines` entry is passed in
 ZERO_SHOT_GROUP = "zero-shot encoder"
 
 
@@ -76,7 +76,7 @@ def reference_scores(summaries: list[dict[str, Any]], group: str) -> dict[str, f
     return {t: float(np.mean([r["dev"][t] for r in runs])) for t in TASKS if runs and all(t in r.get("dev", {}) for r in runs)}
 
 
-def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_minutes") -> list[Path]:
+def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_minutes", baseline: str = BASELINE_GROUP) -> list[Path]:
     """Draw the figure into `folder/<name>.png` and `.svg`; nothing (an empty list) when no CPU
     workbook run is recorded."""
     import matplotlib
@@ -90,7 +90,7 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
     if not points:
         return []
     cpu, capability, precision, threads = machine_of(summaries)
-    baselines = reference_scores(summaries, BASELINE_GROUP)
+    baselines = reference_scores(summaries, baseline)
     zero_shot = reference_scores(summaries, ZERO_SHOT_GROUP)
     fig, axes = plt.subplots(1, len(TASKS), figsize=(4.6 * len(TASKS), 4.6), constrained_layout=True)
     markers = "o s D ^ v P X < > h".split()
@@ -113,7 +113,7 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
             if ax is axes[0]:
                 handles.append(dot)
         if task in baselines:
-            ax.axhline(baselines[task], color="tab:red", linestyle="--", label=f"single-task Trainer {baselines[task]:.3f}")
+            ax.axhline(baselines[task], color="tab:red", linestyle="--", label=f"{baseline} {baselines[task]:.3f}")
         if task in zero_shot:
             ax.axhline(zero_shot[task], color="gray", linestyle=":", label=f"zero-shot encoder {zero_shot[task]:.3f}")
         ax.axvline(BUDGET_MINUTES, color="tab:green", alpha=0.6, label=f"{BUDGET_MINUTES:.0f}-minute budget")

@@ -40,13 +40,17 @@ def save_figure(fig: Any, run: str | Path, name: str) -> list[Path]:
 
 
 def write_figure(fig: Any, folder: Path, name: str) -> list[Path]:
-    """`folder/<name>.png` (150 dpi) and `.svg`, each written whole (a temporary file, renamed)."""
+    """`folder/<name>.png` (150 dpi) and `.svg`, each written whole (a temporary file, renamed).
+    The SVG carries no date and fixed element ids, so the same figure is the same file."""
+    import matplotlib
+
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for ext in ("png", "svg"):
         path = folder / f"{name}.{ext}"
         tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
+        with matplotlib.rc_context({"svg.hashsalt": name}):
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext, metadata={"Date": None} if ext == "svg" else None)
         tmp.replace(path)
         out.append(path)
     return out

@@ -177,10 +177,10 @@ def update_readme(
     """Re-render `readme`'s table blocks from the summaries in `folder` (default results/), and
     with `figure_dir` also draw the figure of score against CPU minutes there."""
     folder = folder or RESULTS
-    summaries = load_summaries(folder)
+    summaries, spec = load_summaries(folder), _read(folder / "tables.json")
     if figure_dir is not None:
-        budget_figure.draw(summaries, figure_dir)
-    blocks = render(summaries, _read(folder / "tables.json"))
+        budget_figure.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget_figure.BASELINE_GROUP])[0])
+    blocks = render(summaries, spec)
     text = readme.read_text(encoding="utf-8")
     for name, rendered in blocks.items():
         start, end = markers(name)
