@@ -40,12 +40,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.train_throughput import ListDataset, hf_data, hf_model, hf_rows  # noqa: E402
-from mtlib.amp import cpu_has_fast_bf16  # noqa: E402
-from mtlib.checkpoints import atomic_write_json, atomic_write_text  # noqa: E402
-from mtlib.data import cap_rows  # noqa: E402
-from mtlib.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402
-from mtlib.model import mean_pool  # noqa: E402
-from mtlib.tasks import DEV_SPLIT_TASKS, TASKS  # noqa: E402
+from mtlib.data.task_files import cap_rows  # noqa: E402
+from mtlib.data.tasks import DEV_SPLIT_TASKS, TASKS  # noqa: E402
+from mtlib.model.amp import cpu_has_fast_bf16  # noqa: E402
+from mtlib.model.multitask_bert import mean_pool  # noqa: E402
+from mtlib.store.checkpoints import atomic_write_json, atomic_write_text  # noqa: E402
+from mtlib.train.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402
 
 EPOCHS = {t: spec.baseline_epochs for t, spec in TASKS.items()}
 
@@ -115,8 +115,8 @@ def best_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float
 
 
 def zero_shot(args: argparse.Namespace) -> dict[str, Any]:
-    from mtlib.data import load_task, resolve_data_dir
-    from mtlib.encoders import load_encoder, load_tokenizer
+    from mtlib.data.task_files import load_task, resolve_data_dir
+    from mtlib.model.encoders import load_encoder, load_tokenizer
 
     encoder = load_encoder(args.encoder, seed=args.seed).to(device()).eval()
     tokenizer = load_tokenizer(args.encoder)
@@ -163,7 +163,7 @@ def use_bf16(amp: str) -> bool:
 def trainer_task(args: argparse.Namespace, task: str) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from mtlib.encoders import load_tokenizer
+    from mtlib.model.encoders import load_tokenizer
 
     spec = TASKS[task]
     tokenizer = load_tokenizer(args.encoder)
@@ -204,7 +204,7 @@ def trainer_task(args: argparse.Namespace, task: str) -> dict[str, Any]:
 
 # ---- run folder --------------------------------------------------------------------------------
 def manifest(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
-    from mtlib.runs import git_state
+    from mtlib.store.run_folder import git_state
 
     return {
         "device": str(device()),

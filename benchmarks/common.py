@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # scripts run as `python benchmarks/x.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
-from mtlib.batching import TaskStream  # noqa: E402
+from mtlib.data.batching import TaskStream  # noqa: E402
 from mtlib.train import Trainer  # noqa: E402
 
 RESULT_PREFIX = "BENCH_RESULT "

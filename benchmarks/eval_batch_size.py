@@ -2,8 +2,8 @@
 
     MTLIB_DATA_DIR=data .venv/bin/python benchmarks/eval_batch_size.py --profile cpu --out benchmarks/results/eval_batch_size.json
 
-Builds the profile's stage-2 model (`mtlib.pipeline.prepare`, heads untrained: speed only) and
-times `mtlib.evaluate.predict_split` on every task's whole dev set at each batch size, in the
+Builds the profile's stage-2 model (`mtlib.run.pipeline.prepare`, heads untrained: speed only) and
+times `mtlib.train.evaluate.predict_split` on every task's whole dev set at each batch size, in the
 order given, after one untimed warm-up pass. Predictions are identical across batch sizes up to
 float rounding (length-sorted batches; padding is masked), so only the time differs.
 """
@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
 
-    from mtlib.config import Config
-    from mtlib.evaluate import predict_split
-    from mtlib.pipeline import prepare
+    from mtlib.config.config import Config
+    from mtlib.run.pipeline import prepare
+    from mtlib.train.evaluate import predict_split
 
     cfg = Config.from_profile(args.profile, args.stage, data_dir=args.data_dir)
     p = prepare(cfg)

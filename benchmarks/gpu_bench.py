@@ -7,14 +7,14 @@ For each encoder (`name=path`; `build:TOKENIZER_DIR` makes a random-init `BertCo
 bert-base's size, hidden 768 and 12 layers, with that folder's tokenizer: cost depends on shape,
 not on weights, and nothing is downloaded):
 
-- **mtlib training** rows, one per (`--amps` x `--compiles`) pair: `mtlib.pipeline.prepare` +
+- **mtlib training** rows, one per (`--amps` x `--compiles`) pair: `mtlib.run.pipeline.prepare` +
   `common.BenchTrainer` (mtlib's own update path: length-bucketed batches, collate, autocast,
   AdamW, LR schedule, metrics and TensorBoard logging; dev scoring and state saving off) on SST,
   batch `--batch-size`, `--warmup` updates (compilation and CUDA-graph recording happen there)
   then `--steps` timed ones;
 - **Trainer training** rows (`--trainer-amps`): `AutoModelForSequenceClassification` of the same
   folder with `DataCollatorWithPadding`, the same rows, batch, lr and steps;
-- **prediction** rows (`--predict`): `mtlib.evaluate.predict_split` over SST's training sentences
+- **prediction** rows (`--predict`): `mtlib.train.evaluate.predict_split` over SST's training sentences
   (8,544; length-sorted batches of `--predict-batch-size`), after one warm-up pass.
 
 Reported per row: ms per update, updates/s, sentences/s, and MFU: the model FLOPs of the real
@@ -42,7 +42,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import common  # noqa: E402
 from benchmarks.train_throughput import ListDataset, hf_model, hf_rows  # noqa: E402
-from mtlib.tasks import SENTENCE_TASK  # noqa: E402
+from mtlib.data.tasks import SENTENCE_TASK  # noqa: E402
 
 TASK = SENTENCE_TASK  # SST: the single-sentence task
 
@@ -101,9 +101,9 @@ def _timed(args: argparse.Namespace, clock: common.Clock, log: common.BatchLog, 
 
 
 def mtlib_row(args: argparse.Namespace, encoder: str, amp: str, compile: str) -> dict[str, Any]:
-    from mtlib.config import Config
-    from mtlib.pipeline import prepare
-    from mtlib.runs import RunDir
+    from mtlib.config.config import Config
+    from mtlib.run.pipeline import prepare
+    from mtlib.store.run_folder import RunDir
 
     torch._dynamo.reset()
     with tempfile.TemporaryDirectory(prefix="gpu-bench-") as tmp:
@@ -134,10 +134,10 @@ def mtlib_row(args: argparse.Namespace, encoder: str, amp: str, compile: str) ->
 def trainer_row(args: argparse.Namespace, encoder: str, amp: str) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-    from mtlib.batching import encode
-    from mtlib.data import load_task, resolve_data_dir
-    from mtlib.encoders import load_tokenizer
-    from mtlib.tasks import TASKS
+    from mtlib.data.batching import encode
+    from mtlib.data.task_files import load_task, resolve_data_dir
+    from mtlib.data.tasks import TASKS
+    from mtlib.model.encoders import load_tokenizer
 
     tokenizer = load_tokenizer(encoder)
     train = encode(load_task(TASKS[TASK], resolve_data_dir(""), ("train",))[0]["train"], tokenizer, 128)
@@ -181,9 +181,9 @@ def trainer_row(args: argparse.Namespace, encoder: str, amp: str) -> dict[str, A
 
 
 def predict_row(args: argparse.Namespace, encoder: str, amp: str, compile: str) -> dict[str, Any]:
-    from mtlib.config import Config
-    from mtlib.evaluate import predict_split
-    from mtlib.pipeline import prepare
+    from mtlib.config.config import Config
+    from mtlib.run.pipeline import prepare
+    from mtlib.train.evaluate import predict_split
 
     torch._dynamo.reset()
     with tempfile.TemporaryDirectory(prefix="gpu-bench-p-") as tmp:

@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_throughput.py --encoder minilm-l6 --steps 200 --out benchmarks/results/gpu.json
 
-For each precision: `mtlib.pipeline.prepare` + `common.BenchTrainer` (mtlib's own update path,
+For each precision: `mtlib.run.pipeline.prepare` + `common.BenchTrainer` (mtlib's own update path,
 dev scoring and state saving off) on one task, `--steps` updates of `--batch-size` sentences;
 sentences/s over updates 11..N (the first ten carry CUDA/cuBLAS warm-up). Needs a GPU; prints
 one JSON object and writes it to --out.
@@ -21,13 +21,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import common  # noqa: E402
-from mtlib.tasks import TASK_NAMES  # noqa: E402
+from mtlib.data.tasks import TASK_NAMES  # noqa: E402
 
 
 def measure(args: argparse.Namespace, amp: str) -> dict[str, Any]:
-    from mtlib.config import Config
-    from mtlib.pipeline import prepare
-    from mtlib.runs import RunDir
+    from mtlib.config.config import Config
+    from mtlib.run.pipeline import prepare
+    from mtlib.store.run_folder import RunDir
 
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         cfg = Config.from_dict(

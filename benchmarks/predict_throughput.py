@@ -1,4 +1,4 @@
-"""Prediction throughput: `mtlib.evaluate.predict_split` vs `transformers.Trainer.predict`.
+"""Prediction throughput: `mtlib.train.evaluate.predict_split` vs `transformers.Trainer.predict`.
 
     .venv/bin/python benchmarks/predict_throughput.py --repeats 2 --out benchmarks/results/predict.json
 
@@ -6,7 +6,7 @@ Scores the SST and STS dev sets with each contender, alternating (a, b, a, b, ..
 after one untimed warm-up call each, and reports sentences/s (a pair counts as one), real and
 padded tokens/s, forward FLOP/s (formula in `benchmarks/common.py`) and the process's peak RSS.
 
-- `mtlib`: `MultitaskBert` built by `mtlib.pipeline.build_model` from the encoder; `predict_split`
+- `mtlib`: `MultitaskBert` built by `mtlib.run.pipeline.build_model` from the encoder; `predict_split`
   (batches sorted by length, `torch.inference_mode`, `--batch-size` examples per batch, autocast
   per --amp), including its probabilities and metric bookkeeping.
 - `trainer`: `AutoModelForSequenceClassification` from the same encoder folder; `Trainer.predict`
@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from train_throughput import ListDataset, hf_model, hf_rows  # noqa: E402
 
-from mtlib.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+from mtlib.data.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
 
 CONTENDERS = ("mtlib", "trainer")
 
@@ -58,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def dev_split(args: argparse.Namespace, task: str, tokenizer: Any) -> Any:
-    from mtlib.batching import encode
-    from mtlib.data import load_task, resolve_data_dir
+    from mtlib.data.batching import encode
+    from mtlib.data.task_files import load_task, resolve_data_dir
 
     ex = load_task(TASKS[task], resolve_data_dir(args.data_dir), ("dev",))[0]["dev"]
     if args.limit and len(ex) > args.limit:
@@ -78,7 +78,7 @@ def variant_predict(
     model: Any, encoded: Any, precision: Any, batch_size: int, order: str, grad_mode: str
 ) -> tuple[float, list[np.ndarray]]:
     """predict_split's loop with one thing changed: the batch order or the grad mode."""
-    from mtlib.batching import collate, sorted_batches
+    from mtlib.data.batching import collate, sorted_batches
 
     spec = TASKS[encoded.examples.task]
     lengths = encoded.lengths
@@ -102,7 +102,7 @@ def variant_predict(
 
 def call(c: str, model: Any, precision: Any, batch_size: int, pad: int, encoded: Any, hf_trainer: Any, dataset: Any) -> None:
     """One contender scores one split."""
-    from mtlib.evaluate import predict_split
+    from mtlib.train.evaluate import predict_split
 
     if c == "mtlib":
         predict_split(model, encoded, precision, batch_size, pad)
@@ -113,11 +113,11 @@ def call(c: str, model: Any, precision: Any, batch_size: int, pad: int, encoded:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from mtlib.amp import Precision
-    from mtlib.batching import sorted_batches
-    from mtlib.config import Config
-    from mtlib.encoders import load_tokenizer
-    from mtlib.pipeline import build_model
+    from mtlib.config.config import Config
+    from mtlib.data.batching import sorted_batches
+    from mtlib.model.amp import Precision
+    from mtlib.model.encoders import load_tokenizer
+    from mtlib.run.pipeline import build_model
 
     args = parse_args(argv)
     common.set_threads(args.threads)

@@ -38,7 +38,7 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mtlib.tasks import TASK_NAMES  # noqa: E402
+from mtlib.data.tasks import TASK_NAMES  # noqa: E402
 
 PARTS = ("length", "batch", "projection", "pal", "levers")
 
@@ -70,9 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def synthetic(task: str, n: int, length: int, seed: int) -> Any:
     """`n` examples of exactly `length` tokens ([CLS] random ids [SEP]; pairs: segment 1 for the second half)."""
-    from mtlib.batching import Encoded
-    from mtlib.data import Examples
-    from mtlib.tasks import TASKS
+    from mtlib.data.batching import Encoded
+    from mtlib.data.task_files import Examples
+    from mtlib.data.tasks import TASKS
 
     spec = TASKS[task]
     rng = np.random.default_rng([seed, length, n])
@@ -94,11 +94,11 @@ def synthetic(task: str, n: int, length: int, seed: int) -> Any:
 def time_updates(args: argparse.Namespace, tasks: list[str], batch: int, length: int, peaks: dict[str, Any], model_fn: Any = None,
                  **settings: Any) -> dict[str, Any]:  # fmt: skip
     """Time `args.steps` updates (after one warm-up update) of mtlib's Trainer on synthetic data."""
-    from mtlib.amp import Precision
-    from mtlib.config import Config
-    from mtlib.pipeline import build_model
-    from mtlib.runs import RunDir
-    from mtlib.schedule import batches_per_update
+    from mtlib.config.config import Config
+    from mtlib.model.amp import Precision
+    from mtlib.run.pipeline import build_model
+    from mtlib.store.run_folder import RunDir
+    from mtlib.train.optimization import batches_per_update
 
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         values = dict(
@@ -149,8 +149,8 @@ def show(label: str, r: dict[str, Any], base: dict[str, Any] | None = None) -> N
 
 def optimizer_lever(args: argparse.Namespace) -> list[dict[str, Any]]:
     """AdamW step time on the real MultitaskBert parameters (gradients random): foreach / fused / loop."""
-    from mtlib.config import Config
-    from mtlib.pipeline import build_model
+    from mtlib.config.config import Config
+    from mtlib.run.pipeline import build_model
 
     cfg = Config.from_dict({"encoder": args.encoder, "tasks": [TASK_NAMES[0]], "seed": args.seed})
     model = build_model(cfg, SimpleNamespace(pad_token_id=0))[0]
@@ -237,8 +237,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             res["pal"].append(r)
             show(f"3-task PAL {use_pal}", r)
     if "levers" in parts:
-        from mtlib.encoders import load_encoder
-        from mtlib.model import ModelSpec, MultitaskBert
+        from mtlib.model.encoders import load_encoder
+        from mtlib.model.multitask_bert import ModelSpec, MultitaskBert
 
         levers: dict[str, Any] = {"baseline": single(args.batch_size, args.length)}
         show(f"lever baseline ({torch.get_num_threads()} threads, sdpa)", levers["baseline"])

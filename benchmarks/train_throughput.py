@@ -17,9 +17,9 @@ so that its peak RSS is its own. Reported per run:
   speed is not bought with accuracy.
 
 Contenders:
-- `mtlib`: `mtlib.pipeline.prepare` + `mtlib.train.Trainer.fit` restricted to the one task
+- `mtlib`: `mtlib.run.pipeline.prepare` + `mtlib.train.Trainer.fit` restricted to the one task
   (epochs=1, num_batches_per_epoch=N), with the end-of-epoch dev scoring/checkpointing turned
-  off while timing; its dev score comes from `mtlib.evaluate.predict_split` afterwards.
+  off while timing; its dev score comes from `mtlib.train.evaluate.predict_split` afterwards.
 - `trainer`: `AutoModelForSequenceClassification` from the same encoder folder, `DataCollatorWithPadding`,
   `transformers.Trainer` with bf16=True (per --amp) on the CPU, no evaluation or saving during
   training, report_to none, 0 dataloader workers; dev score from `Trainer.predict`.
@@ -41,7 +41,7 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mtlib.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+from mtlib.data.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 CONTENDERS = ("mtlib", "trainer")
@@ -83,10 +83,10 @@ def worker_args(args: argparse.Namespace, contender: str, task: str) -> list[str
 
 # ---- contender (a): mtlib ---------------------------------------------------------------------
 def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
-    from mtlib.config import Config
-    from mtlib.evaluate import predict_split
-    from mtlib.pipeline import prepare
-    from mtlib.runs import RunDir
+    from mtlib.config.config import Config
+    from mtlib.run.pipeline import prepare
+    from mtlib.store.run_folder import RunDir
+    from mtlib.train.evaluate import predict_split
 
     with tempfile.TemporaryDirectory(prefix="bench-mtlib-") as tmp:
         cfg = Config.from_dict(
@@ -141,8 +141,8 @@ def hf_model(encoder: str, task: str, seed: int) -> Any:
     """AutoModelForSequenceClassification from the encoder folder mtlib resolves `encoder` to."""
     from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
-    from mtlib.encoders import TINY_ALIAS, TINY_CONFIG, resolve_encoder_path
-    from mtlib.tasks import TASKS
+    from mtlib.data.tasks import TASKS
+    from mtlib.model.encoders import TINY_ALIAS, TINY_CONFIG, resolve_encoder_path
 
     spec = TASKS[task]
     kw: dict[str, Any] = {"num_labels": spec.num_outputs}
@@ -160,10 +160,10 @@ def hf_model(encoder: str, task: str, seed: int) -> Any:
 
 
 def hf_data(args: argparse.Namespace, task: str, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev")) -> dict[str, Any]:
-    """The same validated rows and token ids mtlib uses (mtlib.data.load_task + encode)."""
-    from mtlib.batching import encode
-    from mtlib.data import cap_rows, load_task, resolve_data_dir
-    from mtlib.tasks import TASKS
+    """The same validated rows and token ids mtlib uses (mtlib.data.task_files.load_task + encode)."""
+    from mtlib.data.batching import encode
+    from mtlib.data.task_files import cap_rows, load_task, resolve_data_dir
+    from mtlib.data.tasks import TASKS
 
     spec = TASKS[task]
     examples, _ = load_task(spec, resolve_data_dir(args.data_dir), splits)
@@ -175,7 +175,7 @@ def hf_data(args: argparse.Namespace, task: str, tokenizer: Any, splits: tuple[s
 
 
 def hf_score(task: str, raw: np.ndarray, labels: np.ndarray) -> float:
-    from mtlib.tasks import TASKS
+    from mtlib.data.tasks import TASKS
 
     spec = TASKS[task]
     pred = raw.reshape(len(labels), -1)
@@ -186,8 +186,8 @@ def hf_score(task: str, raw: np.ndarray, labels: np.ndarray) -> float:
 def run_trainer(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-    from mtlib.encoders import load_tokenizer
-    from mtlib.tasks import TASKS
+    from mtlib.data.tasks import TASKS
+    from mtlib.model.encoders import load_tokenizer
 
     common.set_threads(args.threads)
     spec = TASKS[args.task]
@@ -276,7 +276,7 @@ def finish(
 
 
 def _metric(task: str) -> str:
-    from mtlib.tasks import TASKS
+    from mtlib.data.tasks import TASKS
 
     return TASKS[task].metric_name
 

@@ -1,5 +1,65 @@
+"""`python -m mtlib ...`: parse the config, run, and turn bad input into one clear message.
+
+A first argument naming a subcommand hands the rest to that command's own parser; anything
+else is the training command line, as before:
+
+    python -m mtlib --config mtlib/profiles/cpu.yaml --lr 2e-5      # train (or --option test)
+    python -m mtlib predict --run runs/X --task sst --input file.csv  # mtlib.use.predict
+    python -m mtlib export --run runs/X --to DIR                      # mtlib.use.export
+    python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.workbook.compare
+    python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.workbook.sweep
+"""
+
+from __future__ import annotations
+
 import sys
 
-from .cli import main
+from .config.command_line import parse_args
+from .util.errors import MtlibError, disk_error_message
 
-sys.exit(main())
+SUBCOMMANDS = {
+    "predict": ".use.predict",
+    "export": ".use.export",
+    "compare": ".workbook.compare",
+    "sweep": ".workbook.sweep",
+}  # modules with a main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        return importlib.import_module(SUBCOMMANDS[argv[0]], __package__).main(argv[1:])
+    debug = "--debug" in argv
+    try:
+        try:
+            cfg = parse_args(argv)
+        except SystemExit as exc:  # argparse: --help, or a bad flag (its message is printed)
+            return int(exc.code or 0)
+        from .run.pipeline import run
+        from .train import Interrupted
+
+        try:
+            run(cfg)
+        except Interrupted as exc:
+            print(f"mtlib: {exc}", file=sys.stderr)
+            return exc.exit_code
+    except MtlibError as exc:
+        if debug:
+            raise
+        print(f"mtlib: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the message
+        return exc.exit_code
+    except OSError as exc:
+        if debug:
+            raise
+        print(f"mtlib: error: {disk_error_message(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mtlib: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

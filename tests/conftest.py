@@ -10,7 +10,7 @@ torch.set_num_threads(1)  # pytest-xdist runs one worker per core
 
 
 def data_dir() -> Path:
-    from mtlib import paths
+    from mtlib.util import paths
 
     path = paths.data_dir()  # $MTLIB_DATA_DIR (relative: from the project root), else data/
     if not (path / "ids-sst-dev.csv").exists():
@@ -26,7 +26,7 @@ def real_data_dir() -> Path:
 @pytest.fixture
 def tiny_cfg(tmp_path, real_data_dir):
     """A factory for configs of the tiny random BERT on a few real rows per task."""
-    from mtlib.config import Config
+    from mtlib.config.config import Config
 
     def make(**changes):
         base = dict(

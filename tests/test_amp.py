@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mtlib.amp import ATTENTION_BACKENDS, Precision, resolve_amp
+from mtlib.model.amp import ATTENTION_BACKENDS, Precision, resolve_amp
 
 
 def _precision(mode):
@@ -26,7 +26,7 @@ def test_autocast_turns_cudnn_attention_off_and_keeps_the_others():
 
 
 def test_a_tiny_model_runs_its_attention_under_the_chosen_backends():
-    from mtlib.encoders import load_encoder
+    from mtlib.model.encoders import load_encoder
 
     encoder = load_encoder("tiny-random").eval()
     ids = torch.randint(5, 1000, (2, 12))

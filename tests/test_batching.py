@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtlib.batching import TaskStream, bucketed_batches, collate, encode
-from mtlib.data import Examples
-from mtlib.encoders import load_tokenizer
+from mtlib.data.batching import TaskStream, bucketed_batches, collate, encode
+from mtlib.data.task_files import Examples
+from mtlib.model.encoders import load_tokenizer
 
 
 def test_pairs_are_cross_encoded_with_segment_ids():
@@ -52,7 +52,7 @@ def test_bucketing_reduces_padding():
 
 
 def test_task_stream_reshuffles_each_pass_and_resumes():
-    from mtlib.batching import Encoded
+    from mtlib.data.batching import Encoded
 
     ex = Examples("sst", "train", "x", [str(i) for i in range(10)], [("w",)] * 10, np.zeros(10))
     enc = Encoded(ex, [[1] * (i + 1) for i in range(10)], [[0] * (i + 1) for i in range(10)], 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mtlib import cli
+import mtlib.__main__ as cli
 from mtlib.workbook import compare
 from mtlib.workbook.result_tables import score_cell, summarise
 

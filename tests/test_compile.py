@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from mtlib.amp import Precision
-from mtlib.batching import Encoded, collate
-from mtlib.compiling import PAD_MULTIPLE, _new_graph_step, pad_multiple, resolve_compile
-from mtlib.data import Examples
+from mtlib.data.batching import Encoded, collate
+from mtlib.data.task_files import Examples
+from mtlib.model.amp import Precision
+from mtlib.model.compiling import PAD_MULTIPLE, _new_graph_step, pad_multiple, resolve_compile
 
 
 def _encoded(lengths: list[int]) -> Encoded:
@@ -62,7 +62,7 @@ def test_compiled_training_gives_the_losses_of_eager_training(tiny_cfg, tmp_path
     """Projection (one backward per task), PAL, accumulation and bi-encoded pairs, compiled with
     inductor and eager, dropout off (compiled dropout draws other random numbers): every logged
     loss within 1e-3 relative, and the same dev scores to 3 decimals."""
-    from mtlib.pipeline import run
+    from mtlib.run.pipeline import run
 
     common = dict(
         projection="vaccine", combine_strategy="encourage", batches_per_update=4, use_pal=True, pal_size=16, pal_heads=2,
@@ -86,9 +86,9 @@ def test_compiled_training_gives_the_losses_of_eager_training(tiny_cfg, tmp_path
 
 
 def test_compiling_keeps_parameter_names_so_checkpoints_and_resume_are_unchanged(tiny_cfg):
-    from mtlib.compiling import compile_encoder
-    from mtlib.encoders import load_tokenizer
-    from mtlib.loading import build_model
+    from mtlib.model.compiling import compile_encoder
+    from mtlib.model.encoders import load_tokenizer
+    from mtlib.run.loading import build_model
 
     model, _ = build_model(tiny_cfg(use_pal=True, pal_size=16, pal_heads=2), load_tokenizer("tiny-random"))
     before = list(model.state_dict())

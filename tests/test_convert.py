@@ -1,4 +1,4 @@
-"""`python -m mtlib.convert`: a checkpoint in the reference project's layout becomes an mtlib run
+"""`python -m mtlib.use.convert`: a checkpoint in the reference project's layout becomes an mtlib run
 folder that computes what the reference model computed; a pickle that would run code is refused
 without running."""
 
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from mtlib.convert import convert
-from mtlib.convert import main as convert_main
-from mtlib.encoders import load_encoder
-from mtlib.errors import CheckpointError
+from mtlib.model.encoders import load_encoder
+from mtlib.use.convert import convert
+from mtlib.use.convert import main as convert_main
+from mtlib.util.errors import CheckpointError
 
 HIDDEN = 32  # the tiny random BERT
 
@@ -85,7 +85,7 @@ def converted(tmp_path_factory):
 
 
 def test_the_weights_land_where_mtlib_reads_them(converted):
-    from mtlib.pipeline import load_model
+    from mtlib.run.pipeline import load_model
 
     folder, encoder, state = converted
     model, tokenizer = load_model(folder / "out")
@@ -112,7 +112,7 @@ def test_the_readme_test_command_runs_on_the_converted_folder(converted, tmp_pat
 
     import yaml
 
-    from mtlib.cli import main
+    from mtlib.__main__ import main
 
     folder, _, _ = converted
     argv = ["--option", "test", "-n_hidden_layers", "1", "--pretrained_model_name", str(folder / "out"), "--save_path", str(tmp_path / "t")]
@@ -123,11 +123,11 @@ def test_the_readme_test_command_runs_on_the_converted_folder(converted, tmp_pat
 
 
 def test_a_pt_file_given_to_mtlib_points_to_the_converter(converted, capsys):
-    from mtlib.cli import main
+    from mtlib.__main__ import main
 
     folder, _, _ = converted
     assert main(["--option", "test", "--pretrained_model_name", str(folder / "model.pt")]) == 2
-    assert "python -m mtlib.convert FILE.pt OUT/" in capsys.readouterr().err
+    assert "python -m mtlib.use.convert FILE.pt OUT/" in capsys.readouterr().err
 
 
 class _Boom:

@@ -16,9 +16,9 @@ SCRIPT = textwrap.dedent(
     """
     import sys, torch
     from safetensors.torch import save_file
-    from mtlib.config import Config
-    from mtlib.pipeline import execute
-    from mtlib import distributed as dist
+    from mtlib.config.config import Config
+    from mtlib.run.pipeline import execute
+    from mtlib.train import distributed as dist
     out, data_dir, projection = sys.argv[1], sys.argv[2], sys.argv[3]
     cfg = Config.from_dict(dict(
         encoder="tiny-random", data_dir=data_dir, device="cpu", max_length=32, batch_size=8, eval_batch_size=16,
@@ -72,7 +72,7 @@ def test_two_ranks_match_each_other_and_one_process(tmp_path, real_data_dir, pro
     # at most 0.5% of the weights more than 1e-5 apart, none more than 4 steps x lr (4e-3).
     assert share_off < 0.005 and worst <= 4e-3, f"2-rank vs 1-process: {share_off:.4%} of weights off by >1e-5, worst {worst:.2e}"
     # and the weights did move: the comparison is not of two untouched models
-    from mtlib.encoders import load_encoder
+    from mtlib.model.encoders import load_encoder
 
     fresh = load_encoder("tiny-random").state_dict()
     assert any(not torch.equal(r0["encoder." + k], fresh[k]) for k in fresh if "encoder." + k in r0)

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import mtlib
-from mtlib import cli
-from mtlib.errors import ConfigError
-from mtlib.evaluate import read_detailed
-from mtlib.export import COSINE_PEARSON_TOLERANCE, EMBEDDING_TOLERANCE, export
-from mtlib.tasks import TASKS, metric_value
+import mtlib.__main__ as cli
+from mtlib.data.tasks import TASKS, metric_value
+from mtlib.train.evaluate import read_detailed
+from mtlib.use.export import COSINE_PEARSON_TOLERANCE, EMBEDDING_TOLERANCE, export
+from mtlib.util.errors import ConfigError
 
 
 def _dev_inputs(folder, task):

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from mtlib.checkpoints import load_state, save_state
-from mtlib.gradients import cosine_matrix, make_method, per_task_gradients, set_flat_grad
+from mtlib.store.checkpoints import load_state, save_state
+from mtlib.train.gradients import cosine_matrix, make_method, per_task_gradients, set_flat_grad
 
 
 def hand_set(params, grads_by_task):
@@ -112,9 +112,9 @@ def test_cosine_matrix():
 def test_heads_and_pal_keep_their_own_task_gradient(tiny_cfg):
     """Through per_task_gradients on the real tiny model: each head's and PAL block's gradient is
     exactly the gradient of its own task's loss, while shared rows hold each task's own."""
-    from mtlib.batching import collate
-    from mtlib.pipeline import prepare
-    from mtlib.tasks import TASKS
+    from mtlib.data.batching import collate
+    from mtlib.data.tasks import TASKS
+    from mtlib.run.pipeline import prepare
 
     p = prepare(tiny_cfg(use_pal=True, pal_size=8, pal_heads=2, encoder_dropout=0.0, hidden_dropout_prob=0.0))
     model = p.model
@@ -143,8 +143,8 @@ def test_heads_and_pal_keep_their_own_task_gradient(tiny_cfg):
 @pytest.mark.parametrize("projection", ["pcgrad", "vaccine"])
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
 def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, amp):
-    from mtlib.pipeline import run
-    from mtlib.runs import read_metrics
+    from mtlib.run.pipeline import run
+    from mtlib.store.run_folder import read_metrics
 
     cfg = tiny_cfg(
         projection=projection,
@@ -167,8 +167,8 @@ def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, 
 
 
 def test_conflict_monitor_probes_when_an_update_holds_one_task(tiny_cfg, tmp_path):
-    from mtlib.pipeline import run
-    from mtlib.runs import read_metrics
+    from mtlib.run.pipeline import run
+    from mtlib.store.run_folder import read_metrics
 
     run(tiny_cfg(task_scheduler="round_robin", num_batches_per_epoch=6, conflict_every=3, save_path=str(tmp_path / "r")))
     conflicts = [r for r in read_metrics(tmp_path / "r") if r["kind"] == "conflict"]
@@ -179,8 +179,8 @@ def test_conflict_monitor_probes_when_an_update_holds_one_task(tiny_cfg, tmp_pat
 
 def test_conflict_probes_leave_the_training_unchanged(tiny_cfg, tmp_path):
     """The probe runs forward passes with dropout; it must not shift training's random stream."""
-    from mtlib.pipeline import run
-    from mtlib.runs import read_metrics
+    from mtlib.run.pipeline import run
+    from mtlib.store.run_folder import read_metrics
 
     losses = {}
     for every in (0, 2):

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mtlib.config import Config
-from mtlib.errors import ConfigError
-from mtlib.schedulers import make_scheduler
-from mtlib.tasks import TASKS
+from mtlib.config.config import Config
+from mtlib.data.tasks import TASKS
+from mtlib.train.task_schedulers import make_scheduler
+from mtlib.util.errors import ConfigError
 
 SIZES = {"sst": 267, "para": 508, "sts": 189}
 
@@ -46,9 +46,9 @@ def test_the_sst_loss_applies_smoothing_and_class_weights():
 
 
 def test_the_heads_get_their_own_learning_rate(tiny_cfg):
-    from mtlib.encoders import load_tokenizer
-    from mtlib.loading import build_model
-    from mtlib.schedule import make_optimizer
+    from mtlib.model.encoders import load_tokenizer
+    from mtlib.run.loading import build_model
+    from mtlib.train.optimization import make_optimizer
 
     cfg = tiny_cfg(lr=1e-4, head_lr=1e-3)
     model, _ = build_model(cfg, load_tokenizer("tiny-random"))

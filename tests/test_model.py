@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from mtlib.batching import collate, encode
-from mtlib.data import Examples
-from mtlib.encoders import load_encoder, load_tokenizer
-from mtlib.model import ModelSpec, MultitaskBert
-from mtlib.tasks import TASKS
+from mtlib.data.batching import collate, encode
+from mtlib.data.task_files import Examples
+from mtlib.data.tasks import TASKS
+from mtlib.model.encoders import load_encoder, load_tokenizer
+from mtlib.model.multitask_bert import ModelSpec, MultitaskBert
 
 
 def _model(pair_encoding: str, n_hidden_layers: int = 0) -> MultitaskBert:
@@ -58,8 +58,8 @@ def test_cross_encoded_pairs_and_hidden_layers_keep_the_plain_head():
 
 
 def test_pair_encoding_is_validated():
-    from mtlib.config import Config
-    from mtlib.errors import ConfigError
+    from mtlib.config.config import Config
+    from mtlib.util.errors import ConfigError
 
     for bad in ("dual", "para=dual", "nli=bi", "para:bi"):
         with pytest.raises(ConfigError, match=f"--pair_encoding '{bad}': expected cross, bi, or per task"):

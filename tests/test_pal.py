@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from mtlib.batching import collate
-from mtlib.pipeline import prepare
-from mtlib.tasks import TASKS
+from mtlib.data.batching import collate
+from mtlib.data.tasks import TASKS
+from mtlib.run.pipeline import prepare
 
 
 def _model(tiny_cfg, use_pal):
@@ -47,7 +47,7 @@ def test_pal_learns_and_tasks_stay_isolated(tiny_cfg):
 
 
 def test_pal_checkpoint_without_pal_loads_with_fresh_blocks(tiny_cfg, tmp_path):
-    from mtlib.pipeline import run
+    from mtlib.run.pipeline import run
 
     run(tiny_cfg(save_path=str(tmp_path / "plain"), num_batches_per_epoch=1))
     results = run(

@@ -6,9 +6,9 @@ import matplotlib
 import pytest
 import torch
 
-from mtlib.encoders import load_encoder, load_tokenizer
-from mtlib.model import ModelSpec, MultitaskBert
-from mtlib.tasks import TASKS
+from mtlib.data.tasks import TASKS
+from mtlib.model.encoders import load_encoder, load_tokenizer
+from mtlib.model.multitask_bert import ModelSpec, MultitaskBert
 from mtlib.workbook.playground import Playground, parse_inputs, widget
 
 matplotlib.use("Agg")

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 import mtlib
-from mtlib import cli
-from mtlib.errors import ConfigError, DataError
-from mtlib.evaluate import read_detailed
-from mtlib.predict import read_inputs
-from mtlib.stages import finished_stages, reported_checkpoint, reported_stage
-from mtlib.tasks import TASKS
+import mtlib.__main__ as cli
+from mtlib.data.tasks import TASKS
+from mtlib.run.stages import finished_stages, reported_checkpoint, reported_stage
+from mtlib.train.evaluate import read_detailed
+from mtlib.use.predict import read_inputs
+from mtlib.util.errors import ConfigError, DataError
 
 
 def _inputs(table: pd.DataFrame, task: str) -> list:

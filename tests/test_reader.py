@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mtlib.data import DataWarning, load_task, quora_held_out, read_task_file
-from mtlib.errors import DataError
-from mtlib.tasks import TASKS
+from mtlib.data.task_files import DataWarning, load_task, quora_held_out, read_task_file
+from mtlib.data.tasks import TASKS
+from mtlib.util.errors import DataError
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:

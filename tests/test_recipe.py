@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
-from mtlib.errors import ConfigError, MtlibError
-from mtlib.stages import STAGE_NAMES as STAGES
+from mtlib.run.stages import STAGE_NAMES as STAGES
+from mtlib.util.errors import ConfigError, MtlibError
 from mtlib.workbook import recipe
 
 

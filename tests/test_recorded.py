@@ -7,10 +7,10 @@ import json
 import pytest
 import yaml
 
-from mtlib.cli import main
-from mtlib.config import Config
-from mtlib.pipeline import run
-from mtlib.recorded import recorded_config
+from mtlib.__main__ import main
+from mtlib.config.config import Config
+from mtlib.run.pipeline import run
+from mtlib.store.recorded_config import recorded_config
 
 
 @pytest.fixture(scope="module")

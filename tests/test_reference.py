@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mtlib.cli import main
-from mtlib.config import Config
-from mtlib.config_cli import parse_args
-from mtlib.runs import read_metrics
+from mtlib.__main__ import main
+from mtlib.config.command_line import parse_args
+from mtlib.config.config import Config
+from mtlib.store.run_folder import read_metrics
 
 README = Path("/work/shared/reference/cs224n-reference-project-README.md")
 # The example commands, verbatim, by their line in the reference README.

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtlib.cli import main
-from mtlib.config import Config
-from mtlib.config_cli import parse_args
-from mtlib.errors import CheckpointError, ConfigError
+from mtlib.__main__ import main
+from mtlib.config.command_line import parse_args
+from mtlib.config.config import Config
+from mtlib.util.errors import CheckpointError, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,7 +114,7 @@ def test_offline_hub_id_names_the_packaged_alias(tmp_path, real_data_dir):
 
 
 def test_existing_run_folder_is_not_overwritten(tiny_cfg, tmp_path):
-    from mtlib.pipeline import run
+    from mtlib.run.pipeline import run
 
     cfg = tiny_cfg(save_path=str(tmp_path / "r"), num_batches_per_epoch=1)
     run(cfg)
@@ -124,7 +124,7 @@ def test_existing_run_folder_is_not_overwritten(tiny_cfg, tmp_path):
 
 
 def test_checkpoint_that_does_not_fit(tiny_cfg, tmp_path):
-    from mtlib.pipeline import run
+    from mtlib.run.pipeline import run
 
     run(tiny_cfg(save_path=str(tmp_path / "base"), num_batches_per_epoch=1))
     with pytest.raises(CheckpointError, match="does not fit this model.*n_hidden_layers"):
@@ -142,7 +142,7 @@ class _Boom:
 
 
 def test_a_pickle_that_runs_code_is_refused_without_running(tmp_path):
-    from mtlib.checkpoints import load_tensors, resolve_checkpoint
+    from mtlib.store.checkpoints import load_tensors, resolve_checkpoint
 
     marker = tmp_path / "pwned"
     _Boom.marker = marker
@@ -167,7 +167,7 @@ def test_a_pickle_that_runs_code_is_refused_without_running(tmp_path):
 def test_prediction_writer_escapes_hostile_text(tmp_path):
     import numpy as np
 
-    from mtlib.evaluate import Predictions, read_cs224n, read_detailed, write_predictions
+    from mtlib.train.evaluate import Predictions, read_cs224n, read_detailed, write_predictions
 
     texts = [("tab\there", 'quote " and ""double""'), ("new\nline", "comma, , and \\ back")]
     pred = Predictions("para", "dev", ["a\tb", "c,d"], texts, np.array([1.0, 0.0]), np.array([0.9, 0.1]), np.array([1.0, 0.0]))
@@ -180,10 +180,10 @@ def test_prediction_writer_escapes_hostile_text(tmp_path):
 
 
 def test_non_finite_losses_are_skipped_then_stop_the_run(tiny_cfg, tmp_path, monkeypatch):
-    from mtlib.errors import TrainingError
-    from mtlib.pipeline import run
-    from mtlib.runs import read_metrics
-    from mtlib.tasks import TASKS, TaskSpec
+    from mtlib.data.tasks import TASKS, TaskSpec
+    from mtlib.run.pipeline import run
+    from mtlib.store.run_folder import read_metrics
+    from mtlib.util.errors import TrainingError
 
     real_loss = TaskSpec.loss
     calls = {"n": 0}
@@ -207,7 +207,7 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tiny_cfg, tmp_path, mon
 
 
 def test_same_seed_same_metrics(tiny_cfg, tmp_path):
-    from mtlib.pipeline import run
+    from mtlib.run.pipeline import run
 
     a = run(tiny_cfg(save_path=str(tmp_path / "a"), task_scheduler="random", num_batches_per_epoch=6, epochs=2))
     b = run(tiny_cfg(save_path=str(tmp_path / "b"), task_scheduler="random", num_batches_per_epoch=6, epochs=2))
@@ -296,7 +296,7 @@ def test_sigkill_then_resume_ends_bit_for_bit_like_an_uninterrupted_run(tmp_path
     assert a["dev"] == b["dev"], (target, a["dev"], b["dev"])
     wa, wb = _weights(full), _weights(killed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    from mtlib.runs import read_metrics
+    from mtlib.store.run_folder import read_metrics
 
     steps = [r["step"] for r in read_metrics(killed) if r["kind"] == "train"]
     assert steps == list(range(1, 25)), "metrics.jsonl should hold each update once after the resume"
@@ -324,7 +324,7 @@ def test_sigterm_saves_state_and_says_how_to_resume(tmp_path, real_data_dir):
     assert (run_dir / "state" / "trainer.json").is_file()
     resumed = subprocess.run([sys.executable, "-m", "mtlib", "--resume", str(run_dir)], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    from mtlib.runs import read_metrics
+    from mtlib.store.run_folder import read_metrics
 
     steps = [r["step"] for r in read_metrics(run_dir) if r["kind"] == "train"]
     assert steps == list(range(1, 25)) and (run_dir / "results.json").is_file()

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from mtlib.cli import main
-from mtlib.errors import CheckpointError, ConfigError, DataError
-from mtlib.runs import MARKER, RunDir
+from mtlib.__main__ import main
+from mtlib.store.run_folder import MARKER, RunDir
+from mtlib.util.errors import CheckpointError, ConfigError, DataError
 
 
 def _run(cfg):
-    from mtlib.pipeline import run
+    from mtlib.run.pipeline import run
 
     return run(cfg)
 
@@ -93,7 +93,7 @@ def test_non_finite_or_out_of_range_floats_are_refused(capsys, flag, value):
 
 
 def test_the_mean_is_over_all_tasks_or_none():
-    from mtlib.evaluate import summary
+    from mtlib.train.evaluate import summary
 
     assert summary({"sst": 0.5, "para": 0.7}) == pytest.approx(0.6)
     assert summary({"sst": 0.5, "sts": float("nan")}) != summary({"sst": 0.5, "sts": float("nan")})  # NaN
@@ -102,10 +102,10 @@ def test_the_mean_is_over_all_tasks_or_none():
 def test_weights_that_turn_non_finite_end_the_run_and_nothing_is_saved_as_best(tiny_cfg, tmp_path):
     import torch
 
-    from mtlib.errors import TrainingError
-    from mtlib.pipeline import prepare
-    from mtlib.runs import RunDir as Dir
+    from mtlib.run.pipeline import prepare
+    from mtlib.store.run_folder import RunDir as Dir
     from mtlib.train import Trainer
+    from mtlib.util.errors import TrainingError
 
     cfg = tiny_cfg(save_path=str(tmp_path / "diverged"))
     p = prepare(cfg)
@@ -126,7 +126,7 @@ def test_weights_that_turn_non_finite_end_the_run_and_nothing_is_saved_as_best(t
 
 # ---- 4. the tokenizer belongs to the checkpoint -------------------------------------------------
 def test_the_tokenizer_is_rewritten_with_each_checkpoint_and_checked_on_load(trained, tmp_path):
-    from mtlib.checkpoints import TOKENIZER_SOURCE, check_tokenizer
+    from mtlib.store.checkpoints import TOKENIZER_SOURCE, check_tokenizer
 
     folder, _ = trained
     recorded = json.loads((folder / "tokenizer" / TOKENIZER_SOURCE).read_text())
@@ -171,8 +171,8 @@ def _sst_file(tmp_path, rows):
 
 
 def test_an_unmatched_quote_that_swallows_rows_is_reported_at_its_line(tmp_path):
-    from mtlib.data import read_task_file
-    from mtlib.tasks import TASKS
+    from mtlib.data.task_files import read_task_file
+    from mtlib.data.tasks import TASKS
 
     rows = [f"{i}\tid{i}\tsentence {i} .\t{i % 5}\n" for i in range(6)]
     rows[2] = '2\tid2\t"an unmatched quote .\t2\n'
@@ -182,8 +182,8 @@ def test_an_unmatched_quote_that_swallows_rows_is_reported_at_its_line(tmp_path)
 
 
 def test_a_duplicate_id_is_reported_with_both_lines(tmp_path):
-    from mtlib.data import read_task_file
-    from mtlib.tasks import TASKS
+    from mtlib.data.task_files import read_task_file
+    from mtlib.data.tasks import TASKS
 
     rows = ["0\tidA\tone .\t1\n", "1\tidB\ttwo .\t2\n", "2\tidA\tthree .\t3\n"]
     with pytest.raises(DataError, match=r":4 \(column 'id'\): id 'idA' is used twice in this file \(first at line 2\)"):
@@ -193,7 +193,7 @@ def test_a_duplicate_id_is_reported_with_both_lines(tmp_path):
 def test_examples_shared_between_train_and_dev_are_counted():
     import numpy as np
 
-    from mtlib.data import Examples, shared_between_splits
+    from mtlib.data.task_files import Examples, shared_between_splits
 
     train = Examples("sst", "train", "t", ["a", "b"], [("Good .",), ("Bad .",)], np.zeros(2))
     dev = Examples("sst", "dev", "d", ["a", "c"], [("good .",), ("Fine .",)], np.zeros(2))
@@ -202,7 +202,7 @@ def test_examples_shared_between_train_and_dev_are_counted():
 
 # ---- 7. max_length beyond the encoder's positions -----------------------------------------------
 def test_max_length_beyond_the_encoders_positions_is_refused_before_training(tiny_cfg, tmp_path):
-    from mtlib.encoders import load_encoder
+    from mtlib.model.encoders import load_encoder
 
     limit = load_encoder("tiny-random").config.max_position_embeddings
     with pytest.raises(ConfigError, match=f"can read \\({limit} positions\\)"):
@@ -304,7 +304,7 @@ class _Boom:
 
 
 def test_an_encoder_folder_with_a_code_running_pickle_is_refused_without_running(tmp_path):
-    from mtlib.encoders import TINY_CONFIG, load_encoder
+    from mtlib.model.encoders import TINY_CONFIG, load_encoder
 
     marker = tmp_path / "pwned"
     _Boom.marker = marker
@@ -320,7 +320,7 @@ def test_an_encoder_folder_with_a_code_running_pickle_is_refused_without_running
 
 # ---- 8. fuzzed: any flags, any YAML -------------------------------------------------------------
 def _fuzz_flags():
-    from mtlib.config import _FIELDS
+    from mtlib.config.config import _FIELDS
 
     skip = {"save_path", "resume", "data_dir", "encoder", "overwrite", "debug"}
     return sorted(f"--{name}" for name in _FIELDS if name not in skip) + ["--config", "--stage", "--use_gpu", "--no-progress", "--epoch"]
@@ -430,8 +430,8 @@ def test_the_recipe_stopped_by_sigterm_says_how_to_continue_and_continues(tmp_pa
 def test_a_stage_whose_state_survived_only_as_state_old_resumes(tiny_cfg, tmp_path, monkeypatch, real_data_dir):
     """A kill between the two renames of a state save leaves only state.old/: the stage resumes
     from it instead of starting again."""
-    from mtlib import stages
-    from mtlib.checkpoints import state_exists
+    from mtlib.run import stages
+    from mtlib.store.checkpoints import state_exists
 
     monkeypatch.setenv("MTLIB_DATA_DIR", str(real_data_dir))
     run = tmp_path / "run"

@@ -3,10 +3,10 @@ folders and old results.json keys."""
 
 import json
 
-from mtlib.config import Config
-from mtlib.config_cli import parse_args
-from mtlib.run_result import RunResult, read_workbook_results
-from mtlib.stages import stage_folder, stage_name
+from mtlib.config.command_line import parse_args
+from mtlib.config.config import Config
+from mtlib.run.stages import stage_folder, stage_name
+from mtlib.store.results_file import RunResult, read_workbook_results
 
 
 def test_the_reference_flags_set_the_renamed_settings():

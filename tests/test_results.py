@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mtlib.errors import ConfigError
+from mtlib.util.errors import ConfigError
 from mtlib.workbook import result_tables as results
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mtlib.config import Config
-from mtlib.errors import ConfigError
-from mtlib.schedule import COMBINE_BATCHES, batches_per_update, make_lr_schedule, plan_epoch
+from mtlib.config.config import Config
+from mtlib.train.optimization import COMBINE_BATCHES, batches_per_update, make_lr_schedule, plan_epoch
+from mtlib.util.errors import ConfigError
 
 SIZES = {"sst": 267, "para": 508, "sts": 189}  # real batch counts of batch 32 on the CPU data
 
@@ -41,7 +41,7 @@ def test_one_task_phases_take_one_batch_per_update():
 
 
 def test_the_help_says_what_the_epoch_length_counts():
-    from mtlib.config import _FIELDS
+    from mtlib.config.config import _FIELDS
 
     def help_of(name):
         return _FIELDS[name].metadata["help"]

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mtlib.schedulers import draw_update, make_scheduler
+from mtlib.train.task_schedulers import draw_update, make_scheduler
 
 TASKS = ["sst", "para", "sts"]
 SIZES = {"sst": 267, "para": 508, "sts": 189}  # real batch counts of batch 32 on the CPU data
@@ -67,8 +67,8 @@ def test_pal_over_one_epoch_samples_at_the_annealings_end_as_the_reference():
 
 def test_pal_uses_real_batch_counts_in_a_run(tiny_cfg, tmp_path):
     """In a run with --num_batches_per_epoch, the phase logs the real per-task batch counts."""
-    from mtlib.pipeline import run
-    from mtlib.runs import read_metrics
+    from mtlib.run.pipeline import run
+    from mtlib.store.run_folder import read_metrics
 
     cfg = tiny_cfg(
         task_scheduler="pal",

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from conftest import ROOT
 
-from mtlib.errors import ConfigError
+from mtlib.util.errors import ConfigError
 from mtlib.workbook import sweep
 
 

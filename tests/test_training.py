@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mtlib.evaluate import read_cs224n
-from mtlib.pipeline import load_model, prepare, run
-from mtlib.runs import read_metrics
-from mtlib.tasks import TASKS
+from mtlib.data.tasks import TASKS
+from mtlib.run.pipeline import load_model, prepare, run
+from mtlib.store.run_folder import read_metrics
+from mtlib.train.evaluate import read_cs224n
 
 
 def _train_losses(run_dir):
@@ -76,7 +76,7 @@ def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
     import json
     import shlex
 
-    from mtlib.config_cli import parse_args
+    from mtlib.config.command_line import parse_args
 
     cfg = tiny_cfg(save_path=str(tmp_path / "r"), lr=2e-3, task_scheduler="random")
     run(cfg)

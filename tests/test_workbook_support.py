@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtlib import paths, progress
-from mtlib.errors import ConfigError, DataError
+from mtlib.util import paths, progress
+from mtlib.util.errors import ConfigError, DataError
 from mtlib.workbook import narrative, plots
 from mtlib.workbook import runner as workbook
 
@@ -26,7 +26,7 @@ def test_relative_folders_resolve_against_the_project_root_not_the_working_direc
 
 
 def test_a_missing_data_folder_names_the_absolute_path_and_the_fix(tmp_path, monkeypatch):
-    from mtlib.data import check_data_dir, resolve_data_dir
+    from mtlib.data.task_files import check_data_dir, resolve_data_dir
 
     monkeypatch.setenv("MTLIB_DATA_DIR", "no-such-data")
     with pytest.raises(DataError) as err:
@@ -41,14 +41,14 @@ def test_a_run_name_must_be_a_name_not_a_path(name):
 
 
 def test_an_unknown_profile_lists_the_profiles():
-    from mtlib.config import Config
+    from mtlib.config.config import Config
 
     with pytest.raises(ConfigError, match=r"no profile 'nope'.*cpu, cpu-full"):
         Config.from_profile("nope")
 
 
 def test_an_empty_profile_means_mtlib_profile_else_cpu(monkeypatch):
-    from mtlib.config import profile_path
+    from mtlib.config.config import profile_path
 
     monkeypatch.delenv("MTLIB_PROFILE", raising=False)
     assert profile_path("").name == "cpu.yaml"
@@ -59,7 +59,7 @@ def test_an_empty_profile_means_mtlib_profile_else_cpu(monkeypatch):
 def test_a_profile_file_is_found_from_the_working_folder_or_the_project_root(tmp_path, monkeypatch):
     """A notebook runs in notebooks/, so `--profile results/x.yaml` given at the project root must
     still name the same file there; a missing file says where it looked."""
-    from mtlib.config import profile_path
+    from mtlib.config.config import profile_path
 
     root = tmp_path / "checkout"
     (root / "notebooks").mkdir(parents=True)

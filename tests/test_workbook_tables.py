@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlib.data import DroppedRow, Examples
+from mtlib.data.task_files import DroppedRow, Examples
 from mtlib.workbook import analysis, explore, history, report
 from mtlib.workbook import trivial_baselines as baselines
 
@@ -185,8 +185,8 @@ def test_report_tables_keep_stage_order_after_a_json_round_trip(tmp_path):
 
 
 def test_overwriting_a_run_folder_starts_its_records_afresh(tmp_path):
-    from mtlib.config import Config
-    from mtlib.runs import RunDir, read_metrics
+    from mtlib.config.config import Config
+    from mtlib.store.run_folder import RunDir, read_metrics
 
     cfg = Config.from_dict({"save_path": str(tmp_path / "run"), "overwrite": True})
     first = RunDir.open(cfg)

@@ -7,7 +7,14 @@ callbacks.py  metrics.jsonl, TensorBoard, confusion figures, the best checkpoint
 loop.py       the Trainer: phases, epochs, early stopping, signals, resume
 """
 
-from .loop import Trainer
-from .state import Interrupted, LoopState, Phase, PhaseParts, phases_of, seed_everything
+_FROM = {"Trainer": "loop", **dict.fromkeys(("Interrupted", "LoopState", "Phase", "PhaseParts", "phases_of", "seed_everything"), "state")}
 
 __all__ = ["Trainer", "Interrupted", "LoopState", "Phase", "PhaseParts", "phases_of", "seed_everything"]
+
+
+def __getattr__(name: str):  # loaded on first use, so that mtlib.train.<module> imports only what it needs
+    if name not in _FROM:
+        raise AttributeError(name)
+    import importlib
+
+    return getattr(importlib.import_module(f".{_FROM[name]}", __name__), name)

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checkpoints import save_model
-from ..evaluate import confusion
-from ..runs import RunDir
-from ..tasks import TASKS
+from ..data.tasks import TASKS
+from ..store.checkpoints import save_model
+from ..store.run_folder import RunDir
+from .evaluate import confusion
 
 
 class MetricsLog:

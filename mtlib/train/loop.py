@@ -20,21 +20,21 @@ from typing import Any
 
 import torch
 
-from .. import distributed as dist
-from ..amp import Precision
-from ..batching import Encoded, TaskStream
-from ..checkpoints import load_state, load_weights_into, save_state, state_exists
-from ..config import Config
-from ..errors import CheckpointError, TrainingError
-from ..evaluate import predict_split, summary
-from ..gradients import make_method
-from ..model import MultitaskBert
-from ..progress import EpochProgress, duration, say
-from ..runs import RunDir, truncate_metrics
-from ..schedule import make_lr_schedule, make_optimizer, plan_epoch
-from ..schedulers import draw_update, make_scheduler
+from ..config.config import Config
+from ..data.batching import Encoded, TaskStream
+from ..model.amp import Precision
+from ..model.multitask_bert import MultitaskBert
+from ..store.checkpoints import load_state, load_weights_into, save_state, state_exists
+from ..store.run_folder import RunDir, truncate_metrics
+from ..util.errors import CheckpointError, TrainingError
+from ..util.progress import EpochProgress, duration, say
+from . import distributed as dist
 from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
+from .evaluate import predict_split, summary
+from .gradients import make_method
+from .optimization import make_lr_schedule, make_optimizer, plan_epoch
 from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
+from .task_schedulers import draw_update, make_scheduler
 from .update import Outcome, Workbench, run_update
 
 Callback = Callable[[str, dict[str, Any]], None]

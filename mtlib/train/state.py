@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..batching import TaskStream
-from ..config import Config
-from ..errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
+from ..config.config import Config
+from ..data.batching import TaskStream
+from ..util.errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
 
 
 @dataclass
@@ -63,8 +63,8 @@ class PhaseParts:
 
     optimizer: torch.optim.Optimizer
     lr_schedule: Any  # a torch LR scheduler
-    method: Any  # a `mtlib.gradients` method
-    scheduler: Any  # a `mtlib.schedulers` task scheduler
+    method: Any  # a `mtlib.train.gradients` method
+    scheduler: Any  # a `mtlib.train.task_schedulers` task scheduler
     streams: dict[str, TaskStream]
     scaler: Any  # the precision's GradScaler (disabled unless fp16)
 

@@ -2,7 +2,7 @@
 
 An *update* is one optimizer step. It gathers `batches_per_update` task batches (the tasks
 come from the task scheduler, through the combine strategy; how many batches an update and an
-epoch hold, and the learning rate of each update, are `mtlib.schedule`'s), and for each task t
+epoch hold, and the learning rate of each update, are `mtlib.train.optimization`'s), and for each task t
 present:
 
     L_t = (1 / n_t) · Σ_{b in t's batches of this update} loss(b)
@@ -12,7 +12,7 @@ where n_t is the number of t's batches **in this update** (not in the epoch). Ea
 examples, each weighted by its share of the batch, so accumulation changes memory, not maths.
 With `--projection none` the update's gradient is Σ_t w_t L_t; otherwise each task's gradient
 on the shared encoder is taken separately and combined by the projection
-(`mtlib.gradients`), while heads and PAL blocks keep their own task's gradient.
+(`mtlib.train.gradients`), while heads and PAL blocks keep their own task's gradient.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import distributed as dist
-from ..amp import Precision
-from ..batching import Encoded
-from ..config import Config
-from ..gradients import cosine_matrix, per_task_gradients, set_flat_grad
-from ..model import MultitaskBert
-from ..tasks import TASKS
+from ..config.config import Config
+from ..data.batching import Encoded
+from ..data.tasks import TASKS
+from ..model.amp import Precision
+from ..model.multitask_bert import MultitaskBert
+from . import distributed as dist
+from .gradients import cosine_matrix, per_task_gradients, set_flat_grad
 from .state import PhaseParts
 
 

@@ -1,9 +1,9 @@
 """The tables of notebook 04: a trained run's dev predictions, taken apart.
 
 Everything reads the run's `predictions/<task>-<split>-detailed.tsv` files (written by
-`mtlib.pipeline.run`), so the analysis needs no model and no data folder: confusion matrices
+`mtlib.run.pipeline.run`), so the analysis needs no model and no data folder: confusion matrices
 and per-class precision/recall/F1 (scikit-learn), bootstrap confidence intervals
-(`mtlib.evaluate.bootstrap_ci`), STS residuals by gold bin, and the most confident errors.
+(`mtlib.train.evaluate.bootstrap_ci`), STS residuals by gold bin, and the most confident errors.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from ..evaluate import Predictions, bootstrap_ci, confusion, read_detailed
-from ..tasks import TASKS
+from ..data.tasks import TASKS
+from ..train.evaluate import Predictions, bootstrap_ci, confusion, read_detailed
 
 Frames = dict[str, pd.DataFrame]  # task -> detailed predictions of one split
 BINS = 5  # a regression task's gold scores in this many equal bins of its label range
@@ -34,7 +34,7 @@ def load_predictions(run_dir: str | Path, split: str = "dev", tasks: list[str] |
 
 
 def as_predictions(task: str, frame: pd.DataFrame, split: str = "dev") -> Predictions:
-    """A detailed prediction table back as the `Predictions` that `mtlib.evaluate` scores."""
+    """A detailed prediction table back as the `Predictions` that `mtlib.train.evaluate` scores."""
     spec = TASKS[task]
     prob_cols = [f"p{i}" for i in range(spec.num_outputs)] if spec.label_kind == "class" else ["probability"]
     probs = frame[prob_cols].to_numpy(float)

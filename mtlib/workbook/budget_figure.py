@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tasks import TASKS
+from ..data.tasks import TASKS
 from .score_tables import timed_runs
 
 BUDGET_MINUTES = 15.0  # the default profile's budget (issue 15)

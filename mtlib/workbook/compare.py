@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..checkpoints import atomic_write_text
-from ..config import Config
-from ..errors import ConfigError, MtlibError
-from ..stages import STAGE_NAMES, finished_stages
-from ..tasks import TASKS
+from ..config.config import Config
+from ..data.tasks import TASKS
+from ..run.stages import STAGE_NAMES, finished_stages
+from ..store.checkpoints import atomic_write_text
+from ..util.errors import ConfigError, MtlibError
 from . import result_tables as recorded
 
 IGNORED = ("pretrained_model_name",)  # a path into each run's own folder: always differs
@@ -39,7 +39,7 @@ def run_configs(folder: Path) -> dict[str, Config]:
 
 def reported_config(folder: Path) -> Config:
     """The config of the checkpoint a run reports (its reported stage's, or a CLI run's own)."""
-    from ..stages import reported_stage
+    from ..run.stages import reported_stage
 
     configs = run_configs(folder)
     return configs[reported_stage(finished_stages(folder))] if "" not in configs else configs[""]

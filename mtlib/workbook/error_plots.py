@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..tasks import TASKS
+from ..data.tasks import TASKS
 from .analysis import bin_edges, gold_bins
 from .plots import TASK_COLORS, class_names, finish, wrap
 

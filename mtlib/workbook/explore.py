@@ -2,7 +2,7 @@
 rows and sentence overlap between splits.
 
 Everything starts from `load_splits`, which reads the task files exactly as training does
-(`mtlib.data.load_task`: the same validation, the same md5 split of quora-dev.csv when
+(`mtlib.data.task_files.load_task`: the same validation, the same md5 split of quora-dev.csv when
 quora-train.csv is absent), so the numbers describe the data the model sees.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data import DataWarning, Examples, check_data_dir, load_task, resolve_data_dir
-from ..tasks import TASK_NAMES, TASKS
+from ..data.task_files import DataWarning, Examples, check_data_dir, load_task, resolve_data_dir
+from ..data.tasks import TASK_NAMES, TASKS
 
 Splits = dict[str, dict[str, Examples]]  # task -> split -> validated rows
 SPLITS = ("train", "dev", "test")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..run_result import RunResult
-from ..runs import read_metrics
+from ..store.results_file import RunResult
+from ..store.run_folder import read_metrics
 
 Stages = Mapping[str, str | Path]  # stage name -> run folder, in training order
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from .. import paths
-from ..checkpoints import atomic_write_text
-from ..config import Config
-from ..stages import BY_NAME, STAGE_NAMES, TEST_STAGE
-from ..tasks import DEV_SPLIT_TASKS, TASKS
+from ..config.config import Config
+from ..data.tasks import DEV_SPLIT_TASKS, TASKS
+from ..run.stages import BY_NAME, STAGE_NAMES, TEST_STAGE
+from ..store.checkpoints import atomic_write_text
+from ..util import paths
 from . import narrative
 
 FILE = "MODEL_CARD.md"
@@ -209,7 +209,7 @@ def _why_not(encoder: str, full_dev: bool) -> str:
 def limitations(results: dict[str, Any], stages: dict[str, Path], final: Path, cfg: dict[str, Any], full_dev: bool) -> list[str]:
     import numpy as np
 
-    from ..evaluate import Predictions, confusion, read_detailed
+    from ..train.evaluate import Predictions, confusion, read_detailed
 
     out = []
     if results["profile"] == "smoke":

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import paths
-from ..run_result import RunResult
-from ..tasks import TASKS, pair_modes
+from ..data.tasks import TASKS, pair_modes
+from ..store.results_file import RunResult
+from ..util import paths
 
 LOW_RECALL = 0.10  # a class recalled less often than this has (nearly) collapsed
 SINGLE_TASK_BASELINE = "results/baseline-trainer-gpu.json"  # single-task Trainer runs of the packaged encoder

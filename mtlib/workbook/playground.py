@@ -4,8 +4,8 @@ One input per line. A line is a single sentence, or a pair written `first || sec
 sentence is answered by every single-sentence task (SST: the sentiment and its probability),
 a pair by every pair task (paraphrase: yes/no and its probability; similarity: 0..5). A
 sentence is never paired with itself. The inputs go through the same tokenization and
-prediction path as the test stage (`mtlib.batching.encode`, `mtlib.evaluate.predict_split`), with
-the checkpoint's recorded settings (`mtlib.predict.Predictor`, which `mtlib.load` returns).
+prediction path as the test stage (`mtlib.data.batching.encode`, `mtlib.train.evaluate.predict_split`), with
+the checkpoint's recorded settings (`mtlib.use.predict.Predictor`, which `mtlib.load` returns).
 
 `widget` wraps it in ipywidgets for JupyterLab; `show` draws a static example as well, so a
 headless papermill run renders the answers instead of waiting for input.
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..tasks import TASKS
+from ..data.tasks import TASKS
 
 PAIR_SEPARATOR = "||"
 
@@ -39,16 +39,16 @@ class Playground:
     """A trained model and its tokenizer, asked about a few inputs at a time."""
 
     def __init__(self, model: Any = None, tokenizer: Any = None, max_length: int = 128, batch_size: int = 64, *, predictor: Any = None):
-        from ..predict import Predictor
+        from ..use.predict import Predictor
 
         self.predictor = predictor or Predictor(model, tokenizer, max_length, batch_size)
         self.model, self.tokenizer, self.max_length = self.predictor.model, self.predictor.tokenizer, self.predictor.max_length
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> Playground:
-        """Load a run folder (or weights file) written by `mtlib.pipeline.run` with every
-        setting it was trained with (`mtlib.predict.load`)."""
-        from ..predict import load
+        """Load a run folder (or weights file) written by `mtlib.run.pipeline.run` with every
+        setting it was trained with (`mtlib.use.predict.load`)."""
+        from ..use.predict import load
 
         return cls(predictor=load(path, device))
 

@@ -2,7 +2,7 @@
 
 A run's figures live in its own folder, `runs/<run>/figures/<name>.png` and `.svg`, so a copied
 run keeps its pictures; a copy goes to `figures/<run>/` (or $MTLIB_FIGURES/<run>/) for papers.
-Both resolve against the project root (`mtlib.paths`), whether a notebook runs in JupyterLab,
+Both resolve against the project root (`mtlib.util.paths`), whether a notebook runs in JupyterLab,
 under papermill, or from the CLI.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .. import paths
-from ..tasks import TASKS
+from ..data.tasks import TASKS
+from ..util import paths
 
 
 def figures_dir(run: str | Path) -> Path:

@@ -1,7 +1,7 @@
 """`python -m mtlib.recipe --profile P --run R`: a profile's training stages, without notebooks.
 
 The same stages, in the same order and with the same checkpoint chaining, as notebooks 02 and
-03 run (`mtlib.stages`), into the same folders (`runs/<run>/stages/<stage>/`), with
+03 run (`mtlib.run.stages`), into the same folders (`runs/<run>/stages/<stage>/`), with
 the same `results.json` at the end. It is the batch form of the workbook, for seeds and
 ablations, and for machines without Jupyter:
 
@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..errors import MtlibError, run_command
-from ..stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
+from ..run.stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
+from ..util import paths
+from ..util.errors import MtlibError, run_command
 from . import report
 
 
@@ -57,7 +57,7 @@ def run_recipe(
     command: str = "",
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Every training stage of `profile` into runs/<run_name>/ (`mtlib.stages.run_stage`: a
+    """Every training stage of `profile` into runs/<run_name>/ (`mtlib.run.stages.run_stage`: a
     finished stage with the same settings is kept, an interrupted one resumes), then the test
     stage and the run's results.json. `overwrite` trains every stage again."""
     common, per_stage = parse_sets(sets or [])

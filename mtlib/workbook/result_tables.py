@@ -24,13 +24,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..checkpoints import atomic_write_json, atomic_write_text
-from ..config import Config
-from ..errors import ConfigError, run_command
-from ..run_result import with_current_names
-from ..stages import reported_stage_of
-from ..tasks import TASKS
+from ..config.config import Config
+from ..data.tasks import TASKS
+from ..run.stages import reported_stage_of
+from ..store.checkpoints import atomic_write_json, atomic_write_text
+from ..store.results_file import with_current_names
+from ..util import paths
+from ..util.errors import ConfigError, run_command
 from . import budget_figure
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
     BLOCKS,
@@ -124,7 +124,7 @@ def class_recall(predictions: Path) -> dict[str, list[float | None]]:
     reported stage's `<task>-dev-detailed.tsv`; tasks without that file are left out."""
     import numpy as np
 
-    from ..evaluate import read_detailed
+    from ..train.evaluate import read_detailed
 
     out: dict[str, list[float | None]] = {}
     for task, spec in TASKS.items():

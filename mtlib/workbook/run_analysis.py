@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..run_result import with_current_names
-from ..stages import finished_stages, reported_stage
-from ..tasks import TASKS
+from ..data.tasks import TASKS
+from ..run.stages import finished_stages, reported_stage
+from ..store.results_file import with_current_names
+from ..util import paths
 from . import analysis, error_plots, narrative, plots
 
 NOTHING_YET = (
@@ -101,7 +101,7 @@ class Analysis:
     def scores(self, resamples: int = 1000, seed: int = 0) -> None:
         if self.empty:
             return
-        from ..config import Config
+        from ..config.config import Config
 
         table = analysis.scores_with_ci(self.frames, resamples, seed)
         cfg = Config.from_yaml(self.stage / "config.yaml") if (self.stage / "config.yaml").is_file() else Config()

@@ -1,12 +1,12 @@
 """`python -m mtlib.workbook --profile cpu --run NAME`: the four notebooks, in order, headless.
 
 Each notebook runs through `papermill.execute_notebook` with the parameters it declares. The
-notebooks train through `mtlib.stages.run_stage`, so the stages chain through the run folder
+notebooks train through `mtlib.run.stages.run_stage`, so the stages chain through the run folder
 and a stage that already finished is reused:
 
     runs/<run>/
       notebooks/0N_*.ipynb     executed copies (the sources in notebooks/ keep no outputs)
-      stages/<stage>/          one `mtlib.pipeline.run` folder per training stage (dev predictions)
+      stages/<stage>/          one `mtlib.run.pipeline.run` folder per training stage (dev predictions)
       stages/test/             the test split, predicted with the reported stage's checkpoint
       figures/                 PNG + SVG of every figure (copied to figures/<run>/ for papers)
       results.json             reported dev scores, CIs (the stage with the best mean dev score),
@@ -36,11 +36,11 @@ from typing import Any
 
 import yaml
 
-from .. import paths
-from ..errors import ConfigError, MtlibError, run_command
-from ..runs import has_content, locked
-from ..stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
-from ..yaml_files import profile_path
+from ..config.yaml_files import profile_path
+from ..run.stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
+from ..store.run_folder import has_content, locked
+from ..util import paths
+from ..util.errors import ConfigError, MtlibError, run_command
 from . import report
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
@@ -85,7 +85,7 @@ class _Lines:
 
 @contextlib.contextmanager
 def _kernel_environment() -> Iterator[None]:
-    """Kernels started by papermill print plain-text progress (`mtlib.progress`)."""
+    """Kernels started by papermill print plain-text progress (`mtlib.util.progress`)."""
     saved = os.environ.get("MTLIB_PROGRESS")
     os.environ["MTLIB_PROGRESS"] = "text"
     try:
@@ -241,7 +241,7 @@ def recreate_command(profile: str, run_name: str, data_dir: str, encoder: str, e
 
 def summary(results: dict[str, Any], folder: Path) -> str:
     """The closing lines of `make workbook`: the reported dev scores, and where everything is."""
-    from ..tasks import TASKS
+    from ..data.tasks import TASKS
 
     machine = f" on {results['device']}" + (f" ({results['cpu']}, {results['precision']})" if results.get("cpu") else "")
     lines = [

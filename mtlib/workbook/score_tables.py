@@ -9,7 +9,7 @@ import math
 from statistics import mean, stdev
 from typing import Any
 
-from ..tasks import DEV_SPLIT_TASKS, TASKS
+from ..data.tasks import DEV_SPLIT_TASKS, TASKS
 
 TASK_ORDER = tuple(TASKS)
 TASK_LABELS = " | ".join(spec.table_label for spec in TASKS.values())
@@ -111,7 +111,7 @@ def where_cell(runs: list[dict[str, Any]]) -> str:
     amp = r.get("amp") or ""
     precision = r.get("precision") or (amp if amp and amp not in ("off", "auto") else "fp32" if amp == "off" else "")
     if precision == "fp32" and r.get("device") not in ("cpu", None):
-        precision = "fp32 (TF32 matmuls)"  # mtlib.amp switches TF32 on for CUDA
+        precision = "fp32 (TF32 matmuls)"  # mtlib.model.amp switches TF32 on for CUDA
     threads = f", {r['threads']} threads" if r.get("threads") and r.get("device") == "cpu" else ""
     return f"{device}{', ' + precision if precision else ''}{threads}"
 

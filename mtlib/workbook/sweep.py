@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import paths
-from ..errors import ConfigError, run_command
+from ..util import paths
+from ..util.errors import ConfigError, run_command
 from .recipe import parse_sets, run_recipe
 
 
@@ -110,7 +110,7 @@ def finished_with(folder: Path, profile: str, sets: list[str]) -> bool:
 
 def _training(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Recipe settings without those that only change how a run is carried out (threads, ...)."""
-    from ..config import RUN_ONLY
+    from ..config.config import RUN_ONLY
 
     kept = {stage: {k: v for k, v in values.items() if k not in RUN_ONLY} for stage, values in settings.items()}
     return {stage: values for stage, values in kept.items() if values or stage == "all_stages"}

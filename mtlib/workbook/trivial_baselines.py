@@ -2,7 +2,7 @@
 
 The constant a task's baseline predicts is fitted on the training labels only: the majority
 class for SST and paraphrase, the mean score for STS (whose Pearson correlation with any
-constant is undefined, scored 0 as `mtlib.tasks.metric_value` does). The baseline is scored on
+constant is undefined, scored 0 as `mtlib.data.tasks.metric_value` does). The baseline is scored on
 exactly the dev rows a run was scored on, read from the run's prediction files, so a capped
 smoke run and a full run are each compared like with like.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import DataWarning, load_task, resolve_data_dir
-from ..evaluate import read_detailed
-from ..tasks import TASKS
+from ..data.task_files import DataWarning, load_task, resolve_data_dir
+from ..data.tasks import TASKS
+from ..train.evaluate import read_detailed
 
 
 def constant_prediction(task: str, train_labels: np.ndarray) -> float:

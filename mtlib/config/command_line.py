@@ -1,0 +1,93 @@
+"""The command line of `python -m mtlib`: a flag per config field (with its help text and
+choices), the CS224N reference project's spellings as aliases, and the flags that recreate a config."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import fields
+from typing import get_type_hints
+
+from ..data.tasks import TASKS
+from ..util.errors import ConfigError
+from .config import MICRO_BATCH_ALIASES, RENAMED, RUN_ONLY, SECTIONS, SPELLINGS, Config
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported in one line (the usage is one --help away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="python -m mtlib",
+        description=f"Train and test one BERT encoder on {', '.join(spec.title for spec in TASKS.values())}.",
+        epilog="Subcommands: predict, export, compare, sweep (e.g. python -m mtlib predict --help).",
+        argument_default=argparse.SUPPRESS,  # only what the user typed overrides YAML
+        allow_abbrev=False,  # --epoch is an error, not --epochs
+    )
+    parser.add_argument("--config", help="YAML file of settings (flat or by section); flags override it")
+    parser.add_argument("--stage", help="with --config: apply that profile's `stages: <name>` overrides")
+    for section, cls in SECTIONS.items():
+        group = parser.add_argument_group(section)
+        hints = get_type_hints(cls)
+        for f in fields(cls):
+            kind = hints[f.name]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            help_text = f"{f.metadata['help']} (default: {default!r})"
+            names = [f"--{f.name}", *SPELLINGS.get(f.name, ())]
+            if kind is bool:
+                group.add_argument(*names, action=argparse.BooleanOptionalAction, help=help_text)
+            else:
+                choices = f.metadata.get("choices")
+                group.add_argument(*names, choices=choices, help=help_text)
+    legacy = parser.add_argument_group("aliases kept from the CS224N reference project")
+    for old, new in RENAMED.items():
+        legacy.add_argument(f"--{old}", help=f"same as --{new}")
+    for flag, task in MICRO_BATCH_ALIASES.items():
+        legacy.add_argument(f"--{flag}", help=f"same as --max_micro_batch {task}=N" if flag.startswith("max_") else argparse.SUPPRESS)
+    legacy.add_argument("--use_gpu", action="store_true", help="same as --device cuda")
+    legacy.add_argument(
+        "--use_amp",
+        action="store_true",
+        help="same as --amp auto (on CUDA bf16 where supported, else fp16; on a CPU bf16 only where it is native, else fp32)",
+    )
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> Config:
+    args = vars(build_parser().parse_args(argv))
+    path, stage = args.pop("config", None), args.pop("stage", "")
+    if stage and not path:
+        raise ConfigError("--stage needs --config PROFILE.yaml")
+    if "resume" in args:
+        ignored = sorted(k for k in args if k not in RUN_ONLY and k not in ("resume",))
+        if ignored or path:
+            flags = ", ".join(f"--{k}" for k in ignored + (["config"] if path else []))
+            raise ConfigError(
+                f"--resume {args['resume']} continues that run with the settings it started with, so {flags} cannot apply; "
+                "drop them, or start a new run with --save_path"
+            )
+    cfg = Config.from_yaml(path, stage) if path else Config()
+    cfg.update(args, source="command line")
+    return cfg
+
+
+def command_line(cfg: Config) -> list[str]:
+    """The flags that recreate `cfg` from defaults (only those that differ)."""
+    default = Config().to_flat()
+    out: list[str] = []
+    for key, value in cfg.to_flat().items():
+        if key in ("resume", "overwrite", "debug") or value == default[key]:
+            continue
+        if isinstance(value, bool):
+            out.append(f"--{key}" if value else f"--no-{key}")
+        elif isinstance(value, list):
+            out += [f"--{key}", ",".join(value)]
+        elif isinstance(value, dict):
+            out += [f"--{key}", ",".join(f"{k}={v}" for k, v in value.items())]
+        else:
+            out += [f"--{key}", str(value)]
+    return out

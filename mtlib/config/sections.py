@@ -1,0 +1,131 @@
+"""The five sections of a `Config` (data, model, train, multitask, run): every setting with its
+default, its help text (for `--help` and `--help-notebook`) and, where it has a fixed list, its
+choices. Each leaf name is unique across the sections, so a setting is named the same way on
+the command line, in YAML and in a notebook's parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
+from ..model.amp import AMP_MODES, DEVICES
+from ..model.compiling import COMPILE_MODES
+from ..train.task_schedulers import COMBINE_STRATEGIES
+from .checks import HEAD_ACTIVATIONS, LR_SCHEDULES, OPTIONS, POOLINGS, PROJECTIONS, SCHEDULERS
+
+
+def _f(default: Any, help: str, choices: tuple | None = None, **kw: Any) -> Any:
+    """A config field with its help text (and choices) for the CLI and `--help-notebook`."""
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass
+class DataConfig:
+    data_dir: str = _f("", "task-file folder; empty means $MTLIB_DATA_DIR or ./data")
+    tasks: list[str] = _f(list(TASK_NAMES), "tasks to train and evaluate (comma-separated)")
+    max_length: int = _f(128, "max tokens per example (sentence or pair); longer ones are truncated and counted")
+    max_train_examples: int = _f(0, "cap on training rows per task (0: all); for smoke runs")
+    max_eval_examples: int = _f(0, "cap on dev/test rows per task (0: all); for smoke runs")
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = _f("minilm-l6", "hub id (bert-base-uncased), local path, or packaged alias minilm-l6")
+    pooling: str = _f("mean", "sentence representation fed to the heads", POOLINGS)
+    pair_encoding: str = _f(
+        "cross",
+        "pairs as one sequence [CLS] s1 [SEP] s2 [SEP] (cross), or each sentence alone with the head on [u*v, |u-v|] (bi); "
+        f"or per task, e.g. {PAIR_ENCODING_EXAMPLE}",
+    )
+    head_dropout: float = _f(0.1, "dropout inside the task heads (the reference project's --hidden_dropout_prob)")
+    encoder_dropout: float = _f(-1.0, "dropout inside the encoder (hidden and attention); -1 keeps the encoder's own")
+    n_hidden_layers: int = _f(0, "hidden (dropout, linear, activation) blocks per head before the output layer")
+    head_activation: str = _f("gelu", "activation of the heads' hidden blocks (the reference project: relu)", HEAD_ACTIVATIONS)
+    use_pal: bool = _f(False, "add Projected Attention Layers (Stickland & Murray, 2019)")
+    pal_size: int = _f(128, "PAL low-rank width (the reference project's models: 128; the paper: 204 for BERT-base)")
+    pal_heads: int = _f(4, "attention heads inside each PAL block")
+
+
+@dataclass
+class TrainConfig:
+    option: str = _f("finetune", "stage to run", OPTIONS)
+    pretrained_model_name: str = _f("", "checkpoint to start from: a run folder or a .safetensors file")
+    lr: float = _f(5e-5, "AdamW learning rate (the peak under --lr_schedule linear)")
+    lr_schedule: str = _f(
+        "constant",
+        "learning rate within a stage: constant (the reference project: lower --lr by hand between stages) "
+        "or linear (warm-up, then a linear decay to 0 at the stage's last update)",
+        LR_SCHEDULES,
+    )
+    weight_decay: float = _f(0.0, "AdamW weight decay (the reference project: 0)")
+    warmup_ratio: float = _f(0.0, "share of a stage's updates spent warming the learning rate up from 0")
+    epochs: int = _f(3, "training epochs (per task for individual_pretrain)")
+    batch_size: int = _f(32, "examples per task batch")
+    eval_batch_size: int = _f(128, "examples per evaluation batch")
+    num_batches_per_epoch: int = _f(
+        0,
+        "task batches per epoch, as the reference project counted them: an epoch runs this // batches-per-update "
+        "updates (0: one pass over every task, the sum of their batch counts)",
+    )
+    updates_per_epoch: int = _f(0, "optimizer updates per epoch, instead of --num_batches_per_epoch (0: from it)")
+    patience: int = _f(0, "stop after this many epochs without a better mean dev score (0: never)")
+    seed: int = _f(0, "seed for weights init, data order and task schedule")
+    max_micro_batch: dict[str, int] = _f(
+        {},
+        f"largest micro-batch per task, e.g. {TASK_NAMES[0]}=8 (the reference project's --max_batch_size_<task>); "
+        "smaller than batch_size accumulates gradients (missing or 0: no split)",
+    )
+    device: str = _f("auto", "where to train", DEVICES)
+    amp: str = _f("off", "mixed precision: bf16 autocast (CPU or GPU) or fp16 with a GradScaler", AMP_MODES)
+    deterministic: bool = _f(False, "use deterministic algorithms (slower on GPU; CPU runs are already repeatable)")
+    max_bad_steps: int = _f(20, "stop after this many non-finite losses in a row")
+    threads: int = _f(0, "torch CPU threads (0: torch's default)")
+    compile: str = _f(
+        "off",
+        "torch.compile the encoder: default (inductor), reduce-overhead (inductor + CUDA graphs; not yet trained "
+        "successfully on a GPU), auto (off for now: mtlib.model.compiling); compiled batches are padded to multiples of 16 tokens",
+        COMPILE_MODES,
+    )
+    head_lr: float = _f(0.0, "learning rate of the task heads (and PAL blocks) when it differs from --lr (0: --lr)")
+    label_smoothing: float = _f(0.0, "label smoothing of the multi-class cross-entropy")
+    class_balance: bool = _f(False, "weight the multi-class cross-entropy by inverse class frequency in the training rows")
+
+
+@dataclass
+class MultitaskConfig:
+    task_scheduler: str = _f("round_robin", "which task the next batch comes from", SCHEDULERS)
+    sampling_temperature: float = _f(2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T)")
+    projection: str = _f("none", "how per-task gradients on the shared encoder combine (see mtlib.train.gradients)", PROJECTIONS)
+    combine_strategy: str = _f("none", "how an update's batches are chosen when projecting", COMBINE_STRATEGIES)
+    batches_per_update: int = _f(
+        0,
+        "batches gathered per update (0: 1 without a projection; with one, one batch of each task, or 16 with "
+        "a combine strategy, as the reference project)",
+    )
+    gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine")
+    task_weights: dict[str, float] = _f({}, f"loss weight per task, e.g. {TASK_NAMES[0]}=1,{TASK_NAMES[-1]}=0.5 (missing: 1)")
+    schedule_weights: dict[str, float] = _f({}, f"the weighted scheduler's share per task, e.g. {TASK_NAMES[0]}=2 (missing: 1)")
+    conflict_every: int = _f(0, "log pairwise task-gradient cosines every N updates (0: off)")
+
+
+@dataclass
+class RunConfig:
+    save_path: str = _f("", "run folder (default runs/<timestamp>-<option>)")
+    overwrite: bool = _f(False, "allow writing into an existing run folder")
+    resume: str = _f("", "run folder to resume from its last state")
+    debug: bool = _f(False, "show tracebacks")
+    progress: bool = _f(True, "show progress bars")
+    save_every: int = _f(0, "also checkpoint the training state every N updates (0: each epoch only)")
+    keep_state: bool = _f(False, "keep the training state (state/, for --resume) after the stage finishes; by default only the model stays")
+    predict_splits: str = _f(
+        "dev,test",
+        "splits predicted into predictions/ at the end: dev, test or dev,test (the workbook's stages "
+        "predict dev; its `test` stage predicts test once, with the reported checkpoint)",
+    )
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "multitask": MultitaskConfig, "run": RunConfig}

@@ -1,0 +1,217 @@
+"""The workbook's training stages, written once.
+
+A workbook run is a folder of stage run folders, each started from the one before:
+
+    runs/<run>/stages/individual_pretrain/   notebook 02: heads alone, encoder frozen
+    runs/<run>/stages/finetune/              notebook 03: the whole model, the profile's task schedule
+    runs/<run>/stages/finetune_vaccine/      notebook 03: GradVac + PAL
+    runs/<run>/stages/test/                  the test split, predicted with the reported checkpoint
+
+Notebooks 02 and 03, `mtlib.workbook` and `mtlib.recipe` all train through `run_stage`, and the
+report reads its titles here. `run_stage` never trains what is already there: a finished stage
+is reused when its recorded settings are the ones asked for (and refused, naming the settings
+that differ, when they are not), an interrupted one resumes from its saved state, and a stage
+whose input stage has not run trains that one first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config.config import RENAMED_STAGES, Config
+from ..store.checkpoints import state_exists
+from ..store.recorded_config import recorded_config
+from ..store.results_file import RunResult
+from ..util.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # the profile's `stages:` key and the folder name
+    notebook: str  # the notebook that trains it
+    title: str
+    input: str | None  # the stage whose checkpoint it starts from
+    old_names: tuple[str, ...] = ()  # what older profiles and run folders call it
+
+
+STAGES = (
+    Stage("individual_pretrain", "02", "stage 1: heads alone, frozen encoder", None),
+    Stage("finetune", "03", "stage 2: fine-tune, the profile's task schedule", "individual_pretrain", ("finetune_pal",)),
+    Stage("finetune_vaccine", "03", "stage 3: GradVac + PAL", "finetune"),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+BY_NAME = {s.name: s for s in STAGES}
+TEST_STAGE = "test"  # after the training stages: the test split, predicted with the reported checkpoint
+NOTEBOOK_STAGES = {nb: tuple(s.name for s in STAGES if s.notebook == nb) for nb in dict.fromkeys(s.notebook for s in STAGES)}
+
+
+def stage_name(name: str) -> str:
+    """A stage's current name, also for a name it had before (`RENAMED_STAGES`)."""
+    return RENAMED_STAGES.get(name, name)
+
+
+def stage_folder(run: str | Path, stage: str) -> Path:
+    """runs/<run>/stages/<stage>/; in a run folder written before a rename, the folder of the
+    stage's old name."""
+    stage = stage_name(stage)
+    folder = Path(run) / "stages" / stage
+    if not folder.exists() and stage in BY_NAME:
+        for old in BY_NAME[stage].old_names:
+            if (Path(run) / "stages" / old).exists():
+                return Path(run) / "stages" / old
+    return folder
+
+
+def is_finished(folder: Path) -> bool:
+    return (folder / "results.json").is_file()
+
+
+def read_results(folder: Path) -> RunResult:
+    return RunResult.read(folder)
+
+
+def finished_stages(run: str | Path) -> dict[str, Path]:
+    """The training stages of `run` that have finished, in order."""
+    return {s.name: stage_folder(run, s.name) for s in STAGES if is_finished(stage_folder(run, s.name))}
+
+
+@dataclass
+class StageRun:
+    """A stage as `run_stage` left it: trained now, resumed, or reused."""
+
+    stage: str
+    folder: Path
+    cfg: Config
+    results: RunResult
+    how: str  # "trained", "resumed" or "reused"
+
+
+def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, Any] | None = None) -> Config:
+    """The profile's settings for `stage` of `run`, then `settings` (empty strings and None keep
+    the profile's value, as papermill passes them), chained to the input stage's folder."""
+    stage = stage_name(stage)
+    if stage not in BY_NAME:
+        raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
+    cfg = Config.from_profile(profile, stage)
+    cfg.update({k: v for k, v in (settings or {}).items() if v not in ("", None)}, source="settings")
+    previous = BY_NAME[stage].input
+    if previous:
+        cfg.train.pretrained_model_name = str(stage_folder(run, previous))
+    cfg.run.save_path = str(stage_folder(run, stage))
+    return cfg
+
+
+def _refuse_other_settings(stage: str, folder: Path, asked: Config, what: str) -> None:
+    recorded = recorded_config(folder)
+    diff = asked.differences(recorded, ignore=("pretrained_model_name",))
+    if diff:
+        shown = "; ".join(f"{k}: {theirs!r} there, {mine!r} asked" for k, (mine, theirs) in diff.items())
+        raise ConfigError(
+            f"stage {stage} in {folder} {what} with other settings ({shown}). "
+            "Train it again (retrain=True in the notebook, OVERWRITE=1 for make workbook, --overwrite for the recipe), "
+            "or choose another run name"
+        )
+
+
+def run_stage(
+    profile: str,
+    run: str | Path,
+    stage: str,
+    settings: dict[str, Any] | None = None,
+    *,
+    common: dict[str, Any] | None = None,
+    retrain: bool = False,
+    say: Callable[[str], None] = print,
+) -> StageRun:
+    """Train `stage` of the run folder `run` unless it is already there (see the module
+    docstring). `settings` apply to this stage; `common` (encoder, data, rows, seed) also to an
+    input stage trained first because it was missing."""
+    from .pipeline import run as run_pipeline
+
+    run, stage = Path(run), stage_name(stage)
+    folder = stage_folder(run, stage)
+    spec = BY_NAME.get(stage)
+    if spec is None:
+        raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
+    if spec.input and not is_finished(stage_folder(run, spec.input)):
+        say(
+            f"[{stage}] starts from {spec.input} (notebook {BY_NAME[spec.input].notebook}), which run {run.name} has not finished: running it first"
+        )
+        run_stage(profile, run, spec.input, common, common=common, say=say)
+    cfg = stage_config(profile, run, stage, {**(common or {}), **(settings or {})})
+    if is_finished(folder) and not retrain:
+        _refuse_other_settings(stage, folder, cfg, "finished")
+        say(f"[{stage}] finished before in {folder}: reused (retrain=True trains it again)")
+        return StageRun(stage, folder, recorded_config(folder), read_results(folder), "reused")
+    how = "trained"
+    interrupted = state_exists(folder / "state") and (folder / "config.yaml").is_file()
+    if interrupted and not retrain:
+        _refuse_other_settings(stage, folder, cfg, "was interrupted")
+        cfg.run.resume, how = str(folder), "resumed"
+        say(f"[{stage}] resuming the interrupted stage in {folder}")
+    if how == "trained":
+        cfg.run.overwrite = folder.exists()
+        say(f"[{stage}] training into {folder}")
+    results = run_pipeline(cfg)
+    return StageRun(stage, folder, recorded_config(folder), results, how)
+
+
+def reported_stage_of(per_stage: dict[str, Any]) -> str:
+    """The stage whose checkpoint a run reports: the one with the best mean dev score. Dev
+    chooses the checkpoint across stages as it does across epochs within a stage; a tie goes to
+    the later stage. (The CS224N reference project's recipe usually ends best at its last stage, not always: a short
+    stage 3 can lower the mean.)"""
+    order = [s for s in STAGE_NAMES if s in per_stage] + [s for s in per_stage if s not in STAGE_NAMES]
+    return max(reversed(order), key=lambda s: _dev_mean(per_stage[s]))
+
+
+def _dev_mean(summary: RunResult | dict[str, Any]) -> float:
+    return summary.dev_mean if isinstance(summary, RunResult) else summary["dev_mean"]
+
+
+def reported_stage(stages: dict[str, Path]) -> str:
+    """`reported_stage_of` of finished stage run folders (read from their results.json)."""
+    return reported_stage_of({s: read_results(path) for s, path in stages.items()})
+
+
+def run_test_stage(profile: str, run: str | Path, settings: dict[str, Any] | None = None, say: Callable[[str], None] = print) -> StageRun:
+    """The CS224N reference project's `test` stage: the test split predicted once, with the checkpoint the run
+    reports (`reported_stage`), into `stages/test/`. The profiles' training stages predict dev
+    only (`predict_splits: dev`): which stage is reported is known only once they have all run.
+    Kept when it already holds that checkpoint's predictions."""
+    from ..store.checkpoints import resolve_checkpoint
+    from .pipeline import run as run_pipeline
+
+    run = Path(run)
+    chosen = reported_stage(finished_stages(run))
+    path, checkpoint = stage_folder(run, TEST_STAGE), stage_folder(run, chosen)
+    if is_finished(path) and read_results(path).checkpoint == str(resolve_checkpoint(checkpoint)):
+        say(f"[{TEST_STAGE}] finished before, with {chosen}'s checkpoint: reused ({path})")
+        return StageRun(TEST_STAGE, path, recorded_config(path), read_results(path), "reused")
+    cfg = Config.from_profile(profile)
+    cfg.update({k: v for k, v in (settings or {}).items() if v not in ("", None)}, source="settings")
+    cfg.train.option, cfg.train.pretrained_model_name = "test", str(checkpoint)
+    cfg.run.predict_splits, cfg.run.save_path, cfg.run.overwrite = "test", str(path), path.exists()
+    say(f"[{TEST_STAGE}] the test split, with {chosen}'s checkpoint (the best mean dev score) ...")
+    results = run_pipeline(cfg)
+    return StageRun(TEST_STAGE, path, recorded_config(path), results, "trained")
+
+
+def reported_checkpoint(path: str | Path) -> Path:
+    """The weights a folder stands for: a stage (or CLI) run folder's own `model.safetensors`;
+    for a workbook or recipe run folder, the reported stage's (`reported_stage`); for a test
+    stage folder, the checkpoint it tested. A `.safetensors` file is itself."""
+    from ..store.checkpoints import MODEL_WEIGHTS, resolve_checkpoint
+
+    path = Path(path)
+    if path.is_dir() and not (path / MODEL_WEIGHTS).exists():
+        if finished_stages(path):
+            return resolve_checkpoint(stage_folder(path, reported_stage(finished_stages(path))))
+        if is_finished(path) and read_results(path).checkpoint:
+            return resolve_checkpoint(read_results(path).checkpoint)
+        if (path / "stages").is_dir():
+            raise ConfigError(f"run {path} has no finished training stage yet: nothing to load")
+    return resolve_checkpoint(path)

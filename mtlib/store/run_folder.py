@@ -1,0 +1,288 @@
+"""The run folder: everything a run leaves behind, and the record of how to make it again.
+
+runs/<name>/
+  config.yaml        the full config
+  command.txt        a command that recreates the run
+  manifest.json      versions, git commit (+dirty), data md5 sums, device, data notes
+  metrics.jsonl      one JSON object per event (train losses, dev scores, schedule, ...)
+  results.json       final dev scores (written atomically)
+  tb/                TensorBoard event files
+  model.safetensors  best checkpoint (+ model.json, tokenizer/)
+  state/             last training state, for --resume (removed once the run finishes, unless --keep_state)
+  figures/           the workbook's figures of this run (PNG + SVG)
+  predictions/       CS224N prediction files for dev and test, plus rich TSVs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..config.command_line import command_line
+from ..config.config import Config
+from ..util import paths
+from ..util.errors import ConfigError
+from .checkpoints import atomic_write_json, atomic_write_text
+
+MARKER = ".mtlib-run"  # written into every run folder mtlib creates: --overwrite clears only these
+LOCK = ".lock"  # flock'ed for the life of a run (`RunDir.lock`)
+
+
+def has_content(path: Path) -> bool:
+    return path.is_dir() and any(p.name != LOCK for p in path.iterdir())
+
+
+def is_run_folder(path: Path) -> bool:
+    """A folder mtlib made: its marker, or (runs made before the marker) config.yaml and a
+    manifest.json that records mtlib's versions."""
+    if (path / MARKER).is_file():
+        return True
+    try:
+        return (path / "config.yaml").is_file() and "versions" in json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold `folder`'s run lock (`RunDir.lock`) for the body: one process per run folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    holder = RunDir(folder)
+    holder.lock()
+    try:
+        yield
+    finally:
+        holder.release()
+
+
+def default_run_name(option: str) -> str:
+    """runs/<timestamp>-<option> under the project root (`mtlib.util.paths.runs_dir`)."""
+    return str(paths.runs_dir() / f"{_dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{option}")
+
+
+def git_state(root: Path | None = None) -> dict[str, Any]:
+    root = root or paths.project_root()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout
+        return {"commit": commit or None, "dirty": bool(dirty.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as lscpu shows it (the CPU decides what a CPU run costs)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "tokenizers", "torchjd", "numpy", "safetensors", "papermill"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._writer: Any = None
+        self.step_offset = 0  # TensorBoard steps continue the stage this run starts from (mtlib.store.tensorboard)
+
+    # ---- creation ----------------------------------------------------------------------------
+    @classmethod
+    def check(cls, cfg: Config) -> Path:
+        """Where the run goes, and whether it may go there: validated before any work, nothing
+        written. Refuses a file, an existing folder without --overwrite, a folder that is not an
+        mtlib run folder (--overwrite clears only mtlib's own), and a folder that holds the
+        checkpoint the run reads."""
+        run = cfg.run
+        if run.resume:
+            path = Path(run.resume)
+            if not (path / "config.yaml").is_file():
+                raise ConfigError(f"--resume {path}: not a run folder (no config.yaml)")
+            return path
+        path = Path(run.save_path or default_run_name(cfg.train.option))
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--save_path {path} is a file; a run needs a folder: choose another --save_path")
+        if has_content(path):
+            if not run.overwrite:
+                raise ConfigError(f"run folder {path} already exists; pass --overwrite to replace it, or --resume {path} to continue it")
+            if not is_run_folder(path):
+                raise ConfigError(
+                    f"--overwrite {path}: not an mtlib run folder (no {MARKER}), so nothing in it is deleted; choose another --save_path"
+                )
+        if cfg.train.pretrained_model_name:
+            from .checkpoints import resolve_checkpoint
+
+            weights = resolve_checkpoint(cfg.train.pretrained_model_name).resolve()
+            if weights.is_relative_to(path.resolve()):
+                raise ConfigError(
+                    f"--save_path {path} holds the checkpoint this run reads ({weights}); writing there would destroy it: "
+                    "choose another --save_path"
+                )
+        return path
+
+    @classmethod
+    def open(cls, cfg: Config, rank: int = 0, path: Path | None = None) -> RunDir:
+        """Create the run folder (or reopen it for --resume), holding its lock for the life of
+        the process. Call `check` first (`path` is its answer)."""
+        path = path or cls.check(cfg)
+        run_dir = cls(path)
+        if rank == 0:
+            was_empty = not has_content(path)
+            path.mkdir(parents=True, exist_ok=True)
+            run_dir.lock()
+            if not cfg.run.resume:
+                if was_empty and has_content(path):
+                    raise ConfigError(f"run folder {path} was written by another run while this one started; choose another --save_path")
+                run_dir.clear_records()
+                (path / MARKER).write_text("an mtlib run folder: --overwrite may clear it\n", encoding="utf-8")
+            from .checkpoints import remove_orphans
+
+            remove_orphans(path)
+        return run_dir
+
+    def lock(self) -> None:
+        """An exclusive lock (flock on `.lock`) for as long as this process runs in the folder;
+        a second process gets one line naming the holder's PID."""
+        import fcntl
+
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(
+                f"run folder {self.path} is in use by another mtlib process (PID {holder}); wait for it to end, or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def release(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
+
+    def clear_records(self) -> None:
+        """Remove a previous run's records that a new run would append to or mix with
+        (metrics.jsonl, TensorBoard events, training state, predictions, the best checkpoint); the rest of the
+        folder is rewritten as the new run goes."""
+        import shutil
+
+        for name in ("metrics.jsonl", "results.json", "model.safetensors", "model.json"):
+            (self.path / name).unlink(missing_ok=True)
+        for name in ("tb", "state", "state.old", "state.new", "predictions", "tokenizer"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
+
+    def record_start(self, cfg: Config, manifest: dict[str, Any]) -> None:
+        flat = cfg.to_flat()
+        flat["save_path"] = str(self.path)
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        args = command_line(Config.from_dict(flat))
+        command = "python -m mtlib " + " ".join(shlex.quote(a) for a in args) + " --overwrite"
+        atomic_write_text(self.path / "command.txt", command + "\n")
+        base = {
+            "created": _dt.datetime.now().isoformat(timespec="seconds"),
+            "argv": sys.argv,
+            "versions": library_versions(),
+            "git": git_state(),
+            "host": platform.node(),
+            "cpu_count": os.cpu_count(),
+        }
+        atomic_write_json(self.path / "manifest.json", {**base, **manifest})
+
+    # ---- metrics -----------------------------------------------------------------------------
+    def log(self, **record: Any) -> None:
+        """Append one event to metrics.jsonl (flushed and fsynced, so a kill loses at most the
+        line being written; `read_metrics` skips a torn last line)."""
+        line = json.dumps(record, sort_keys=True, default=float)
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def writer(self, purge_step: int | None = None) -> Any:
+        """The run's TensorBoard writer (created on first use, so a run that logs nothing leaves
+        no event file); its steps continue the stage it started from (`mtlib.store.tensorboard`)."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            from .tensorboard import OffsetWriter
+
+            offset = self.step_offset
+            purge = None if purge_step is None else purge_step + offset
+            self._writer = OffsetWriter(SummaryWriter(str(self.path / "tb"), purge_step=purge), offset)
+        return self._writer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        atomic_write_json(self.path / "results.json", results)
+
+    def drop_state(self) -> None:
+        """Remove the training state of a finished stage (`--keep_state` keeps it)."""
+        import shutil
+
+        for name in ("state", "state.old", "state.new"):
+            shutil.rmtree(self.path / name, ignore_errors=True)
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / "predictions"
+
+    @property
+    def state(self) -> Path:
+        return self.path / "state"
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line torn by a kill
+    return rows
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """On resume: drop events logged after the state being resumed (they will be logged again)."""
+    file = path / "metrics.jsonl"
+    if not file.exists():
+        return
+    keep = [r for r in read_metrics(file) if r.get("step", -1) <= step or r.get("kind") == "start"]
+    atomic_write_text(file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep))

@@ -1,0 +1,1 @@
+"""Using trained models: predict, export, convert, and the standalone loader that export ships."""

@@ -1,0 +1,238 @@
+"""Predict with a trained model: `mtlib.load(...)` in Python, `python -m mtlib predict` in a shell.
+
+    predictor = mtlib.load("runs/cpu-s1")    # a workbook/recipe run (its reported stage), a stage
+                                             # or CLI run folder, or a .safetensors file
+    predictor.sentiment(["A gripping film.", "A dull film."])
+    predictor.paraphrase([("How old are you?", "What is your age?")])
+    predictor.similarity([("A man plays a guitar.", "A person plays music.")])
+
+Each answer is a table with one row per input: for a classification task the label name, its id,
+its probability and every class's probability; for STS the 0..5 score. Inputs go through the
+test stage's own path (`mtlib.data.batching.encode`, then `mtlib.train.evaluate.predict_split`: batched, sorted
+by length) with every setting the checkpoint recorded: `max_length` from the run folder's
+config.yaml, pair encoding, pooling and PAL from model.json, and the run's precision (its `amp`
+setting, resolved on the device the predictor runs on, as the test stage resolves it). So the
+rows of a test file get the test stage's predictions.
+
+    python -m mtlib predict --run runs/X --task sst --input sentences.csv > predicted.csv
+    cat pairs.tsv | python -m mtlib predict --run runs/X --task sts --input -
+
+The input is comma- or tab-separated (tab when its header line holds a tab, as the task files
+are) with a header naming the task's text columns (`sentence`; `sentence1`, `sentence2` for
+pairs); an `id` column is kept. The output CSV holds the id (or the row number), the texts and
+the answer columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..data.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS, TaskSpec, pair_mode
+from ..model.amp import Precision
+from ..train.evaluate import Predictions
+from ..util.errors import ConfigError, DataError, MtlibError
+
+
+def task_named(name: str) -> str:
+    """A task by its name (`sst`) or by what it answers (`sentiment`)."""
+    for task, spec in TASKS.items():
+        if name in (task, spec.answer_name):
+            return task
+    known = ", ".join(f"{t} ({s.answer_name})" for t, s in TASKS.items())
+    raise ConfigError(f"no task {name!r}; tasks: {known}")
+
+
+def answer_table(pred: Predictions) -> pd.DataFrame:
+    """Predictions as named answers: `label`, `label_id`, `probability` (of the label) and
+    `p(<class>)` for each class; or `score` for a regression task."""
+    spec = pred.spec
+    if spec.label_kind == "score":
+        return pd.DataFrame({"score": np.asarray(pred.predictions, float)})
+    probs = np.asarray(pred.soft_outputs, float)
+    if spec.label_kind == "binary":  # the model gives P(class 1)
+        probs = np.stack([1 - probs, probs], axis=1) if len(probs) else np.zeros((0, 2))
+    ids = np.asarray(pred.predictions).astype(int)
+    table = pd.DataFrame({"label": [spec.class_names[i] for i in ids], "label_id": ids, "probability": probs[np.arange(len(ids)), ids]})
+    for i, name in enumerate(spec.class_names):
+        table[f"p({name})"] = probs[:, i]
+    return table
+
+
+@dataclass
+class Predictor:
+    """A trained model with the settings it was trained with, answering batches of inputs."""
+
+    model: Any
+    tokenizer: Any
+    max_length: int = 128
+    batch_size: int = 64
+    precision: Precision | None = None
+    checkpoint: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # where each setting came from
+
+    def __post_init__(self) -> None:
+        self.model.eval()
+        if self.precision is None:
+            self.precision = Precision.create(next(self.model.parameters()).device.type, "off")
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.model.spec.tasks)
+
+    def predictions(self, task: str, inputs: Any) -> Predictions:
+        """The raw `Predictions` of `task` for `inputs` (sentences, or pairs for a pair task)."""
+        from ..data.batching import encode
+        from ..data.task_files import Examples
+        from ..train.evaluate import predict_split
+
+        task = task_named(task)
+        if task not in self.tasks:
+            raise ConfigError(f"this model was not trained on {task}; it answers {', '.join(self.tasks)}")
+        rows = _rows(TASKS[task], inputs)
+        examples = Examples(task, "predict", "predict", [str(i) for i in range(len(rows))], rows, None)
+        encoded = encode(examples, self.tokenizer, self.max_length, pair_mode(self.model.spec.pair_encoding, task))
+        assert self.precision is not None
+        return predict_split(self.model, encoded, self.precision, self.batch_size, self.tokenizer.pad_token_id or 0)
+
+    def predict(self, task: str, inputs: Any) -> pd.DataFrame:
+        """`answer_table` of `task` for `inputs`, one row per input, in input order."""
+        return answer_table(self.predictions(task, inputs))
+
+    def embeddings(self, sentences: list[str], task: str = SIMILARITY_TASK) -> np.ndarray:
+        """Unit-length sentence vectors: the encoder's pooled output for each sentence alone, as
+        a bi-encoded pair task's head sees them (with that task's PAL blocks, if any)."""
+        import torch
+        import torch.nn.functional as F
+
+        from ..data.batching import encode, sorted_batches
+        from ..data.task_files import Examples
+
+        rows = _rows(TASKS[SENTENCE_TASK], sentences)
+        encoded = encode(
+            Examples(task_named(task), "embed", "embed", [str(i) for i in range(len(rows))], rows, None), self.tokenizer, self.max_length
+        )
+        out = np.zeros((len(rows), self.model.encoder.config.hidden_size), dtype=np.float32)
+        assert self.precision is not None
+        with torch.inference_mode():
+            for index in sorted_batches(encoded.lengths, self.batch_size):
+                batch = self.precision.batch(encoded, index, self.tokenizer.pad_token_id or 0)
+                with self.precision.autocast():
+                    pooled = self.model.encode(encoded.examples.task, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+                out[index] = F.normalize(pooled.float(), dim=-1).cpu().numpy()
+        return out
+
+    def sentiment(self, sentences: list[str]) -> pd.DataFrame:
+        """SST-5: the sentiment's name (`0 very neg.` .. `4 very pos.`) and probabilities."""
+        return self.predict("sentiment", sentences)
+
+    def paraphrase(self, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+        """Quora: whether each pair is a paraphrase, and the probabilities."""
+        return self.predict("paraphrase", pairs)
+
+    def similarity(self, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+        """STS-B: each pair's similarity score on the 0..5 scale."""
+        return self.predict("similarity", pairs)
+
+
+def _rows(spec: TaskSpec, inputs: Any) -> list[tuple[str, ...]]:
+    width = len(spec.text_columns)
+    if isinstance(inputs, str) or (width == 2 and isinstance(inputs, tuple) and len(inputs) == 2 and isinstance(inputs[0], str)):
+        inputs = [inputs]  # one sentence, or one pair
+    rows = [(x,) if isinstance(x, str) else tuple(x) for x in inputs]
+    bad = [i for i, r in enumerate(rows) if len(r) != width or not all(isinstance(t, str) for t in r)]
+    if bad:
+        wanted = "sentences (strings)" if width == 1 else "pairs of sentences"
+        raise ConfigError(f"{spec.title} reads {wanted}; input {bad[0]} is {rows[bad[0]]!r}")
+    return rows
+
+
+def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", batch_size: int = 0) -> Predictor:
+    """A `Predictor` for a run folder (workbook and recipe runs: the reported stage), a stage or
+    CLI run folder, or a weights file. `amp` and `batch_size` default to the run's own."""
+    from ..config.config import Config
+    from ..run.pipeline import load_model
+    from ..run.stages import reported_checkpoint
+
+    weights = reported_checkpoint(run_or_checkpoint)
+    recorded = weights.parent / "config.yaml"
+    cfg = Config.from_yaml(recorded) if recorded.is_file() else Config()
+    source = str(recorded) if recorded.is_file() else "mtlib's defaults (no config.yaml beside the checkpoint)"
+    precision = Precision.create(device, amp or cfg.train.amp)
+    model, tokenizer = load_model(weights, precision.device)
+    settings = {"max_length": source, "amp": "asked" if amp else source, "model": str(weights.with_suffix(".json"))}
+    return Predictor(model, tokenizer, cfg.data.max_length, batch_size or cfg.train.eval_batch_size, precision, weights, settings)
+
+
+# ---- the command line --------------------------------------------------------------------------
+def read_inputs(source: str, spec: TaskSpec) -> pd.DataFrame:
+    """The input table (`-`: stdin): comma- or tab-separated, with the task's text columns."""
+    name = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the input ({exc})", name) from None
+    if not text.strip():
+        raise DataError("the input is empty; it needs a header line", name, 1)
+    sep = "\t" if "\t" in text.splitlines()[0] else ","
+    table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    table.columns = [str(c).strip() for c in table.columns]
+    for column in {*spec.text_columns, "id"} & set(table.columns):
+        table[column] = table[column].str.strip()  # as the task-file reader does
+    missing = [c for c in spec.text_columns if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"the header lacks column(s) {missing}; it has {list(table.columns)}",
+            name,
+            1,
+            hint=f"{spec.title} reads the column(s) {list(spec.text_columns)} (an `id` column is kept)",
+        )
+    empty = [i + 2 for i in range(len(table)) if not all(table.at[i, c].strip() for c in spec.text_columns)]
+    if empty:
+        raise DataError(f"{len(empty)} row(s) have an empty text field (first: line {empty[0]})", name, empty[0])
+    return table
+
+
+def predict_file(predictor: Predictor, task: str, source: str, output: str) -> pd.DataFrame:
+    """Answer every row of the input file; write id (or row), texts and answers as CSV."""
+    spec = TASKS[task_named(task)]
+    table = read_inputs(source, spec)
+    answers = predictor.predict(spec.name, list(zip(*(table[c] for c in spec.text_columns))))
+    key = table[["id"]] if "id" in table.columns else pd.DataFrame({"row": range(1, len(table) + 1)})
+    out = pd.concat([key.reset_index(drop=True), table[list(spec.text_columns)].reset_index(drop=True), answers], axis=1)
+    if output == "-":
+        out.to_csv(sys.stdout, index=False)
+    else:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        out.to_csv(output, index=False)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtlib predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--run", required=True, help="a run folder (workbook/recipe: its reported stage), a stage folder or a .safetensors file"
+    )
+    parser.add_argument("--task", required=True, help=f"{' | '.join(TASKS)} (or {' | '.join(s.answer_name for s in TASKS.values())})")
+    parser.add_argument("--input", required=True, help="CSV or TSV with the task's text columns; - reads stdin")
+    parser.add_argument("--output", default="-", help="the CSV to write (default -: stdout)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: the GPU if there is one)")
+    parser.add_argument("--amp", default="", choices=("", "off", "bf16", "fp16", "auto"), help="precision (default: the run's)")
+    parser.add_argument("--batch_size", type=int, default=0, help="rows per batch (default: the run's eval_batch_size)")
+    args = parser.parse_args(argv)
+    try:
+        predictor = load(args.run, args.device, args.amp, args.batch_size)
+        out = predict_file(predictor, args.task, args.input, args.output)
+    except MtlibError as exc:
+        print(f"mtlib predict: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    if args.output != "-":
+        print(f"{len(out)} rows predicted with {predictor.checkpoint}: {args.output}", file=sys.stderr)
+    return 0

@@ -1,0 +1,1 @@
+"""The bottom of the stack, imported by every other part: error types, the project root, progress."""
