@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:  # scripts run as `python benchmarks/x.py` from an
 
 from mtlib.data.batching import TaskStream  # noqa: E402
 from mtlib.train import Trainer  # noqa: E402
+from mtlib.train.events import FitStarted, UpdateDone  # noqa: E402
 
 RESULT_PREFIX = "BENCH_RESULT "
 
@@ -250,13 +251,8 @@ class BenchTrainer(Trainer):
         self.batch_log = BatchLog()
         super().__init__(*args, stream_factory=partial(CountingStream, self.batch_log), score_and_save=False, **kw)
         self.clock = Clock()
-        self.add_callback(self._stamp)
-
-    def _stamp(self, event: str, payload: dict[str, Any]) -> None:
-        if event == "start":
-            self.clock.start()
-        elif event == "update":
-            self.clock.stamp()
+        self.register_callback(FitStarted, lambda e: self.clock.start())
+        self.register_callback(UpdateDone, lambda e: self.clock.stamp())
 
 
 # ---- subprocess workers ----------------------------------------------------------------------

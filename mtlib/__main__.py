@@ -39,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.code or 0)
         from .run.pipeline import run
         from .train import Interrupted
+        from .workbook.error_plots import RECORDERS  # the command line draws the workbook's figures too
 
         try:
-            run(cfg)
+            run(cfg, RECORDERS)
         except Interrupted as exc:
             print(f"mtlib: {exc}", file=sys.stderr)
             return exc.exit_code

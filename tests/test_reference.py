@@ -15,6 +15,7 @@ from mtlib.__main__ import main
 from mtlib.config.command_line import parse_args
 from mtlib.config.config import Config
 from mtlib.store.run_folder import read_metrics
+from mtlib.train.events import UpdateDone
 
 README = Path("/work/shared/reference/cs224n-reference-project-README.md")
 # The example commands, verbatim, by their line in the reference README.
@@ -98,11 +99,11 @@ def stop_after(monkeypatch):
     def init(self, *args, **kwargs):
         original(self, *args, **kwargs)
 
-        def stop(event, payload):
-            if event == "update" and limit["n"] and payload["step"] >= limit["n"]:
+        def stop(e):
+            if limit["n"] and e.step >= limit["n"]:
                 self._stop_signal = signal.SIGTERM
 
-        self.add_callback(stop)
+        self.register_callback(UpdateDone, stop)
 
     monkeypatch.setattr(Trainer, "__init__", init)
     return lambda n: limit.update(n=n)

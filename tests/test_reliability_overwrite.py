@@ -105,6 +105,7 @@ def test_weights_that_turn_non_finite_end_the_run_and_nothing_is_saved_as_best(t
     from mtlib.run.pipeline import prepare
     from mtlib.store.run_folder import RunDir as Dir
     from mtlib.train import Trainer
+    from mtlib.train.events import UpdateDone
     from mtlib.util.errors import TrainingError
 
     cfg = tiny_cfg(save_path=str(tmp_path / "diverged"))
@@ -112,12 +113,11 @@ def test_weights_that_turn_non_finite_end_the_run_and_nothing_is_saved_as_best(t
     run_dir = Dir.open(cfg)
     trainer = Trainer(cfg, p.model, p.tokenizer, p.data, p.precision, run_dir)
 
-    def poison(event, payload):
-        if event == "update":
-            with torch.no_grad():
-                next(p.model.parameters()).fill_(float("nan"))
+    def poison(e):
+        with torch.no_grad():
+            next(p.model.parameters()).fill_(float("nan"))
 
-    trainer.add_callback(poison)
+    trainer.register_callback(UpdateDone, poison)
     with pytest.raises(TrainingError, match="diverged"):
         trainer.fit()
     run_dir.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,6 @@ import torch
 
 from ..config.config import Config
 from ..data.batching import Encoded
-from ..data.tasks import TASKS
 from ..model.amp import Precision
 from ..model.compiling import compile_encoder
 from ..model.encoders import load_tokenizer
@@ -27,10 +27,12 @@ from ..store.checkpoints import load_weights_into, read_model_spec, resolve_chec
 from ..store.recorded_config import adopt_checkpoint_settings, recorded_config
 from ..store.results_file import RunResult
 from ..store.run_folder import RunDir, cpu_model, default_run_name
-from ..store.tensorboard import step_offset, write_hparams
+from ..store.tensorboard import step_offset, write_final_scores
 from ..train import distributed as dist
 from ..train.evaluate import bootstrap_ci, predict_split, summary, write_predictions
+from ..train.loop import Recorder
 from ..util.errors import ConfigError
+from ..util.progress import say_once
 from .loading import build_model, load_data, load_model
 
 
@@ -139,12 +141,13 @@ def score_and_write(
     return results
 
 
-def run(cfg: Config) -> RunResult:
-    """Run the configured stage end to end; returns the results also written to results.json."""
-    return execute(cfg)[0]
+def run(cfg: Config, recorders: Sequence[Recorder] = ()) -> RunResult:
+    """Run the configured stage end to end; returns the results also written to results.json.
+    `recorders` attach more hooks to the training loop (the workbook's figures, `mtlib.train.events`)."""
+    return execute(cfg, recorders)[0]
 
 
-def execute(cfg: Config) -> tuple[RunResult, Prepared]:
+def execute(cfg: Config, recorders: Sequence[Recorder] = ()) -> tuple[RunResult, Prepared]:
     """`run`, also handing back the prepared data and the trained model (best checkpoint)."""
 
     t0 = time.perf_counter()
@@ -163,24 +166,50 @@ def execute(cfg: Config) -> tuple[RunResult, Prepared]:
     p = prepare(cfg, runtime, notes)  # every input read and checked: the checkpoint, the encoder, the data
     run_dir = RunDir.open(p.cfg, dist.rank(), path)
     try:
-        return _execute(p, run_dir, t0)
+        return _execute(p, run_dir, t0, recorders)
     finally:
         run_dir.release()
 
 
-def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[RunResult, Prepared]:
-    from ..train import Trainer
-
+def _execute(p: Prepared, run_dir: RunDir, t0: float, recorders: Sequence[Recorder] = ()) -> tuple[RunResult, Prepared]:
+    """The run's story: say what the model is, record the start, train (or not: the test stage
+    scores the given checkpoint, not copied), predict and score, record the end."""
     dist.barrier()
     cfg = p.cfg
-    counts = p.model.count_parameters()
-    for note in p.notes:
-        if note not in _SAID:  # a note holds for the process: a notebook running two stages says it once
-            _SAID.add(note)
-            _say(f"note: {note}")
-    if cfg.model.use_pal:
+    _say_model(p)
+    if dist.rank() == 0 and not cfg.run.resume:
+        run_dir.record_start(cfg, _manifest(p))
+        run_dir.log(kind="start", step=0, option=cfg.train.option, notes=p.notes)
+    run_dir.step_offset = step_offset(cfg.train.pretrained_model_name)  # one TensorBoard step axis across the stages
+    results: dict[str, Any] = {"option": cfg.train.option, "run": str(run_dir.path), "notes": p.notes}
+    known, steps = {}, 0
+    if cfg.train.option != "test":
+        known, steps = _train(p, run_dir, results, recorders)
+    else:
+        results["checkpoint"] = str(resolve_checkpoint(cfg.train.pretrained_model_name))
+    dist.barrier()
+    results.update(score_and_write(p, run_dir, cfg.prediction_splits, known=known))
+    results["wall_seconds"] = time.perf_counter() - t0
+    results["tb_last_step"] = run_dir.step_offset + steps
+    result = RunResult.from_dict(results)
+    if dist.rank() == 0:
+        _record_end(cfg, run_dir, result, steps)
+    return result, p
+
+
+def _say_model(p: Prepared) -> None:
+    if dist.rank() != 0:
+        return
+    for note in p.notes:  # a note holds for the process: a notebook running two stages says it once
+        say_once(f"note: {note}")
+    if p.cfg.model.use_pal:
+        counts = p.model.count_parameters()
         _say(f"PAL adds {counts['pal']:,} parameters ({counts['pal'] / counts['encoder']:.1%} of the encoder's {counts['encoder']:,})")
-    manifest = {
+
+
+def _manifest(p: Prepared) -> dict[str, Any]:
+    """manifest.json's account of where and how the run ran."""
+    return {
         "device": str(p.precision.device),
         "device_name": torch.cuda.get_device_name() if p.precision.device.type == "cuda" else "cpu",
         "amp": p.precision.mode,
@@ -189,52 +218,38 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[RunResult, Prepar
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "world_size": dist.world_size(),
-        "parameters": counts,
+        "parameters": p.model.count_parameters(),
         "data": p.data_manifest,
         "model_notes": p.notes,
     }
-    if dist.rank() == 0 and not cfg.run.resume:
-        run_dir.record_start(cfg, manifest)
-        run_dir.log(kind="start", step=0, option=cfg.train.option, notes=p.notes)
-    results: dict[str, Any] = {"option": cfg.train.option, "run": str(run_dir.path), "notes": p.notes}
-    known: dict[str, Any] = {}
-    run_dir.step_offset = step_offset(cfg.train.pretrained_model_name)  # one TensorBoard step axis across the stages
-    if cfg.train.option != "test":
-        trainer = Trainer(cfg, p.model, p.tokenizer, p.data, p.precision, run_dir)
-        results.update(trainer.fit())
-        known = trainer.best_dev_predictions
-        best = run_dir.path / "model.safetensors"
-        dist.barrier()
-        if best.exists():
-            load_weights_into(p.model, best)
-        results["checkpoint"] = str(best)
-    else:  # the test stage scores the given checkpoint; it is not copied
-        results["checkpoint"] = str(resolve_checkpoint(cfg.train.pretrained_model_name))
+
+
+def _train(p: Prepared, run_dir: RunDir, results: dict[str, Any], recorders: Sequence[Recorder]) -> tuple[dict[str, Any], int]:
+    """Fit, then load the best checkpoint; the best epoch's dev predictions and the steps taken."""
+    from ..train import Trainer
+
+    trainer = Trainer(p.cfg, p.model, p.tokenizer, p.data, p.precision, run_dir, recorders=recorders)
+    results.update(trainer.fit())
+    best = run_dir.path / "model.safetensors"
     dist.barrier()
-    results.update(score_and_write(p, run_dir, cfg.prediction_splits, known=known))
-    results["wall_seconds"] = time.perf_counter() - t0
-    steps = trainer.state.global_step if cfg.train.option != "test" else 0
-    results["tb_last_step"] = run_dir.step_offset + steps
-    result = RunResult.from_dict(results)
-    if dist.rank() == 0:
-        run_dir.write_results(result.to_dict())
-        if cfg.train.option != "test" and not cfg.run.keep_state:
-            run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
-        if result.dev:  # the test stage has no dev scores: it writes no (empty) event file
-            writer = run_dir.writer()
-            for task, value in result.dev.items():
-                writer.add_scalar(f"Final dev [{TASKS[task].label}]", value, steps)
-            write_hparams(writer, cfg.to_flat(), result.dev, result.dev_mean)
-        run_dir.close()
-        if result.dev:
-            shown = "  ".join(f"{t} {v:.3f} [{result.ci95[t][0]:.3f}, {result.ci95[t][1]:.3f}]" for t, v in result.dev.items())
-            _say(f"dev: {shown}  mean {result.dev_mean:.3f}")
-        _say(f"checkpoint: {result.checkpoint}")
-        _say(f"predictions: {run_dir.predictions}")
-    return result, p
+    if best.exists():
+        load_weights_into(p.model, best)
+    results["checkpoint"] = str(best)
+    return trainer.best_dev_predictions, trainer.state.global_step
 
 
-_SAID: set[str] = set()
+def _record_end(cfg: Config, run_dir: RunDir, result: RunResult, steps: int) -> None:
+    run_dir.write_results(result.to_dict())
+    if cfg.train.option != "test" and not cfg.run.keep_state:
+        run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
+    if result.dev:  # the test stage has no dev scores: it writes no (empty) event file
+        write_final_scores(run_dir.writer(), result.dev, result.dev_mean, steps, cfg.to_flat())
+    run_dir.close()
+    if result.dev:
+        shown = "  ".join(f"{t} {v:.3f} [{result.ci95[t][0]:.3f}, {result.ci95[t][1]:.3f}]" for t, v in result.dev.items())
+        _say(f"dev: {shown}  mean {result.dev_mean:.3f}")
+    _say(f"checkpoint: {result.checkpoint}")
+    _say(f"predictions: {run_dir.predictions}")
 
 
 def _say(text: str) -> None:

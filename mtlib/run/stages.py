@@ -2,13 +2,13 @@
 
 A workbook run is a folder of stage run folders, each started from the one before:
 
-    runs/<run>/stages/individual_pretrain/   notebook 02: heads alone, encoder frozen
-    runs/<run>/stages/finetune/              notebook 03: the whole model, the profile's task schedule
-    runs/<run>/stages/finetune_vaccine/      notebook 03: GradVac + PAL
+    runs/<run>/stages/individual_pretrain/   heads alone, encoder frozen
+    runs/<run>/stages/finetune/              the whole model, the profile's task schedule
+    runs/<run>/stages/finetune_vaccine/      GradVac + PAL
     runs/<run>/stages/test/                  the test split, predicted with the reported checkpoint
 
-Notebooks 02 and 03, `mtlib.workbook` and `mtlib.recipe` all train through `run_stage`, and the
-report reads its titles here. `run_stage` never trains what is already there: a finished stage
+The workbook (its notebooks and its recipe) trains through `run_stage`, and its report reads
+the titles here; which notebook trains which stage is the workbook's (`mtlib.workbook.runner`). `run_stage` never trains what is already there: a finished stage
 is reused when its recorded settings are the ones asked for (and refused, naming the settings
 that differ, when they are not), an interrupted one resumes from its saved state, and a stage
 whose input stage has not run trains that one first.
@@ -16,10 +16,10 @@ whose input stage has not run trains that one first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config.config import RENAMED_STAGES, Config
 from ..store.checkpoints import state_exists
@@ -27,25 +27,26 @@ from ..store.recorded_config import recorded_config
 from ..store.results_file import RunResult
 from ..util.errors import ConfigError
 
+if TYPE_CHECKING:
+    from ..train.loop import Recorder
+
 
 @dataclass(frozen=True)
 class Stage:
     name: str  # the profile's `stages:` key and the folder name
-    notebook: str  # the notebook that trains it
     title: str
     input: str | None  # the stage whose checkpoint it starts from
     old_names: tuple[str, ...] = ()  # what older profiles and run folders call it
 
 
 STAGES = (
-    Stage("individual_pretrain", "02", "stage 1: heads alone, frozen encoder", None),
-    Stage("finetune", "03", "stage 2: fine-tune, the profile's task schedule", "individual_pretrain", ("finetune_pal",)),
-    Stage("finetune_vaccine", "03", "stage 3: GradVac + PAL", "finetune"),
+    Stage("individual_pretrain", "stage 1: heads alone, frozen encoder", None),
+    Stage("finetune", "stage 2: fine-tune, the profile's task schedule", "individual_pretrain", ("finetune_pal",)),
+    Stage("finetune_vaccine", "stage 3: GradVac + PAL", "finetune"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 BY_NAME = {s.name: s for s in STAGES}
 TEST_STAGE = "test"  # after the training stages: the test split, predicted with the reported checkpoint
-NOTEBOOK_STAGES = {nb: tuple(s.name for s in STAGES if s.notebook == nb) for nb in dict.fromkeys(s.notebook for s in STAGES)}
 
 
 def stage_name(name: str) -> str:
@@ -125,10 +126,12 @@ def run_stage(
     common: dict[str, Any] | None = None,
     retrain: bool = False,
     say: Callable[[str], None] = print,
+    recorders: Sequence[Recorder] = (),
 ) -> StageRun:
     """Train `stage` of the run folder `run` unless it is already there (see the module
     docstring). `settings` apply to this stage; `common` (encoder, data, rows, seed) also to an
-    input stage trained first because it was missing."""
+    input stage trained first because it was missing. `recorders`: more hooks on the training
+    loop (`mtlib.run.pipeline.run`)."""
     from .pipeline import run as run_pipeline
 
     run, stage = Path(run), stage_name(stage)
@@ -137,10 +140,8 @@ def run_stage(
     if spec is None:
         raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
     if spec.input and not is_finished(stage_folder(run, spec.input)):
-        say(
-            f"[{stage}] starts from {spec.input} (notebook {BY_NAME[spec.input].notebook}), which run {run.name} has not finished: running it first"
-        )
-        run_stage(profile, run, spec.input, common, common=common, say=say)
+        say(f"[{stage}] starts from {spec.input}, which run {run.name} has not finished: running it first")
+        run_stage(profile, run, spec.input, common, common=common, say=say, recorders=recorders)
     cfg = stage_config(profile, run, stage, {**(common or {}), **(settings or {})})
     if is_finished(folder) and not retrain:
         _refuse_other_settings(stage, folder, cfg, "finished")
@@ -155,7 +156,7 @@ def run_stage(
     if how == "trained":
         cfg.run.overwrite = folder.exists()
         say(f"[{stage}] training into {folder}")
-    results = run_pipeline(cfg)
+    results = run_pipeline(cfg, recorders)
     return StageRun(stage, folder, recorded_config(folder), results, how)
 
 

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..data.tasks import TASKS
+
 HPARAMS = (
     "option", "encoder", "pooling", "pair_encoding", "lr", "lr_schedule", "epochs", "batch_size", "task_scheduler",
     "projection", "combine_strategy", "use_pal", "n_hidden_layers", "head_dropout", "seed", "max_train_examples", "amp",
@@ -62,3 +64,10 @@ def write_hparams(writer: Any, settings: dict[str, Any], dev: dict[str, float], 
     if dev_mean is not None:
         metrics["hparam/dev_mean"] = float(dev_mean)
     writer.add_hparams(values, metrics, run_name=".")
+
+
+def write_final_scores(writer: Any, dev: dict[str, float], dev_mean: float | None, step: int, settings: dict[str, Any]) -> None:
+    """The end of a run: each task's final dev score at its last step, and the HParams view."""
+    for task, value in dev.items():
+        writer.add_scalar(f"Final dev [{TASKS[task].label}]", value, step)
+    write_hparams(writer, settings, dev, dev_mean)

@@ -7,7 +7,8 @@ Stages (`--option`):
 - `finetune`: everything trained.
 
 One update is `mtlib.train.update.run_update`; what is recorded along the way (metrics.jsonl,
-TensorBoard, figures, the best checkpoint) hangs off `add_callback` (`mtlib.train.callbacks`).
+TensorBoard, the best checkpoint, the workbook's figures) hangs off the typed events of
+`mtlib.train.events`, one hook per event (`register_callback`; recorders: `mtlib.train.callbacks`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -31,13 +33,14 @@ from ..util.progress import EpochProgress, duration, say
 from . import distributed as dist
 from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
 from .evaluate import predict_split, summary
+from .events import ConflictMeasured, DevScored, E, EpochEnded, FitStarted, PhaseStarted, UpdateDone, UpdateSkipped
 from .gradients import make_method
-from .optimization import make_lr_schedule, make_optimizer, plan_epoch
+from .optimization import EpochPlan, make_lr_schedule, make_optimizer, plan_epoch
 from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
 from .task_schedulers import draw_update, make_scheduler
 from .update import Outcome, Workbench, run_update
 
-Callback = Callable[[str, dict[str, Any]], None]
+Recorder = Callable[["Trainer"], None]  # registers its hooks on the trainer (e.g. `MetricsLog(run).attach`)
 
 
 class Trainer:
@@ -46,7 +49,8 @@ class Trainer:
     Two hooks for code that measures the loop rather than training a model (benchmarks/):
     `stream_factory` builds each task's `TaskStream` (e.g. one that also counts what it hands
     out), and `score_and_save=False` skips the end-of-epoch dev scoring, best checkpoint and
-    state file, so that only the updates are timed."""
+    state file, so that only the updates are timed. `recorders` attach more hooks on rank 0 (the
+    workbook's figures)."""
 
     def __init__(
         self,
@@ -59,31 +63,28 @@ class Trainer:
         *,
         stream_factory: Callable[..., TaskStream] = TaskStream,
         score_and_save: bool = True,
+        recorders: Sequence[Recorder] = (),
     ):
         self.cfg, self.model, self.tokenizer, self.data, self.precision, self.run = cfg, model, tokenizer, data, precision, run
         self.bench = Workbench(cfg, model, precision, data, tokenizer.pad_token_id or 0)
         self.stream_factory, self.score_and_save = stream_factory, score_and_save
         self.state = LoopState()
-        self.callbacks: list[Callback] = []
+        self.callbacks: dict[type, list[Callable[[Any], None]]] = defaultdict(list)
         self._stop_signal: int | None = None
         self.rank, self.world = dist.rank(), dist.world_size()
         # dev predictions of the saved best model, per task: the final scoring reuses them
         self.best_dev_predictions: dict[str, Any] = {}
         if self.rank == 0:
-            for recorder in (TensorBoardLog(run), MetricsLog(run), BestCheckpoint(run, model, tokenizer)):
-                self.add_callback(recorder)
+            for attach in (TensorBoardLog(run).attach, MetricsLog(run).attach, BestCheckpoint(run, model, tokenizer).attach, *recorders):
+                attach(self)
 
-    def add_callback(self, fn: Callback) -> None:
-        """`fn(event, payload)` for the events of `mtlib.train.callbacks` (as minGPT's add_callback)."""
-        self.callbacks.append(fn)
+    def register_callback(self, event: type[E], fn: Callable[[E], None]) -> None:
+        """Call `fn(e)` for each event of type `event` (`mtlib.train.events`), as minGPT's register_callback."""
+        self.callbacks[event].append(fn)
 
-    def _emit(self, event: str, payload: dict[str, Any]) -> None:
-        for fn in self.callbacks:
-            fn(event, payload)
-
-    def request_stop(self, signum: int = signal.SIGTERM) -> None:
-        """Stop after the current update, saving the state (what SIGINT/SIGTERM do)."""
-        self._stop_signal = signum
+    def _emit(self, event: Any) -> None:
+        for fn in self.callbacks[type(event)]:
+            fn(event)
 
     # ---- the whole stage ---------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -92,7 +93,7 @@ class Trainer:
         previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
-        self._emit("start", {})
+        self._emit(FitStarted())
         try:
             while self.state.phase < len(phases):
                 self._run_phase(phases[self.state.phase], resumed)
@@ -126,7 +127,8 @@ class Trainer:
         return saved
 
     # ---- one phase ---------------------------------------------------------------------------
-    def _build_parts(self, phase: Phase) -> PhaseParts:
+    def _build_parts(self, phase: Phase) -> tuple[PhaseParts, EpochPlan, dict[str, int]]:
+        """The phase's parts, its epoch plan and each task's batches per pass, computed once."""
         cfg, model = self.cfg, self.model
         streams = {
             t: self.stream_factory(self.data[t]["train"], cfg.train.batch_size, cfg.train.seed, i) for i, t in enumerate(phase.tasks)
@@ -141,23 +143,23 @@ class Trainer:
             cfg.multitask.sampling_temperature,
             cfg.multitask.schedule_weights,
         )
-        total = plan_epoch(cfg, sizes).updates_per_epoch * cfg.train.epochs
+        plan = plan_epoch(cfg, sizes)
+        total = plan.updates_per_epoch * cfg.train.epochs
         optimizer = make_optimizer(cfg, model, phase.tasks)
         lr_schedule = make_lr_schedule(optimizer, cfg.train.lr_schedule, int(cfg.train.warmup_ratio * total), total)
         method = make_method(cfg.multitask.projection, phase.tasks, beta=cfg.multitask.gradvac_beta)
-        return PhaseParts(optimizer, lr_schedule, method, scheduler, streams, self.precision.scaler)
+        return PhaseParts(optimizer, lr_schedule, method, scheduler, streams, self.precision.scaler), plan, sizes
 
     def _run_phase(self, phase: Phase, resumed: dict[str, Any] | None) -> None:
         cfg, st = self.cfg, self.state
         self.model.freeze_encoder(phase.frozen_encoder)
-        parts = self._build_parts(phase)
-        plan = plan_epoch(cfg, {t: s.num_batches for t, s in parts.streams.items()})
+        parts, plan, sizes = self._build_parts(phase)
         if resumed is not None:
             parts.load_state_dict(resumed)
             set_rng(resumed["rng"])
         else:
             seed_everything(cfg.train.seed + st.phase)
-        self._start_phase(phase, parts, plan.updates_per_epoch, plan.batches_per_update)
+        self._start_phase(phase, sizes, plan.updates_per_epoch, plan.batches_per_update)
         while st.epoch <= cfg.train.epochs:
             parts.scheduler.set_epoch(st.epoch)
             show = cfg.run.progress and self.rank == 0
@@ -197,11 +199,11 @@ class Trainer:
         out: Outcome = run_update(self.bench, draws, parts, bool(every) and st.global_step % every == 0)
         for tasks, cos in out.conflicts:
             pairs = {f"{tasks[i]}-{tasks[j]}": float(cos[i, j]) for i in range(len(tasks)) for j in range(i + 1, len(tasks))}
-            self._emit("conflict", {"step": st.global_step + 1, "cosine": pairs})
+            self._emit(ConflictMeasured(st.global_step + 1, pairs))
         if out.non_finite:
             st.bad_steps += 1
             st.skipped_steps += 1
-            self._emit("skipped", {"step": st.global_step + 1, "tasks": out.non_finite})
+            self._emit(UpdateSkipped(st.global_step + 1, out.non_finite))
             if st.bad_steps >= self.cfg.train.max_bad_steps:
                 raise TrainingError(
                     f"{st.bad_steps} non-finite losses in a row, the last at step {st.global_step + 1} "
@@ -215,17 +217,7 @@ class Trainer:
                 acc[0], acc[1] = acc[0] + value, acc[1] + 1
         st.update += 1
         st.global_step += 1
-        self._emit(
-            "update",
-            {
-                "step": st.global_step,
-                "epoch": st.epoch,
-                "losses": out.losses,
-                "counts": dict(out.counts),
-                "lr": out.lr,
-                "task_steps": st.task_steps,
-            },
-        )
+        self._emit(UpdateDone(st.global_step, st.epoch, out.losses, dict(out.counts), out.lr, st.task_steps))
         return out.losses
 
     # ---- the end of an epoch -----------------------------------------------------------------
@@ -245,7 +237,7 @@ class Trainer:
         st.best, st.bad_epochs = (mean, 0) if improved else (st.best, st.bad_epochs + 1)
         record = {"phase": phase.name, "epoch": epoch, "step": st.global_step, "dev": scores, "dev_mean": mean, "best": improved}
         st.history.append(record)
-        self._emit("dev", {"record": record, "predictions": preds, "epoch_loss": st.epoch_loss})
+        self._emit(DevScored(record, preds, st.epoch_loss))
         if improved:
             self.best_dev_predictions.update(preds)
         shown = "  ".join(f"{t} {v:.3f}" for t, v in scores.items())
@@ -258,7 +250,7 @@ class Trainer:
         )
         st.epoch_loss = {}
         dist.barrier()  # other ranks may read the checkpoint rank 0 just wrote
-        self._emit("epoch", record)
+        self._emit(EpochEnded(record))
         return bool(cfg.train.patience) and st.bad_epochs >= cfg.train.patience
 
     def _refuse_non_finite(self, phase: Phase, epoch: int, scores: dict[str, float]) -> None:
@@ -281,8 +273,7 @@ class Trainer:
         if self.rank == 0:
             say(text)
 
-    def _start_phase(self, phase: Phase, parts: PhaseParts, per_epoch: int, k: int) -> None:
-        sizes = {t: s.num_batches for t, s in parts.streams.items()}
+    def _start_phase(self, phase: Phase, sizes: dict[str, int], per_epoch: int, k: int) -> None:
         batch, train = self.cfg.train.batch_size, self.cfg.train
         self._print(
             f"[{phase.name}] tasks {phase.tasks}, train batches per pass {sizes}, {per_epoch * k} batches/epoch = "
@@ -291,17 +282,7 @@ class Trainer:
             f"{batch / self.world:g} per rank x {self.world} rank(s) x {k} batch(es) accumulated; "
             f"learning rate {train.lr:g}, {train.lr_schedule}"
         )
-        self._emit(
-            "phase",
-            dict(
-                step=self.state.global_step,
-                phase=phase.name,
-                sizes=sizes,
-                updates_per_epoch=per_epoch,
-                batches_per_update=k,
-                batches_per_epoch=per_epoch * k,
-            ),
-        )
+        self._emit(PhaseStarted(self.state.global_step, phase.name, sizes, per_epoch, k))
 
     def _save_state(self, parts: PhaseParts) -> None:
         if self.rank != 0 or not self.score_and_save:

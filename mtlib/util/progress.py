@@ -60,6 +60,16 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
+_SAID: set[str] = set()
+
+
+def say_once(text: str) -> None:
+    """`say`, once per process for the same text (a notebook running two stages says a note once)."""
+    if text not in _SAID:
+        _SAID.add(text)
+        say(text)
+
+
 class EpochProgress:
     """The updates of one epoch: a bar, or a text line now and then (see the module docstring)."""
 

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..data.tasks import TASKS
+from ..train.evaluate import confusion
+from ..train.events import DevScored
 from .analysis import bin_edges, gold_bins
 from .plots import TASK_COLORS, class_names, finish, wrap
 
@@ -145,3 +147,21 @@ def playground_figure(distributions: dict[str, list[float]], sentence: str) -> A
         ax.set_ylabel("probability")
         ax.set_title(wrap(f"{TASKS[task].title} of: {sentence}"), fontsize=9)
     return finish(fig, "Playground: the trained model on an example sentence")
+
+
+def record_confusion_figures(trainer: Any) -> None:
+    """A recorder for `run(cfg, recorders=...)`: each epoch's confusion figures into the run's
+    TensorBoard, beside the dev scores (matplotlib is the workbook's, so the core draws none)."""
+
+    def on_dev(e: DevScored) -> None:
+        writer = trainer.run.writer()
+        for t in e.record["dev"]:
+            matrix = confusion(e.predictions[t])
+            if matrix is not None:
+                writer.add_figure(f"Confusion Matrix [{TASKS[t].label}]", confusion_pair_figure(matrix, t), e.record["step"])
+        writer.flush()
+
+    trainer.register_callback(DevScored, on_dev)
+
+
+RECORDERS = (record_confusion_figures,)  # what the workbook hangs off every run it trains

@@ -23,10 +23,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..run.stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
 from ..util import paths
 from ..util.errors import MtlibError, run_command
 from . import report
+from .stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
 
 
 def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -57,7 +57,7 @@ def run_recipe(
     command: str = "",
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Every training stage of `profile` into runs/<run_name>/ (`mtlib.run.stages.run_stage`: a
+    """Every training stage of `profile` into runs/<run_name>/ (`mtlib.workbook.stages.run_stage`: a
     finished stage with the same settings is kept, an interrupted one resumes), then the test
     stage and the run's results.json. `overwrite` trains every stage again."""
     common, per_stage = parse_sets(sets or [])

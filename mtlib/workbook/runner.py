@@ -37,13 +37,14 @@ from typing import Any
 import yaml
 
 from ..config.yaml_files import profile_path
-from ..run.stages import NOTEBOOK_STAGES, finished_stages, run_test_stage, stage_folder
+from ..run.stages import finished_stages, run_test_stage, stage_folder
 from ..store.run_folder import has_content, locked
 from ..util import paths
 from ..util.errors import ConfigError, MtlibError, run_command
 from . import report
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
+NOTEBOOK_STAGES = {"02": ("individual_pretrain",), "03": ("finetune", "finetune_vaccine")}  # the stages each notebook trains
 
 
 class WorkbookError(MtlibError):
