@@ -42,8 +42,8 @@ def cli_error(capsys, argv):
             "needs a combine strategy, else updates drawn from the scheduler miss tasks",
         ),
         (["--batch_size", "0"], "--batch_size must be at least 1"),
-        (["--lr", "0"], "--lr must be above 0"),
-        (["--lr=-1e-5"], "--lr must be above 0"),
+        (["--lr", "0"], "--lr must be in (0, 1]"),
+        (["--lr=-1e-5"], "--lr must be in (0, 1]"),
         (["--patience=-1"], "--patience must be 0 (off) or more"),
         (
             ["--batch_size", "16", "--max_batch_size_sst", "32"],

@@ -1,31 +1,18 @@
-"""`Config.validate`'s checks, and the choices of each setting that has a fixed list.
+"""`Config.validate`'s checks: the choices and ranges declared on the fields (`sections`), then
+the settings that must go together.
 
-The choices of the task scheduler, the projection and the combine strategy belong to their
-registries (`mtlib.train.task_schedulers`, `mtlib.train.gradients`); those of amp and device to `mtlib.model.amp`.
+Reads the config's sections only; it imports none of the training core, so the config stays a
+leaf (no torch) and no module of the core is needed to say what is wrong.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import fields
+from typing import Any
 
 from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, pair_modes
-from ..model.amp import AMP_MODES, DEVICES
-from ..model.compiling import COMPILE_MODES
-from ..train import optimization as schedule
-from ..train.gradients import PROJECTIONS as PROJECTION_REGISTRY
-from ..train.task_schedulers import COMBINE_STRATEGIES
-from ..train.task_schedulers import SCHEDULERS as SCHEDULER_REGISTRY
-
-if TYPE_CHECKING:
-    from .config import Config
-
-OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
-POOLINGS = ("cls", "mean", "pooler")
-LR_SCHEDULES = ("constant", "linear")
-HEAD_ACTIVATIONS = ("gelu", "relu")
-SCHEDULERS = tuple(SCHEDULER_REGISTRY)
-PROJECTIONS = tuple(PROJECTION_REGISTRY)
+from .sections import batches_per_update
 
 
 def _pair_encoding_ok(setting: str) -> bool:
@@ -36,30 +23,22 @@ def _pair_encoding_ok(setting: str) -> bool:
     return True
 
 
-def problems(cfg: Config) -> list[str]:
+def problems(cfg: Any) -> list[str]:
     """Every setting of `cfg` that is wrong, each as one message naming its flag."""
     d, m, t, mt, r = cfg.data, cfg.model, cfg.train, cfg.multitask, cfg.run
-    flat = cfg.to_flat()
     problems: list[str] = []
 
     def need(ok: bool, message: str) -> None:
         if not ok:
             problems.append(message)
 
-    for name, choices in [
-        ("option", OPTIONS),
-        ("task_scheduler", SCHEDULERS),
-        ("combine_strategy", COMBINE_STRATEGIES),
-        ("pooling", POOLINGS),
-        ("amp", AMP_MODES),
-        ("device", DEVICES),
-        ("projection", PROJECTIONS),
-        ("lr_schedule", LR_SCHEDULES),
-        ("head_activation", HEAD_ACTIVATIONS),
-        ("compile", COMPILE_MODES),
-    ]:
-        value = flat[name]
-        need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
+    for section in (d, m, t, mt, r):  # what the fields declare: a fixed list of choices, or a range
+        for f in fields(section):
+            value, choices, allowed = getattr(section, f.name), f.metadata.get("choices"), f.metadata.get("range")
+            need(choices is None or value in choices, f"--{f.name} {value!r} is not one of: {', '.join(choices or ())}")
+            if allowed is not None and not allowed.admits(value):
+                finite = not isinstance(value, float) or math.isfinite(value)
+                problems.append(f"--{f.name} must be {allowed.describe() if finite else 'a finite number'} (got {value})")
     need(
         _pair_encoding_ok(m.pair_encoding),
         f"--pair_encoding {m.pair_encoding!r}: expected cross, bi, or per task like {PAIR_ENCODING_EXAMPLE}",
@@ -68,36 +47,8 @@ def problems(cfg: Config) -> list[str]:
     need(not unknown, f"--tasks: unknown task(s) {unknown}; choose from {', '.join(TASK_NAMES)}")
     need(len(d.tasks) > 0, "--tasks is empty; name at least one of " + ", ".join(TASK_NAMES))
     need(len(set(d.tasks)) == len(d.tasks), f"--tasks lists a task twice: {d.tasks}")
-    need(t.batch_size > 0, f"--batch_size must be at least 1 (got {t.batch_size})")
-    need(t.eval_batch_size > 0, f"--eval_batch_size must be at least 1 (got {t.eval_batch_size})")
-    for name in (
-        "lr",
-        "weight_decay",
-        "warmup_ratio",
-        "head_dropout",
-        "encoder_dropout",
-        "sampling_temperature",
-        "gradvac_beta",
-    ):
-        value = flat[name]
-        need(math.isfinite(value), f"--{name} must be a finite number (got {value})")
-    need(not math.isfinite(t.lr) or 0 < t.lr <= 1, f"--lr must be above 0 and at most 1 (got {t.lr})")
-    need(not math.isfinite(t.weight_decay) or t.weight_decay >= 0, f"--weight_decay must be 0 or more (got {t.weight_decay})")
-    need(d.max_train_examples >= 0, f"--max_train_examples must be 0 (all) or more (got {d.max_train_examples})")
-    need(d.max_eval_examples >= 0, f"--max_eval_examples must be 0 (all) or more (got {d.max_eval_examples})")
-    need(t.threads >= 0, f"--threads must be 0 (torch's default) or more (got {t.threads})")
-    need(0 <= t.seed < 2**32, f"--seed must be in 0..{2**32 - 1} (got {t.seed})")
     need(t.epochs > 0 or t.option == "test", f"--epochs must be at least 1 (got {t.epochs})")
-    need(t.patience >= 0, f"--patience must be 0 (off) or more (got {t.patience})")
-    need(0 <= t.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {t.warmup_ratio})")
-    need(0 <= m.head_dropout < 1, f"--head_dropout must be in [0, 1) (got {m.head_dropout})")
-    need(
-        m.encoder_dropout == -1.0 or 0 <= m.encoder_dropout < 1,
-        f"--encoder_dropout must be -1 (keep) or in [0, 1) (got {m.encoder_dropout})",
-    )
-    need(m.n_hidden_layers >= 0, f"--n_hidden_layers must be 0 or more (got {m.n_hidden_layers})")
-    need(d.max_length >= 8, f"--max_length must be at least 8 (got {d.max_length})")
-    need(t.max_bad_steps >= 1, f"--max_bad_steps must be at least 1 (got {t.max_bad_steps})")
+    need(not m.use_pal or m.pal_size % m.pal_heads == 0, f"--pal_size ({m.pal_size}) must be divisible by --pal_heads ({m.pal_heads})")
     bad_micro = [k for k in t.max_micro_batch if k not in TASK_NAMES]
     need(not bad_micro, f"--max_micro_batch names unknown task(s) {bad_micro}")
     for task, mb in t.max_micro_batch.items():
@@ -107,14 +58,6 @@ def problems(cfg: Config) -> list[str]:
             f"--max_micro_batch {task}={mb} (--max_batch_size_{task}) is larger than --batch_size ({t.batch_size}); "
             "it is the micro-batch size for gradient accumulation, so it must not exceed the batch",
         )
-    if m.use_pal:
-        need(m.pal_size > 0 and m.pal_heads > 0, "--pal_size and --pal_heads must be at least 1")
-        need(m.pal_size % max(m.pal_heads, 1) == 0, f"--pal_size ({m.pal_size}) must be divisible by --pal_heads ({m.pal_heads})")
-    need(mt.sampling_temperature > 0, f"--sampling_temperature must be above 0 (got {mt.sampling_temperature})")
-    need(0 < mt.gradvac_beta <= 1, f"--gradvac_beta must be in (0, 1] (got {mt.gradvac_beta})")
-    need(mt.conflict_every >= 0, f"--conflict_every must be 0 (off) or more (got {mt.conflict_every})")
-    need(t.head_lr == 0 or (math.isfinite(t.head_lr) and 0 < t.head_lr <= 1), f"--head_lr must be 0 (--lr) or in (0, 1] (got {t.head_lr})")
-    need(0 <= t.label_smoothing < 1, f"--label_smoothing must be in [0, 1) (got {t.label_smoothing})")
     unknown_w = [k for k in mt.schedule_weights if k not in TASK_NAMES]
     need(not unknown_w, f"--schedule_weights names unknown task(s) {unknown_w}")
     need(all(math.isfinite(w) and w >= 0 for w in mt.schedule_weights.values()), "--schedule_weights must be finite and 0 or more")
@@ -128,16 +71,50 @@ def problems(cfg: Config) -> list[str]:
         f"--combine_strategy {mt.combine_strategy} only applies with a gradient projection; "
         "add e.g. --projection pcgrad, or drop --combine_strategy",
     )
-    problems += schedule.problems(cfg)
+    problems += epoch_problems(cfg)
     need(
         t.option != "test" or bool(t.pretrained_model_name or r.resume),
         "--option test needs a checkpoint: pass --pretrained_model_name RUN_DIR_OR_FILE",
     )
     need(not (r.resume and t.option == "test"), "--resume continues training; use --pretrained_model_name with --option test")
-    need(r.save_every >= 0, f"--save_every must be 0 or more (got {r.save_every})")
     splits = cfg.prediction_splits
     need(
         all(s in ("dev", "test") for s in splits) and len(set(splits)) == len(splits),
         f"--predict_splits must be dev, test or dev,test (got {r.predict_splits!r})",
     )
     return problems
+
+
+def epoch_problems(cfg: Any) -> list[str]:
+    """The settings of epoch length, update size and task coverage that do not go together."""
+    t, mt, tasks = cfg.train, cfg.multitask, cfg.data.tasks
+    out = []
+    if t.num_batches_per_epoch and t.updates_per_epoch:
+        out.append(
+            "--num_batches_per_epoch (task batches, as the reference counted) and --updates_per_epoch both set the "
+            "length of an epoch; give one of them"
+        )
+    if mt.combine_strategy in ("force", "encourage") and 0 < mt.batches_per_update < len(tasks):
+        out.append(
+            f"--combine_strategy {mt.combine_strategy} puts every task in each update, so "
+            f"--batches_per_update must be at least the number of tasks ({len(tasks)})"
+        )
+    if mt.projection == "none" or mt.combine_strategy != "none" or t.option == "individual_pretrain" or len(tasks) < 2:
+        return out
+    # a projection combines the gradients of the tasks present in an update: one that is missing
+    # is left out of the projection for that update (the reference README: "Make sure to use
+    # --combine_strategy [STRATEGY] if you plan to use a scheduler as well as a projection")
+    if mt.task_scheduler != "round_robin":
+        out.append(
+            f"--task_scheduler {mt.task_scheduler} with --projection {mt.projection} needs a combine strategy, "
+            "else updates drawn from the scheduler miss tasks: add --combine_strategy encourage (every task in each "
+            "update, the rest as the scheduler draws; the reference's advice) or force, or leave --task_scheduler "
+            "out to take one batch of each task per update"
+        )
+    elif batches_per_update(cfg, len(tasks)) % len(tasks):
+        out.append(
+            f"--batches_per_update {mt.batches_per_update} with --projection {mt.projection}: round-robin updates of "
+            f"{mt.batches_per_update} batches miss some of the {len(tasks)} tasks; use a multiple of {len(tasks)}, "
+            "or add --combine_strategy encourage"
+        )
+    return out

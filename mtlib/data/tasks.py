@@ -8,11 +8,12 @@ instead of carrying one branch per task.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from scipy.stats import pearsonr
+
+if TYPE_CHECKING:  # torch is imported where a loss or score is computed: the config reads this table without it
+    import torch
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class TaskSpec:
         Pearson loss is noisy. `label_smoothing` and `class_weights` (see `class_weights_of`) apply
         to the multi-class cross-entropy only.
         """
+        import torch.nn.functional as F
+
         output = output.float()
         if self.label_kind == "class":
             return F.cross_entropy(output, labels.long(), weight=class_weights, label_smoothing=label_smoothing)
@@ -91,13 +94,15 @@ class TaskSpec:
             return None
         counts = np.bincount(np.asarray(labels, dtype=int), minlength=self.num_outputs).astype(float)
         weights = len(labels) / (self.num_outputs * np.maximum(counts, 1.0))
+        import torch
+
         return torch.as_tensor(weights, dtype=torch.float32)
 
     def score(self, output: torch.Tensor) -> torch.Tensor:
         """Map the head's raw output to the prediction scale (STS: a squashed 0..5 score)."""
         if self.label_kind == "score":
             low, high = self.label_range
-            return low + (high - low) * torch.sigmoid(output.float().squeeze(-1))
+            return low + (high - low) * output.float().squeeze(-1).sigmoid()
         return output
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
@@ -113,7 +118,7 @@ class TaskSpec:
         if self.label_kind == "class":
             return output.float().softmax(-1)
         if self.label_kind == "binary":
-            return torch.sigmoid(output.float().squeeze(-1))
+            return output.float().squeeze(-1).sigmoid()
         return self.score(output)
 
     # ---- metric -------------------------------------------------------------------------
@@ -136,6 +141,8 @@ def metric_value(name: str, predictions: np.ndarray, labels: np.ndarray) -> floa
     if name == "pearson":
         if np.std(predictions) == 0 or np.std(labels) == 0:
             return 0.0
+        from scipy.stats import pearsonr
+
         return float(pearsonr(predictions, labels)[0])
     raise ValueError(f"unknown metric {name!r}")
 

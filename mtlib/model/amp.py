@@ -18,12 +18,10 @@ from typing import Any
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from ..config.sections import AMP_MODES, DEVICES  # noqa: F401 (declared on the config's fields)
 from ..data.batching import collate
 from ..util.errors import ConfigError
 from .compiling import pad_multiple, resolve_compile
-
-AMP_MODES = ("off", "bf16", "fp16", "auto")  # auto: resolve_amp picks one of the others
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str) -> torch.device:

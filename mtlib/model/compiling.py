@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import torch
 
-COMPILE_MODES = ("off", "default", "reduce-overhead", "auto")
+from ..config.sections import COMPILE_MODES  # noqa: F401 (declared on the config's fields)
+
 PAD_MULTIPLE = 16
 
 

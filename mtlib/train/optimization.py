@@ -22,20 +22,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..config.sections import COMBINE_BATCHES, batches_per_update  # noqa: F401 (COMBINE_BATCHES: named by the docstring)
+
 if TYPE_CHECKING:
     from ..config.config import Config
-
-COMBINE_BATCHES = 16  # the reference's nb_batches_per_update for `pal` with `force` / `encourage`
-
-
-def batches_per_update(cfg: Config, n_tasks: int) -> int:
-    """The batches one update gathers in a phase of `n_tasks` tasks."""
-    mt = cfg.multitask
-    if mt.batches_per_update:
-        return mt.batches_per_update
-    if mt.projection == "none" or n_tasks == 1:
-        return 1
-    return COMBINE_BATCHES if mt.combine_strategy != "none" else n_tasks
 
 
 @dataclass(frozen=True)
@@ -69,46 +59,6 @@ def make_lr_schedule(optimizer: Any, name: str, warmup_steps: int, total_steps: 
         kind = "constant_with_warmup" if warmup_steps else "constant"
         return get_scheduler(kind, optimizer, num_warmup_steps=warmup_steps or None)
     return get_scheduler("linear", optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps)
-
-
-def problems(cfg: Config) -> list[str]:
-    """The settings of epoch length, update size and task coverage that do not go together."""
-    t, mt, tasks = cfg.train, cfg.multitask, cfg.data.tasks
-    out = []
-    for name, value in (("num_batches_per_epoch", t.num_batches_per_epoch), ("updates_per_epoch", t.updates_per_epoch)):
-        if value < 0:
-            out.append(f"--{name} must be 0 or more (got {value})")
-    if t.num_batches_per_epoch and t.updates_per_epoch:
-        out.append(
-            "--num_batches_per_epoch (task batches, as the reference counted) and --updates_per_epoch both set the "
-            "length of an epoch; give one of them"
-        )
-    if mt.batches_per_update < 0:
-        out.append(f"--batches_per_update must be 0 (auto) or more (got {mt.batches_per_update})")
-    if mt.combine_strategy in ("force", "encourage") and 0 < mt.batches_per_update < len(tasks):
-        out.append(
-            f"--combine_strategy {mt.combine_strategy} puts every task in each update, so "
-            f"--batches_per_update must be at least the number of tasks ({len(tasks)})"
-        )
-    if mt.projection == "none" or mt.combine_strategy != "none" or t.option == "individual_pretrain" or len(tasks) < 2:
-        return out
-    # a projection combines the gradients of the tasks present in an update: one that is missing
-    # is left out of the projection for that update (the reference README: "Make sure to use
-    # --combine_strategy [STRATEGY] if you plan to use a scheduler as well as a projection")
-    if mt.task_scheduler != "round_robin":
-        out.append(
-            f"--task_scheduler {mt.task_scheduler} with --projection {mt.projection} needs a combine strategy, "
-            "else updates drawn from the scheduler miss tasks: add --combine_strategy encourage (every task in each "
-            "update, the rest as the scheduler draws; the reference's advice) or force, or leave --task_scheduler "
-            "out to take one batch of each task per update"
-        )
-    elif batches_per_update(cfg, len(tasks)) % len(tasks):
-        out.append(
-            f"--batches_per_update {mt.batches_per_update} with --projection {mt.projection}: round-robin updates of "
-            f"{mt.batches_per_update} batches miss some of the {len(tasks)} tasks; use a multiple of {len(tasks)}, "
-            "or add --combine_strategy encourage"
-        )
-    return out
 
 
 def make_optimizer(cfg: Config, model: Any, tasks: list[str]) -> Any:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..config.sections import COMBINE_STRATEGIES  # noqa: F401 (declared on the config's fields)
+
 
 class TaskScheduler:
     name = "base"
@@ -139,9 +141,6 @@ def make_scheduler(
     weights: dict[str, float] | None = None,
 ) -> TaskScheduler:
     return SCHEDULERS[name](tasks, sizes, seed=seed, epochs=epochs, temperature=temperature, weights=weights)
-
-
-COMBINE_STRATEGIES = ("none", "force", "encourage")  # draw_update's strategies
 
 
 def draw_update(scheduler: TaskScheduler, k: int, strategy: str = "none") -> list[str]:

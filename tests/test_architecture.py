@@ -1,0 +1,144 @@
+"""The house's rules, checked on the source (issue 27): the core never imports the workbook, the
+config is a leaf, no import circle (type-only ones included), small modules, a short top level,
+notebooks that import only the workbook, and new code on the new module paths."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "mtlib"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_module(name: str) -> bool:
+    path = ROOT / Path(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every mtlib module `path` imports, anywhere in it (functions and TYPE_CHECKING blocks too)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("mtlib"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("mtlib"):
+                continue
+            subs = [f"{target}.{a.name}" for a in node.names if is_module(f"{target}.{a.name}")]
+            found.update(subs or [target])
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+
+
+def test_no_core_module_imports_the_workbook():
+    offenders = {m: sorted(i for i in deps if i.startswith("mtlib.workbook")) for m, deps in graph().items()}
+    offenders = {m: v for m, v in offenders.items() if v and not m.startswith("mtlib.workbook") and m != "mtlib.__main__"}
+    assert offenders == {}  # the command line (mtlib/__main__.py) sits above both and may
+
+
+def test_the_import_graph_has_no_circle():
+    g = graph()
+    state: dict[str, int] = {}
+    circles: list[list[str]] = []
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in sorted(g.get(m, ())):
+            if d == m or d not in g:
+                continue
+            if state.get(d) == 1:
+                circles.append(path[path.index(d) :] + [d] if d in path else [m, d])
+            elif d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+
+    for m in sorted(g):
+        if m not in state:
+            visit(m, [m])
+    assert circles == []
+
+
+def test_the_config_is_a_leaf_and_loads_no_torch():
+    deps = {d for m, ds in graph().items() if m.startswith("mtlib.config") for d in ds}
+    core = {d for d in deps if not d.startswith(("mtlib.config", "mtlib.util", "mtlib.data.tasks"))}
+    assert core == set()  # the task table's names only, besides the config itself and the bottom of the stack
+    code = "import sys, mtlib.config; mtlib.config.Config().validate(); print(sorted(m for m in ('torch', 'transformers', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_registries_implement_the_choices_the_config_declares():
+    from mtlib.config import sections
+    from mtlib.train.gradients import PROJECTIONS
+    from mtlib.train.task_schedulers import SCHEDULERS
+
+    assert tuple(SCHEDULERS) == sections.SCHEDULERS
+    assert tuple(PROJECTIONS) == sections.PROJECTIONS
+
+
+def test_modules_are_small_and_the_top_level_short():
+    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 300}
+    assert long == {}
+    top = sorted(p.name for p in PACKAGE.iterdir() if p.name != "__pycache__")
+    assert len(top) <= 12, top
+
+
+def test_notebooks_import_only_the_workbook():
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        source = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        names = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mtlib"):
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names if a.name.startswith("mtlib"))
+        assert names and all(n == "mtlib.workbook" or n.startswith("mtlib.workbook.") for n in names), (nb.name, names)
+
+
+@pytest.mark.parametrize("folder", ["mtlib", "tests", "benchmarks"])
+def test_code_imports_the_new_module_paths(folder):
+    """The old flat paths (`mtlib.util.old_paths.MOVED`) are kept for saved commands and outside
+    code; the project's own code names the new ones."""
+    from mtlib.util.old_paths import MOVED
+
+    old = [
+        m
+        for p in (ROOT / folder).rglob("*.py")
+        for m in imports_of(p)
+        if m in MOVED and p.name not in ("old_paths.py", "test_architecture.py")
+    ]
+    assert old == []
+
+
+def test_old_module_paths_are_the_new_modules_and_run_with_dash_m():
+    import mtlib.checkpoints
+    import mtlib.gradients.pcgrad
+    from mtlib.stages import run_stage
+
+    import mtlib.store.checkpoints
+
+    assert mtlib.checkpoints is mtlib.store.checkpoints and mtlib.gradients.pcgrad.__name__ == "mtlib.train.gradients.pcgrad"
+    assert run_stage.__module__ == "mtlib.run.stages"
+    out = subprocess.run([sys.executable, "-m", "mtlib.recipe", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and "usage: python -m mtlib.recipe" in out.stdout, out.stderr
