@@ -44,8 +44,8 @@ from mtlib.data.task_files import cap_rows  # noqa: E402
 from mtlib.data.tasks import DEV_SPLIT_TASKS, TASKS  # noqa: E402
 from mtlib.model.amp import cpu_has_fast_bf16  # noqa: E402
 from mtlib.model.multitask_bert import mean_pool  # noqa: E402
-from mtlib.store.checkpoints import atomic_write_json, atomic_write_text  # noqa: E402
 from mtlib.train.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402
+from mtlib.util.files import atomic_write_json, atomic_write_text  # noqa: E402
 
 EPOCHS = {t: spec.baseline_epochs for t, spec in TASKS.items()}
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from mtlib.__main__ import main
-from mtlib.store.run_folder import MARKER, RunDir
+from mtlib.store.run_folder import RunDir
 from mtlib.util.errors import CheckpointError, ConfigError, DataError
+from mtlib.util.files import MARKER
 
 
 def _run(cfg):

@@ -16,8 +16,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from ..store.checkpoints import atomic_write_bytes
 from ..util.errors import DataError
+from ..util.files import atomic_write_bytes
 from .task_files import md5_of
 from .tasks import DEV_SPLIT_TASKS, TASKS
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.config import Config, flatten, load_yaml
+from ..config.sections import COMBINE_BATCHES
 from ..util.errors import ConfigError
 
 # model.json field -> setting: the architecture, rebuilt from the checkpoint
@@ -43,7 +44,7 @@ def recorded_config(folder: str | Path) -> Config:
     if "lr_schedule" not in values:  # recorded by an mtlib that counted epochs in updates
         values = {**values, "lr_schedule": "linear"}
         projection = values.get("projection", "none")
-        k = values.get("batches_per_update") or (1 if projection == "none" else 16)
+        k = values.get("batches_per_update") or (1 if projection == "none" else COMBINE_BATCHES)
         if k > 1:
             values["batches_per_update"] = k
             values["updates_per_epoch"] = values.pop("num_batches_per_epoch", 0)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.config import RENAMED_STAGES
-from .checkpoints import atomic_write_json
+from ..util.files import atomic_write_json
 
 RESULTS_FILE = "results.json"
 OLD_NAMES = {"final_stage": "reported_stage", "chosen_stage": "reported_stage"}  # older results.json keys

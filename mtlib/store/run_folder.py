@@ -33,25 +33,7 @@ from ..config.command_line import command_line
 from ..config.config import Config
 from ..util import paths
 from ..util.errors import ConfigError
-from .checkpoints import atomic_write_json, atomic_write_text
-
-MARKER = ".mtlib-run"  # written into every run folder mtlib creates: --overwrite clears only these
-LOCK = ".lock"  # flock'ed for the life of a run (`RunDir.lock`)
-
-
-def has_content(path: Path) -> bool:
-    return path.is_dir() and any(p.name != LOCK for p in path.iterdir())
-
-
-def is_run_folder(path: Path) -> bool:
-    """A folder mtlib made: its marker, or (runs made before the marker) config.yaml and a
-    manifest.json that records mtlib's versions."""
-    if (path / MARKER).is_file():
-        return True
-    try:
-        return (path / "config.yaml").is_file() and "versions" in json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
-        return False
+from ..util.files import LOCK, MARKER, atomic_write_json, atomic_write_text, has_content, is_run_folder, mark_run_folder
 
 
 @contextlib.contextmanager
@@ -160,7 +142,7 @@ class RunDir:
                 if was_empty and has_content(path):
                     raise ConfigError(f"run folder {path} was written by another run while this one started; choose another --save_path")
                 run_dir.clear_records()
-                (path / MARKER).write_text("an mtlib run folder: --overwrite may clear it\n", encoding="utf-8")
+                mark_run_folder(path)
             from .checkpoints import remove_orphans
 
             remove_orphans(path)

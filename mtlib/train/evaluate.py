@@ -20,7 +20,7 @@ from sklearn.metrics import confusion_matrix
 from ..data.batching import Encoded, sorted_batches
 from ..data.tasks import TASKS, TaskSpec
 from ..model.amp import Precision
-from ..store.checkpoints import atomic_write_text
+from ..util.files import atomic_write_text
 from . import distributed as dist
 
 

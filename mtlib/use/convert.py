@@ -42,8 +42,9 @@ import yaml
 
 from ..config.config import Config
 from ..data.tasks import TASKS
-from ..store.checkpoints import MODEL_WEIGHTS, atomic_write_text, save_model
+from ..store.checkpoints import MODEL_WEIGHTS, save_model
 from ..util.errors import CheckpointError, MtlibError
+from ..util.files import atomic_write_text
 
 # what the reference's save_model writes besides tensors: plain data, nothing that runs on load
 _reconstruct = (getattr(np, "_core", None) or np.core).multiarray._reconstruct

@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 
 from ..data.tasks import SIMILARITY_TASK, TASKS, metric_value
-from ..store.checkpoints import atomic_save_tensors, atomic_write_json, atomic_write_text
+from ..store.checkpoints import atomic_save_tensors
 from ..util.errors import ConfigError, MtlibError
+from ..util.files import atomic_write_json, atomic_write_text
 
 LOADER = Path(__file__).with_name("standalone_loader.py")
 PAL_SOURCE = Path(__file__).parents[1] / "model" / "pal.py"

@@ -19,8 +19,8 @@ from typing import Any
 from ..config.config import Config
 from ..data.tasks import TASKS
 from ..run.stages import STAGE_NAMES, finished_stages
-from ..store.checkpoints import atomic_write_text
 from ..util.errors import ConfigError, MtlibError
+from ..util.files import atomic_write_text
 from . import result_tables as recorded
 
 IGNORED = ("pretrained_model_name",)  # a path into each run's own folder: always differs

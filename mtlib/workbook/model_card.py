@@ -18,8 +18,8 @@ import yaml
 from ..config.config import Config
 from ..data.tasks import DEV_SPLIT_TASKS, TASKS
 from ..run.stages import BY_NAME, STAGE_NAMES, TEST_STAGE
-from ..store.checkpoints import atomic_write_text
 from ..util import paths
+from ..util.files import atomic_write_text
 from . import narrative
 
 FILE = "MODEL_CARD.md"

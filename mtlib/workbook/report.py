@@ -13,9 +13,9 @@ from typing import Any
 from ..config.config import Config
 from ..data.tasks import TASKS
 from ..run.stages import STAGES, TEST_STAGE, reported_stage, reported_stage_of  # noqa: F401 (reported_stage: re-exported)
-from ..store.checkpoints import atomic_write_json, atomic_write_text
 from ..store.results_file import RunResult
 from ..store.run_folder import git_state
+from ..util.files import atomic_write_json, atomic_write_text
 from . import model_card
 
 STAGE_TITLES = {s.name: s.title for s in STAGES}

@@ -27,10 +27,10 @@ from typing import Any
 from ..config.config import Config
 from ..data.tasks import TASKS
 from ..run.stages import reported_stage_of
-from ..store.checkpoints import atomic_write_json, atomic_write_text
 from ..store.results_file import with_current_names
 from ..util import paths
 from ..util.errors import ConfigError, run_command
+from ..util.files import atomic_write_json, atomic_write_text
 from . import budget_figure
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
     BLOCKS,

@@ -38,9 +38,10 @@ import yaml
 
 from ..config.yaml_files import profile_path
 from ..run.stages import finished_stages, run_test_stage, stage_folder
-from ..store.run_folder import has_content, locked
+from ..store.run_folder import locked
 from ..util import paths
 from ..util.errors import ConfigError, MtlibError, run_command
+from ..util.files import has_content
 from . import report
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
