@@ -16,11 +16,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config.config import Config, default_profile
 from ..data.task_files import DataWarning, Examples, check_data_dir, load_task, resolve_data_dir
 from ..data.tasks import TASK_NAMES, TASKS
+from ..model.encoders import load_tokenizer
+from ..util import paths
 
 Splits = dict[str, dict[str, Examples]]  # task -> split -> validated rows
 SPLITS = ("train", "dev", "test")
+
+
+def profile_config(profile: str, **settings: Any) -> Config:
+    """The profile's config with the notebook's `settings` (None keeps the profile's value)."""
+    return Config.from_profile(profile, **settings)
+
+
+def profile_name(profile: str) -> str:
+    return profile or default_profile()
+
+
+def data_folder(cfg: Config) -> Path:
+    return paths.data_dir(cfg.data.data_dir)
+
+
+def tokenizer(cfg: Config) -> Any:
+    return load_tokenizer(cfg.model.encoder)
 
 
 def load_splits(data_dir: str = "", tasks: tuple[str, ...] | list[str] = TASK_NAMES) -> tuple[Splits, list[str]]:

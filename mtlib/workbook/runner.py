@@ -1,7 +1,7 @@
 """`python -m mtlib.workbook --profile cpu --run NAME`: the four notebooks, in order, headless.
 
 Each notebook runs through `papermill.execute_notebook` with the parameters it declares. The
-notebooks train through `mtlib.run.stages.run_stage`, so the stages chain through the run folder
+notebooks train through `mtlib.workbook.stages.run_stage`, so the stages chain through the run folder
 and a stage that already finished is reused:
 
     runs/<run>/
@@ -24,13 +24,9 @@ exception, traceback) and the executed notebook to open, and exits with status 1
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import re
 import shlex
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,18 +36,13 @@ from ..config.yaml_files import profile_path
 from ..run.stages import finished_stages, run_test_stage, stage_folder
 from ..store.run_folder import locked
 from ..util import paths
-from ..util.errors import ConfigError, MtlibError, run_command
+from ..util.errors import ConfigError, run_command
 from ..util.files import has_content
 from . import report
+from .notebook_exec import WorkbookError, declared_parameters, execute  # noqa: F401 (WorkbookError: raised here too)
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
 NOTEBOOK_STAGES = {"02": ("individual_pretrain",), "03": ("finetune", "finetune_vaccine")}  # the stages each notebook trains
-
-
-class WorkbookError(MtlibError):
-    """A notebook failed, or the run folder may not be written; the message says why."""
-
-    exit_code = 1
 
 
 def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_dir: str = "", encoder: str = "", retrain: bool = False):
@@ -65,81 +56,6 @@ def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_di
         "retrain": retrain,
         "interactive": False,
     }
-
-
-def declared_parameters(path: Path) -> dict[str, Any]:
-    """The names, types and defaults of a notebook's `parameters` cell, as papermill reads them."""
-    import papermill as pm
-
-    return pm.inspect_notebook(str(path))
-
-
-class _Lines:
-    """A file-like sink for a kernel's stdout that echoes it to the terminal as it comes."""
-
-    def write(self, text: str) -> int:
-        sys.stdout.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-@contextlib.contextmanager
-def _kernel_environment() -> Iterator[None]:
-    """Kernels started by papermill print plain-text progress (`mtlib.util.progress`)."""
-    saved = os.environ.get("MTLIB_PROGRESS")
-    os.environ["MTLIB_PROGRESS"] = "text"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("MTLIB_PROGRESS", None)
-        else:
-            os.environ["MTLIB_PROGRESS"] = saved
-
-
-def _ipc_kernel_manager() -> Any:
-    """A kernel manager on IPC transport: no TCP ports, and no unencrypted-TCP warning. Each
-    kernel's sockets live in a folder of their own: jupyter_client's default (`kernel-ipc-N` in
-    the working directory, N picked by checking which files exist) let two workbooks running at
-    once pick the same sockets, and each rejected the other's messages ("Invalid Signature")."""
-    import tempfile
-
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kw: Any):
-            super().__init__(**kw)
-            self.transport = "ipc"
-            self.ip = os.path.join(tempfile.mkdtemp(prefix="mtlib-kernel-"), "kernel-ipc")
-
-    return IPCKernelManager
-
-
-def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool = True, cwd: Path | None = None) -> float:
-    """Run one notebook; returns its wall time. Raises WorkbookError naming the failing cell."""
-    import papermill as pm
-
-    start = time.perf_counter()
-    try:
-        with _kernel_environment():
-            pm.execute_notebook(
-                str(source),
-                str(output),
-                parameters=parameters,
-                progress_bar=False,
-                stdout_file=_Lines() if echo else None,
-                cwd=str(cwd or source.parent),
-                kernel_manager_class=_ipc_kernel_manager(),
-            )
-    except pm.PapermillExecutionError as exc:
-        trace = _strip_ansi("\n".join(exc.traceback))
-        raise WorkbookError(
-            f"{source.name} failed in cell {exc.cell_index} (execution {exc.exec_count}): {exc.ename}: {exc.evalue}\n"
-            f"{trace}\n\nthe executed notebook, with the error: {output}"
-        ) from exc
-    return time.perf_counter() - start
 
 
 WORKBOOK_MARKER = ".mtlib-workbook"
@@ -258,10 +174,6 @@ def summary(results: dict[str, Any], folder: Path) -> str:
         lines.append(f"[workbook] test predictions: {stage_folder(folder, 'test') / 'predictions'}")
     lines.append(f"[workbook] report: {folder / 'report.md'}")
     return "\n".join(lines)
-
-
-def _strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
