@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed  ## create .venv and install mtlib with its dev tools
 
 data: $(VENV)/.installed  ## fill data/ from $DATA_MIRROR (default ../shared/data) or a download, checking md5 sums
-	$(PY) -m mtlib.datafiles --dest data $(if $(DATA_MIRROR),--mirror $(DATA_MIRROR),)
+	$(PY) -m mtlib data --dest data $(if $(DATA_MIRROR),--mirror $(DATA_MIRROR),)
 
 test: $(VENV)/.installed data  ## the whole test suite (CPU only)
 	$(PY) -m pytest -n 2 --dist loadfile -q
@@ -37,7 +37,7 @@ workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cp
 	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(SEED),-p seed=$(SEED),) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
 
 sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
-	$(PY) -m mtlib.sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
+	$(PY) -m mtlib sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
 
 lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PROFILE, via $MTLIB_PROFILE; more flags: LAB_ARGS)
 	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
@@ -46,7 +46,7 @@ lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab`
 	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)
 
 results: $(VENV)/.installed  ## regenerate the tables of docs/results.md from the recorded runs in results/
-	$(PY) -m mtlib.result_tables --update-readme
+	$(PY) -m mtlib results --update-readme
 
 lint: $(VENV)/.installed  ## ruff: lint and check formatting
 	$(VENV)/bin/ruff check mtlib tests benchmarks

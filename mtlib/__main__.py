@@ -8,6 +8,14 @@ else is the training command line, as before:
     python -m mtlib export --run runs/X --to DIR                      # mtlib.use.export
     python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.workbook.compare
     python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.workbook.sweep
+    python -m mtlib recipe --profile cpu --run NAME                   # mtlib.workbook.recipe
+    python -m mtlib workbook --profile cpu --run NAME                 # mtlib.workbook.runner (the notebooks)
+    python -m mtlib results --update-readme                           # mtlib.workbook.result_tables
+    python -m mtlib data --dest data --mirror ../shared/data          # mtlib.data.download
+    python -m mtlib convert ...                                       # mtlib.use.convert
+
+`python -m mtlib.recipe`, `mtlib.sweep`, `mtlib.result_tables` and `mtlib.datafiles`, as saved
+commands spell them, still run the same modules (`mtlib.util.old_paths`).
 """
 
 from __future__ import annotations
@@ -20,8 +28,13 @@ from .util.errors import MtlibError, disk_error_message
 SUBCOMMANDS = {
     "predict": ".use.predict",
     "export": ".use.export",
+    "convert": ".use.convert",
     "compare": ".workbook.compare",
     "sweep": ".workbook.sweep",
+    "recipe": ".workbook.recipe",
+    "workbook": ".workbook.runner",
+    "results": ".workbook.result_tables",
+    "data": ".data.download",
 }  # modules with a main(argv)
 
 

@@ -6,7 +6,7 @@ import json
 from mtlib.config.command_line import parse_args
 from mtlib.config.config import Config
 from mtlib.run.stages import stage_folder, stage_name
-from mtlib.store.results_file import RunResult, read_workbook_results
+from mtlib.store.results_file import RunResult, with_current_names
 
 
 def test_the_reference_flags_set_the_renamed_settings():
@@ -29,7 +29,7 @@ def test_old_results_json_files_read(tmp_path):
     (tmp_path / "results.json").write_text(
         json.dumps({"final_stage": "finetune_pal", "stages": {"finetune_pal": {"dev_mean": 0.5}}, "dev": {"sst": 0.5}})
     )
-    results = read_workbook_results(tmp_path)
+    results = with_current_names(json.loads((tmp_path / "results.json").read_text()))
     assert results["reported_stage"] == "finetune" and list(results["stages"]) == ["finetune"]
     (tmp_path / "results.json").write_text(json.dumps({"option": "finetune", "run": "r", "dev": {"sst": 0.5}, "an_old_key": 1}))
     assert RunResult.read(tmp_path).dev == {"sst": 0.5}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,6 @@ import torch
 from mtlib.data.tasks import TASKS
 from mtlib.run.pipeline import load_model, prepare, run
 from mtlib.store.run_folder import read_metrics
-from mtlib.train.evaluate import read_cs224n
 
 
 def _train_losses(run_dir):
@@ -35,6 +36,21 @@ def test_each_option_lowers_the_training_loss(tiny_cfg, tmp_path, option):
         fresh = prepare(tiny_cfg(save_path=str(tmp_path / "fresh"))).model
         for (name, a), (_, b) in zip(base.encoder.state_dict().items(), fresh.encoder.state_dict().items()):
             assert torch.equal(a, b), f"{option} changed encoder weight {name}"
+
+
+def read_cs224n(path: str | Path) -> tuple[str, dict[str, float]]:
+    """Parse a CS224N prediction file (the format the reference project graded): (header column, {id: value})."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = [h.strip() for h in lines[0].split("\t")]
+    if header[0] != "id" or len(header) != 2:
+        raise ValueError(f"{path}:1: header {lines[0]!r} is not 'id \\t Predicted_X'")
+    values = {}
+    for number, line in enumerate(lines[1:], start=2):
+        parts = [p.strip() for p in line.rsplit(" , ", 1)]
+        if len(parts) != 2:
+            raise ValueError(f"{path}:{number}: row {line!r} is not 'id , value'")
+        values[parts[0]] = float(parts[1])
+    return header[1], values
 
 
 def test_finetune_then_test_writes_six_prediction_files_and_round_trips(tiny_cfg, tmp_path):

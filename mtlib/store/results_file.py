@@ -5,7 +5,7 @@
   the times. Written by `mtlib.run.pipeline`, read by the stages, the workbook's tables and reports.
 - a workbook or recipe run folder's results.json (`mtlib.workbook.report.collect`) names each stage's
   summary and the *reported stage* (the best mean dev score, `mtlib.run.stages.reported_stage`);
-  `read_workbook_results` reads it, also from older files that called it `final_stage`.
+  `with_current_names` reads it, also from older files that called it `final_stage`.
 """
 
 from __future__ import annotations
@@ -69,8 +69,3 @@ def with_current_names(results: dict[str, Any]) -> dict[str, Any]:
     if out.get("reported_stage") in RENAMED_STAGES:
         out["reported_stage"] = RENAMED_STAGES[out["reported_stage"]]
     return out
-
-
-def read_workbook_results(folder: str | Path) -> dict[str, Any]:
-    """A workbook or recipe run folder's results.json (see the module docstring)."""
-    return with_current_names(json.loads((Path(folder) / RESULTS_FILE).read_text(encoding="utf-8")))

@@ -139,21 +139,6 @@ def write_predictions(folder: Path, pred: Predictions) -> Path:
     return path
 
 
-def read_cs224n(path: str | Path) -> tuple[str, dict[str, float]]:
-    """Parse a CS224N prediction file: (header column, {id: value})."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    header = [h.strip() for h in lines[0].split("\t")]
-    if header[0] != "id" or len(header) != 2:
-        raise ValueError(f"{path}:1: header {lines[0]!r} is not 'id \\t Predicted_X'")
-    values = {}
-    for number, line in enumerate(lines[1:], start=2):
-        parts = [p.strip() for p in line.rsplit(" , ", 1)]
-        if len(parts) != 2:
-            raise ValueError(f"{path}:{number}: row {line!r} is not 'id , value'")
-        values[parts[0]] = float(parts[1])
-    return header[1], values
-
-
 def read_detailed(path: str | Path) -> Any:
     import pandas as pd
 

@@ -38,7 +38,7 @@ from .gradients import make_method
 from .optimization import EpochPlan, make_lr_schedule, make_optimizer, plan_epoch
 from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
 from .task_schedulers import draw_update, make_scheduler
-from .update import Outcome, Workbench, run_update
+from .update import Outcome, UpdateContext, run_update
 
 Recorder = Callable[["Trainer"], None]  # registers its hooks on the trainer (e.g. `MetricsLog(run).attach`)
 
@@ -66,7 +66,7 @@ class Trainer:
         recorders: Sequence[Recorder] = (),
     ):
         self.cfg, self.model, self.tokenizer, self.data, self.precision, self.run = cfg, model, tokenizer, data, precision, run
-        self.bench = Workbench(cfg, model, precision, data, tokenizer.pad_token_id or 0)
+        self.bench = UpdateContext(cfg, model, precision, data, tokenizer.pad_token_id or 0)
         self.stream_factory, self.score_and_save = stream_factory, score_and_save
         self.state = LoopState()
         self.callbacks: dict[type, list[Callable[[Any], None]]] = defaultdict(list)

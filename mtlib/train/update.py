@@ -36,7 +36,7 @@ from .state import PhaseParts
 
 
 @dataclass
-class Workbench:
+class UpdateContext:
     """What every update of a stage works with; `probe` holds the conflict probe's rows."""
 
     cfg: Config
@@ -76,7 +76,7 @@ class Outcome:
     conflicts: list[tuple[list[str], torch.Tensor]]  # (tasks, cosine matrix) measured in the update
 
 
-def task_backward(bench: Workbench, task: str, rows: list[np.ndarray], n_batches: int) -> torch.Tensor:
+def task_backward(bench: UpdateContext, task: str, rows: list[np.ndarray], n_batches: int) -> torch.Tensor:
     """Backward of task's `rows` (its batches of this update), micro-batch by micro-batch,
     each weighted by its share of its batch; returns the task's loss (detached)."""
     cfg, precision = bench.cfg, bench.precision
@@ -97,7 +97,7 @@ def task_backward(bench: Workbench, task: str, rows: list[np.ndarray], n_batches
     return total
 
 
-def run_update(bench: Workbench, draws: list[str], parts: PhaseParts, monitor: bool) -> Outcome:
+def run_update(bench: UpdateContext, draws: list[str], parts: PhaseParts, monitor: bool) -> Outcome:
     """One optimizer step over the drawn batches; `monitor` also measures the task-gradient cosines."""
     model, scaler, streams = bench.model, parts.scaler, parts.streams
     counts = Counter(draws)
@@ -142,7 +142,7 @@ def run_update(bench: Workbench, draws: list[str], parts: PhaseParts, monitor: b
     return Outcome(counts, dict(zip(present, values)), [], parts.lr_schedule.get_last_lr()[-1], conflicts)
 
 
-def probe_conflicts(bench: Workbench, tasks: list[str], shared: list[torch.nn.Parameter]) -> list[tuple[list[str], torch.Tensor]]:
+def probe_conflicts(bench: UpdateContext, tasks: list[str], shared: list[torch.nn.Parameter]) -> list[tuple[list[str], torch.Tensor]]:
     """For updates that hold one task: measure the task-gradient cosines on a fixed probe
     batch of each task (gradients discarded, nothing stepped), so the conflict monitor also
     works with one batch per update. The monitor only watches: training takes the same
