@@ -93,4 +93,4 @@ def test_make_sweep_and_make_help():
         capture_output=True,
         text=True,
     ).stdout.splitlines()[-1]
-    assert dry.endswith("-m mtlib.sweep --profile smoke --seeds 0,1 --grid 'finetune.lr=1e-4,2e-4' --grid 'pair_encoding=cross;bi'")
+    assert dry.endswith("-m mtlib sweep --profile smoke --seeds 0,1 --grid 'finetune.lr=1e-4,2e-4' --grid 'pair_encoding=cross;bi'")
