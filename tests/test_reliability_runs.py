@@ -39,3 +39,33 @@ def test_a_run_that_finished_into_the_folder_while_this_one_started_is_not_repla
     with pytest.raises(ConfigError, match="already exists; pass --overwrite"):
         pipeline.run(tiny_cfg(save_path=str(folder), overwrite=False, seed=2))
     assert (folder / "results.json").is_file() and _files(folder) == finished
+
+
+# ---- 10. values are validated where they are read: trainer.json ---------------------------------
+@pytest.mark.parametrize(("key", "value"), [("epoch", -5), ("global_step", "12")])
+def test_a_trainer_json_value_out_of_range_is_one_line_naming_file_and_key(tiny_cfg, tmp_path, capsys, key, value):
+    """A finished --keep_state run whose trainer.json says epoch -5 once resumed into 7 more epochs."""
+    from mtlib.cli import main
+    from mtlib.pipeline import run
+
+    folder = tmp_path / "kept"
+    run(tiny_cfg(save_path=str(folder), keep_state=True))
+    trainer = folder / "state" / "trainer.json"
+    saved = json.loads(trainer.read_text())  # {"__dict__": [[key, value], ...]} (mtlib.checkpoints.split_state)
+    loop = dict(saved["__dict__"])["loop"]["__dict__"]
+    loop[[k for k, _ in loop].index(key)][1] = value
+    trainer.write_text(json.dumps(saved))
+    before = _files(folder)
+    assert main(["--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"{trainer}: loop.{key} is " in err and "Traceback" not in err and err.count("\n") == 1, err
+    assert _files(folder) == before  # nothing trained, nothing rewritten
+
+
+def test_loop_state_from_saved_accepts_what_the_loop_saves():
+    from mtlib.train.state import LoopState
+
+    state = LoopState(phase=1, epoch=3, update=0, global_step=40, best=0.5, task_steps={"sst": 20}, history=[{"epoch": 2}])
+    assert LoopState.from_saved(state.state_dict(), "t.json", phases=2, epochs=2) == state
+    with pytest.raises(CheckpointError, match=r"t.json: loop.epoch is 4; expected a whole number from 1 to 3"):
+        LoopState.from_saved({**state.state_dict(), "epoch": 4}, "t.json", phases=2, epochs=2)
