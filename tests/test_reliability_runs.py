@@ -69,3 +69,21 @@ def test_loop_state_from_saved_accepts_what_the_loop_saves():
     assert LoopState.from_saved(state.state_dict(), "t.json", phases=2, epochs=2) == state
     with pytest.raises(CheckpointError, match=r"t.json: loop.epoch is 4; expected a whole number from 1 to 3"):
         LoopState.from_saved({**state.state_dict(), "epoch": 4}, "t.json", phases=2, epochs=2)
+
+
+# ---- 8. a sweep's labels come from what ran: seeds from --seeds alone ---------------------------
+@pytest.mark.parametrize(
+    "argv", [["--grid", "seed=1,2"], ["--grid", "finetune.seed=1,2"], ["--set", "seed=3", "--grid", "finetune.lr=1e-4,3e-4"]]
+)
+def test_a_sweep_that_sets_the_seed_otherwise_than_by_seeds_is_refused_before_training(tmp_path, monkeypatch, capsys, argv):
+    """`--seeds 0 --grid seed=1,2` trained both runs with seed 0 and labelled them seed=1 and seed=2."""
+    from mtlib.workbook import sweep
+
+    def train(*args, **kwargs):
+        raise AssertionError("a run was trained")
+
+    monkeypatch.setattr(sweep, "run_recipe", train)
+    assert sweep.main(["--profile", "smoke", "--seeds", "0", *argv, "--runs_dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "seeds come from --seeds alone" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "runs").exists()
