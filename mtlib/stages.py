@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoints import state_exists
-from .config import RENAMED_STAGES, Config
+from .config import RENAMED_STAGES, Config, flatten
 from .errors import ConfigError
 from .recorded import recorded_config
 from .run_result import RunResult
@@ -46,6 +46,9 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 BY_NAME = {s.name: s for s in STAGES}
 TEST_STAGE = "test"  # after the training stages: the test split, predicted with the reported checkpoint
 NOTEBOOK_STAGES = {nb: tuple(s.name for s in STAGES if s.notebook == nb) for nb in dict.fromkeys(s.notebook for s in STAGES)}
+
+
+SET_BY_THE_RUN = ("resume", "save_path")  # a stage's folder is runs/<run>/stages/<stage>: no setting points it into another run
 
 
 def stage_name(name: str) -> str:
@@ -95,8 +98,15 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
     stage = stage_name(stage)
     if stage not in BY_NAME:
         raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
+    given = {k: v for k, v in (settings or {}).items() if v not in ("", None)}
+    into = sorted(set(flatten(given, "settings")) & set(SET_BY_THE_RUN))
+    if into:
+        raise ConfigError(
+            f"{into[0]} is not a stage setting: stage {stage} of run {Path(run).name} trains into {stage_folder(run, stage)} "
+            "and nowhere else. To continue a run, run the same command again; to write elsewhere, choose another run name"
+        )
     cfg = Config.from_profile(profile, stage)
-    cfg.update({k: v for k, v in (settings or {}).items() if v not in ("", None)}, source="settings")
+    cfg.update(given, source="settings")
     previous = BY_NAME[stage].input
     if previous:
         cfg.train.pretrained_model_name = str(stage_folder(run, previous))

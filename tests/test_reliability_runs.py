@@ -87,3 +87,138 @@ def test_a_sweep_that_sets_the_seed_otherwise_than_by_seeds_is_refused_before_tr
     err = capsys.readouterr().err
     assert "seeds come from --seeds alone" in err and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()
+
+
+# ---- 3, 4, 6, 9. the workbook and the recipe: validate, lock, check under the lock --------------
+def _finished_workbook_run(folder: Path) -> dict[Path, bytes]:
+    from mtlib.workbook.runner import WORKBOOK_MARKER
+
+    (folder / "notebooks").mkdir(parents=True)
+    (folder / "figures").mkdir()
+    (folder / "figures" / "02_history.png").write_bytes(b"a figure")
+    (folder / "stages" / "finetune").mkdir(parents=True)
+    (folder / "stages" / "finetune" / "results.json").write_text("{}")
+    (folder / WORKBOOK_MARKER).touch()
+    (folder / "results.json").write_text(json.dumps({"notebooks": {"01": {"seconds": 1.0}}, "dev_mean": 0.5}))
+    return _files(folder)
+
+
+def _no(what: str):
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{what} ran")
+
+    return refuse
+
+
+def _one_line(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, (code, err)
+    return err
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("seed=abc", "notebook 02 declares seed as int"),
+        ("epochs=true", "declares epochs as int"),
+        ("lr=-1.0", "stage individual_pretrain settings it cannot train with: invalid configuration: --lr must be above 0"),
+        ("pal_epochs=-3", "stage finetune settings it cannot train with: invalid configuration: --epochs must be at least 1"),
+        ("run_name=k35", "-p run_name=k35: this workbook writes run"),
+        ("runs_dir=elsewhere", "-p runs_dir=elsewhere: this workbook writes run"),
+        ("no_such_knob=1", "no notebook declares the parameter(s) ['no_such_knob']"),
+    ],
+)
+def test_workbook_parameters_are_checked_before_anything_is_deleted(tmp_path, monkeypatch, capsys, param, message):
+    """`make workbook RUN=k60 OVERWRITE=1` with `-p seed=abc` deleted results.json and the figures,
+    then failed in notebook 02; `-p run_name=k35` wrote k35's figures."""
+    from mtlib.workbook import runner
+
+    monkeypatch.setattr(runner, "execute", _no("a notebook"))
+    runs = tmp_path / "runs"
+    k60, k35 = _finished_workbook_run(runs / "k60"), _finished_workbook_run(runs / "k35")
+    code = runner.main(["--profile", "smoke", "--run", "k60", "--runs_dir", str(runs), "--overwrite", "--quiet", "-p", param])
+    assert message in _one_line(capsys, code)
+    assert _files(runs / "k60") == k60 and _files(runs / "k35") == k35
+
+
+def test_a_profile_given_as_a_parameter_is_the_profile_that_runs_and_is_recorded(tmp_path, monkeypatch, capsys):
+    """`--profile smoke -p profile=smoke_lr.yaml` trained with the file's settings and recorded `smoke`."""
+    from mtlib import paths
+    from mtlib.workbook import runner
+
+    profile = tmp_path / "smoke_lr.yaml"
+    profile.write_text((paths.project_root() / "mtlib" / "profiles" / "smoke.yaml").read_text())
+    ran = []
+    monkeypatch.setattr(runner, "_run_workbook", lambda *args: ran.append(args) or {})
+    argv = ["--run", "lr", "--runs_dir", str(tmp_path / "runs"), "--quiet", "-p", f"profile={profile}"]
+    assert runner.main(argv) == 0
+    profile_arg, *rest = ran[0]
+    assert profile_arg == str(profile) and not any(isinstance(a, dict) and "profile" in a for a in rest)
+    assert "--profile " + str(profile) in runner.recreate_command(profile_arg, "lr", "", "", {}, "")
+    assert "give the profile once" in _one_line(capsys, runner.main(["--profile", "smoke", *argv]))
+    assert len(ran) == 1
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_the_recipe_does_not_rewrite_a_workbook_run(tmp_path, monkeypatch, capsys, overwrite):
+    """`mtlib.recipe --run wref` on a finished workbook run rewrote its record without the notebooks."""
+    from mtlib.workbook import recipe
+
+    monkeypatch.setattr(recipe, "run_stage", _no("a stage"))
+    before = _finished_workbook_run(tmp_path / "runs" / "wref")
+    code = recipe.main(["--profile", "smoke", "--run", "wref", "--runs_dir", str(tmp_path / "runs"), *overwrite])
+    assert "was made by python -m mtlib.workbook (make workbook), and python -m mtlib.recipe does not rewrite it" in _one_line(capsys, code)
+    assert _files(tmp_path / "runs" / "wref") == before
+
+
+@pytest.mark.parametrize("record", ["marker", "results"])
+def test_the_workbook_does_not_rewrite_a_recipe_run(tmp_path, monkeypatch, capsys, record):
+    from mtlib.workbook import runner
+
+    monkeypatch.setattr(runner, "execute", _no("a notebook"))
+    folder = tmp_path / "runs" / "rref"
+    (folder / "stages" / "finetune").mkdir(parents=True)
+    if record == "marker":
+        (folder / runner.RECIPE_MARKER).touch()
+    (folder / "results.json").write_text(json.dumps({"notebooks": {}, "command": "python -m mtlib.recipe"}))
+    before = _files(folder)
+    code = runner.main(["--profile", "smoke", "--run", "rref", "--runs_dir", str(tmp_path / "runs"), "--overwrite", "--quiet"])
+    assert "was made by python -m mtlib.recipe" in _one_line(capsys, code)
+    assert _files(folder) == before
+
+
+def test_the_recipe_refuses_a_run_whose_lock_a_workbook_holds(tmp_path, monkeypatch, capsys):
+    """Started while a workbook held the run's lock, the recipe trained every stage anyway."""
+    from mtlib.runs import locked
+    from mtlib.workbook import recipe
+
+    monkeypatch.setattr(recipe, "run_stage", _no("a stage"))
+    folder = tmp_path / "runs" / "busy"
+    with locked(folder):  # as run_workbook holds it while its notebooks run
+        code = recipe.main(["--profile", "smoke", "--run", "busy", "--runs_dir", str(tmp_path / "runs")])
+    assert "is in use by another mtlib process" in _one_line(capsys, code)
+
+
+@pytest.mark.parametrize("setting", ["resume", "save_path", "finetune.resume"])
+def test_no_recipe_setting_writes_into_another_run(tmp_path, monkeypatch, capsys, setting):
+    """`--set resume=runs/other` rewrote that run's results.json, metrics and TensorBoard logs."""
+    from mtlib.workbook import recipe
+
+    monkeypatch.setattr(recipe, "run_stage", _no("a stage"))
+    other = tmp_path / "runs" / "other"
+    (other / "tb").mkdir(parents=True)
+    (other / "config.yaml").write_text("lr: 0.001\n")
+    (other / "results.json").write_text("{}")
+    before = _files(other)
+    argv = ["--profile", "smoke", "--run", "mine", "--runs_dir", str(tmp_path / "runs"), "--set", f"{setting}={other}"]
+    err = _one_line(capsys, recipe.main(argv))
+    assert f"{setting.rpartition('.')[2]} is not a stage setting" in err
+    assert _files(other) == before and not (tmp_path / "runs" / "mine").exists()
+
+
+def test_a_notebook_cannot_point_a_stage_into_another_run(tmp_path):
+    from mtlib.stages import stage_config
+
+    with pytest.raises(ConfigError, match="resume is not a stage setting: stage finetune of run mine trains into"):
+        stage_config("smoke", tmp_path / "mine", "finetune", {"resume": str(tmp_path / "other")})
+    assert stage_config("smoke", tmp_path / "mine", "finetune", {"resume": ""}).run.resume in ("", None)

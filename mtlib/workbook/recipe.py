@@ -25,8 +25,11 @@ from typing import Any
 
 from .. import paths
 from ..errors import MtlibError, run_command
-from ..stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
+from ..runs import locked
+from ..stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_config, stage_name
+from ..yaml_files import profile_path
 from . import report
+from .runner import RECIPE_MARKER, check_run_folder
 
 
 def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -62,7 +65,27 @@ def run_recipe(
     stage and the run's results.json. `overwrite` trains every stage again."""
     common, per_stage = parse_sets(sets or [])
     folder = paths.run_folder(run_name, root or "").resolve()
+    if Path(profile).suffix in (".yaml", ".yml"):  # a profile file: recorded as the file that ran
+        profile = str(profile_path(profile))
+    for stage in STAGE_NAMES:  # every stage's settings checked before the lock is taken and anything written
+        stage_config(profile, folder, stage, {**common, **per_stage[stage]}).validate()
+    check_run_folder(folder, overwrite, maker="recipe")  # before the lock: a refusal leaves no trace
+    with locked(folder):  # the workbook's lock too: one command at a time in a run folder
+        check_run_folder(folder, overwrite, maker="recipe")  # under the lock: the folder as it is now
+        (folder / RECIPE_MARKER).touch()
+        return _run_recipe(profile, run_name, folder, sets or [], common, per_stage, command, overwrite)
 
+
+def _run_recipe(
+    profile: str,
+    run_name: str,
+    folder: Path,
+    sets: list[str],
+    common: dict[str, Any],
+    per_stage: dict[str, dict[str, Any]],
+    command: str,
+    overwrite: bool,
+) -> dict[str, Any]:
     def say(text: str) -> None:
         print(f"[recipe] {text}", flush=True)
 
@@ -72,7 +95,7 @@ def run_recipe(
     run_test_stage(profile, folder, common, say=say)
     results = report.collect(folder, profile, run_name, finished_stages(folder), {}, [])
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(
-        f" --set {shlex.quote(s)}" for s in sets or []
+        f" --set {shlex.quote(s)}" for s in sets
     )
     results["settings"] = {"all_stages": common, **{s: v for s, v in per_stage.items() if v}}
     report.write(folder, results)
