@@ -156,7 +156,10 @@ def execute(cfg: Config) -> tuple[RunResult, Prepared]:
     if cfg.run.resume:  # the run's own settings, device and precision
         saved = recorded_config(path)
         saved.run = dataclasses.replace(saved.run, resume=cfg.run.resume, debug=cfg.run.debug, progress=cfg.run.progress)
-        cfg, notes = settle(saved)
+        try:
+            cfg, notes = settle(saved)
+        except ConfigError as exc:  # the values are the run's own: say which file holds them
+            raise ConfigError(f"{path / 'config.yaml'}: {exc}; the run's recorded settings are damaged: start it again with --overwrite") from None
         runtime = resolve_runtime(cfg)
     else:
         cfg.run = dataclasses.replace(cfg.run, save_path=str(path))

@@ -42,14 +42,33 @@ def test_a_run_that_finished_into_the_folder_while_this_one_started_is_not_repla
 
 
 # ---- 10. values are validated where they are read: trainer.json ---------------------------------
-@pytest.mark.parametrize(("key", "value"), [("epoch", -5), ("global_step", "12")])
-def test_a_trainer_json_value_out_of_range_is_one_line_naming_file_and_key(tiny_cfg, tmp_path, capsys, key, value):
-    """A finished --keep_state run whose trainer.json says epoch -5 once resumed into 7 more epochs."""
-    from mtlib.cli import main
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory):
+    """A finished tiny --keep_state run, trained once for this module; each test gets a copy."""
+    from conftest import data_dir
+
+    from mtlib.config import Config
     from mtlib.pipeline import run
 
-    folder = tmp_path / "kept"
-    run(tiny_cfg(save_path=str(folder), keep_state=True))
+    folder = tmp_path_factory.mktemp("kept") / "run"
+    settings = dict(encoder="tiny-random", data_dir=str(data_dir()), device="cpu", amp="off", max_length=48, batch_size=8)
+    settings |= dict(max_train_examples=32, max_eval_examples=32, epochs=1, lr=1e-3, progress=False, keep_state=True)
+    run(Config.from_dict({**settings, "save_path": str(folder)}))
+    return folder
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run, tmp_path / "kept", ignore=shutil.ignore_patterns(".lock")))
+
+
+@pytest.mark.parametrize(("key", "value"), [("epoch", -5), ("global_step", "12")])
+def test_a_trainer_json_value_out_of_range_is_one_line_naming_file_and_key(kept_run, tmp_path, capsys, key, value):
+    """A finished --keep_state run whose trainer.json says epoch -5 once resumed into 7 more epochs."""
+    from mtlib.cli import main
+
+    folder = _copy(kept_run, tmp_path)
     trainer = folder / "state" / "trainer.json"
     saved = json.loads(trainer.read_text())  # {"__dict__": [[key, value], ...]} (mtlib.checkpoints.split_state)
     loop = dict(saved["__dict__"])["loop"]["__dict__"]
@@ -222,3 +241,19 @@ def test_a_notebook_cannot_point_a_stage_into_another_run(tmp_path):
     with pytest.raises(ConfigError, match="resume is not a stage setting: stage finetune of run mine trains into"):
         stage_config("smoke", tmp_path / "mine", "finetune", {"resume": str(tmp_path / "other")})
     assert stage_config("smoke", tmp_path / "mine", "finetune", {"resume": ""}).run.resume in ("", None)
+
+
+# ---- 10. values are validated where they are read: a run's config.yaml on --resume --------------
+def test_a_resumed_runs_config_yaml_value_out_of_range_is_one_line_naming_the_file(kept_run, tmp_path, capsys):
+    import yaml
+
+    from mtlib.cli import main
+
+    folder = _copy(kept_run, tmp_path)
+    recorded = yaml.safe_load((folder / "config.yaml").read_text())
+    recorded["train"]["eval_batch_size"] = -5
+    (folder / "config.yaml").write_text(yaml.safe_dump(recorded))
+    before = _files(folder)
+    err = _one_line(capsys, main(["--resume", str(folder)]))
+    assert f"{folder / 'config.yaml'}: invalid configuration: --eval_batch_size must be at least 1 (got -5)" in err
+    assert _files(folder) == before
