@@ -159,7 +159,9 @@ def execute(cfg: Config) -> tuple[RunResult, Prepared]:
         try:
             cfg, notes = settle(saved)
         except ConfigError as exc:  # the values are the run's own: say which file holds them
-            raise ConfigError(f"{path / 'config.yaml'}: {exc}; the run's recorded settings are damaged: start it again with --overwrite") from None
+            raise ConfigError(
+                f"{path / 'config.yaml'}: {exc}; the run's recorded settings are damaged: start it again with --overwrite"
+            ) from None
         runtime = resolve_runtime(cfg)
     else:
         cfg.run = dataclasses.replace(cfg.run, save_path=str(path))

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from conftest import data_dir
 
-from mtlib.errors import ConfigError
 from mtlib import paths
+from mtlib.errors import ConfigError
 from mtlib.stages import STAGE_NAMES
 from mtlib.workbook import runner as workbook
 

@@ -114,7 +114,9 @@ class Trainer:
             raise TrainingError(f"--resume {self.run.path}: no saved training state yet; start the run again with --overwrite")
         saved = load_state(self.run.state)
         source = next((c / "trainer.json" for c in (self.run.state, self.run.path / "state.old") if (c / "trainer.json").is_file()), None)
-        self.state = LoopState.from_saved(saved.get("loop") if isinstance(saved, dict) else None, source, len(phases_of(self.cfg)), self.cfg.train.epochs)
+        self.state = LoopState.from_saved(
+            saved.get("loop") if isinstance(saved, dict) else None, source, len(phases_of(self.cfg)), self.cfg.train.epochs
+        )
         try:
             self.model.load_state_dict(saved["model"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:

@@ -172,7 +172,9 @@ def check_run_folder(folder: Path, overwrite: bool, maker: str = "workbook") -> 
         return "new"
     made = run_maker(folder)
     if made is None and not (folder / "stages").is_dir():
-        raise ConfigError(f"{folder} exists and is not a workbook run folder (nor a recipe run); choose another run name (it is left as it is)")
+        raise ConfigError(
+            f"{folder} exists and is not a workbook run folder (nor a recipe run); choose another run name (it is left as it is)"
+        )
     if made not in (None, maker):
         raise ConfigError(
             f"run {folder.name} was made by {MAKERS[made]}, and {MAKERS[maker]} does not rewrite it ({folder}): "
@@ -377,7 +379,9 @@ def _parse_param(text: str) -> tuple[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtlib.workbook", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument(
-        "--profile", default="", help="mtlib/profiles/<profile>.yaml: cpu | cpu-full | gpu | reference | smoke (or a YAML path); default cpu"
+        "--profile",
+        default="",
+        help="mtlib/profiles/<profile>.yaml: cpu | cpu-full | gpu | reference | smoke (or a YAML path); default cpu",
     )
     parser.add_argument("--run", required=True, help="run name: runs/<run>/ (a name, not a path)")
     parser.add_argument("--data_dir", default="", help="task-file folder (default: $MTLIB_DATA_DIR or data/, from the project root)")
