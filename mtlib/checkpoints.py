@@ -69,7 +69,7 @@ def replace_folder(new: Path, target: Path) -> None:
     `.<name>.old`), or the new one: never a part of either. What `new` holds gets the umask's
     modes first (safetensors, hence `save_pretrained`, writes its files 0600)."""
     files, folders = file_mode(), folder_mode()
-    for parent, subfolders, names in os.walk(new):
+    for parent, _subfolders, names in os.walk(new):
         os.chmod(parent, folders)
         for name in names:
             if not os.path.islink(os.path.join(parent, name)):
