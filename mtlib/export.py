@@ -111,9 +111,7 @@ def check_target(to: Path, weights: Path, run: Path, overwrite: bool) -> None:
         if not overwrite:
             raise ConfigError(f"{to} exists and is not empty; pass --overwrite to replace it, or choose another folder")
         if not (to / MARKER).is_file():
-            raise ConfigError(
-                f"--to {to} --overwrite: not an mtlib export (no {MARKER}), so nothing in it is deleted; choose another --to"
-            )
+            raise ConfigError(f"--to {to} --overwrite: not an mtlib export (no {MARKER}), so nothing in it is deleted; choose another --to")
 
 
 def source_name(weights: Path, run: Path) -> str:

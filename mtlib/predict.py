@@ -225,7 +225,9 @@ def _read_table(text: str, name: str, sep: str, spec: TaskSpec) -> pd.DataFrame:
                 lines.append(start)
             start = reader.line_num + 1
     except csv.Error as exc:
-        problem = "a quote opened on this line is never closed" if "end of data" in str(exc) else "a quoted field goes on after its closing quote"
+        problem = (
+            "a quote opened on this line is never closed" if "end of data" in str(exc) else "a quoted field goes on after its closing quote"
+        )
         raise DataError(f"{problem} ({exc})", name, start, hint=QUOTING) from None
     header = [c.strip() for c in rows[0]]
     missing = [c for c in spec.text_columns if c not in header]

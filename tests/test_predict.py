@@ -131,7 +131,10 @@ def test_a_batch_size_under_one_is_refused_from_the_command_line_and_from_the_ru
     assert f"{config}: eval_batch_size -5 must be at least 1" in _one_line_error(capsys)
     # --batch_size given is a way out, and answers as the run's own batch size does
     assert cli.main(["predict", "--run", str(copy), "--task", "sst", "--text", "A fine film.", "--batch_size", "3"]) == 0
-    assert pd.read_csv(io.StringIO(capsys.readouterr().out))["label"][0] == mtlib.load(stage, device="cpu").sentiment("A fine film.")["label"][0]
+    assert (
+        pd.read_csv(io.StringIO(capsys.readouterr().out))["label"][0]
+        == mtlib.load(stage, device="cpu").sentiment("A fine film.")["label"][0]
+    )
 
 
 def test_plain_text_text_flags_and_an_unquoted_comma_are_read_as_people_write_them(smoke_run, tmp_path, capsys):
@@ -179,5 +182,10 @@ def test_unreadable_input_and_output_are_one_line_at_their_place(smoke_run, tmp_
     assert "takes --text twice" in refused("--task", "sts", "--text", "A man plays.")
     assert f"--output {tmp_path} is a folder" in refused("--task", "sst", "--text", "fine", "--output", str(tmp_path))
     assert "cannot write /sys/answers.csv: Permission denied; choose a writable --output" in refused(
-        "--task", "sst", "--text", "fine", "--output", "/sys/answers.csv"  # not writable, even for root
+        "--task",
+        "sst",
+        "--text",
+        "fine",
+        "--output",
+        "/sys/answers.csv",  # not writable, even for root
     )
