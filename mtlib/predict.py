@@ -15,12 +15,15 @@ setting, resolved on the device the predictor runs on, as the test stage resolve
 rows of a test file get the test stage's predictions.
 
     python -m mtlib predict --run runs/X --task sst --input sentences.csv > predicted.csv
+    python -m mtlib predict --run runs/X --task sst --input sentences.txt   # one a line
+    python -m mtlib predict --run runs/X --task sts --text "A man plays." --text "A person plays."
     cat pairs.tsv | python -m mtlib predict --run runs/X --task sts --input -
 
-The input is comma- or tab-separated (tab when its header line holds a tab, as the task files
-are) with a header naming the task's text columns (`sentence`; `sentence1`, `sentence2` for
-pairs); an `id` column is kept. The output CSV holds the id (or the row number), the texts and
-the answer columns.
+A CSV or TSV (tab when its header line holds a tab, as the task files are) has a header naming
+the task's text columns (`sentence`; `sentence1`, `sentence2` for pairs); an `id` column is
+kept. Plain text (a `.txt` file, or an input without that header) is one example a line, a pair
+as two tab-separated fields. The output CSV holds the id (or the line or row number), the texts
+and the answer columns.
 """
 
 from __future__ import annotations
