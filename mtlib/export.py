@@ -5,11 +5,15 @@
       tokenizer.json, vocab.txt, ...   its tokenizer: AutoTokenizer.from_pretrained(DIR)
       heads.safetensors                the task heads and PAL blocks, under their mtlib names
       mtlib_model.json                 what rebuilds them: pooling, pair encoding, PAL, max_length,
-                                       each task's outputs and label names; the export's own checks
+                                       each task's outputs and label names; the export's own checks.
+                                       Written last: the marker of a whole export (`MARKER`)
       mtlib_loader.py (+ pal.py)       a small loader that needs no mtlib (`mtlib.standalone_loader`)
       README.md                        the run's model card (MODEL_CARD.md), when it has one
       modules.json, sentence_bert_config.json, 1_Pooling/, 2_Normalize/
                                        a sentence-transformers model: SentenceTransformer(DIR)
+
+The folder is built beside DIR and renamed into place once complete (`checkpoints.replace_folder`);
+`--overwrite` replaces only an earlier export, never the run it reads (`check_target`).
 
 The sentence-transformers part is written when a pair task is bi-encoded with mean pooling and
 the model has no PAL blocks: then the encoder, mean pooling and L2 normalisation are exactly the
