@@ -37,6 +37,8 @@ def translate(cfg: Config, key: str, value: Any, source: str) -> list[tuple[str,
 
         target, when_on = SWITCHES[key]
         return [(target, when_on if _truthy(value) else not when_on)]
+    if key == "num_batches_per_epoch" and str(value).lstrip().startswith("-"):
+        return [(key, 0)]  # the reference's default -1: any value <= 0 is one pass over every task, mtlib's 0
     if key == "transformer":
         encoder, refused = TRANSFORMERS.get(str(value), (None, None))
         if encoder:
