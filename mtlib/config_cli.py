@@ -8,11 +8,10 @@ import dataclasses
 from dataclasses import fields
 from typing import get_type_hints
 
-from .config import MICRO_BATCH_ALIASES, RENAMED, RUN_ONLY, SECTIONS, SPELLINGS, Config
 from . import reference_flags
+from .config import MICRO_BATCH_ALIASES, RENAMED, RUN_ONLY, SECTIONS, SPELLINGS, Config
 from .errors import ConfigError
 from .tasks import TASKS
-
 
 OPTIONAL_VALUE = ("save_loss_acc_logs",)  # bool settings whose flag takes an optional value
 

@@ -58,8 +58,12 @@ class ModelConfig:
     head_rnn: str = _f("none", "a recurrent reader of the token states in the heads (the reference report's RNN / LSTM rows)", RNN_KINDS)
     head_rnn_hidden: int = _f(128, "hidden size of --head_rnn (the report: 128 or 256)")
     head_rnn_tasks: list[str] = _f([], "tasks whose heads get --head_rnn (empty: all; the report's 'STS only': sts)")
-    head_rnn_cls: bool = _f(True, "--head_rnn reads the tokens after [CLS] and the pooled [CLS] goes beside its last state ('+ [CLS] embed.')")
-    sst_adjustment: bool = _f(False, "a 5x5 matrix on the SST logits, starting as the identity (report 3.4.2; trained by --option optimize)")
+    head_rnn_cls: bool = _f(
+        True, "--head_rnn reads the tokens after [CLS] and the pooled [CLS] goes beside its last state ('+ [CLS] embed.')"
+    )
+    sst_adjustment: bool = _f(
+        False, "a 5x5 matrix on the SST logits, starting as the identity (report 3.4.2; trained by --option optimize)"
+    )
 
 
 @dataclass

@@ -28,7 +28,7 @@ import os
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,9 @@ def _reader(folder: str) -> Any:
         import nltk
         from nltk.corpus.reader.wordnet import WordNetCorpusReader
     except ImportError:
-        raise ConfigError("--use_preprocessing lengths_augmented reads WordNet through nltk, which is not installed: pip install nltk") from None
+        raise ConfigError(
+            "--use_preprocessing lengths_augmented reads WordNet through nltk, which is not installed: pip install nltk"
+        ) from None
 
     class DebianWordNet(WordNetCorpusReader):
         def open(self, fileid: str) -> Any:
@@ -107,12 +109,10 @@ def wordnet_synonyms() -> Synonyms:
     """word -> its WordNet synonyms (lower case, letters and spaces only, the word left out)."""
     reader = _reader(str(wordnet_dir()))
 
-    @lru_cache(maxsize=None)
+    @cache
     def synonyms(word: str) -> list[str]:
         word = word.lower()
-        found = {
-            lemma.name().replace("_", " ").replace("-", " ").lower() for synset in reader.synsets(word) for lemma in synset.lemmas()
-        }
+        found = {lemma.name().replace("_", " ").replace("-", " ").lower() for synset in reader.synsets(word) for lemma in synset.lemmas()}
         return sorted(s for s in found if s != word and all(c.isalpha() or c == " " for c in s))
 
     return synonyms

@@ -83,7 +83,9 @@ def _data_dir(cfg: Config, key: str, value: str, source: str) -> str:
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     """The reference's flags that `translate` handles, on the command line."""
     group.add_argument("--no_tensorboard", action="store_true", help="same as --no-tensorboard")
-    group.add_argument("--transformer", help="bert: --encoder bert-base-uncased; bert-large: bert-large-uncased; roberta*: refused (use --encoder)")
+    group.add_argument(
+        "--transformer", help="bert: --encoder bert-base-uncased; bert-large: bert-large-uncased; roberta*: refused (use --encoder)"
+    )
     for flag, (task, split) in DATA_FILES.items():
         group.add_argument(f"--{flag}", help=f"a path ending in /{TASKS[task].files[split]}: same as --data_dir of its folder")
     for flag in OUTPUT_FILES:

@@ -69,7 +69,11 @@ def test_the_reference_profile_is_the_readme_commands_value_for_value(line):
         "cross",
     )
     # and how it trained without a flag where mtlib's defaults differ (docs/reference-differences.md)
-    assert (profile["scheduler_sizes"], profile["combine_only_with_pal"], profile["frozen_encoder_dropout"]) == ("micro_batches", True, True)
+    assert (profile["scheduler_sizes"], profile["combine_only_with_pal"], profile["frozen_encoder_dropout"]) == (
+        "micro_batches",
+        True,
+        True,
+    )
     # and nothing else differs between the profile and the pasted command, but for those and the paths
     model_settings = {"encoder", "pooling", "head_activation", "max_length", "predict_splits", "pretrained_model_name"}
     model_settings |= {"scheduler_sizes", "combine_only_with_pal", "frozen_encoder_dropout", "max_micro_batch"}

@@ -140,7 +140,7 @@ def test_smart_adds_its_weighted_loss_to_each_batchs_loss(tiny_cfg):
         plain = bench.loss(task, model(task, **batch), batch["labels"])
         torch.manual_seed(1)
         features = model.features(task, **batch)
-        expected = smart_loss(lambda x: model.head(task, x), features, model.head(task, features), TASKS[task].label_kind)
+        expected = smart_loss(lambda x, t=task: model.head(t, x), features, model.head(task, features), TASKS[task].label_kind)
         assert expected.item() > 0
         assert with_smart.item() == pytest.approx(plain.item() + 0.5 * expected.item(), rel=1e-5)
 

@@ -30,10 +30,10 @@ from ..evaluate import predict_split, summary
 from ..gradients import make_method
 from ..model import MultitaskBert
 from ..progress import EpochProgress, duration, say
+from ..reference_methods import LossAccLogs, combine_strategy, prepare_phase, recorder_wanted, scheduler_sizes
 from ..runs import RunDir, truncate_metrics
 from ..schedule import make_lr_schedule, make_optimizer, plan_epoch
 from ..schedulers import draw_update, make_scheduler
-from ..reference_methods import LossAccLogs, combine_strategy, prepare_phase, recorder_wanted, scheduler_sizes
 from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
 from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
 from .update import Outcome, Workbench, run_update

@@ -19,9 +19,9 @@ import torch
 
 from ..batching import TaskStream
 from ..config import Config
+from ..errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
 from ..schedulers import SINGLE_TASK
 from ..tasks import TASKS
-from ..errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
 
 
 @dataclass
