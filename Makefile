@@ -15,6 +15,9 @@ LAB_CHECK_OUT ?= runs/lab-check
 .PHONY: help install data test test-fast workbook sweep lab lab-check lint format results
 
 $(VENV)/.installed: pyproject.toml
+	# WordNet for the EDA synonyms of --use_preprocessing lengths_augmented (Debian's wordnet-base; needs root)
+	test -f /usr/share/wordnet/index.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base </dev/null) \
+		|| echo "WordNet missing: run apt-get install wordnet-base as root (only --use_preprocessing lengths_augmented needs it)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: a resolver left alone may pick a newer CUDA build of several GB

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from . import schedule
+from . import reference_methods, schedule
 from .amp import AMP_MODES, DEVICES
 from .compiling import COMPILE_MODES
 from .gradients import PROJECTIONS as PROJECTION_REGISTRY
@@ -20,7 +20,9 @@ from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, pair_modes
 if TYPE_CHECKING:
     from .config import Config
 
-OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
+OPTIONS = ("individual_pretrain", "pretrain", "finetune", "optimize", "test")
+PREPROCESSING = ("none", "lengths", "lengths_augmented")
+SCHEDULER_SIZES = ("batches", "micro_batches")
 POOLINGS = ("cls", "mean", "pooler")
 LR_SCHEDULES = ("constant", "linear")
 HEAD_ACTIVATIONS = ("gelu", "relu")
@@ -57,6 +59,8 @@ def problems(cfg: Config) -> list[str]:
         ("lr_schedule", LR_SCHEDULES),
         ("head_activation", HEAD_ACTIVATIONS),
         ("compile", COMPILE_MODES),
+        ("use_preprocessing", PREPROCESSING),
+        ("scheduler_sizes", SCHEDULER_SIZES),
     ]:
         value = flat[name]
         need(value in choices, f"--{name} {value!r} is not one of: {', '.join(choices)}")
@@ -129,6 +133,7 @@ def problems(cfg: Config) -> list[str]:
         "add e.g. --projection pcgrad, or drop --combine_strategy",
     )
     problems += schedule.problems(cfg)
+    problems += reference_methods.problems(cfg)
     need(
         t.option != "test" or bool(t.pretrained_model_name or r.resume),
         "--option test needs a checkpoint: pass --pretrained_model_name RUN_DIR_OR_FILE",

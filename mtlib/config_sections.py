@@ -10,7 +10,8 @@ from typing import Any
 
 from .amp import AMP_MODES, DEVICES
 from .compiling import COMPILE_MODES
-from .config_checks import HEAD_ACTIVATIONS, LR_SCHEDULES, OPTIONS, POOLINGS, PROJECTIONS, SCHEDULERS
+from .config_checks import HEAD_ACTIVATIONS, LR_SCHEDULES, OPTIONS, POOLINGS, PREPROCESSING, PROJECTIONS, SCHEDULER_SIZES, SCHEDULERS
+from .heads import RNN_KINDS
 from .schedulers import COMBINE_STRATEGIES
 from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 
@@ -30,6 +31,12 @@ class DataConfig:
     max_length: int = _f(128, "max tokens per example (sentence or pair); longer ones are truncated and counted")
     max_train_examples: int = _f(0, "cap on training rows per task (0: all); for smoke runs")
     max_eval_examples: int = _f(0, "cap on dev/test rows per task (0: all); for smoke runs")
+    use_preprocessing: str = _f(
+        "none",
+        "training rows as the reference prepared them: lengths (the longest 2 percent of each task left out) or "
+        "lengths_augmented (also EDA copies of under-represented SST classes and para duplicates; mtlib.eda)",
+        PREPROCESSING,
+    )
 
 
 @dataclass
@@ -48,6 +55,15 @@ class ModelConfig:
     use_pal: bool = _f(False, "add Projected Attention Layers (Stickland & Murray, 2019)")
     pal_size: int = _f(128, "PAL low-rank width (the reference project's models: 128; the paper: 204 for BERT-base)")
     pal_heads: int = _f(4, "attention heads inside each PAL block")
+    head_rnn: str = _f("none", "a recurrent reader of the token states in the heads (the reference report's RNN / LSTM rows)", RNN_KINDS)
+    head_rnn_hidden: int = _f(128, "hidden size of --head_rnn (the report: 128 or 256)")
+    head_rnn_tasks: list[str] = _f([], "tasks whose heads get --head_rnn (empty: all; the report's 'STS only': sts)")
+    head_rnn_cls: bool = _f(
+        True, "--head_rnn reads the tokens after [CLS] and the pooled [CLS] goes beside its last state ('+ [CLS] embed.')"
+    )
+    sst_adjustment: bool = _f(
+        False, "a 5x5 matrix on the SST logits, starting as the identity (report 3.4.2; trained by --option optimize)"
+    )
 
 
 @dataclass
@@ -93,6 +109,13 @@ class TrainConfig:
     head_lr: float = _f(0.0, "learning rate of the task heads (and PAL blocks) when it differs from --lr (0: --lr)")
     label_smoothing: float = _f(0.0, "label smoothing of the multi-class cross-entropy")
     class_balance: bool = _f(False, "weight the multi-class cross-entropy by inverse class frequency in the training rows")
+    use_smart_regularization: bool = _f(False, "add SMART's smoothness-inducing adversarial loss on each head's input (mtlib.smart)")
+    smart_weight_regularization: float = _f(1e-2, "weight of the SMART loss")
+    no_train_classifier: bool = _f(False, "freeze the task heads (the reference's --no_train_classifier)")
+    no_train_pal: bool = _f(False, "freeze the PAL blocks (the reference's --no_train_pal)")
+    frozen_encoder_dropout: bool = _f(
+        False, "keep the encoder's dropout on while it is frozen (pretrain stages), as the reference did; off: eval mode"
+    )
 
 
 @dataclass
@@ -106,7 +129,18 @@ class MultitaskConfig:
         "batches gathered per update (0: 1 without a projection; with one, one batch of each task, or 16 with "
         "a combine strategy, as the reference project)",
     )
-    gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine")
+    gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine (the reference's --beta_vaccine)")
+    scheduler_sizes: str = _f(
+        "batches",
+        "the task sizes N_t the schedulers weigh: batches of --batch_size, or micro_batches (the reference counted "
+        "its data loaders' micro-batches, so a task split in two counts double)",
+        SCHEDULER_SIZES,
+    )
+    combine_only_with_pal: bool = _f(
+        False,
+        "--combine_strategy applies with --task_scheduler pal only; other schedulers take one batch of each task per "
+        "update with a projection (the reference)",
+    )
     task_weights: dict[str, float] = _f({}, f"loss weight per task, e.g. {TASK_NAMES[0]}=1,{TASK_NAMES[-1]}=0.5 (missing: 1)")
     schedule_weights: dict[str, float] = _f({}, f"the weighted scheduler's share per task, e.g. {TASK_NAMES[0]}=2 (missing: 1)")
     conflict_every: int = _f(0, "log pairwise task-gradient cosines every N updates (0: off)")
@@ -120,6 +154,8 @@ class RunConfig:
     debug: bool = _f(False, "show tracebacks")
     progress: bool = _f(True, "show progress bars")
     save_every: int = _f(0, "also checkpoint the training state every N updates (0: each epoch only)")
+    tensorboard: bool = _f(True, "write TensorBoard logs to tb/ (the reference's --no_tensorboard turns them off)")
+    save_loss_acc_logs: bool = _f(False, "also write train_loss.txt and dev_acc.txt, each task's per-epoch lists, as the reference")
     keep_state: bool = _f(False, "keep the training state (state/, for --resume) after the stage finishes; by default only the model stays")
     predict_splits: str = _f(
         "dev,test",

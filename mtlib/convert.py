@@ -122,8 +122,9 @@ def map_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
     if unknown:
         pal = [k for k in unknown if ".task_attention." in k or "project_" in k]
         why = (
-            "PAL blocks: the reference adds them inside each layer's attention, with projections of their own per layer; "
-            "mtlib's run beside each layer with projections shared across layers, so their weights do not carry over"
+            "PAL blocks: the reference adds them inside each layer, to the self-attention output before its dense layer "
+            "and layer norm, with its own attention weights (12 heads in a 132-wide space); mtlib's run beside each "
+            "layer, after it, so their weights do not carry over"
             if pal
             else "no counterpart in mtlib's model (LSTM heads or other additions of later reference versions)"
         )
@@ -265,7 +266,7 @@ def convert(
             "head_activation": "relu",
             "hidden_dropout_prob": float(dropout),
             "max_length": min(512, encoder["max_position_embeddings"]),  # the reference truncated only at BERT's limit
-            "amp": "auto" if args.get("use_amp") else "off",
+            "amp": "auto_fp16" if args.get("use_amp") else "off",
             "pretrained_model_name": str(source),
             "save_path": str(out),
         }

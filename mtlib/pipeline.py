@@ -225,7 +225,7 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float) -> tuple[RunResult, Prepar
         run_dir.write_results(result.to_dict())
         if cfg.train.option != "test" and not cfg.run.keep_state:
             run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
-        if result.dev:  # the test stage has no dev scores: it writes no (empty) event file
+        if result.dev and cfg.run.tensorboard:  # the test stage has no dev scores: it writes no (empty) event file
             writer = run_dir.writer()
             for task, value in result.dev.items():
                 writer.add_scalar(f"Final dev [{TASKS[task].label}]", value, steps)

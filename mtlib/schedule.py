@@ -35,7 +35,8 @@ def batches_per_update(cfg: Config, n_tasks: int) -> int:
         return mt.batches_per_update
     if mt.projection == "none" or n_tasks == 1:
         return 1
-    return COMBINE_BATCHES if mt.combine_strategy != "none" else n_tasks
+    combining = mt.combine_strategy != "none" and (mt.task_scheduler == "pal" or not mt.combine_only_with_pal)
+    return COMBINE_BATCHES if combining else n_tasks
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from ..evaluate import predict_split, summary
 from ..gradients import make_method
 from ..model import MultitaskBert
 from ..progress import EpochProgress, duration, say
+from ..reference_methods import LossAccLogs, combine_strategy, prepare_phase, recorder_wanted, scheduler_sizes
 from ..runs import RunDir, truncate_metrics
 from ..schedule import make_lr_schedule, make_optimizer, plan_epoch
 from ..schedulers import draw_update, make_scheduler
@@ -70,8 +71,9 @@ class Trainer:
         # dev predictions of the saved best model, per task: the final scoring reuses them
         self.best_dev_predictions: dict[str, Any] = {}
         if self.rank == 0:
-            for recorder in (TensorBoardLog(run), MetricsLog(run), BestCheckpoint(run, model, tokenizer)):
-                self.add_callback(recorder)
+            for recorder in (TensorBoardLog(run), MetricsLog(run), BestCheckpoint(run, model, tokenizer), LossAccLogs(run)):
+                if recorder_wanted(cfg, recorder):
+                    self.add_callback(recorder)
 
     def add_callback(self, fn: Callback) -> None:
         """`fn(event, payload)` for the events of `mtlib.train.callbacks` (as minGPT's add_callback)."""
@@ -138,7 +140,7 @@ class Trainer:
         scheduler = make_scheduler(
             cfg.multitask.task_scheduler,
             phase.tasks,
-            sizes,
+            scheduler_sizes(cfg, streams),
             cfg.train.seed,
             cfg.train.epochs,
             cfg.multitask.sampling_temperature,
@@ -152,7 +154,7 @@ class Trainer:
 
     def _run_phase(self, phase: Phase, resumed: dict[str, Any] | None) -> None:
         cfg, st = self.cfg, self.state
-        self.model.freeze_encoder(phase.frozen_encoder)
+        prepare_phase(self.model, cfg, phase)
         parts = self._build_parts(phase)
         plan = plan_epoch(cfg, {t: s.num_batches for t, s in parts.streams.items()})
         if resumed is not None:
@@ -167,7 +169,7 @@ class Trainer:
             bar = EpochProgress(f"[{phase.name}] epoch {st.epoch}/{cfg.train.epochs}", plan.updates_per_epoch, st.update, show)
             start = time.perf_counter()
             while st.update < plan.updates_per_epoch:
-                draws = draw_update(parts.scheduler, plan.batches_per_update, cfg.multitask.combine_strategy)
+                draws = draw_update(parts.scheduler, plan.batches_per_update, combine_strategy(cfg))
                 losses = self._update(draws, parts)
                 bar.update(losses)
                 if dist.any_true(self._stop_signal is not None):  # all ranks stop at the same update

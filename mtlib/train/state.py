@@ -20,6 +20,8 @@ import torch
 from ..batching import TaskStream
 from ..config import Config
 from ..errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
+from ..schedulers import SINGLE_TASK
+from ..tasks import TASKS
 
 
 @dataclass
@@ -32,10 +34,14 @@ class Phase:
 
 
 def phases_of(cfg: Config) -> list[Phase]:
-    option, tasks = cfg.train.option, cfg.data.tasks
+    option, tasks = cfg.train.option, list(cfg.data.tasks)
     if option == "individual_pretrain":
         return [Phase(f"individual_pretrain:{t}", [t], True) for t in tasks]
-    return [Phase(option, list(tasks), option == "pretrain")]
+    if option == "optimize":  # the adjustment matrices alone (`mtlib.heads.Adjustment`)
+        return [Phase(option, [t for t in tasks if TASKS[t].label_kind == "class"], True)]
+    if cfg.multitask.task_scheduler in SINGLE_TASK:  # `--task_scheduler sst`: that task alone
+        tasks = [cfg.multitask.task_scheduler]
+    return [Phase(option, tasks, option == "pretrain")]
 
 
 @dataclass
