@@ -71,3 +71,21 @@ def test_a_full_disk_before_any_state_was_saved_says_to_start_again(tmp_path, re
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the disk is full" in err
     assert "No training state was saved before that: free some space, then run the same command again with --overwrite" in err
+
+
+def test_a_killed_workbook_kernel_gives_one_line_exit_3_and_the_run_can_continue(tmp_path, monkeypatch, capsys):
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    from mtlib.workbook import runner
+
+    def kernel_dies(source, output, **kw):
+        raise DeadKernelError("Kernel died")  # what nbclient raises when the kernel process is killed
+
+    monkeypatch.setattr(papermill, "execute_notebook", kernel_dies)
+    assert runner.main(["--profile", "smoke", "--run", "k", "--runs_dir", str(tmp_path), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("mtlib.workbook: error: the kernel running 01_data_exploration.ipynb died (Kernel died")
+    assert err.rstrip().endswith("run the same command again to continue")
+    assert runner.check_run_folder(tmp_path / "k", overwrite=False) == "continue"  # the same command continues, not refuses
