@@ -318,46 +318,7 @@ def test_an_encoder_folder_with_a_code_running_pickle_is_refused_without_running
     assert not marker.exists(), "the pickle ran"
 
 
-# ---- 8. fuzzed: any flags, any YAML -------------------------------------------------------------
-def _fuzz_flags():
-    from mtlib.config import _FIELDS
-
-    skip = {"save_path", "resume", "data_dir", "encoder", "overwrite", "debug"}
-    return sorted(f"--{name}" for name in _FIELDS if name not in skip) + ["--config", "--stage", "--use_gpu", "--no-progress", "--epoch"]
-
-
-ODD_VALUES = ["-1", "0", "nan", "inf", "-inf", "1e23", "", "x", "sst=1,para", "a=b=c", "1.5", "-0.0", "é", "2**40", "[1]", "{a: 1}"]
-
-
-def test_fuzzed_command_lines_give_one_line_and_exit_2(tmp_path):
-    """Hypothesis over flag/value lists. The data folder is empty, so a command line that is
-    valid still stops (cleanly) before training: every outcome must be exit 2 and one line."""
-    import contextlib
-    import io
-
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    values = st.one_of(st.sampled_from(ODD_VALUES), st.text(max_size=5))
-
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(st.lists(st.tuples(st.sampled_from(_fuzz_flags()), values), min_size=1, max_size=4))
-    def check(pairs):
-        argv = ["--encoder", "tiny-random", "--data_dir", str(empty), "--save_path", str(tmp_path / "never")]
-        argv += [x for pair in pairs for x in pair]
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(argv)
-        text = err.getvalue()
-        assert code == 2, (argv, code, text)
-        assert "Traceback" not in text and text.strip().count("\n") == 0, (argv, text)
-        assert not (tmp_path / "never").exists()
-
-    check()
-
-
+# ---- 8. fuzzed YAML (the command-line fuzz, with the real task files, is tests/test_fuzz.py) ------
 def test_fuzzed_yaml_config_files_give_one_line_and_exit_2(tmp_path):
     import contextlib
     import io
