@@ -18,8 +18,14 @@ from hypothesis import strategies as st
 from mtlib.cli import main
 
 # no shrinking: a failing example is reported as drawn (shrinking reruns commands for minutes)
-FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None,
-               phases=[Phase.explicit, Phase.generate])
+FUZZ = settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+)
 
 # a tiny run: 4 rows per task, 1 update, dev predictions only
 TINY = ["--encoder", "tiny-random", "--device", "cpu", "--max_length", "16", "--batch_size", "2", "--eval_batch_size", "8"]

@@ -177,7 +177,9 @@ def test_an_unmatched_quote_that_swallows_rows_is_reported_at_its_line(tmp_path)
     rows = [f"{i}\tid{i}\tsentence {i} .\t{i % 5}\n" for i in range(6)]
     rows[2] = '2\tid2\t"an unmatched quote .\t2\n'
     rows[4] = '4\tid4\tclosed here"\t4\n'  # closes the quote: the csv module merges lines 4-6
-    with pytest.raises(DataError, match=r"ids-sst-train.csv:4 \(column 'sentence'\): a double quote opened in this field swallowed lines 4 to 6"):
+    with pytest.raises(
+        DataError, match=r"ids-sst-train.csv:4 \(column 'sentence'\): a double quote opened in this field swallowed lines 4 to 6"
+    ):
         read_task_file(TASKS["sst"], _sst_file(tmp_path, rows), "train")
 
 
