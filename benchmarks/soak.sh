@@ -13,8 +13,9 @@
 #      then the same command;
 #   3. `python -m mtlib` with the disk filling at its second state save (ENOSPC injected into the
 #      safetensors write, as a full tmpfs gives it): exit 3 and "--resume RUN", then that resume.
-# "Bit for bit": the same dev scores in results.json and the same bytes of every stage's
-# model.safetensors.
+# "Bit for bit": the same dev scores in results.json and, in every stage's model.safetensors, the
+# same bytes of each tensor and the same metadata (not the same file bytes: safetensors writes the
+# metadata's keys in an order that changes from process to process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -40,14 +41,19 @@ same() {  # same A B: the same dev scores and the same weights of every stage
 import hashlib, json, sys
 from pathlib import Path
 a, b = (Path(p) for p in sys.argv[1:])
+import torch
+from safetensors import safe_open
+def weights(path):  # each tensor's bytes, and the metadata (whose order in the header safetensors does not fix)
+    with safe_open(str(path), "pt") as f:
+        raw = {k: f.get_tensor(k).contiguous().view(-1).view(torch.uint8).numpy().tobytes() for k in f.keys()}
+        return f.metadata(), {k: hashlib.sha256(v).hexdigest() for k, v in raw.items()}
 def stages(run):
-    return {p.parent.relative_to(run).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(run.rglob("model.safetensors"))}
+    return {p.parent.relative_to(run).as_posix(): weights(p) for p in sorted(run.rglob("model.safetensors"))}
 ra, rb = (json.loads((r / "results.json").read_text()) for r in (a, b))
 print(f"  {a.name}: dev {ra['dev']}")
 print(f"  {b.name}: dev {rb['dev']}")
 wa, wb = stages(a), stages(b)
-print(f"  {len(wa)} model.safetensors compared: {'identical' if wa == wb else 'DIFFERENT'}")
+print(f"  {len(wa)} model.safetensors compared: {'the same tensors, bit for bit' if wa == wb else 'DIFFERENT'}")
 sys.exit(0 if ra["dev"] == rb["dev"] and wa == wb else f"MISMATCH between {a} and {b}")
 PY
 }
