@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError
@@ -124,7 +126,14 @@ def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        try:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        except SafetensorError as exc:  # a failed write (a full disk) is an OSError like any other
+            code = re.search(r"code: (\d+)|os error (\d+)", str(exc))
+            if code is None:
+                raise
+            errno_ = int(code.group(1) or code.group(2))
+            raise OSError(errno_, os.strerror(errno_), str(path)) from exc
         os.chmod(tmp, file_mode())  # safetensors writes 0600 whatever the umask
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -214,8 +223,12 @@ def save_state(folder: str | Path, state: dict[str, Any]) -> None:
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
     skeleton, tensors = split_state(state)
-    atomic_save_tensors(new / "trainer.safetensors", tensors)
-    atomic_write_json(new / "trainer.json", skeleton)  # written last: marks the folder complete
+    try:
+        atomic_save_tensors(new / "trainer.safetensors", tensors)
+        atomic_write_json(new / "trainer.json", skeleton)  # written last: marks the folder complete
+    except BaseException:  # e.g. a full disk: free what the half-written state took; `folder` is untouched
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     if folder.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(folder, old)

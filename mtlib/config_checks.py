@@ -30,6 +30,30 @@ SCHEDULERS = tuple(SCHEDULER_REGISTRY)
 PROJECTIONS = tuple(PROJECTION_REGISTRY)
 
 
+# Inclusive ranges of numeric settings (a dict setting: each of its values), each with why its ends
+# are where they are. Values outside them used to end in a traceback far from the flag (an
+# allocation of 128 GB, a tokenizer thread pool that cannot start, sampling probabilities that
+# overflow to NaN); kept as one table so that the ranges can later be declared on the fields.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "pal_size": (1, 4096, "a PAL is a low-rank layer: its width stays under the encoder's hidden size (BERT-large: 1024)"),
+    "threads": (0, 256, "0 is torch's default; more threads than cores only slows a run down"),
+    "sampling_temperature": (0.1, 1000, "p_t ~ N_t^(1/T) overflows below 0.1; above 1000 it is uniform sampling"),
+    "schedule_weights": (0, 1e6, "the weights are relative shares; huge ones overflow their sum"),
+}
+
+
+def out_of_range(name: str, value: object) -> str:
+    """The problem with `value` of the setting `name` under `RANGES`, or "" when it is in range."""
+    low, high, why = RANGES[name]
+    values = value.values() if isinstance(value, dict) else [value]
+    bad = [v for v in values if not (isinstance(v, (int, float)) and low <= v <= high)]  # NaN is never in range
+    if not bad:
+        return ""
+    if isinstance(value, dict):
+        return f"--{name}: each must be in {low:g}..{high:g} (got {', '.join(f'{k}={v}' for k, v in value.items() if v in bad)}): {why}"
+    return f"--{name} must be in {low:g}..{high:g} (got {value}): {why}"
+
+
 def _pair_encoding_ok(setting: str) -> bool:
     try:
         pair_modes(setting)
@@ -80,7 +104,6 @@ def problems(cfg: Config) -> list[str]:
         "warmup_ratio",
         "head_dropout",
         "encoder_dropout",
-        "sampling_temperature",
         "gradvac_beta",
     ):
         value = flat[name]
@@ -89,7 +112,6 @@ def problems(cfg: Config) -> list[str]:
     need(not math.isfinite(t.weight_decay) or t.weight_decay >= 0, f"--weight_decay must be 0 or more (got {t.weight_decay})")
     need(d.max_train_examples >= 0, f"--max_train_examples must be 0 (all) or more (got {d.max_train_examples})")
     need(d.max_eval_examples >= 0, f"--max_eval_examples must be 0 (all) or more (got {d.max_eval_examples})")
-    need(t.threads >= 0, f"--threads must be 0 (torch's default) or more (got {t.threads})")
     need(0 <= t.seed < 2**32, f"--seed must be in 0..{2**32 - 1} (got {t.seed})")
     need(t.epochs > 0 or t.option == "test", f"--epochs must be at least 1 (got {t.epochs})")
     need(t.patience >= 0, f"--patience must be 0 (off) or more (got {t.patience})")
@@ -111,17 +133,16 @@ def problems(cfg: Config) -> list[str]:
             f"--max_micro_batch {task}={mb} (--max_batch_size_{task}) is larger than --batch_size ({t.batch_size}); "
             "it is the micro-batch size for gradient accumulation, so it must not exceed the batch",
         )
+    problems += [p for p in (out_of_range(name, flat[name]) for name in RANGES) if p]
     if m.use_pal:
-        need(m.pal_size > 0 and m.pal_heads > 0, "--pal_size and --pal_heads must be at least 1")
+        need(m.pal_heads > 0, f"--pal_heads must be at least 1 (got {m.pal_heads})")
         need(m.pal_size % max(m.pal_heads, 1) == 0, f"--pal_size ({m.pal_size}) must be divisible by --pal_heads ({m.pal_heads})")
-    need(mt.sampling_temperature > 0, f"--sampling_temperature must be above 0 (got {mt.sampling_temperature})")
     need(0 < mt.gradvac_beta <= 1, f"--gradvac_beta must be in (0, 1] (got {mt.gradvac_beta})")
     need(mt.conflict_every >= 0, f"--conflict_every must be 0 (off) or more (got {mt.conflict_every})")
     need(t.head_lr == 0 or (math.isfinite(t.head_lr) and 0 < t.head_lr <= 1), f"--head_lr must be 0 (--lr) or in (0, 1] (got {t.head_lr})")
     need(0 <= t.label_smoothing < 1, f"--label_smoothing must be in [0, 1) (got {t.label_smoothing})")
     unknown_w = [k for k in mt.schedule_weights if k not in TASK_NAMES]
     need(not unknown_w, f"--schedule_weights names unknown task(s) {unknown_w}")
-    need(all(math.isfinite(w) and w >= 0 for w in mt.schedule_weights.values()), "--schedule_weights must be finite and 0 or more")
     need(any(mt.schedule_weights.get(x, 1.0) > 0 for x in d.tasks), "--schedule_weights gives every task weight 0")
     bad_weights = [k for k in mt.task_weights if k not in TASK_NAMES]
     need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")

@@ -12,6 +12,7 @@ TensorBoard, figures, the best checkpoint) hangs off `add_callback` (`mtlib.trai
 
 from __future__ import annotations
 
+import errno
 import math
 import signal
 import time
@@ -25,7 +26,7 @@ from ..amp import Precision
 from ..batching import Encoded, TaskStream
 from ..checkpoints import load_state, load_weights_into, save_state, state_exists
 from ..config import Config
-from ..errors import CheckpointError, TrainingError
+from ..errors import CheckpointError, TrainingError, disk_error_message
 from ..evaluate import predict_split, summary
 from ..gradients import make_method
 from ..model import MultitaskBert
@@ -101,10 +102,22 @@ class Trainer:
                 resumed = None
                 self.state.phase += 1
                 self.state.epoch, self.state.update, self.state.best, self.state.bad_epochs = 1, 0, -math.inf, 0
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise TrainingError(self._disk_full(exc)) from exc
         finally:
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
         return {"history": self.state.history, "train_seconds": self.state.elapsed, "skipped_steps": self.state.skipped_steps}
+
+    def _disk_full(self, exc: OSError) -> str:
+        """The line for a disk that filled during the stage (checkpoints are written aside and
+        renamed into place, so the last one written whole is still there)."""
+        text = f"the disk is full: {disk_error_message(exc)}. "
+        if state_exists(self.run.state):
+            return text + f"The last whole checkpoint is kept: free some space, then continue from it with: --resume {self.run.path}"
+        return text + "No training state was saved before that: free some space, then run the same command again with --overwrite"
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_signal = signum

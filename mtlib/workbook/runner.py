@@ -18,7 +18,8 @@ OVERWRITE=1`); a run that did not finish continues: its finished stages are reus
 interrupted one resumes. The notebooks' printed progress (stage starts, epochs, dev scores)
 streams to the terminal; the command ends with the reported dev scores and where the test
 predictions are. A failing cell stops the workbook: the command prints papermill's error (cell,
-exception, traceback) and the executed notebook to open, and exits with status 1.
+exception, traceback) and the executed notebook to open, and exits with status 1. A kernel that
+dies (killed, out of memory) gives one line and status 3: the same command continues the run.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class WorkbookError(MtlibError):
     """A notebook failed, or the run folder may not be written; the message says why."""
 
     exit_code = 1
+
+
+class KernelDied(WorkbookError):
+    """The kernel running a notebook died (killed, out of memory): the run can be continued."""
+
+    exit_code = 3
 
 
 def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_dir: str = "", encoder: str = "", retrain: bool = False):
@@ -119,6 +126,7 @@ def _ipc_kernel_manager() -> Any:
 def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool = True, cwd: Path | None = None) -> float:
     """Run one notebook; returns its wall time. Raises WorkbookError naming the failing cell."""
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
 
     start = time.perf_counter()
     try:
@@ -137,6 +145,11 @@ def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool =
         raise WorkbookError(
             f"{source.name} failed in cell {exc.cell_index} (execution {exc.exec_count}): {exc.ename}: {exc.evalue}\n"
             f"{trace}\n\nthe executed notebook, with the error: {output}"
+        ) from exc
+    except DeadKernelError as exc:
+        raise KernelDied(
+            f"the kernel running {source.name} died ({exc}: killed, or out of memory); the run's finished stages are kept "
+            "and the stage it was training resumes from its last saved state: run the same command again to continue"
         ) from exc
     return time.perf_counter() - start
 
