@@ -4,6 +4,7 @@ narrative sentences, plain-text progress and where figures go."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mtlib import paths, progress
@@ -183,3 +184,29 @@ def test_the_same_figure_is_the_same_svg_file(tmp_path):
         texts.append(plots.write_figure(fig, tmp_path / attempt, "fig")[1].read_text())
         plt.close(fig)
     assert texts[0] == texts[1] and "<dc:date>" not in texts[0]
+
+
+def test_conflicts_summary_tells_a_tie_as_a_tie():
+    tied = pd.DataFrame(
+        {"stage": ["finetune_vaccine"] * 3, "pair": ["para-sts", "sst-para", "sst-sts"], "updates": [10] * 3, "mean": [0.1, 0.2, 0.05]}
+    ).assign(conflicting=0.3)
+    text = narrative.conflicts_summary(tied)
+    assert "All 3 logged pairs tie at 30% negative: para-sts in `finetune_vaccine`" in text and "most conflicting" not in text
+    two = tied.assign(conflicting=[0.3, 0.3, 0.1])
+    assert "2 pairs tie at 30% negative: para-sts in `finetune_vaccine` (mean cosine 0.100), sst-para" in narrative.conflicts_summary(two)
+    one = tied.assign(conflicting=[0.1, 0.3, 0.1])
+    assert "The most conflicting pair is sst-para in `finetune_vaccine` (30% negative" in narrative.conflicts_summary(one)
+
+
+def test_truncation_summary_counts_rows_a_rounded_share_would_hide():
+    from mtlib.workbook import explore
+
+    lengths = pd.DataFrame(
+        {"task": ["para"] * 80_000 + ["sst"] * 10, "split": ["train"] * 80_000 + ["dev"] * 10, "length": [20] * 79_996 + [300] * 4 + [9] * 10}
+    )
+    table = explore.truncation_table(lengths, 128)
+    text = narrative.truncation_summary(table, 128, "cross")
+    assert text.startswith("`max_length` 128 truncates 4 examples: para train 4 of 80,000 (0.005%).")
+    assert "cross-encoded pairs, as the model reads them" in text
+    assert "the model reads these pairs bi-encoded" in narrative.truncation_summary(table, 128, "bi")
+    assert narrative.truncation_summary(explore.truncation_table(lengths, 400), 400).startswith("No example is longer")

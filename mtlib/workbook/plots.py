@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import paths
 from ..tasks import TASKS
+from .narrative import percent
 
 
 def figures_dir(run: str | Path) -> Path:
@@ -146,12 +147,12 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
             ax.hist(
                 group["length"].clip(upper=top), bins=bins, histtype="step", density=True, lw=1.6, label=split, color=SPLIT_COLORS[split]
             )
-        share = float((part["length"] > max_length).mean())
+        cut = int((part["length"] > max_length).sum())
         ax.axvline(max_length, color="crimson", ls="--", lw=1.2)
         ax.text(
             max_length,
             0.6,
-            f"max_length {max_length} \n{share:.1%} truncated ",
+            f" max_length {max_length} \n {cut:,} truncated ({percent(cut / len(part))}) ",
             color="crimson",
             transform=ax.get_xaxis_transform(),
             ha="right" if max_length > 0.6 * top else "left",
