@@ -72,7 +72,7 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
     assert capsys.readouterr().out.count(": reused") == 4  # the three stages and the test stage
     # the same run asked with other settings is refused, naming them, and left as it was
-    with pytest.raises(ConfigError, match=r"finished with other settings \(seed: 0 there, 7 asked\)"):
+    with pytest.raises(ConfigError, match=r"finished with other settings \(seed: 0 there, 7 asked\): set retrain = True"):
         recipe.run_recipe("smoke", "r1", [*sets, "seed=7"], root=tmp_path)
     assert json.loads((folder / "results.json").read_text())["command"] == results["command"]
     assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}

@@ -202,7 +202,11 @@ def test_truncation_summary_counts_rows_a_rounded_share_would_hide():
     from mtlib.workbook import explore
 
     lengths = pd.DataFrame(
-        {"task": ["para"] * 80_000 + ["sst"] * 10, "split": ["train"] * 80_000 + ["dev"] * 10, "length": [20] * 79_996 + [300] * 4 + [9] * 10}
+        {
+            "task": ["para"] * 80_000 + ["sst"] * 10,
+            "split": ["train"] * 80_000 + ["dev"] * 10,
+            "length": [20] * 79_996 + [300] * 4 + [9] * 10,
+        }
     )
     table = explore.truncation_table(lengths, 128)
     text = narrative.truncation_summary(table, 128, "cross")
@@ -210,3 +214,42 @@ def test_truncation_summary_counts_rows_a_rounded_share_would_hide():
     assert "cross-encoded pairs, as the model reads them" in text
     assert "the model reads these pairs bi-encoded" in narrative.truncation_summary(table, 128, "bi")
     assert narrative.truncation_summary(explore.truncation_table(lengths, 400), 400).startswith("No example is longer")
+
+
+def test_the_interactive_run_is_named_after_its_profile(monkeypatch, tmp_path):
+    from mtlib.workbook import run_folder
+
+    monkeypatch.delenv("MTLIB_PROFILE", raising=False)
+    assert run_folder("", "", str(tmp_path)) == tmp_path / "interactive-cpu"
+    monkeypatch.setenv("MTLIB_PROFILE", "smoke")  # `make lab PROFILE=smoke`
+    assert run_folder("", "", str(tmp_path)) == tmp_path / "interactive-smoke"
+    assert run_folder("", "results/candidates/cpu-450.yaml", str(tmp_path)) == tmp_path / "interactive-cpu-450"
+    assert run_folder("mine", "smoke", str(tmp_path)) == tmp_path / "mine"
+
+
+def test_a_stage_finished_with_another_profile_is_refused_in_one_line_saying_what_to_do(tmp_path):
+    import yaml
+
+    from mtlib import stages
+    from mtlib.config import Config
+
+    folder = tmp_path / "interactive" / "stages" / "individual_pretrain"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(Config.from_profile("smoke", "individual_pretrain").to_dict()))
+    (folder / "results.json").write_text("{}")
+    with pytest.raises(ConfigError) as caught:
+        stages.run_stage("cpu", tmp_path / "interactive", "individual_pretrain")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("stage individual_pretrain of run interactive finished with other settings (")
+    assert message.count(" there, ") == 3 and " more): set retrain = True to train it again" in message
+    assert message.endswith("or another run_name") and str(tmp_path) not in message
+
+
+def test_notebooks_show_an_mtlib_error_as_its_line_not_a_traceback(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell()
+    shell.run_cell("from mtlib.errors import ConfigError\ndef train():\n    raise ConfigError('stage x: set retrain = True')\ntrain()")
+    shown = capsys.readouterr().out
+    assert "ConfigError\x1b[0m: stage x: set retrain = True" in shown
+    assert "Traceback" not in shown and "train()" not in shown
