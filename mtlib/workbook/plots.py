@@ -329,7 +329,9 @@ def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
     if pairs:
         left.legend(title="task pair", fontsize=8)
     else:
-        left.text(0.5, 0.5, "no cosines logged\n(conflict_every 0, or one task per update)", ha="center", va="center", transform=left.transAxes)
+        left.text(
+            0.5, 0.5, "no cosines logged\n(conflict_every 0, or one task per update)", ha="center", va="center", transform=left.transAxes
+        )
     width = 0.8 / max(len(pairs), 1)
     for i, pair in enumerate(pairs):
         part = summary[summary["pair"] == pair].set_index("stage").reindex(logged)
