@@ -6,9 +6,8 @@ project root), opens each notebook of notebooks/ in Chromium (Debian's /usr/bin/
 waits until every code cell has an execution count and the kernel is idle. A notebook fails on an
 error output, on stderr that holds a traceback or an error (other stderr is reported), or on a
 cell that never finishes (--timeout). Each notebook is saved as a screenshot of its whole height
-in --out, with JupyterLab's log. Then, as `make workbook` keeps executed notebooks in the run
-folder, the last executed notebook is saved into runs/<run>/notebooks/ and opened from there in
-the same Lab: it must show its figures, and a figure of runs/<run>/figures/ must open too.
+in --out, with JupyterLab's log. Then a figure the notebooks wrote to runs/<run>/figures/ must
+open in the same Lab (its root is the project root).
 
 Nothing of the user's is written: run folders go to a temporary folder under runs/ (Lab reaches
 only what is under the project root; or --runs, which must be under the root too), figures to a
@@ -200,10 +199,8 @@ class Lab:
         q = "&".join(f"{k}={v}" for k, v in {**query, "token": self.token}.items())
         return f"{self.base}{path}?{q}"
 
-    def api(self, path: str, method: str = "GET", body: object = None) -> object:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Authorization": f"token {self.token}", "Content-Type": "application/json"}
-        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method, headers=headers)
+    def api(self, path: str, method: str = "GET") -> object:
+        req = urllib.request.Request(f"{self.base}{path}", method=method, headers={"Authorization": f"token {self.token}"})
         with urllib.request.urlopen(req, timeout=30) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -363,38 +360,6 @@ def run_notebook(page, lab: Lab, path: Path, out: Path, timeout: float) -> Resul
     return result
 
 
-IMAGES_JS = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img, .jp-ImageViewer img')]
-  .filter(img => img.complete && img.naturalWidth > 0).length"""
-
-
-def open_in_run_folder(page, lab: Lab, path: Path, runs: Path, out: Path) -> Result:
-    """The notebook just run, saved into runs/<run>/notebooks/ (where `make workbook` keeps its
-    executed copies) and opened from there: its figures show; so does a PNG of runs/<run>/figures/."""
-    result = Result(f"runs/{RUN_NAME}/notebooks/{path.stem}")
-    run = (runs / RUN_NAME).relative_to(ROOT).as_posix()
-    executed = page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.toJSON()")
-    lab.api(f"/api/contents/{run}/notebooks", method="PUT", body={"type": "directory"})
-    lab.api(f"/api/contents/{run}/notebooks/{path.name}", method="PUT", body={"type": "notebook", "format": "json", "content": executed})
-    page.goto(lab.url(f"/lab/tree/{run}/notebooks/{path.name}", reset=""), wait_until="domcontentloaded")
-    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
-    page.wait_for_timeout(2000)  # the outputs' images decoded
-    shown = page.evaluate(IMAGES_JS)
-    if not shown:
-        result.errors.append(f"{run}/notebooks/{path.name} opened in Lab shows no figure")
-    figures = sorted((runs / RUN_NAME / "figures").glob("*.png"))
-    if not figures:
-        result.errors.append(f"no figure in {run}/figures/")
-    else:
-        page.goto(lab.url(f"/lab/tree/{run}/figures/{figures[0].name}", reset=""), wait_until="domcontentloaded")
-        try:
-            page.locator(".jp-ImageViewer img").first.wait_for(timeout=60_000)
-        except Exception as exc:  # playwright's TimeoutError
-            result.errors.append(f"{run}/figures/{figures[0].name} did not open in Lab: {exc}")
-    result.cells, result.ran = shown, shown
-    result.screenshot = screenshot(page, out / "run-folder-notebook.png")
-    return result
-
-
 def screenshot(page, path: Path) -> Path:
     """The whole notebook: the window made as tall as the notebook's content, then back."""
     height = page.evaluate(
@@ -409,6 +374,24 @@ def screenshot(page, path: Path) -> Path:
     page.screenshot(path=str(path))
     page.set_viewport_size(VIEWPORT)
     return path
+
+
+def open_run_figure(page, lab: Lab, runs: Path, out: Path) -> Result:
+    """Lab's root is the project root: a figure of runs/<run>/figures/ opens in the same Lab."""
+    result = Result(f"runs/{RUN_NAME}/figures")
+    run = (runs / RUN_NAME).relative_to(ROOT).as_posix()
+    figures = sorted((runs / RUN_NAME / "figures").glob("*.png"))
+    if not figures:
+        result.errors.append(f"no figure in {run}/figures/")
+        return result
+    page.goto(lab.url(f"/lab/tree/{run}/figures/{figures[0].name}", reset=""), wait_until="domcontentloaded")
+    try:
+        page.locator(".jp-ImageViewer img").first.wait_for(timeout=60_000)
+        result.cells = result.ran = 1
+    except Exception as exc:  # playwright's TimeoutError
+        result.errors.append(f"{run}/figures/{figures[0].name} did not open in Lab: {exc}")
+    result.screenshot = screenshot(page, out / "run-folder-figure.png")
+    return result
 
 
 # ---- setup: inputs of 03 and 04 from a headless run ---------------------------------------------
@@ -539,11 +522,11 @@ def main(argv: list[str] | None = None) -> int:
                             print("    " + text.replace("\n", "\n    "), flush=True)
                     if results and results[-1].ok:
                         try:
-                            result = open_in_run_folder(page, lab, path, runs, out)
+                            result = open_run_figure(page, lab, runs, out)
                         except PlaywrightError as exc:
-                            result = Result(f"runs/{RUN_NAME}/notebooks/{path.stem}", errors=[f"browser: {exc}"])
+                            result = Result(f"runs/{RUN_NAME}/figures", errors=[f"browser: {exc}"])
                         results.append(result)
-                        print(result.line().replace("code cells run", "figures shown"), flush=True)
+                        print(result.line().replace("code cells run", "figures opened"), flush=True)
                         for text in result.errors:
                             print("    " + text, flush=True)
                 finally:
@@ -565,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     print("[lab-check] summary:")
     for result in results:
         print(result.line() if not result.setup else f"[lab-check] {result.notebook}: setup (papermill) in {result.seconds:.1f} s")
-    ok = not failed and not problems and len([r for r in results if not r.setup]) == len(selected) + 1  # + the run folder's copy
+    ok = not failed and not problems and len([r for r in results if not r.setup]) == len(selected) + 1  # + the run folder's figure
     print(f"[lab-check] {'passed' if ok else 'FAILED'} in {time.monotonic() - total:.0f} s; screenshots in {out}", flush=True)
     return 0 if ok else 1
 
