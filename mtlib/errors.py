@@ -11,6 +11,11 @@ class MtlibError(Exception):
 
     exit_code = 2
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (a notebook, JupyterLab, papermill) shows instead of the traceback: the
+        one line the CLI prints. (`%debug` still reaches the frames.)"""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class ConfigError(MtlibError):
     pass

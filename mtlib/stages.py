@@ -114,15 +114,19 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
     return cfg
 
 
+SHOWN_DIFFERENCES = 3  # a refusal names this many differing settings, then counts the rest
+
+
 def _refuse_other_settings(stage: str, folder: Path, asked: Config, what: str) -> None:
     recorded = recorded_config(folder)
     diff = asked.differences(recorded, ignore=("pretrained_model_name",))
     if diff:
-        shown = "; ".join(f"{k}: {theirs!r} there, {mine!r} asked" for k, (mine, theirs) in diff.items())
+        shown = "; ".join(f"{k}: {theirs!r} there, {mine!r} asked" for k, (mine, theirs) in list(diff.items())[:SHOWN_DIFFERENCES])
+        if len(diff) > SHOWN_DIFFERENCES:
+            shown += f"; {len(diff) - SHOWN_DIFFERENCES} more"
         raise ConfigError(
-            f"stage {stage} in {folder} {what} with other settings ({shown}). "
-            "Train it again (retrain=True in the notebook, OVERWRITE=1 for make workbook, --overwrite for the recipe), "
-            "or choose another run name"
+            f"stage {stage} of run {folder.parent.parent.name} {what} with other settings ({shown}): "
+            "set retrain = True to train it again (OVERWRITE=1 for make workbook, --overwrite for the recipe), or another run_name"
         )
 
 

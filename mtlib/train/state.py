@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,15 @@ def phases_of(cfg: Config) -> list[Phase]:
         return [Phase(option, [t for t in tasks if TASKS[t].label_kind == "class"], True)]
     if cfg.multitask.task_scheduler in SINGLE_TASK:  # `--task_scheduler sst`: that task alone
         tasks = [cfg.multitask.task_scheduler]
-    return [Phase(option, tasks, option == "pretrain")]
+    return [Phase(stage_label(cfg), tasks, option == "pretrain")]
+
+
+def stage_label(cfg: Config) -> str:
+    """What a stage's log lines and metrics records call it: a workbook stage folder
+    (`runs/<run>/stages/<stage>/`) its stage's name, so stage 3 (`--option finetune` too) is
+    `finetune_vaccine`, not `finetune`; any other run its `--option`."""
+    folder = Path(cfg.run.resume or cfg.run.save_path or ".")
+    return folder.name if folder.parent.name == "stages" and folder.name else cfg.train.option
 
 
 @dataclass
