@@ -235,8 +235,11 @@ def finding_verdict(finding: Finding, stats: dict[str, Stats]) -> tuple[str, lis
         verdicts.append(v)
         shown = f"±{spread:.3f}" if spread is not None else "one seed"
         lines.append(f"{row} vs {against}: {diff:+.3f} (spread {shown}; report {BY_ID[row].report_mean - BY_ID[against].report_mean:+.3f}): {v}")
-    distinct = set(verdicts)
-    return (verdicts[0] if len(distinct) == 1 else MIXED), lines
+    measured = [v for v in verdicts if v != NOT_RUN]
+    if not measured:
+        return NOT_RUN, lines
+    common = measured[0] if len(set(measured)) == 1 else MIXED
+    return (common if len(measured) == len(verdicts) else f"{common} (partly run)"), lines
 
 
 def _cell(stats: dict[str, Stats], row: str) -> str:
@@ -350,7 +353,7 @@ def differences_figure(summaries: list[dict[str, Any]]) -> Any:
     ax.set_xlabel("Δ mean dev score (row − compared row)")
     seeds = sorted({s["study"]["seed"] for s in summaries})
     ax.set_title(f"Table 2 rows against the rows the report compares them with ({len(seeds)} seed(s))", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -368,6 +371,21 @@ def write_outputs(summaries: list[dict[str, Any]], out: Path) -> list[Path]:
         return [out / "study.md", *write_figure(fig, out, FIGURE)]
     finally:
         plt.close(fig)
+
+
+def update_block(records: Path, figure_dir: Path | None = None) -> str:
+    """docs/results.md's study block from the records in `records` (results/study/); with
+    `figure_dir` and records, also the figure there (`make results`)."""
+    summaries = load_records(records)
+    if figure_dir is not None and summaries:
+        import matplotlib.pyplot as plt
+
+        from .plots import write_figure
+
+        fig = differences_figure(summaries)
+        write_figure(fig, figure_dir, FIGURE)
+        plt.close(fig)
+    return study_block(summaries)
 
 
 def main(argv: list[str] | None = None) -> int:

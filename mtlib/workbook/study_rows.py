@@ -24,7 +24,8 @@ THREE_STAGES = (*TWO_STAGES, "finetune_vaccine")
 METHOD = (
     "pair_encoding=cross",
     "n_hidden_layers=0",
-    "use_pal=false",
+    "individual_pretrain.use_pal=false",  # per stage: the test stage reads use_pal from the checkpoint it tests
+    "finetune.use_pal=false",
     "head_rnn=none",
     "use_preprocessing=none",
     "use_smart_regularization=false",
@@ -166,7 +167,14 @@ ROWS: tuple[Row, ...] = (
         (*PAL, *HIDDEN, "head_rnn=lstm", "head_rnn_hidden=256", "head_rnn_cls=true", "head_rnn_tasks=sts"),
         "base-pal-h1",
     ),
-    Row("advanced-pal", "AdvancedModel + PAL", (0.247, 0.64, 0.523), (*ADVANCED, "use_pal=true"), "advanced", note="PAL in every stage"),
+    Row(
+        "advanced-pal",
+        "AdvancedModel + PAL",
+        (0.247, 0.64, 0.523),
+        (*ADVANCED, "individual_pretrain.use_pal=true", "finetune.use_pal=true"),
+        "advanced",
+        note="PAL in every stage",
+    ),
     Row(
         "advanced-pal-after",
         "AdvancedModel + PAL (only during finetuning)",
@@ -209,8 +217,9 @@ FINDINGS: tuple[Finding, ...] = (
     Finding("SMART does not really change the results", (_vs("vaccine-smart", 0),)),
     Finding("Gradient compromise does not beat the pal schedule", (_vs("grad-compromise", -1),)),
     Finding(
+        # the report's own table has LSTM 256 on STS only 0.004 above its base, against its text: left out
         "RNN / LSTM heads lose to fully connected heads",
-        tuple(_vs(r, -1) for r in ("rnn128", "rnn128-cls", "lstm128-cls", "lstm256-cls", "lstm256-sts-cls")),
+        tuple(_vs(r, -1) for r in ("rnn128", "rnn128-cls", "lstm128-cls", "lstm256-cls")),
     ),
     Finding("The [CLS] embedding beside the RNN helps", (_vs("rnn128-cls", +1, "rnn128"),)),
     Finding(
