@@ -234,7 +234,9 @@ def finding_verdict(finding: Finding, stats: dict[str, Stats]) -> tuple[str, lis
         v = verdict(diff, spread, sign)
         verdicts.append(v)
         shown = f"±{spread:.3f}" if spread is not None else "one seed"
-        lines.append(f"{row} vs {against}: {diff:+.3f} (spread {shown}; report {BY_ID[row].report_mean - BY_ID[against].report_mean:+.3f}): {v}")
+        lines.append(
+            f"{row} vs {against}: {diff:+.3f} (spread {shown}; report {BY_ID[row].report_mean - BY_ID[against].report_mean:+.3f}): {v}"
+        )
     measured = [v for v in verdicts if v != NOT_RUN]
     if not measured:
         return NOT_RUN, lines
@@ -329,9 +331,6 @@ def study_block(summaries: list[dict[str, Any]]) -> str:
 def differences_figure(summaries: list[dict[str, Any]]) -> Any:
     """Each measured row's difference in mean dev score from the row the report compares it
     with: a bar with the seed spread, and the report's own difference as a diamond."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     stats = row_stats(summaries)
@@ -373,6 +372,19 @@ def write_outputs(summaries: list[dict[str, Any]], out: Path) -> list[Path]:
         plt.close(fig)
 
 
+def open_records(runs_dir: str = "", profile: str = "", recorded: bool = False) -> list[dict[str, Any]]:
+    """Notebook 05's input: the finished study runs in `runs_dir` (of `profile` when given), or
+    with `recorded` the summaries in results/study/; says how many it found and where."""
+    if recorded:
+        where, summaries = str(RECORDS), load_records()
+        summaries = [s for s in summaries if not profile or s["study"]["profile"] == profile_stem(profile)]
+    else:
+        where, summaries = str(paths.runs_dir(runs_dir)), find_runs(runs_dir, profile)
+    rows = sorted({s["study"]["row"] for s in summaries}, key=list(BY_ID).index)
+    print(f"{len(summaries)} finished study run(s) in {where}" + (f", rows: {', '.join(rows)}" if rows else ": run `make study` first"))
+    return summaries
+
+
 def update_block(records: Path, figure_dir: Path | None = None) -> str:
     """docs/results.md's study block from the records in `records` (results/study/); with
     `figure_dir` and records, also the figure there (`make results`)."""
@@ -398,9 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")
     parser.add_argument("--out", default="", help="folder for the table and figure (default: runs/studies/<profile>/)")
-    parser.add_argument(
-        "--record", action="store_true", help="train nothing: copy the profile's finished study runs into results/study/"
-    )
+    parser.add_argument("--record", action="store_true", help="train nothing: copy the profile's finished study runs into results/study/")
     parser.add_argument("--list", action="store_true", help="train nothing: list the rows, their settings and what cannot run")
     args = parser.parse_args(argv)
     ids = [r.strip() for r in args.rows.split(",") if r.strip()]
