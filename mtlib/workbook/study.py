@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     def work() -> None:
         if args.list:
             for row in select_rows(ids):
-                what = " ".join(row.settings) if row.runnable else f"NOT RUNNABLE: {row.not_runnable}"
+                what = (" ".join(row.settings) or "the BaseModel as is") if row.runnable else f"NOT RUNNABLE: {row.not_runnable}"
                 print(f"{row.id:20} {row.label}\n{'':20} {what}")
             return
         if args.record:
