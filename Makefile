@@ -10,9 +10,12 @@ export MTLIB_DATA_DIR ?= data
 NOTEBOOKS ?= 01,02,03,04
 SEEDS ?= 0
 GRID ?=
+STUDY_PROFILE ?= study-cpu
+STUDY_SEEDS ?= 0,1,2
+ROWS ?=
 LAB_CHECK_OUT ?= runs/lab-check
 
-.PHONY: help install data test test-fast workbook sweep lab lab-check lint format results
+.PHONY: help install data test test-fast workbook sweep study lab lab-check lint format results
 
 $(VENV)/.installed: pyproject.toml
 	# WordNet for the EDA synonyms of --use_preprocessing lengths_augmented (Debian's wordnet-base; needs root)
@@ -41,6 +44,10 @@ workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cp
 
 sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
 	$(PY) -m mtlib.sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
+
+study: $(VENV)/.installed data  ## run the reference report's Table 2 (every runnable row, STUDY_SEEDS 0,1,2, STUDY_PROFILE study-cpu; ROWS=a,b for some), skipping finished runs; then record them into results/study/
+	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --seeds $(STUDY_SEEDS) $(if $(ROWS),--rows $(ROWS),)
+	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --record
 
 lab: $(VENV)/.installed data  ## JupyterLab at the project root, opened on notebooks/ (runs/ in the same file browser); the notebooks run with PROFILE into runs/interactive-PROFILE; more flags: LAB_ARGS
 	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)

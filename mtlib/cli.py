@@ -8,6 +8,7 @@ else is the training command line, as before:
     python -m mtlib export --run runs/X --to DIR                      # mtlib.export
     python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.workbook.compare
     python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.workbook.sweep
+    python -m mtlib study --profile study-cpu --seeds 0,1,2           # mtlib.workbook.study
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SUBCOMMANDS = {
     "export": ".export",
     "compare": ".workbook.compare",
     "sweep": ".workbook.sweep",
+    "study": ".workbook.study",
 }  # modules with a main(argv)
 
 
