@@ -10,11 +10,17 @@ export MTLIB_DATA_DIR ?= data
 NOTEBOOKS ?= 01,02,03,04
 SEEDS ?= 0
 GRID ?=
+STUDY_PROFILE ?= study-cpu
+STUDY_SEEDS ?= 0,1,2
+ROWS ?=
 LAB_CHECK_OUT ?= runs/lab-check
 
-.PHONY: help install data test test-fast workbook sweep lab lab-check lint format results
+.PHONY: help install data test test-fast workbook sweep study lab lab-check lint format results
 
 $(VENV)/.installed: pyproject.toml
+	# WordNet for the EDA synonyms of --use_preprocessing lengths_augmented (Debian's wordnet-base; needs root)
+	test -f /usr/share/wordnet/index.noun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base </dev/null) \
+		|| echo "WordNet missing: run apt-get install wordnet-base as root (only --use_preprocessing lengths_augmented needs it)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: a resolver left alone may pick a newer CUDA build of several GB
@@ -39,8 +45,12 @@ workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cp
 sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
 	$(PY) -m mtlib sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
 
-lab: $(VENV)/.installed data  ## JupyterLab on the notebooks (their profile: PROFILE, via $MTLIB_PROFILE; more flags: LAB_ARGS)
-	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+study: $(VENV)/.installed data  ## run the reference report's Table 2 (every runnable row, STUDY_SEEDS 0,1,2, STUDY_PROFILE study-cpu; ROWS=a,b for some), skipping finished runs; then record them into results/study/
+	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --seeds $(STUDY_SEEDS) $(if $(ROWS),--rows $(ROWS),)
+	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --record
+
+lab: $(VENV)/.installed data  ## JupyterLab at the project root, opened on notebooks/ (runs/ in the same file browser); the notebooks run with PROFILE into runs/interactive-PROFILE; more flags: LAB_ARGS
+	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab` in headless Chromium, smoke profile; screenshots to LAB_CHECK_OUT
 	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)

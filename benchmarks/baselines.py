@@ -3,6 +3,7 @@
     python benchmarks/baselines.py zero-shot                 # runs/baseline-zero-shot
     python benchmarks/baselines.py trainer --task all        # runs/baseline-trainer (sst, sts, para)
     python benchmarks/baselines.py trainer --task sst        # one task; the run folder fills up
+    python benchmarks/baselines.py trainer --minutes 10      # all three tasks within about 10 CPU minutes
     python -m mtlib.result_tables --record runs/baseline-zero-shot runs/baseline-trainer
 
 - `zero-shot`: the packaged sentence encoder as it is. STS: Pearson of the cosine of the
@@ -15,6 +16,14 @@
   lr 5e-5, 10% linear warm-up, weight decay 0.01, max length 128, seed 0, bf16 where the
   machine computes it natively (`--amp auto`), 3 / 4 / 2 epochs for SST / STS / para, the
   dev score after the last epoch.
+- `trainer --minutes M`: the same three runs sized to take about M minutes together on the
+  machine at hand, training and dev prediction included. Each task asked for gets an equal share (M/3
+  minutes for all three; equal, not by size: the question is what an afternoon buys each task). A
+  short calibration per task times a few optimizer steps and a dev batch of the real model on
+  real rows; the task then trains on as many rows as its share buys (a seeded subset, one
+  epoch), or on all its rows for as many whole epochs as fit (at most its usual epochs). The
+  run records the budget, the calibration, the rows and epochs chosen, and the minutes actually
+  spent (calibration included), so a point on the budget figure is placed by what it cost.
 
 Each writes a run folder that `mtlib.result_tables --record` reads: results.json (dev scores with
 bootstrap 95% intervals, seconds), command.txt, manifest.json and config.yaml.
@@ -59,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data_dir", default="")
     parser.add_argument("--amp", default="auto", choices=("auto", "off", "bf16"), help="trainer: bf16 on CUDA or a native-bf16 CPU")
     parser.add_argument("--epochs", type=int, default=0, help="trainer: override the per-task epochs")
+    parser.add_argument("--minutes", type=float, default=0.0, help="trainer: size each task's rows to fit M minutes in all (equal shares)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max_length", type=int, default=128)
     parser.add_argument("--batch_size", type=int, default=32)
@@ -68,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dev_limit", type=int, default=0, help="cap on dev rows (tests)")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.minutes < 0 or (args.minutes and args.kind != "trainer") or (args.minutes and args.epochs):
+        parser.error("--minutes is a positive budget for `trainer`, without --epochs (it chooses the epochs)")
     args.out = Path(args.out or ROOT / "runs" / f"baseline-{args.kind}")
     args.command = "python benchmarks/baselines.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     return args
@@ -160,18 +172,19 @@ def use_bf16(amp: str) -> bool:
     return torch.cuda.is_available() or cpu_has_fast_bf16()
 
 
-def trainer_task(args: argparse.Namespace, task: str) -> dict[str, Any]:
+def trainer_task(args: argparse.Namespace, task: str, sizing: dict[str, Any] | None = None) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     from mtlib.model.encoders import load_tokenizer
 
     spec = TASKS[task]
     tokenizer = load_tokenizer(args.encoder)
-    data = hf_data(args, task, tokenizer)
+    rows = sizing["rows"] if sizing else args.train_limit
+    data = hf_data(argparse.Namespace(**{**vars(args), "train_limit": rows}), task, tokenizer)
     regression = spec.label_kind == "score"
     train_ds, dev_ds = ListDataset(hf_rows(data["train"], regression)), ListDataset(hf_rows(data["dev"], regression))
     model = hf_model(args.encoder, task, args.seed)
-    epochs = args.epochs or EPOCHS[task]
+    epochs = sizing["epochs"] if sizing else args.epochs or EPOCHS[task]
     bf16 = use_bf16(args.amp)
     steps = epochs * -(-len(train_ds) // args.batch_size)
     with tempfile.TemporaryDirectory(prefix="baseline-hf-") as tmp:
@@ -187,6 +200,7 @@ def trainer_task(args: argparse.Namespace, task: str) -> dict[str, Any]:
         trainer.train()
         train_seconds = time.perf_counter() - start
         raw = np.asarray(trainer.predict(dev_ds).predictions, dtype=np.float64).reshape(len(dev_ds), -1)
+        dev_seconds = time.perf_counter() - start - train_seconds
     values = raw[:, 0] if regression else raw.argmax(-1).astype(np.float64)
     pred = _prediction(task, data["dev"].examples, values)
     return {
@@ -194,12 +208,82 @@ def trainer_task(args: argparse.Namespace, task: str) -> dict[str, Any]:
         "dev": pred.score(),
         "ci95": bootstrap_ci(pred, seed=args.seed),
         "train_seconds": train_seconds,
+        "dev_seconds": dev_seconds,
         "epochs": epochs,
         "steps": steps,
         "train_examples": len(train_ds),
         "dev_examples": len(dev_ds),
         "bf16": bf16,
     }
+
+
+# ---- a budget in minutes ----------------------------------------------------------------------
+def calibrate(args: argparse.Namespace, task: str, steps: int = 3) -> dict[str, float]:
+    """Seconds per optimizer step and per dev row of this task's Trainer model on this machine:
+    one warm-up step, then `steps` timed AdamW steps on real training batches, and one timed
+    dev batch (forward only). Rough by design: it sizes a budget, it is no benchmark."""
+    from transformers import DataCollatorWithPadding
+
+    from mtlib.model.encoders import load_tokenizer
+
+    spec = TASKS[task]
+    tokenizer = load_tokenizer(args.encoder)
+    probe = argparse.Namespace(**{**vars(args), "train_limit": args.batch_size * (steps + 1), "dev_limit": args.eval_batch_size})
+    data = hf_data(probe, task, tokenizer)
+    regression = spec.label_kind == "score"
+    collate = DataCollatorWithPadding(tokenizer)
+    model = hf_model(args.encoder, task, args.seed).to(device())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    rows = hf_rows(data["train"], regression)
+    batches = [collate(rows[i : i + args.batch_size]) for i in range(0, len(rows), args.batch_size)]
+    autocast = torch.autocast(device().type, dtype=torch.bfloat16, enabled=use_bf16(args.amp))
+    start = time.perf_counter()
+    for i, batch in enumerate(batches):
+        if i == 1:
+            start = time.perf_counter()  # the first step warms up
+        with autocast:
+            loss = model(**{k: v.to(device()) for k, v in batch.items()}).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    step_seconds = (time.perf_counter() - start) / max(1, len(batches) - 1)
+    dev = collate(hf_rows(data["dev"], regression))
+    start = time.perf_counter()
+    with torch.inference_mode(), autocast:
+        model(**{k: v.to(device()) for k, v in dev.items()})
+    return {"step_seconds": step_seconds, "dev_row_seconds": (time.perf_counter() - start) / len(data["dev"].examples)}
+
+
+def size_task(
+    share_seconds: float, calibration: dict[str, float], train_rows: int, dev_rows: int, batch_size: int, max_epochs: int
+) -> dict[str, Any]:
+    """Rows and epochs that fill `share_seconds`: the dev pass first, then as many optimizer
+    steps as the rest buys; all rows for whole epochs when that is more than one epoch."""
+    train_seconds = max(0.0, share_seconds - dev_rows * calibration["dev_row_seconds"])
+    rows = max(batch_size, int(train_seconds / calibration["step_seconds"]) * batch_size)
+    if rows < train_rows:
+        return {"rows": rows, "epochs": 1}
+    return {"rows": 0, "epochs": max(1, min(max_epochs, rows // train_rows))}  # rows 0: every row
+
+
+def plan_budget(args: argparse.Namespace, tasks: list[str]) -> dict[str, dict[str, Any]]:
+    """Each task's equal share of `--minutes`, after the calibrations have spent their part."""
+    from mtlib.data import load_task, resolve_data_dir
+
+    start = time.perf_counter()
+    calibrations = {task: calibrate(args, task) for task in tasks}
+    spent = time.perf_counter() - start
+    share = max(0.0, args.minutes * 60 - spent) / len(tasks)
+    plans = {}
+    for task in tasks:
+        splits, _ = load_task(TASKS[task], resolve_data_dir(args.data_dir), ("train", "dev"))
+        train_rows = min(len(splits["train"]), args.train_limit or len(splits["train"]))
+        dev_rows = min(len(splits["dev"]), args.dev_limit or len(splits["dev"]))
+        plan = size_task(share, calibrations[task], train_rows, dev_rows, args.batch_size, EPOCHS[task])
+        if plan["rows"] == 0 and args.train_limit:
+            plan["rows"] = args.train_limit
+        plans[task] = {**plan, "share_seconds": share, "calibration": calibrations[task], "calibration_seconds": spent / len(tasks)}
+    return plans
 
 
 # ---- run folder --------------------------------------------------------------------------------
@@ -242,9 +326,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"baselines.py: unknown task(s) {unknown}; choose from {', '.join(EPOCHS)} or all")
     args.out.mkdir(parents=True, exist_ok=True)
+    plans = plan_budget(args, tasks) if args.minutes else {}
     for task in tasks:  # one file per task, so tasks can run as separate processes into one folder
-        result = trainer_task(args, task)
+        result = trainer_task(args, task, plans.get(task))
         result["command"] = args.command
+        if task in plans:
+            spent = plans[task]["calibration_seconds"] + result["train_seconds"] + result["dev_seconds"]
+            result["budget"] = {"minutes": args.minutes, **plans[task], "spent_seconds": spent}
         atomic_write_json(args.out / f"{task}.json", result)
         print(f"{task}: dev {result['dev']:.4f} {result['ci95']} in {result['train_seconds']:.0f} s", flush=True)
     done = {t: json.loads((args.out / f"{t}.json").read_text()) for t in EPOCHS if (args.out / f"{t}.json").exists()}
@@ -254,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": sum(r["train_seconds"] for r in done.values()),
         "per_task": done,
     }
+    if all("budget" in r for r in done.values()):  # a budgeted run: its minutes are what it spent
+        results["budget_minutes"] = args.minutes
+        results["wall_seconds"] = sum(r["budget"]["spent_seconds"] for r in done.values())
     commands = sorted({r["command"] for r in done.values()})
     atomic_write_text(args.out / "command.txt", "\n".join(commands) + "\n")
     write_run(args, results, [TASKS[t].split_note for t in DEV_SPLIT_TASKS if t in done])

@@ -8,6 +8,7 @@ else is the training command line, as before:
     python -m mtlib export --run runs/X --to DIR                      # mtlib.use.export
     python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.workbook.compare
     python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.workbook.sweep
+    python -m mtlib study --profile study-cpu --seeds 0,1,2           # mtlib.workbook.study (Table 2)
     python -m mtlib recipe --profile cpu --run NAME                   # mtlib.workbook.recipe
     python -m mtlib workbook --profile cpu --run NAME                 # mtlib.workbook.runner (the notebooks)
     python -m mtlib results --update-readme                           # mtlib.workbook.result_tables
@@ -31,6 +32,7 @@ SUBCOMMANDS = {
     "convert": ".use.convert",
     "compare": ".workbook.compare",
     "sweep": ".workbook.sweep",
+    "study": ".workbook.study",
     "recipe": ".workbook.recipe",
     "workbook": ".workbook.runner",
     "results": ".workbook.result_tables",

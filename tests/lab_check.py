@@ -1,14 +1,17 @@
 """`make lab-check`: run the notebooks in JupyterLab, in headless Chromium, as a reader would.
 
 Starts JupyterLab with `make lab` (PROFILE=smoke: a 2-layer random BERT on a few rows; `-o` skips
-its install and data prerequisites, which the calling make target has run), opens each notebook
-in Chromium (Debian's /usr/bin/chromium, driven by Playwright), runs Run > Run All Cells, and
+its install and data prerequisites, which the calling make target has run; Lab's root is the
+project root), opens each notebook of notebooks/ in Chromium (Debian's /usr/bin/chromium, driven by Playwright), runs Run > Run All Cells, and
 waits until every code cell has an execution count and the kernel is idle. A notebook fails on an
 error output, on stderr that holds a traceback or an error (other stderr is reported), or on a
 cell that never finishes (--timeout). Each notebook is saved as a screenshot of its whole height
-in --out, with JupyterLab's log.
+in --out, with JupyterLab's log. Then a figure the notebooks wrote to runs/<run>/figures/ must
+open in the same Lab (its root is the project root).
 
-Nothing of the user's is written: run folders and figures go to a temporary folder (or --runs);
+Nothing of the user's is written: run folders go to a temporary folder under runs/ (Lab reaches
+only what is under the project root; or --runs, which must be under the root too), figures to a
+temporary folder;
 JupyterLab's settings, workspace, checkpoints and runtime files go to a temporary folder. Autosave
 is off: the server must serve the check's setting and the browser's document manager must report
 it off before a cell runs. And notebooks/*.ipynb are compared byte for byte before and after: a
@@ -54,7 +57,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-RUN_NAME = "interactive"  # the notebooks' default run name
+RUN_NAME = "interactive-smoke"  # the notebooks' default run name under `make lab PROFILE=smoke`
 # the stage folder a notebook reads, and the notebook that writes it
 NEEDS = {"03": ("individual_pretrain", "02"), "04": ("finetune_vaccine", "03")}
 # JupyterLab user settings for the check (a temporary --LabApp.user_settings_dir)
@@ -306,15 +309,16 @@ def strip_ansi(text: str) -> str:
 def run_notebook(page, lab: Lab, path: Path, out: Path, timeout: float) -> Result:
     result = Result(path.stem)
     start = time.monotonic()
-    page.goto(lab.url(f"/lab/tree/{path.name}", reset=""), wait_until="domcontentloaded")
+    lab_path = f"{NOTEBOOKS_DIR.name}/{path.name}"  # Lab's root is the project root
+    page.goto(lab.url(f"/lab/tree/{lab_path}", reset=""), wait_until="domcontentloaded")
     page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
     deadline = time.monotonic() + 120
-    while not lab.kernel_ready(path.name) and time.monotonic() < deadline:
+    while not lab.kernel_ready(lab_path) and time.monotonic() < deadline:
         time.sleep(0.5)
     state = wait_for(page, lambda s: s["kernel"] == "idle", max(deadline - time.monotonic(), 1))
     if state is None:
         raise CheckError("window.jupyterapp is missing: JupyterLab did not take --LabApp.expose_app_in_browser")
-    if state["kernel"] != "idle" or not lab.kernel_ready(path.name):
+    if state["kernel"] != "idle" or not lab.kernel_ready(lab_path):
         result.errors.append(f"the kernel did not start and become idle within 120 s of opening (status {state['kernel']})")
         return result
     # the document manager's own state (the Settings > Autosave Documents toggle), not only the server's settings
@@ -370,6 +374,24 @@ def screenshot(page, path: Path) -> Path:
     page.screenshot(path=str(path))
     page.set_viewport_size(VIEWPORT)
     return path
+
+
+def open_run_figure(page, lab: Lab, runs: Path, out: Path) -> Result:
+    """Lab's root is the project root: a figure of runs/<run>/figures/ opens in the same Lab."""
+    result = Result(f"runs/{RUN_NAME}/figures")
+    run = (runs / RUN_NAME).relative_to(ROOT).as_posix()
+    figures = sorted((runs / RUN_NAME / "figures").glob("*.png"))
+    if not figures:
+        result.errors.append(f"no figure in {run}/figures/")
+        return result
+    page.goto(lab.url(f"/lab/tree/{run}/figures/{figures[0].name}", reset=""), wait_until="domcontentloaded")
+    try:
+        page.locator(".jp-ImageViewer img").first.wait_for(timeout=60_000)
+        result.cells = result.ran = 1
+    except Exception as exc:  # playwright's TimeoutError
+        result.errors.append(f"{run}/figures/{figures[0].name} did not open in Lab: {exc}")
+    result.screenshot = screenshot(page, out / "run-folder-figure.png")
+    return result
 
 
 # ---- setup: inputs of 03 and 04 from a headless run ---------------------------------------------
@@ -428,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/lab-check", help="folder for the screenshots and logs (default: runs/lab-check)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds a notebook may take to run all its cells (default: 600)")
     parser.add_argument(
-        "--runs", default="", help="folder for run folders ($MTLIB_RUNS), kept; default: a temporary folder, removed at the end"
+        "--runs",
+        default="",
+        help="folder for run folders ($MTLIB_RUNS) under the project root, kept; default: a temporary folder under runs/, removed at the end",
     )
     args = parser.parse_args(argv)
     selected = notebook_paths([k.strip().zfill(2) for k in args.notebooks.split(",") if k.strip()])
@@ -450,7 +474,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)  # stop JupyterLab also when terminated
     tmp = Path(tempfile.mkdtemp(prefix="lab-check-"))
-    runs = Path(args.runs).resolve() if args.runs else tmp / "runs"
+    (ROOT / "runs").mkdir(exist_ok=True)
+    runs = Path(args.runs).resolve() if args.runs else Path(tempfile.mkdtemp(prefix="lab-check-runs-", dir=ROOT / "runs"))
+    if not runs.is_relative_to(ROOT):
+        parser.error(f"--runs {runs} is outside the project root {ROOT}: JupyterLab could not open the run folders")
     data_dir = Path(os.environ.get("MTLIB_DATA_DIR") or "data")
     os.environ.update(
         MTLIB_RUNS=str(runs),
@@ -493,6 +520,15 @@ def main(argv: list[str] | None = None) -> int:
                         print(result.line(), flush=True)
                         for text in result.errors + result.warnings:
                             print("    " + text.replace("\n", "\n    "), flush=True)
+                    if results and results[-1].ok:
+                        try:
+                            result = open_run_figure(page, lab, runs, out)
+                        except PlaywrightError as exc:
+                            result = Result(f"runs/{RUN_NAME}/figures", errors=[f"browser: {exc}"])
+                        results.append(result)
+                        print(result.line().replace("code cells run", "figures opened"), flush=True)
+                        for text in result.errors:
+                            print("    " + text, flush=True)
                 finally:
                     browser.close()
     except CheckError as exc:
@@ -504,13 +540,15 @@ def main(argv: list[str] | None = None) -> int:
             lab.stop()
         problems += compare_sources(before, out)
         shutil.rmtree(tmp, ignore_errors=True)
+        if not args.runs:
+            shutil.rmtree(runs, ignore_errors=True)
     for problem in problems:
         print(f"[lab-check] ERROR: {problem}", file=sys.stderr, flush=True)
     failed = [r.notebook for r in results if not r.ok]
     print("[lab-check] summary:")
     for result in results:
         print(result.line() if not result.setup else f"[lab-check] {result.notebook}: setup (papermill) in {result.seconds:.1f} s")
-    ok = not failed and not problems and len([r for r in results if not r.setup]) == len(selected)
+    ok = not failed and not problems and len([r for r in results if not r.setup]) == len(selected) + 1  # + the run folder's figure
     print(f"[lab-check] {'passed' if ok else 'FAILED'} in {time.monotonic() - total:.0f} s; screenshots in {out}", flush=True)
     return 0 if ok else 1
 

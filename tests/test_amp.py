@@ -43,3 +43,13 @@ def test_amp_auto_on_cuda_prefers_bf16_and_falls_back_to_fp16(monkeypatch):
     assert resolve_amp("auto", cuda) == "bf16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert resolve_amp("auto", cuda) == "fp16"  # with a GradScaler (Precision.create)
+
+
+def test_use_amp_is_fp16_with_a_grad_scaler_on_cuda_as_the_reference(monkeypatch):
+    """The reference's --use_amp was torch.cuda.amp with a GradScaler: fp16 even where bf16 is supported."""
+    from mtlib.config.command_line import parse_args
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    amp = parse_args(["--use_amp"]).train.amp
+    assert resolve_amp(amp, torch.device("cuda")) == "fp16"
+    assert resolve_amp(amp, torch.device("cpu")) == resolve_amp("auto", torch.device("cpu"))

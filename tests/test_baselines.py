@@ -37,3 +37,43 @@ def test_zero_shot_and_trainer_runs_are_recordable(tmp_path, real_data_dir):
     assert summary["command"].startswith("python benchmarks/baselines.py trainer --task sst,sts") and summary["device"] == "cpu"
     with pytest.raises(SystemExit, match="unknown task"):
         baselines.main(["trainer", "--task", "nli", "--out", str(tmp_path / "x"), *common])
+
+
+def test_a_budget_buys_rows_then_whole_epochs():
+    cal = {"step_seconds": 0.5, "dev_row_seconds": 0.01}
+    # 60 s share, 1,000 dev rows = 10 s of dev, 50 s = 100 steps of 32 rows
+    assert baselines.size_task(60, cal, train_rows=8544, dev_rows=1000, batch_size=32, max_epochs=3) == {"rows": 3200, "epochs": 1}
+    # the same share on a small task: two whole epochs of 1,500 rows (3,200 rows bought)
+    assert baselines.size_task(60, cal, train_rows=1500, dev_rows=1000, batch_size=32, max_epochs=3) == {"rows": 0, "epochs": 2}
+    assert baselines.size_task(6000, cal, train_rows=1500, dev_rows=1000, batch_size=32, max_epochs=3)["epochs"] == 3  # capped
+    assert baselines.size_task(5, cal, train_rows=1500, dev_rows=1000, batch_size=32, max_epochs=3) == {
+        "rows": 32,
+        "epochs": 1,
+    }  # at least a batch
+
+
+def test_a_budgeted_trainer_run_trains_the_rows_its_share_buys_and_records_what_it_spent(tmp_path, real_data_dir, monkeypatch):
+    monkeypatch.setattr(baselines, "calibrate", lambda args, task: {"step_seconds": 1.0, "dev_row_seconds": 0.0})
+    common = ["--encoder", "tiny-random", "--data_dir", str(real_data_dir), "--dev_limit", "40", "--threads", "1", "--batch_size", "16"]
+    # 2 tasks x 1.5 s of share = one 16-row step each (the calibration is patched: no machine speed enters)
+    assert baselines.main(["trainer", "--task", "sst,sts", "--minutes", str(3 / 60), "--out", str(tmp_path / "b"), *common]) == 0
+    res = json.loads((tmp_path / "b" / "results.json").read_text())
+    for task in ("sst", "sts"):
+        per = res["per_task"][task]
+        assert per["train_examples"] == 16 and per["epochs"] == 1 and per["budget"]["rows"] == 16
+        assert per["budget"]["spent_seconds"] == pytest.approx(
+            per["train_seconds"] + per["dev_seconds"] + per["budget"]["calibration_seconds"]
+        )
+    assert res["budget_minutes"] == pytest.approx(0.05) and res["wall_seconds"] == pytest.approx(
+        sum(r["budget"]["spent_seconds"] for r in res["per_task"].values())
+    )
+    with pytest.raises(SystemExit):
+        baselines.main(["trainer", "--minutes", "5", "--epochs", "2", *common])
+
+
+def test_the_calibration_runs_the_real_model_on_real_rows(real_data_dir):
+    args = baselines.parse_args(
+        ["trainer", "--encoder", "tiny-random", "--data_dir", str(real_data_dir), "--batch_size", "4", "--eval_batch_size", "8"]
+    )
+    cal = baselines.calibrate(args, "para", steps=1)
+    assert cal["step_seconds"] > 0 and cal["dev_row_seconds"] > 0

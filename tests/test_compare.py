@@ -51,3 +51,31 @@ def test_a_stage_folder_is_compared_by_its_own_config_and_an_unfinished_one_refu
     (tmp_path / "half").mkdir()
     assert cli.main(["compare", str(a), str(tmp_path / "half")]) == 2
     assert "not a finished run" in capsys.readouterr().err
+
+
+def test_bad_output_places_and_damaged_records_are_one_line_and_nothing_is_written(smoke_run, tmp_path, capsys):
+    import shutil
+
+    a = smoke_run("pal-cross")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(a, damaged)
+
+    def refused(*args) -> str:
+        assert cli.main(["compare", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("mtlib compare: error:") and err.count("\n") == 1, err
+        return err
+
+    out = tmp_path / "cmp"
+    for text, said in [
+        ('{"dev": ', "results.json:1:9: not valid JSON"),
+        ("[1, 2]", "not a results record (a JSON object)"),
+        ('{"dev": 5, "stages": 3}', "results.json: cannot be read (TypeError"),
+    ]:
+        (damaged / "results.json").write_text(text)
+        assert said in refused(str(a), str(damaged), "--out", str(out))
+        assert not out.exists()  # everything is read before anything is written
+    (tmp_path / "notes.md").write_text("mine")
+    assert "notes.md is a file" in refused(str(a), str(a), "--out", str(tmp_path / "notes.md"))
+    assert "cannot write /sys/mtlib-compare" in refused(str(a), str(a), "--out", "/sys/mtlib-compare")  # not writable, even for root
+    assert (tmp_path / "notes.md").read_text() == "mine"

@@ -158,3 +158,75 @@ def test_weights_without_an_mtlib_counterpart_are_refused_by_name(tmp_path):
     save_reference(tmp_path / "concat.pt", state)
     with pytest.raises(CheckpointError, match=r"head para layer 1 has shape \(1, 64\)"):
         convert(tmp_path / "concat.pt", tmp_path / "out", tokenizer="minilm-l6")
+
+
+def _damaged(state, change):
+    state = dict(state)
+    change(state)
+    return state
+
+
+def _drop(prefix):
+    return lambda s: [s.pop(k) for k in [k for k in s if k.startswith(prefix)]]
+
+
+def _set(key, value):
+    return lambda s: s.__setitem__(key, value)
+
+
+DAMAGE = {  # what a damaged or foreign checkpoint does -> the one line convert answers
+    "hidden size under 64, no --num_attention_heads": (None, ["--num_attention_heads", "0"], "cannot be split into 0 attention heads"),
+    "--num_attention_heads 5": (None, ["--num_attention_heads", "5"], "cannot be split into 5 attention heads"),
+    "--num_attention_heads -1": (None, ["--num_attention_heads", "-1"], "cannot be split into -1 attention heads"),
+    "a head without its weight": (_drop("linear_sentiment.1.weight"), [], "head sst layer 1 has no weight"),
+    "a head without its bias": (_drop("linear_similarity.0.bias"), [], "head sts layer 0 has no bias"),
+    "a value that is not a tensor": (
+        _set("bert.pooler_dense.bias", [0.0] * HIDDEN),
+        [],
+        "not named tensors: 'bert.pooler_dense.bias' (list)",
+    ),
+    "1-D word embeddings": (_set("bert.word_embedding.weight", torch.zeros(HIDDEN)), [], "word_embeddings table is of shape (32,)"),
+    "no position embeddings": (_drop("bert.pos_embedding"), [], "position_embeddings table is missing"),
+    "no layers": (_drop("bert.bert_layers."), [], "no transformer layers found"),
+    "no intermediate layer": (_drop("bert.bert_layers.0.interm_dense.weight"), [], "layer 0 has no interm_dense.weight"),
+    "a layer of another width": (_set("bert.bert_layers.1.out_dense.weight", torch.zeros(HIDDEN, 7)), [], "shapes differ"),
+    "a layer missing a weight": (
+        _drop("bert.bert_layers.1.self_attention.key.weight"),
+        [],
+        "missing ['encoder.encoder.layer.1.attention.self.key.weight']",
+    ),
+    "a layer norm of another size": (_set("bert.embed_layer_norm.bias", torch.zeros(HIDDEN + 1)), [], "shapes differ"),
+    "one token type for pairs": (_set("bert.tk_type_embedding.weight", torch.zeros(1, HIDDEN)), [], "token type table has 1 row(s)"),
+    "a vocabulary smaller than the tokenizer's": (
+        lambda s: s.__setitem__("bert.word_embedding.weight", s["bert.word_embedding.weight"][:100]),
+        [],
+        "vocabulary has 100 rows, but tokenizer 'minilm-l6' has 30522 tokens",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def reference_state():
+    return reference_layout(load_encoder("tiny-random", seed=3))
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_a_damaged_or_foreign_checkpoint_is_one_line_and_nothing_is_written(case, reference_state, tmp_path, capsys):
+    change, flags, said = DAMAGE[case]
+    save_reference(tmp_path / "model.pt", _damaged(reference_state, change or (lambda s: None)))
+    argv = [str(tmp_path / "model.pt"), str(tmp_path / "out"), "--tokenizer", "minilm-l6", "--num_attention_heads", "2", *flags]
+    assert convert_main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and err.startswith("mtlib.convert: error:") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()  # checked before anything was built or written
+
+
+def test_an_output_path_that_is_a_file_or_unwritable_is_one_line(reference_state, tmp_path, capsys):
+    save_reference(tmp_path / "model.pt", reference_state)
+    (tmp_path / "out.txt").write_text("keep me")
+    base = [str(tmp_path / "model.pt"), "--tokenizer", "minilm-l6", "--num_attention_heads", "2"]
+    assert convert_main([base[0], str(tmp_path / "out.txt"), *base[1:]]) == 2
+    assert "out.txt is a file" in capsys.readouterr().err and (tmp_path / "out.txt").read_text() == "keep me"
+    assert convert_main([base[0], "/sys/mtlib-convert-out", *base[1:]]) == 2  # not writable, even for root
+    err = capsys.readouterr().err
+    assert err.startswith("mtlib.convert: error: cannot write /sys/mtlib-convert-out") and err.count("\n") == 1

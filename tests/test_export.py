@@ -105,3 +105,96 @@ def test_a_bi_encoded_model_exports_a_sentence_transformer_with_mtlibs_embedding
     )
     assert_loader_answers_as_mtlib(source.checkpoint.parent, out, monkeypatch)
     assert "SentenceTransformer(folder)" in (out / "README.md").read_text()
+
+
+def _files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def run_copy(smoke_run, tmp_path):
+    """A copy of a finished smoke run: these tests try to make export delete it."""
+    import shutil
+
+    copy = tmp_path / "runs" / "pal-cross"
+    shutil.copytree(smoke_run("pal-cross"), copy)
+    return copy
+
+
+def test_export_never_deletes_its_source_nor_a_folder_it_did_not_make(run_copy, tmp_path, capsys):
+    before = _files(run_copy)
+    stage = run_copy / "stages" / "finetune_vaccine"
+    for run, to in [(run_copy, run_copy), (run_copy, run_copy / "stages"), (run_copy, stage), (stage, stage), (stage, run_copy.parent)]:
+        with pytest.raises(ConfigError, match="holds what it exports"):
+            export(run, to, overwrite=True)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("four years")
+    assert cli.main(["export", "--run", str(run_copy), "--to", str(precious), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "not an mtlib export (no mtlib_model.json), so nothing in it is deleted" in err and err.count("\n") == 1
+    assert cli.main(["export", "--run", str(run_copy), "--to", str(precious / "thesis.tex")]) == 2
+    assert "thesis.tex is a file" in capsys.readouterr().err
+    assert cli.main(["export", "--run", str(run_copy), "--to", "/sys/mtlib-export"]) == 2  # not writable, even for root
+    err = capsys.readouterr().err
+    assert err.startswith("mtlib export: error: cannot write") and err.count("\n") == 1
+    assert _files(run_copy) == before and (precious / "thesis.tex").read_text() == "four years"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["precious", "runs"]  # no temporary folder left
+    # nothing absolute in what the export writes: the checkpoint is named inside its run
+    assert export(run_copy, tmp_path / "ex")["exported_from"] == "pal-cross/stages/finetune_vaccine/model.safetensors"
+    assert str(tmp_path) not in (tmp_path / "ex" / "mtlib_model.json").read_text() + (tmp_path / "ex" / "README.md").read_text()
+
+
+def test_an_export_stopped_at_any_moment_leaves_the_old_export_or_none(run_copy, tmp_path, monkeypatch):
+    import signal
+    import subprocess
+
+    from mtlib import export as export_module
+
+    def fail(*args):
+        raise RuntimeError("stopped mid-export")
+
+    out = tmp_path / "ex"
+    monkeypatch.setattr(export_module, "readme", fail)  # the last step before the marker
+    with pytest.raises(RuntimeError):
+        export(run_copy, out)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    monkeypatch.undo()
+    export(run_copy, out)
+    old = _files(out)
+    monkeypatch.setattr(export_module, "readme", fail)
+    with pytest.raises(RuntimeError):
+        export(run_copy, out, overwrite=True)
+    assert _files(out) == old and sorted(p.name for p in tmp_path.iterdir()) == ["ex", "runs"]
+    # SIGKILL in the middle of an --overwrite export: the old export stays whole where it was
+    kill = (
+        "import os, signal, sys; from mtlib import export as e; "
+        "e.readme = lambda *a: os.kill(os.getpid(), signal.SIGKILL); "
+        "e.export(sys.argv[1], sys.argv[2], overwrite=True)"
+    )
+    done = subprocess.run([sys.executable, "-c", kill, str(run_copy), str(out)], capture_output=True)
+    assert done.returncode == -signal.SIGKILL
+    assert _files(out) == old and (out / "config.json").is_file()  # what AutoModel.from_pretrained reads is the old one
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_run_and_export_files_honour_the_umask(smoke_run, tmp_path, umask, file_mode, folder_mode):
+    import os
+
+    from mtlib.run.pipeline import load_model
+    from mtlib.store.checkpoints import atomic_write_json, save_model
+
+    stage = smoke_run("bi-no-pal") / "stages" / "finetune"
+    model, tokenizer = load_model(stage)
+    old = os.umask(umask)
+    try:
+        run = tmp_path / "run"  # what a run folder holds: weights, model.json, tokenizer/, JSON records
+        save_model(run, model, tokenizer)
+        atomic_write_json(run / "results.json", {"dev": {}})
+        export(stage, tmp_path / "export")
+    finally:
+        os.umask(old)
+    for folder in (run, tmp_path / "export"):
+        for path in [folder, *folder.rglob("*")]:
+            assert path.stat().st_mode & 0o777 == (folder_mode if path.is_dir() else file_mode), path
+    assert (run / "tokenizer").is_dir() and (tmp_path / "export" / "1_Pooling").is_dir()

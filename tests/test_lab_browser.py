@@ -44,7 +44,7 @@ def test_notebooks_run_all_cells_in_jupyterlab(tmp_path):
     shots = tmp_path / "screenshots"
     env = dict(os.environ, MTLIB_DATA_DIR=str(data_dir()))
     command = [sys.executable, str(ROOT / "tests" / "lab_check.py"), "--notebooks", ",".join(NOTEBOOKS)]
-    command += ["--out", str(shots), "--runs", str(tmp_path / "runs"), "--timeout", str(TIMEOUT)]
+    command += ["--out", str(shots), "--timeout", str(TIMEOUT)]  # run folders: a temporary folder under runs/, which Lab reaches
     proc = subprocess.Popen(
         command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -60,3 +60,5 @@ def test_notebooks_run_all_cells_in_jupyterlab(tmp_path):
         shot = next((p for stem, p in names.items() if stem.startswith(f"{number}_")), None)
         assert shot is not None and shot.stat().st_size > 20_000, f"no screenshot of notebook {number} in {shots}:\n{output}"
         assert f"[lab-check] {shot.stem}: ok," in output, output
+    # Lab's root is the project root: the run's figures open in the same Lab
+    assert "[lab-check] runs/interactive-smoke/figures: ok," in output, output

@@ -71,3 +71,15 @@ def test_pair_encoding_can_differ_per_task():
     model = _model("para=cross,sts=bi")
     assert model.bi_encoded("sts") and not model.bi_encoded("para") and not model.bi_encoded("sst")
     assert model.heads["sts"][-1].in_features == 2 * model.heads["para"][-1].in_features
+
+
+def test_loading_an_encoder_leaves_no_transformers_progress_bar(tmp_path, capfd):
+    from transformers.utils import logging as hf_logging
+
+    load_encoder("tiny-random").save_pretrained(str(tmp_path / "bert"))
+    capfd.readouterr()
+    encoder = load_encoder(str(tmp_path / "bert"))
+    out, err = capfd.readouterr()
+    assert encoder.config.num_hidden_layers == 2
+    assert "Loading weights" not in out + err and "%|" not in out + err  # a saved notebook would keep a frozen 0% bar
+    assert hf_logging.is_progress_bar_enabled()  # switched off only while loading

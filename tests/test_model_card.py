@@ -59,3 +59,13 @@ def test_a_comparable_run_shows_its_difference_to_each_baseline():
     sst = next(r for r in rows if r.startswith("| SST-5"))
     assert f"({0.5 - base['dev']['sst']:+.3f})" in sst and "0.500 [0.480, 0.520]" in sst
     assert "(+" not in model_card.scores_table(results, comparable=False)[2]
+
+
+def test_the_model_card_names_paths_relative_to_the_run(smoke_run):
+    run = smoke_run("pal-cross")
+    results = json.loads((run / "results.json").read_text())
+    text = model_card.render(run, results)
+    checkpoint = f"`stages/{results['reported_stage']}/model.safetensors`"
+    assert f"(the best mean dev score): {checkpoint}" in text and f"predicted with {checkpoint} into `stages/test/predictions`" in text
+    # no path of the machine it was made on, outside the command that made it (which names what it was given)
+    assert str(run.resolve().parent) not in text.replace(results["command"], "")

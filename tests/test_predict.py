@@ -108,3 +108,84 @@ def test_a_run_folder_stands_for_its_reported_checkpoint(smoke_run):
     assert str(reported_checkpoint(run)) == checkpoint
     assert str(reported_checkpoint(run / "stages" / "test")) == checkpoint  # the test stage: what it tested
     assert reported_checkpoint(run / "stages" / "finetune") == run / "stages" / "finetune" / "model.safetensors"
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("mtlib predict: error:") and err.count("\n") == 1, err
+    return err
+
+
+def test_a_batch_size_under_one_is_refused_from_the_command_line_and_from_the_runs_config(smoke_run, tmp_path, capsys):
+    import shutil
+
+    stage = smoke_run("pal-cross") / "stages" / "finetune_vaccine"
+    argv = ["predict", "--run", str(stage), "--task", "sst", "--text", "A fine film."]
+    assert cli.main([*argv, "--batch_size", "-1"]) == 2
+    assert "--batch_size -1: rows per batch must be at least 1" in _one_line_error(capsys)
+    copy = tmp_path / "stage"
+    shutil.copytree(stage, copy)
+    config = copy / "config.yaml"
+    config.write_text(config.read_text().replace("eval_batch_size: 64", "eval_batch_size: -5"))
+    assert cli.main(["predict", "--run", str(copy), "--task", "sst", "--text", "A fine film."]) == 2
+    assert f"{config}: eval_batch_size -5 must be at least 1" in _one_line_error(capsys)
+    # --batch_size given is a way out, and answers as the run's own batch size does
+    assert cli.main(["predict", "--run", str(copy), "--task", "sst", "--text", "A fine film.", "--batch_size", "3"]) == 0
+    assert (
+        pd.read_csv(io.StringIO(capsys.readouterr().out))["label"][0]
+        == mtlib.load(stage, device="cpu").sentiment("A fine film.")["label"][0]
+    )
+
+
+def test_plain_text_text_flags_and_an_unquoted_comma_are_read_as_people_write_them(smoke_run, tmp_path, capsys):
+    run = smoke_run("pal-cross")
+    predictor = mtlib.load(run, device="cpu")
+    sentences = ["It was fine, I guess.", 'She said "hi", then left.']
+
+    def cli_answers(*args):
+        capsys.readouterr()
+        assert cli.main(["predict", "--run", str(run), *args]) == 0
+        return pd.read_csv(io.StringIO(capsys.readouterr().out), dtype={"sentence": str})
+
+    (tmp_path / "s.txt").write_text(f"{sentences[0]}\n\n{sentences[1]}\n")  # one a line; a blank line skipped
+    out = cli_answers("--task", "sst", "--input", str(tmp_path / "s.txt"))
+    assert list(out["line"]) == [1, 3] and list(out["sentence"]) == sentences
+    assert list(out["label"]) == list(predictor.sentiment(sentences)["label"])
+    (tmp_path / "pairs.txt").write_text("A man plays.\tA person plays.\n")
+    out = cli_answers("--task", "sts", "--input", str(tmp_path / "pairs.txt"))
+    assert out["score"][0] == pytest.approx(predictor.similarity([("A man plays.", "A person plays.")])["score"][0], abs=1e-6)
+    out = cli_answers("--task", "sts", "--text", "A man plays.", "--text", "A person plays.")
+    assert list(out.columns[:3]) == ["row", "sentence1", "sentence2"] and out["score"][0] == pytest.approx(
+        predictor.similarity([("A man plays.", "A person plays.")])["score"][0], abs=1e-6
+    )
+    assert cli_answers("--task", "sst", "--text", sentences[0])["label"][0] == predictor.sentiment(sentences[:1])["label"][0]
+    # a one-column CSV: an unquoted comma is part of the sentence, a quoted one too
+    (tmp_path / "one.csv").write_text(f'sentence\n{sentences[0]}\n"{sentences[0]}"\n')
+    assert list(cli_answers("--task", "sst", "--input", str(tmp_path / "one.csv"))["sentence"]) == [sentences[0]] * 2
+
+
+def test_unreadable_input_and_output_are_one_line_at_their_place(smoke_run, tmp_path, capsys):
+    run = smoke_run("pal-cross")
+
+    def refused(*args) -> str:
+        assert cli.main(["predict", "--run", str(run), *args]) == 2
+        return _one_line_error(capsys)
+
+    (tmp_path / "pairs.csv").write_text("sentence1,sentence2\nA man plays, loudly.,A person plays.\n")
+    assert "pairs.csv:2: 3 ','-separated fields where the header names 2 -> quote a field" in refused(
+        "--task", "sts", "--input", str(tmp_path / "pairs.csv")
+    )
+    (tmp_path / "open.csv").write_text('sentence\nfine\n"It was fine, I guess.\nA dull film.\n')
+    assert "open.csv:3: a quote opened on this line is never closed" in refused("--task", "sst", "--input", str(tmp_path / "open.csv"))
+    (tmp_path / "pairs.txt").write_text("A man plays.\tA person plays.\nno pair here\n")
+    assert "pairs.txt:2: 1 tab-separated field(s)" in refused("--task", "sts", "--input", str(tmp_path / "pairs.txt"))
+    assert "takes --text twice" in refused("--task", "sts", "--text", "A man plays.")
+    assert f"--output {tmp_path} is a folder" in refused("--task", "sst", "--text", "fine", "--output", str(tmp_path))
+    assert "cannot write /sys/answers.csv: Permission denied; choose a writable --output" in refused(
+        "--task",
+        "sst",
+        "--text",
+        "fine",
+        "--output",
+        "/sys/answers.csv",  # not writable, even for root
+    )

@@ -83,6 +83,40 @@ def test_bad_files(tmp_path):
         read_task_file(TASKS["sst"], write(tmp_path, "m.csv", many_empty), "train")
 
 
+# the first rows of ids-sst-train.csv, shortened (line 1 is the header, row index i is on line i + 2)
+SST_ROWS = [
+    "0\t32a4f146782cbde1b7fa65799\t The Rock is destined to be the 21st Century 's new `` Conan '' .\t3\n",
+    "1\t6e0fb51a6fefc7c1b6d77a1d5\t The gorgeously elaborate continuation of `` The Lord of the Rings '' .\t4\n",
+    "2\t9b1d25f272afcc21d4508f652\t Singer\\/composer Bryan Adams contributes a slew of songs .\t3\n",
+    "3\t40ad03c7e89899424ed723b96\t You 'd think by now America would have had enough .\t2\n",
+    "4\t1ade8c062b919bec94fb66db9\t Yet the act is still charming here .\t3\n",
+    "5\tfd2acb259d78020f00517d563\t Whether or not you 're enlightened by any of Derrida 's lectures .\t4\n",
+    "6\t4d16aa7448d8f3a30d65f8e3a\t Just the labour involved in creating the layered richness .\t4\n",
+    "7\t3c72741336a5eae80cc6b1a14\t Part of the charm of Satin Rouge is that it avoids the obvious .\t3\n",
+]
+
+
+def test_a_quote_around_the_leading_index_spanning_two_lines_is_refused_at_its_line(tmp_path):
+    # a quote opens before line 6's index and closes after line 7's: the csv module makes one row
+    # of the two, whose unnamed leading field holds all of line 6; it used to drop line 6 silently
+    rows = list(SST_ROWS)
+    rows[4] = '"' + rows[4]
+    rows[5] = rows[5].replace("5\t", '5"\t', 1)
+    path = write(tmp_path, "ids-sst-train.csv", SST_HEADER + "".join(rows))
+    with pytest.raises(DataError) as err:
+        read_task_file(TASKS["sst"], path, "train")
+    assert str(err.value).startswith(f"{path}:6 (column '#1, unnamed'): a double quote opened in this field swallowed lines 6 to 7")
+    assert "-> close the quote on its own line" in str(err.value)
+
+
+def test_a_quoted_field_holding_a_tab_is_read(tmp_path):
+    rows = list(SST_ROWS)
+    rows[3] = '3\t40ad03c7e89899424ed723b96\t"You \'d think\tby now"\t2\n'
+    ex = read_task_file(TASKS["sst"], write(tmp_path, "ids-sst-train.csv", SST_HEADER + "".join(rows)), "train")
+    assert len(ex) == 8 and not ex.dropped
+    assert ex.texts[3] == ("You 'd think\tby now",) and ex.labels[3] == 2.0
+
+
 def test_quora_split_of_the_real_dev_file(real_data_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
@@ -140,8 +174,8 @@ def test_fuzzed_files_end_in_rows_or_a_clean_error(tmp_path, data):
     assert len(ex.ids) == len(ex.texts) == len(ex.labels) > 0
     assert all(t[0] and t[0] == t[0].strip() for t in ex.texts)
     assert all(v in (0, 1, 2, 3, 4) for v in ex.labels)
-    # no row swallowed another: every row kept or dropped came from its own line(s) of the file,
-    # and no field holds the tab or line break that a merge leaves behind
-    assert all("\t" not in t[0] and "\n" not in t[0] and "\r" not in t[0] for t in ex.texts)
+    # no row swallowed another: every row kept or dropped came from its own line of the file, and
+    # no field holds the line break that a merge leaves behind (a tab in a quoted field is text)
+    assert all("\n" not in t[0] and "\r" not in t[0] for t in ex.texts)
     lines = data.decode("utf-8").splitlines()
     assert len(ex.ids) + len(ex.dropped) <= max(len(lines) - 1, 0)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from mtlib.run.stages import STAGE_NAMES as STAGES
+from mtlib.store.run_folder import read_metrics
 from mtlib.util.errors import ConfigError, MtlibError
 from mtlib.workbook import recipe
 
@@ -57,6 +58,13 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     ]
     assert results["total_seconds"] == pytest.approx(sum(s["wall_seconds"] for s in results["stages"].values()) + tested["seconds"])
     assert "| stage `test` (the test split, with `" + results["reported_stage"] + "`) |" in (folder / "report.md").read_text()
+    # each stage logs under its own name: stage 3 (`option: finetune` as stage 2) as finetune_vaccine
+    logged = capsys.readouterr().out
+    assert "[finetune_vaccine] epoch 1/1: dev" in logged and "[finetune] epoch 2/2: dev" in logged
+    assert "[finetune] epoch 1/1" not in logged
+    for stage in ("finetune", "finetune_vaccine"):
+        records = [r for r in read_metrics(folder / "stages" / stage) if r["kind"] in ("phase", "dev")]
+        assert len(records) >= 2 and {r["phase"] for r in records} == {stage}
     # a second call finds every stage finished and keeps them as they are
     stamps = {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
     again = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)
@@ -64,7 +72,7 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
     assert capsys.readouterr().out.count(": reused") == 4  # the three stages and the test stage
     # the same run asked with other settings is refused, naming them, and left as it was
-    with pytest.raises(ConfigError, match=r"finished with other settings \(seed: 0 there, 7 asked\)"):
+    with pytest.raises(ConfigError, match=r"finished with other settings \(seed: 0 there, 7 asked\): set retrain = True"):
         recipe.run_recipe("smoke", "r1", [*sets, "seed=7"], root=tmp_path)
     assert json.loads((folder / "results.json").read_text())["command"] == results["command"]
     assert stamps == {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}

@@ -17,7 +17,8 @@ from mtlib.config.config import Config
 from mtlib.store.run_folder import read_metrics
 from mtlib.train.events import UpdateDone
 
-README = Path("/work/shared/reference/cs224n-reference-project-README.md")
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "../shared/reference/cs224n-reference-project-README.md"  # beside the project, where it is
 # The example commands, verbatim, by their line in the reference README.
 COMMANDS = {
     34: "python3 multitask_classifier.py --option individual_pretrain --epochs 3 --lr 1e-3 --batch_size 256 --hidden_dropout_prob 0.2 --use_gpu --use_amp --patience 3 --n_hidden_layers 1 --max_batch_size_sst 256 --max_batch_size_para 32 --max_batch_size_sts 128",
@@ -25,8 +26,8 @@ COMMANDS = {
     46: "python3 multitask_classifier.py --pretrained_model_name [FINETUNE_MODEL.PT] --option finetune --epochs 10 --lr 5e-6 --batch_size 32 --hidden_dropout_prob 0.2 --use_gpu --num_batches_per_epoch 1800 --projection vaccine --use_amp --patience 3 --n_hidden_layers 1  --max_batch_size_sst 16 --max_batch_size_para 16 --max_batch_size_sts 16",
 }
 STAGE_OF_LINE = {34: "individual_pretrain", 40: "finetune", 46: "finetune_vaccine"}
-# The numbers of each line, as mtlib settings (--use_gpu is --device cuda, --use_amp is --amp auto).
-COMMON = dict(head_dropout=0.2, device="cuda", amp="auto", patience=3, n_hidden_layers=1)
+# The numbers of each line, as mtlib settings (--use_gpu is --device cuda, --use_amp is --amp auto_fp16).
+COMMON = dict(head_dropout=0.2, device="cuda", amp="auto_fp16", patience=3, n_hidden_layers=1)
 EXPECTED = {
     34: dict(COMMON, option="individual_pretrain", epochs=3, lr=1e-3, batch_size=256, max_micro_batch={"sst": 256, "para": 32, "sts": 128}),
     40: dict(COMMON, option="finetune", epochs=10, lr=1e-5, batch_size=128, num_batches_per_epoch=300, task_scheduler="pal"),
@@ -68,8 +69,15 @@ def test_the_reference_profile_is_the_readme_commands_value_for_value(line):
         "relu",
         "cross",
     )
+    # and how it trained without a flag where mtlib's defaults differ (docs/reference-differences.md)
+    assert (profile["scheduler_sizes"], profile["combine_only_with_pal"], profile["frozen_encoder_dropout"]) == (
+        "micro_batches",
+        True,
+        True,
+    )
     # and nothing else differs between the profile and the pasted command, but for those and the paths
     model_settings = {"encoder", "pooling", "head_activation", "max_length", "predict_splits", "pretrained_model_name"}
+    model_settings |= {"scheduler_sizes", "combine_only_with_pal", "frozen_encoder_dropout", "max_micro_batch"}
     differ = {k for k in profile if profile[k] != command[k]} - model_settings
     assert not differ, f"README line {line}: the profile differs in {differ}"
 
@@ -82,7 +90,7 @@ def test_every_flag_the_readme_names_is_accepted():
         + ["--lr", "1e-5", "--epochs", "2", "--num_batches_per_epoch", "64", "--batch_size", "32", "-n_hidden_layers", "1"]
         + ["--batch_size_sts", "8", "--batch_size_sst", "16", "--batch_size_para", "4"]
     ).validate()
-    assert (cfg.train.device, cfg.train.amp, cfg.model.use_pal, cfg.model.n_hidden_layers) == ("cuda", "auto", True, 1)
+    assert (cfg.train.device, cfg.train.amp, cfg.model.use_pal, cfg.model.n_hidden_layers) == ("cuda", "auto_fp16", True, 1)
     assert cfg.train.max_micro_batch == {"sts": 8, "sst": 16, "para": 4}
     for option in ("test", "pretrain", "individual_pretrain", "finetune"):
         assert parse_args(["--option", option]).train.option == option

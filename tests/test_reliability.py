@@ -78,7 +78,7 @@ def test_cli_yaml_and_papermill_feed_one_config(tmp_path):
     same = Config.from_profile(str(tmp_path / "p.yaml"), "s2", epochs=4, use_pal="false", encoder="")
     assert same.to_flat() == cfg.to_flat()
     legacy = parse_args(["--use_gpu", "--use_amp"])
-    assert (legacy.train.device, legacy.train.amp) == ("cuda", "auto")
+    assert (legacy.train.device, legacy.train.amp) == ("cuda", "auto_fp16")
 
 
 def test_missing_and_empty_data_folder(tmp_path, capsys):

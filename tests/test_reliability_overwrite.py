@@ -178,7 +178,9 @@ def test_an_unmatched_quote_that_swallows_rows_is_reported_at_its_line(tmp_path)
     rows = [f"{i}\tid{i}\tsentence {i} .\t{i % 5}\n" for i in range(6)]
     rows[2] = '2\tid2\t"an unmatched quote .\t2\n'
     rows[4] = '4\tid4\tclosed here"\t4\n'  # closes the quote: the csv module merges lines 4-6
-    with pytest.raises(DataError, match=r"ids-sst-train.csv:4 \(column 'sentence'\): the field holds line breaks or tabs"):
+    with pytest.raises(
+        DataError, match=r"ids-sst-train.csv:4 \(column 'sentence'\): a double quote opened in this field swallowed lines 4 to 6"
+    ):
         read_task_file(TASKS["sst"], _sst_file(tmp_path, rows), "train")
 
 
@@ -313,52 +315,13 @@ def test_an_encoder_folder_with_a_code_running_pickle_is_refused_without_running
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "bert", "vocab_size": 30522, **TINY_CONFIG}))
     (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"embeddings.word_embeddings.weight": _Boom()}))
-    with pytest.raises(Exception) as err:  # transformers opens .bin files with torch.load(weights_only=True)
+    # transformers opens .bin files with torch.load(weights_only=True): the pickle is refused, not run
+    with pytest.raises(ConfigError, match=r"(?s)is not a Hugging Face BERT folder.*UnpicklingError: Weights only load failed"):
         load_encoder(str(folder))
     assert not marker.exists(), "the pickle ran"
-    assert "weights_only" in str(err.value) or "not" in str(err.value)
 
 
-# ---- 8. fuzzed: any flags, any YAML -------------------------------------------------------------
-def _fuzz_flags():
-    from mtlib.config.config import _FIELDS
-
-    skip = {"save_path", "resume", "data_dir", "encoder", "overwrite", "debug"}
-    return sorted(f"--{name}" for name in _FIELDS if name not in skip) + ["--config", "--stage", "--use_gpu", "--no-progress", "--epoch"]
-
-
-ODD_VALUES = ["-1", "0", "nan", "inf", "-inf", "1e23", "", "x", "sst=1,para", "a=b=c", "1.5", "-0.0", "é", "2**40", "[1]", "{a: 1}"]
-
-
-def test_fuzzed_command_lines_give_one_line_and_exit_2(tmp_path):
-    """Hypothesis over flag/value lists. The data folder is empty, so a command line that is
-    valid still stops (cleanly) before training: every outcome must be exit 2 and one line."""
-    import contextlib
-    import io
-
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    values = st.one_of(st.sampled_from(ODD_VALUES), st.text(max_size=5))
-
-    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-    @given(st.lists(st.tuples(st.sampled_from(_fuzz_flags()), values), min_size=1, max_size=4))
-    def check(pairs):
-        argv = ["--encoder", "tiny-random", "--data_dir", str(empty), "--save_path", str(tmp_path / "never")]
-        argv += [x for pair in pairs for x in pair]
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main(argv)
-        text = err.getvalue()
-        assert code == 2, (argv, code, text)
-        assert "Traceback" not in text and text.strip().count("\n") == 0, (argv, text)
-        assert not (tmp_path / "never").exists()
-
-    check()
-
-
+# ---- 8. fuzzed YAML (the command-line fuzz, with the real task files, is tests/test_fuzz.py) ------
 def test_fuzzed_yaml_config_files_give_one_line_and_exit_2(tmp_path):
     import contextlib
     import io

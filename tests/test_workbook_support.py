@@ -4,6 +4,7 @@ narrative sentences, plain-text progress and where figures go."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mtlib.util import paths, progress
@@ -183,3 +184,72 @@ def test_the_same_figure_is_the_same_svg_file(tmp_path):
         texts.append(plots.write_figure(fig, tmp_path / attempt, "fig")[1].read_text())
         plt.close(fig)
     assert texts[0] == texts[1] and "<dc:date>" not in texts[0]
+
+
+def test_conflicts_summary_tells_a_tie_as_a_tie():
+    tied = pd.DataFrame(
+        {"stage": ["finetune_vaccine"] * 3, "pair": ["para-sts", "sst-para", "sst-sts"], "updates": [10] * 3, "mean": [0.1, 0.2, 0.05]}
+    ).assign(conflicting=0.3)
+    text = narrative.conflicts_summary(tied)
+    assert "All 3 logged pairs tie at 30% negative: para-sts in `finetune_vaccine`" in text and "most conflicting" not in text
+    two = tied.assign(conflicting=[0.3, 0.3, 0.1])
+    assert "2 pairs tie at 30% negative: para-sts in `finetune_vaccine` (mean cosine 0.100), sst-para" in narrative.conflicts_summary(two)
+    one = tied.assign(conflicting=[0.1, 0.3, 0.1])
+    assert "The most conflicting pair is sst-para in `finetune_vaccine` (30% negative" in narrative.conflicts_summary(one)
+
+
+def test_truncation_summary_counts_rows_a_rounded_share_would_hide():
+    from mtlib.workbook import explore
+
+    lengths = pd.DataFrame(
+        {
+            "task": ["para"] * 80_000 + ["sst"] * 10,
+            "split": ["train"] * 80_000 + ["dev"] * 10,
+            "length": [20] * 79_996 + [300] * 4 + [9] * 10,
+        }
+    )
+    table = explore.truncation_table(lengths, 128)
+    text = narrative.truncation_summary(table, 128, "cross")
+    assert text.startswith("`max_length` 128 truncates 4 examples: para train 4 of 80,000 (0.005%).")
+    assert "cross-encoded pairs, as the model reads them" in text
+    assert "the model reads these pairs bi-encoded" in narrative.truncation_summary(table, 128, "bi")
+    assert narrative.truncation_summary(explore.truncation_table(lengths, 400), 400).startswith("No example is longer")
+
+
+def test_the_interactive_run_is_named_after_its_profile(monkeypatch, tmp_path):
+    from mtlib.workbook import run_folder
+
+    monkeypatch.delenv("MTLIB_PROFILE", raising=False)
+    assert run_folder("", "", str(tmp_path)) == tmp_path / "interactive-cpu"
+    monkeypatch.setenv("MTLIB_PROFILE", "smoke")  # `make lab PROFILE=smoke`
+    assert run_folder("", "", str(tmp_path)) == tmp_path / "interactive-smoke"
+    assert run_folder("", "results/candidates/cpu-450.yaml", str(tmp_path)) == tmp_path / "interactive-cpu-450"
+    assert run_folder("mine", "smoke", str(tmp_path)) == tmp_path / "mine"
+
+
+def test_a_stage_finished_with_another_profile_is_refused_in_one_line_saying_what_to_do(tmp_path):
+    import yaml
+
+    from mtlib import stages
+    from mtlib.config import Config
+
+    folder = tmp_path / "interactive" / "stages" / "individual_pretrain"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(Config.from_profile("smoke", "individual_pretrain").to_dict()))
+    (folder / "results.json").write_text("{}")
+    with pytest.raises(ConfigError) as caught:
+        stages.run_stage("cpu", tmp_path / "interactive", "individual_pretrain")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("stage individual_pretrain of run interactive finished with other settings (")
+    assert message.count(" there, ") == 3 and " more): set retrain = True to train it again" in message
+    assert message.endswith("or another run_name") and str(tmp_path) not in message
+
+
+def test_notebooks_show_an_mtlib_error_as_its_line_not_a_traceback(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell()
+    shell.run_cell("from mtlib.util.errors import ConfigError\ndef train():\n    raise ConfigError('stage x: set retrain = True')\ntrain()")
+    shown = capsys.readouterr().out
+    assert "ConfigError\x1b[0m: stage x: set retrain = True" in shown
+    assert "Traceback" not in shown and "train()" not in shown

@@ -11,8 +11,8 @@ import math
 from dataclasses import fields
 from typing import Any
 
-from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, pair_modes
-from .sections import batches_per_update
+from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, TASKS, pair_mode, pair_modes, recurrent_tasks
+from .sections import SCHEDULE_WEIGHT, batches_per_update
 
 
 def _pair_encoding_ok(setting: str) -> bool:
@@ -60,7 +60,8 @@ def problems(cfg: Any) -> list[str]:
         )
     unknown_w = [k for k in mt.schedule_weights if k not in TASK_NAMES]
     need(not unknown_w, f"--schedule_weights names unknown task(s) {unknown_w}")
-    need(all(math.isfinite(w) and w >= 0 for w in mt.schedule_weights.values()), "--schedule_weights must be finite and 0 or more")
+    bad_w = {k: w for k, w in mt.schedule_weights.items() if not SCHEDULE_WEIGHT.admits(w)}  # huge ones overflow their sum
+    need(not bad_w, f"--schedule_weights: each must be {SCHEDULE_WEIGHT.describe()} (got {', '.join(f'{k}={w:g}' for k, w in bad_w.items())})")
     need(any(mt.schedule_weights.get(x, 1.0) > 0 for x in d.tasks), "--schedule_weights gives every task weight 0")
     bad_weights = [k for k in mt.task_weights if k not in TASK_NAMES]
     need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")
@@ -72,6 +73,7 @@ def problems(cfg: Any) -> list[str]:
         "add e.g. --projection pcgrad, or drop --combine_strategy",
     )
     problems += epoch_problems(cfg)
+    problems += reference_method_problems(cfg)
     need(
         t.option != "test" or bool(t.pretrained_model_name or r.resume),
         "--option test needs a checkpoint: pass --pretrained_model_name RUN_DIR_OR_FILE",
@@ -117,4 +119,30 @@ def epoch_problems(cfg: Any) -> list[str]:
             f"{mt.batches_per_update} batches miss some of the {len(tasks)} tasks; use a multiple of {len(tasks)}, "
             "or add --combine_strategy encourage"
         )
+    return out
+
+
+def reference_method_problems(cfg: Any) -> list[str]:
+    """The settings of the reference's methods (RNN heads, SMART, `optimize`, single-task
+    schedulers, frozen parts) that are wrong or do not go together."""
+    m, t, mt, tasks = cfg.model, cfg.train, cfg.multitask, cfg.data.tasks
+    out: list[str] = []
+    if m.head_rnn != "none":
+        unknown = [x for x in m.head_rnn_tasks if x not in TASK_NAMES]
+        if unknown:
+            out.append(f"--head_rnn_tasks names unknown task(s) {unknown}; choose from {', '.join(TASK_NAMES)}")
+        bi = [x for x in recurrent_tasks(m.head_rnn, tasks, m.head_rnn_tasks) if TASKS[x].is_pair and pair_mode(m.pair_encoding, x) == "bi"]
+        if bi and not unknown:
+            out.append(f"--head_rnn reads the token states of one sequence, but {', '.join(bi)} is bi-encoded; use --pair_encoding cross")
+    if t.no_train_pal and not m.use_pal:
+        out.append("--no_train_pal freezes PAL blocks, but there are none: add --use_pal or drop --no_train_pal")
+    if t.option == "optimize":
+        if not any(TASKS[x].label_kind == "class" for x in tasks):
+            out.append("--option optimize trains the SST adjustment matrix, but --tasks has no multi-class task: add sst")
+        if not t.pretrained_model_name and not cfg.run.resume:
+            out.append("--option optimize adjusts a trained model: pass --pretrained_model_name RUN_DIR_OR_FILE")
+    if mt.task_scheduler in TASK_NAMES and mt.task_scheduler not in tasks:
+        out.append(f"--task_scheduler {mt.task_scheduler} trains that task alone, but --tasks leaves it out")
+    if mt.task_scheduler in TASK_NAMES and mt.projection != "none":
+        out.append(f"--task_scheduler {mt.task_scheduler} trains one task: there is nothing for --projection {mt.projection} to combine")
     return out

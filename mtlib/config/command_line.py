@@ -10,7 +10,10 @@ from typing import get_type_hints
 
 from ..data.tasks import TASKS
 from ..util.errors import ConfigError
+from . import reference_flags
 from .config import MICRO_BATCH_ALIASES, RENAMED, RUN_ONLY, SECTIONS, SPELLINGS, Config
+
+OPTIONAL_VALUE = ("save_loss_acc_logs",)  # bool settings whose flag takes an optional value
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             help_text = f"{f.metadata['help']} (default: {default!r})"
             names = [f"--{f.name}", *SPELLINGS.get(f.name, ())]
-            if kind is bool:
+            if f.name in OPTIONAL_VALUE:  # the reference's `type=bool` flag: `--save_loss_acc_logs True` or alone
+                group.add_argument(*names, nargs="?", const=True, help=help_text)
+            elif kind is bool:
                 group.add_argument(*names, action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 choices = f.metadata.get("choices")
@@ -48,11 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         legacy.add_argument(f"--{old}", help=f"same as --{new}")
     for flag, task in MICRO_BATCH_ALIASES.items():
         legacy.add_argument(f"--{flag}", help=f"same as --max_micro_batch {task}=N" if flag.startswith("max_") else argparse.SUPPRESS)
+    reference_flags.add_arguments(legacy)
     legacy.add_argument("--use_gpu", action="store_true", help="same as --device cuda")
     legacy.add_argument(
         "--use_amp",
         action="store_true",
-        help="same as --amp auto (on CUDA bf16 where supported, else fp16; on a CPU bf16 only where it is native, else fp32)",
+        help="same as --amp auto_fp16 (on CUDA fp16 with a GradScaler, as the reference; on a CPU bf16 only where it is native, else fp32)",
     )
     return parser
 

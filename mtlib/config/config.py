@@ -21,6 +21,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from ..data.tasks import TASK_NAMES
 from ..util.errors import ConfigError
 from . import checks as config_checks
+from . import reference_flags
 from .sections import SECTIONS, DataConfig, ModelConfig, MultitaskConfig, RunConfig, TrainConfig
 from .yaml_files import default_profile, load_yaml, profile_path
 
@@ -28,8 +29,8 @@ __all__ = ["Config", "default_profile", "load_yaml", "profile_path", "flatten", 
 
 
 # The CS224N reference project's flag spellings, kept as aliases.
-ALIASES = {"use_gpu": ("device", "cuda"), "use_amp": ("amp", "auto")}
-RENAMED = {"hidden_dropout_prob": "head_dropout"}  # the reference project's name -> mtlib's
+ALIASES = {"use_gpu": ("device", "cuda"), "use_amp": ("amp", "auto_fp16")}
+RENAMED = {"hidden_dropout_prob": "head_dropout", "beta_vaccine": "gradvac_beta"}  # the reference project's name -> mtlib's
 # Stages renamed since: a profile, a `--set STAGE.KEY` or a run folder may still use the old name.
 # (`finetune_pal` had no PAL layers, and cpu-full's does not use the `pal` schedule.)
 RENAMED_STAGES = {"finetune_pal": "finetune"}
@@ -87,6 +88,10 @@ class Config:
                 size = coerce("batch_size", value, source)
                 self.train.max_micro_batch = {k: v for k, v in {**self.train.max_micro_batch, MICRO_BATCH_ALIASES[key]: size}.items() if v}
                 self.explicit.add("max_micro_batch")
+                continue
+            translated = reference_flags.translate(self, key, value, source)
+            if translated is not None:
+                self.update(dict(translated), source)
                 continue
             key, value = _alias(key, value)
             section = _SECTION_OF.get(key)

@@ -16,16 +16,20 @@ from typing import Any
 
 from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 
-OPTIONS = ("individual_pretrain", "pretrain", "finetune", "test")
+OPTIONS = ("individual_pretrain", "pretrain", "finetune", "optimize", "test")  # optimize: the SST adjustment matrix alone
 POOLINGS = ("cls", "mean", "pooler")
 LR_SCHEDULES = ("constant", "linear")
 HEAD_ACTIVATIONS = ("gelu", "relu")
-SCHEDULERS = ("round_robin", "random", "proportional", "temperature", "weighted", "pal")
+# round_robin .. pal draw among tasks; sst, para, sts train that task alone (the reference's single-task schedulers)
+SCHEDULERS = ("round_robin", "random", "proportional", "temperature", "weighted", "pal", *TASK_NAMES)
 PROJECTIONS = ("none", "pcgrad", "vaccine", "upgrad", "mgda", "dualproj", "aligned_mtl", "imtl_g", "cagrad", "nash_mtl")
 COMBINE_STRATEGIES = ("none", "force", "encourage")  # draw_update's strategies
-AMP_MODES = ("off", "bf16", "fp16", "auto")  # auto: resolve_amp picks one of the others
+AMP_MODES = ("off", "bf16", "fp16", "auto", "auto_fp16")  # auto, auto_fp16: resolve_amp picks one of the others
 DEVICES = ("auto", "cpu", "cuda")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "auto")
+PREPROCESSING = ("none", "lengths", "lengths_augmented")  # the reference's --use_preprocessing (mtlib.data.eda)
+SCHEDULER_SIZES = ("batches", "micro_batches")
+RNN_KINDS = ("none", "rnn", "lstm")  # --head_rnn (mtlib.model.heads)
 COMBINE_BATCHES = 16  # the reference's nb_batches_per_update for `pal` with `force` / `encourage`
 
 
@@ -68,6 +72,9 @@ def between(low: float, high: float, ends: str = "[]", special: float | None = N
     return Range(low, high, ends[0] == "(", ends[1] == ")", special, means)
 
 
+SCHEDULE_WEIGHT = Range(0, 1e6)  # each of --schedule_weights: relative shares; huge ones overflow their sum
+
+
 def _f(default: Any, help: str, choices: tuple | None = None, range: Range | None = None, **kw: Any) -> Any:
     """A config field with its help text (and choices or range) for the CLI, `--help-notebook` and the checks."""
     meta = {"help": help, "choices": choices, "range": range}
@@ -83,6 +90,12 @@ class DataConfig:
     max_length: int = _f(128, "max tokens per example (sentence or pair); longer ones are truncated and counted", range=at_least(8))
     max_train_examples: int = _f(0, "cap on training rows per task (0: all); for smoke runs", range=at_least(0, "all"))
     max_eval_examples: int = _f(0, "cap on dev/test rows per task (0: all); for smoke runs", range=at_least(0, "all"))
+    use_preprocessing: str = _f(
+        "none",
+        "training rows as the reference prepared them: lengths (the longest 2 percent of each task left out) or "
+        "lengths_augmented (also EDA copies of under-represented SST classes and para duplicates; mtlib.data.eda)",
+        PREPROCESSING,
+    )
 
 
 @dataclass
@@ -103,8 +116,18 @@ class ModelConfig:
     n_hidden_layers: int = _f(0, "hidden (dropout, linear, activation) blocks per head before the output layer", range=at_least(0))
     head_activation: str = _f("gelu", "activation of the heads' hidden blocks (the reference project: relu)", HEAD_ACTIVATIONS)
     use_pal: bool = _f(False, "add Projected Attention Layers (Stickland & Murray, 2019)")
-    pal_size: int = _f(128, "PAL low-rank width (the reference project's models: 128; the paper: 204 for BERT-base)", range=at_least(1))
+    # a PAL is a low-rank layer: its width stays under the encoder's hidden size (BERT-large: 1024)
+    pal_size: int = _f(128, "PAL low-rank width (the reference project's models: 128; the paper: 204 for BERT-base)", range=between(1, 4096))
     pal_heads: int = _f(4, "attention heads inside each PAL block", range=at_least(1))
+    head_rnn: str = _f("none", "a recurrent reader of the token states in the heads (the reference report's RNN / LSTM rows)", RNN_KINDS)
+    head_rnn_hidden: int = _f(128, "hidden size of --head_rnn (the report: 128 or 256)", range=at_least(1))
+    head_rnn_tasks: list[str] = _f([], "tasks whose heads get --head_rnn (empty: all; the report's 'STS only': sts)")
+    head_rnn_cls: bool = _f(
+        True, "--head_rnn reads the tokens after [CLS] and the pooled [CLS] goes beside its last state ('+ [CLS] embed.')"
+    )
+    sst_adjustment: bool = _f(
+        False, "a 5x5 matrix on the SST logits, starting as the identity (report 3.4.2; trained by --option optimize)"
+    )
 
 
 @dataclass
@@ -141,7 +164,7 @@ class TrainConfig:
     amp: str = _f("off", "mixed precision: bf16 autocast (CPU or GPU) or fp16 with a GradScaler", AMP_MODES)
     deterministic: bool = _f(False, "use deterministic algorithms (slower on GPU; CPU runs are already repeatable)")
     max_bad_steps: int = _f(20, "stop after this many non-finite losses in a row", range=at_least(1))
-    threads: int = _f(0, "torch CPU threads (0: torch's default)", range=at_least(0, "torch's default"))
+    threads: int = _f(0, "torch CPU threads (0: torch's default; more than cores only slows a run)", range=between(0, 256, special=None))
     compile: str = _f(
         "off",
         "torch.compile the encoder: default (inductor), reduce-overhead (inductor + CUDA graphs; not yet trained "
@@ -153,12 +176,19 @@ class TrainConfig:
     )
     label_smoothing: float = _f(0.0, "label smoothing of the multi-class cross-entropy", range=between(0, 1, "[)"))
     class_balance: bool = _f(False, "weight the multi-class cross-entropy by inverse class frequency in the training rows")
+    use_smart_regularization: bool = _f(False, "add SMART's smoothness-inducing adversarial loss on each head's input (mtlib.smart)")
+    smart_weight_regularization: float = _f(1e-2, "weight of the SMART loss", range=at_least(0))
+    no_train_classifier: bool = _f(False, "freeze the task heads (the reference's --no_train_classifier)")
+    no_train_pal: bool = _f(False, "freeze the PAL blocks (the reference's --no_train_pal)")
+    frozen_encoder_dropout: bool = _f(
+        False, "keep the encoder's dropout on while it is frozen (pretrain stages), as the reference did; off: eval mode"
+    )
 
 
 @dataclass
 class MultitaskConfig:
     task_scheduler: str = _f("round_robin", "which task the next batch comes from", SCHEDULERS)
-    sampling_temperature: float = _f(2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T)", range=Range(0, low_open=True))
+    sampling_temperature: float = _f(2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T) (under 0.1 it overflows; over 1000 it is uniform)", range=between(0.1, 1000))
     projection: str = _f("none", "how per-task gradients on the shared encoder combine (see mtlib.train.gradients)", PROJECTIONS)
     combine_strategy: str = _f("none", "how an update's batches are chosen when projecting", COMBINE_STRATEGIES)
     batches_per_update: int = _f(
@@ -167,7 +197,18 @@ class MultitaskConfig:
         "a combine strategy, as the reference project)",
         range=at_least(0, "auto"),
     )
-    gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine", range=between(0, 1, "(]"))
+    gradvac_beta: float = _f(0.01, "GradVac EMA rate of the target cosine (the reference's --beta_vaccine)", range=between(0, 1, "(]"))
+    scheduler_sizes: str = _f(
+        "batches",
+        "the task sizes N_t the schedulers weigh: batches of --batch_size, or micro_batches (the reference counted "
+        "its data loaders' micro-batches, so a task split in two counts double)",
+        SCHEDULER_SIZES,
+    )
+    combine_only_with_pal: bool = _f(
+        False,
+        "--combine_strategy applies with --task_scheduler pal only; other schedulers take one batch of each task per "
+        "update with a projection (the reference)",
+    )
     task_weights: dict[str, float] = _f({}, f"loss weight per task, e.g. {TASK_NAMES[0]}=1,{TASK_NAMES[-1]}=0.5 (missing: 1)")
     schedule_weights: dict[str, float] = _f({}, f"the weighted scheduler's share per task, e.g. {TASK_NAMES[0]}=2 (missing: 1)")
     conflict_every: int = _f(0, "log pairwise task-gradient cosines every N updates (0: off)", range=at_least(0, "off"))
@@ -181,6 +222,8 @@ class RunConfig:
     debug: bool = _f(False, "show tracebacks")
     progress: bool = _f(True, "show progress bars")
     save_every: int = _f(0, "also checkpoint the training state every N updates (0: each epoch only)", range=at_least(0))
+    tensorboard: bool = _f(True, "write TensorBoard logs to tb/ (the reference's --no_tensorboard turns them off)")
+    save_loss_acc_logs: bool = _f(False, "also write train_loss.txt and dev_acc.txt, each task's per-epoch lists, as the reference")
     keep_state: bool = _f(False, "keep the training state (state/, for --resume) after the stage finishes; by default only the model stays")
     predict_splits: str = _f(
         "dev,test",
@@ -199,4 +242,6 @@ def batches_per_update(cfg: Any, n_tasks: int) -> int:
         return mt.batches_per_update
     if mt.projection == "none" or n_tasks == 1:
         return 1
-    return COMBINE_BATCHES if mt.combine_strategy != "none" else n_tasks
+    # with --combine_only_with_pal (the reference) a combine strategy applies under `pal` only
+    combining = mt.combine_strategy != "none" and (mt.task_scheduler == "pal" or not mt.combine_only_with_pal)
+    return COMBINE_BATCHES if combining else n_tasks

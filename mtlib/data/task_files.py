@@ -166,14 +166,17 @@ def read_task_file(spec: TaskSpec, path: str | Path, split: str, labelled: bool 
                 line,
                 hint="a stray tab or a missing field; quote fields that contain tabs",
             )
-        merged = next((c for c, i in where.items() if "\t" in row[i] or "\n" in row[i]), None)
+        # One row is one line. A field holding a line break, in any column (the unnamed leading
+        # index too), is a double quote that opened here and closed lines later, swallowing the
+        # rows between. A tab inside a quoted field on one line is only text, and is kept.
+        merged = next((i for i, value in enumerate(row) if "\n" in value or "\r" in value), None)
         if merged is not None:
             raise DataError(
-                f"the field holds line breaks or tabs: an unmatched double quote here swallowed lines {line} to {reader.line_num}",
+                f"a double quote opened in this field swallowed lines {line} to {reader.line_num} (a field cannot span lines)",
                 path,
                 line,
-                merged,
-                hint='close the quote, double it ("") inside a quoted field, or remove it',
+                header[merged] or f"#{merged + 1}, unnamed",
+                hint='close the quote on its own line, double it ("") inside a quoted field, or remove it',
             )
         values = {c: row[i].strip() for c, i in where.items()}
         if values["id"] in first_line:

@@ -7,6 +7,7 @@ instead of carrying one branch per task.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -258,3 +259,12 @@ def pair_modes(setting: str) -> dict[str, str]:
 def pair_mode(setting: str, task: str) -> str:
     """How `task`'s pairs are encoded under a `pair_encoding` setting (see `pair_modes`)."""
     return pair_modes(setting).get(task, "cross")
+
+
+def recurrent_tasks(kind: str, tasks: Iterable[str], only: Iterable[str]) -> list[str]:
+    """The tasks whose heads get a recurrent reader (`--head_rnn`, mtlib.model.heads): all of
+    `tasks`, or those named in `only`."""
+    if kind == "none":
+        return []
+    only = list(only)
+    return [t for t in tasks if not only or t in only]

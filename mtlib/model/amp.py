@@ -44,10 +44,11 @@ def cpu_has_fast_bf16() -> bool:
 
 def resolve_amp(amp: str, device: torch.device) -> str:
     """`auto`: on CUDA bf16 where the GPU supports it, else fp16 with a GradScaler; on a CPU bf16
-    where it computes bf16 natively, else off."""
-    if amp == "auto":
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    where it computes bf16 natively, else off. `auto_fp16` (`--use_amp`): fp16 with a GradScaler
+    on CUDA, as the reference; on a CPU as `auto`."""
+    if amp in ("auto", "auto_fp16"):
+        if device.type == "cuda":  # auto_fp16: the reference's --use_amp (torch.cuda.amp with a GradScaler)
+            return "bf16" if amp == "auto" and torch.cuda.is_bf16_supported() else "fp16"
         return "bf16" if cpu_has_fast_bf16() else "off"
     if amp in ("bf16", "fp16") and device.type == "cpu" and not cpu_has_fast_bf16():
         warnings.warn(

@@ -10,6 +10,8 @@ Three kinds of name:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +69,28 @@ def encoder_from_config(config_dict: dict[str, Any], attn_implementation: str = 
     return BertModel(config)
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' own progress bars and messages off while it loads (restored after): its
+    `Loading weights` bar would stay in a saved notebook as a frozen `0%| | 0/103`, and mtlib
+    reports what loading did itself (newly initialised layers go to the run's notes)."""
+    from transformers.utils import logging as hf_logging
+
+    bars, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+        hf_logging.set_verbosity(level)
+
+
 def _from_pretrained(cls: Any, path: str, name: str, **kw: Any) -> Any:
     try:
-        return cls.from_pretrained(path, **kw)
+        with quiet_transformers():
+            return cls.from_pretrained(path, **kw)
     except Exception as exc:  # hub/network/format errors come in many types
         local = Path(path).exists()
         hint = (

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.tasks import TASKS, pair_mode
+from .heads import Adjustment, RecurrentReader, recurrent_tasks
 from .pal import PALBank
 
 
@@ -41,6 +42,11 @@ class ModelSpec:
     pal_heads: int = 4
     pair_encoding: str = "cross"
     head_activation: str = "gelu"
+    head_rnn: str = "none"  # none | rnn | lstm (`mtlib.model.heads.RecurrentReader`)
+    head_rnn_hidden: int = 128
+    head_rnn_tasks: list[str] = field(default_factory=list)  # empty: every task
+    head_rnn_cls: bool = True  # the pooled [CLS] beside the RNN's last state
+    sst_adjustment: bool = False  # an identity-initialised matrix on the class logits (`mtlib.model.heads.Adjustment`)
     extra: dict[str, Any] = field(default_factory=dict)  # provenance, e.g. mtlib.use.convert's source file
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,8 +78,17 @@ class MultitaskBert(nn.Module):
         hidden = encoder.config.hidden_size
         self._bi_tasks = frozenset(t for t in spec.tasks if TASKS[t].is_pair and pair_mode(spec.pair_encoding, t) == "bi")
         self.heads = nn.ModuleDict()
+        self.recurrent = nn.ModuleDict(
+            {t: RecurrentReader(spec.head_rnn, hidden, spec.head_rnn_hidden, spec.head_rnn_cls) for t in self.recurrent_tasks}
+        )
+        self.adjust = nn.ModuleDict(
+            {t: Adjustment(TASKS[t].num_outputs) for t in spec.tasks if spec.sst_adjustment and TASKS[t].label_kind == "class"}
+        )
+        self.eval_parts: set[str] = set()  # frozen parts kept in eval mode (no dropout); see `freeze`
         for t in spec.tasks:
             width = 2 * hidden if self.bi_encoded(t) else hidden
+            if t in self.recurrent:
+                width = self.recurrent[t].out_width(width)
             self.heads[t] = make_head(width, TASKS[t].num_outputs, spec.n_hidden_layers, spec.hidden_dropout_prob, spec.head_activation)
             if self.bi_encoded(t) and spec.n_hidden_layers == 0:
                 scale, offset = TASKS[t].cosine_init
@@ -83,6 +98,10 @@ class MultitaskBert(nn.Module):
                     out.weight[:, :hidden] = scale
                     out.bias.fill_(offset)
         self.pal = PALBank(encoder, spec.tasks, spec.pal_size, spec.pal_heads) if spec.use_pal else None
+
+    @property
+    def recurrent_tasks(self) -> list[str]:
+        return recurrent_tasks(self.spec.head_rnn, self.spec.tasks, self.spec.head_rnn_tasks)
 
     def bi_encoded(self, task: str) -> bool:
         """Whether this task's pairs are encoded one sentence at a time."""
@@ -96,50 +115,98 @@ class MultitaskBert(nn.Module):
         return [p for n, p in self.encoder.named_parameters() if p.requires_grad and (use_pooler or not n.startswith("pooler."))]
 
     def task_parameters(self, task: str) -> list[nn.Parameter]:
+        """The trainable parameters of `task` alone: its head (with its RNN and adjustment) and PAL block."""
         params = list(self.heads[task].parameters())
+        for part in (self.recurrent, self.adjust):
+            if task in part:
+                params += list(part[task].parameters())
         if self.pal is not None:
             params += list(self.pal.blocks[task].parameters())
-        return params
+        return [p for p in params if p.requires_grad]
 
     def freeze_encoder(self, frozen: bool = True) -> None:
-        """Freeze (or unfreeze) the encoder. A frozen encoder also runs in eval mode (no
-        dropout), so the heads of the pretrain stages learn from fixed features."""
-        self.encoder_frozen = frozen
-        for p in self.encoder.parameters():
-            p.requires_grad_(not frozen)
+        """Freeze (or unfreeze) the encoder, leaving the other parts trainable. A frozen
+        encoder runs in eval mode (no dropout), so the heads of the pretrain stages learn from
+        fixed features (`freeze(keep_dropout={"encoder"})`: as the reference, with its dropout)."""
+        self.freeze(encoder=frozen)
+
+    def _parts(self) -> dict[str, list[nn.Module]]:
+        return {
+            "encoder": [self.encoder],
+            "heads": [self.heads, self.recurrent],
+            "pal": [self.pal] if self.pal is not None else [],
+            "adjustment": [self.adjust],
+        }
+
+    def freeze(
+        self, encoder: bool = False, heads: bool = False, pal: bool = False, adjustment: bool = False, keep_dropout: Any = ()
+    ) -> None:
+        """Freeze the parts passed True and unfreeze the others. A frozen part runs in eval
+        mode (no dropout) unless it is named in `keep_dropout`."""
+        frozen = {"encoder": encoder, "heads": heads, "pal": pal, "adjustment": adjustment}
+        self.eval_parts = set()
+        for name, modules in self._parts().items():
+            for module in modules:
+                for p in module.parameters():
+                    p.requires_grad_(not frozen[name])
+            if frozen[name] and name not in keep_dropout:
+                self.eval_parts.add(name)
+        self.encoder_frozen = encoder
         self.train(self.training)
 
     def train(self, mode: bool = True) -> MultitaskBert:
         super().train(mode)
-        if getattr(self, "encoder_frozen", False):
-            self.encoder.eval()
+        parts = self._parts()
+        for name in getattr(self, "eval_parts", ()):
+            for module in parts[name]:
+                module.eval()
         return self
 
     # ---- forward ---------------------------------------------------------------------------
     def encode(self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        return self._encode(task, input_ids, attention_mask, token_type_ids)[0]
+
+    def _encode(
+        self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled representation, token states)."""
         context = self.pal.task(task, attention_mask) if self.pal is not None else contextlib.nullcontext()
         with context:
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        if self.spec.pooling == "pooler" and out.pooler_output is not None:
-            return out.pooler_output
         hidden = out.last_hidden_state
+        if self.spec.pooling == "pooler" and out.pooler_output is not None:
+            return out.pooler_output, hidden
         if self.spec.pooling == "cls":
-            return hidden[:, 0]
-        return mean_pool(hidden, attention_mask)
+            return hidden[:, 0], hidden
+        return mean_pool(hidden, attention_mask), hidden
+
+    def features(
+        self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, **_: Any
+    ) -> torch.Tensor:
+        """The head's input: the pooled representation ([u*v, |u-v|] for a bi-encoded pair
+        batch of 2B rows), with the recurrent reader's last state beside it where the task has one."""
+        pooled, states = self._encode(task, input_ids, attention_mask, token_type_ids)
+        if self.bi_encoded(task):
+            u, v = F.normalize(pooled.float(), dim=-1).chunk(2)
+            pooled = torch.cat([u * v, (u - v).abs()], dim=-1)
+        if task in self.recurrent:
+            pooled = self.recurrent[task](pooled, states, attention_mask)
+        return pooled
+
+    def head(self, task: str, features: torch.Tensor) -> torch.Tensor:
+        """The head on `features` (`features()`), then the task's adjustment matrix if it has one."""
+        output = self.heads[task](features)
+        return self.adjust[task](output) if task in self.adjust else output
 
     def forward(
         self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, **_: Any
     ) -> torch.Tensor:
         """Raw head output: logits (SST, para) or the pre-squash STS score. A bi-encoded pair
         batch holds 2B rows (B first sentences, then B second sentences)."""
-        pooled = self.encode(task, input_ids, attention_mask, token_type_ids)
-        if self.bi_encoded(task):
-            u, v = F.normalize(pooled.float(), dim=-1).chunk(2)
-            pooled = torch.cat([u * v, (u - v).abs()], dim=-1)
-        return self.heads[task](pooled)
+        return self.head(task, self.features(task, input_ids, attention_mask, token_type_ids))
 
     def count_parameters(self) -> dict[str, int]:
         counts = {"encoder": sum(p.numel() for p in self.encoder.parameters())}
-        counts["heads"] = sum(p.numel() for p in self.heads.parameters())
+        counts["heads"] = sum(p.numel() for part in (self.heads, self.recurrent, self.adjust) for p in part.parameters())
         counts["pal"] = self.pal.added_parameters() if self.pal is not None else 0
         return counts

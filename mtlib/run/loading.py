@@ -12,6 +12,8 @@ import torch
 
 from ..config.config import Config
 from ..data.batching import Encoded, encode
+from ..data.eda import note as eda_note
+from ..data.eda import prepare_train
 from ..data.task_files import cap_rows, check_data_dir, load_task, md5_of, resolve_data_dir
 from ..data.tasks import TASKS, pair_mode
 from ..model.encoders import encoder_from_config, load_encoder, load_tokenizer
@@ -30,6 +32,7 @@ def load_data(
     data: dict[str, dict[str, Encoded]] = {}
     notes: list[str] = []
     files: dict[str, Any] = {}
+    prepared: dict[str, Any] = {}  # --use_preprocessing: what was done to each training split (mtlib.eda)
     for name in cfg.data.tasks:
         spec = TASKS[name]
         with warnings.catch_warnings(record=True) as caught:
@@ -40,6 +43,10 @@ def load_data(
         for split, examples in splits_ex.items():
             cap = cfg.data.max_train_examples if split == "train" else cfg.data.max_eval_examples
             examples = cap_rows(examples, cap, cfg.train.seed)
+            if split == "train" and cfg.data.use_preprocessing != "none":  # the reference's prepared training rows
+                examples, record = prepare_train(examples, spec, cfg.data.use_preprocessing, cfg.train.seed)
+                prepared[name] = record
+                notes.append(eda_note(name, record))
             enc = encode(examples, tokenizer, cfg.data.max_length, pair_mode(cfg.model.pair_encoding, name))
             if enc.truncated:
                 notes.append(
@@ -50,7 +57,10 @@ def load_data(
             if source.exists() and str(source) not in files:
                 files[str(source)] = {"md5": md5_of(source), "rows_dropped": len(examples.dropped)}
             files.setdefault("splits", {})[f"{name}/{split}"] = len(enc)
-    return data, notes, {"data_dir": str(data_dir.resolve()), "files": files, "notes": notes}
+    manifest = {"data_dir": str(data_dir.resolve()), "files": files, "notes": notes}
+    if prepared:
+        manifest["preparation"] = prepared
+    return data, notes, manifest
 
 
 def build_model(cfg: Config, tokenizer: Any) -> tuple[MultitaskBert, list[str]]:
@@ -75,6 +85,11 @@ def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
         pal_heads=m.pal_heads,
         pair_encoding=m.pair_encoding,
         head_activation=m.head_activation,
+        head_rnn=m.head_rnn,
+        head_rnn_hidden=m.head_rnn_hidden,
+        head_rnn_tasks=list(m.head_rnn_tasks),
+        head_rnn_cls=m.head_rnn_cls,
+        sst_adjustment=m.sst_adjustment or cfg.train.option == "optimize",
     )
     notes: list[str] = []
     source = cfg.train.pretrained_model_name

@@ -159,7 +159,12 @@ def execute(cfg: Config, recorders: Sequence[Recorder] = ()) -> tuple[RunResult,
     if cfg.run.resume:  # the run's own settings, device and precision
         saved = recorded_config(path)
         saved.run = dataclasses.replace(saved.run, resume=cfg.run.resume, debug=cfg.run.debug, progress=cfg.run.progress)
-        cfg, notes = settle(saved)
+        try:
+            cfg, notes = settle(saved)
+        except ConfigError as exc:  # the values are the run's own: say which file holds them
+            raise ConfigError(
+                f"{path / 'config.yaml'}: {exc}; the run's recorded settings are damaged: start it again with --overwrite"
+            ) from None
         runtime = resolve_runtime(cfg)
     else:
         cfg.run = dataclasses.replace(cfg.run, save_path=str(path))
@@ -242,7 +247,7 @@ def _record_end(cfg: Config, run_dir: RunDir, result: RunResult, steps: int) -> 
     run_dir.write_results(result.to_dict())
     if cfg.train.option != "test" and not cfg.run.keep_state:
         run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
-    if result.dev:  # the test stage has no dev scores: it writes no (empty) event file
+    if result.dev and cfg.run.tensorboard:  # the test stage has no dev scores: it writes no (empty) event file
         write_final_scores(run_dir.writer(), result.dev, result.dev_mean, steps, cfg.to_flat())
     run_dir.close()
     if result.dev:

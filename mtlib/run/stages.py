@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config.config import RENAMED_STAGES, Config
+from ..config.config import RENAMED_STAGES, Config, flatten
 from ..store.checkpoints import state_exists
 from ..store.recorded_config import recorded_config
 from ..store.results_file import RunResult
@@ -47,6 +47,9 @@ STAGES = (
 STAGE_NAMES = tuple(s.name for s in STAGES)
 BY_NAME = {s.name: s for s in STAGES}
 TEST_STAGE = "test"  # after the training stages: the test split, predicted with the reported checkpoint
+
+
+SET_BY_THE_RUN = ("resume", "save_path")  # a stage's folder is runs/<run>/stages/<stage>: no setting points it into another run
 
 
 def stage_name(name: str) -> str:
@@ -96,8 +99,15 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
     stage = stage_name(stage)
     if stage not in BY_NAME:
         raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
+    given = {k: v for k, v in (settings or {}).items() if v not in ("", None)}
+    into = sorted(set(flatten(given, "settings")) & set(SET_BY_THE_RUN))
+    if into:
+        raise ConfigError(
+            f"{into[0]} is not a stage setting: stage {stage} of run {Path(run).name} trains into {stage_folder(run, stage)} "
+            "and nowhere else. To continue a run, run the same command again; to write elsewhere, choose another run name"
+        )
     cfg = Config.from_profile(profile, stage)
-    cfg.update({k: v for k, v in (settings or {}).items() if v not in ("", None)}, source="settings")
+    cfg.update(given, source="settings")
     previous = BY_NAME[stage].input
     if previous:
         cfg.train.pretrained_model_name = str(stage_folder(run, previous))
@@ -105,15 +115,19 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
     return cfg
 
 
+SHOWN_DIFFERENCES = 3  # a refusal names this many differing settings, then counts the rest
+
+
 def _refuse_other_settings(stage: str, folder: Path, asked: Config, what: str) -> None:
     recorded = recorded_config(folder)
     diff = asked.differences(recorded, ignore=("pretrained_model_name",))
     if diff:
-        shown = "; ".join(f"{k}: {theirs!r} there, {mine!r} asked" for k, (mine, theirs) in diff.items())
+        shown = "; ".join(f"{k}: {theirs!r} there, {mine!r} asked" for k, (mine, theirs) in list(diff.items())[:SHOWN_DIFFERENCES])
+        if len(diff) > SHOWN_DIFFERENCES:
+            shown += f"; {len(diff) - SHOWN_DIFFERENCES} more"
         raise ConfigError(
-            f"stage {stage} in {folder} {what} with other settings ({shown}). "
-            "Train it again (retrain=True in the notebook, OVERWRITE=1 for make workbook, --overwrite for the recipe), "
-            "or choose another run name"
+            f"stage {stage} of run {folder.parent.parent.name} {what} with other settings ({shown}): "
+            "set retrain = True to train it again (OVERWRITE=1 for make workbook, --overwrite for the recipe), or another run_name"
         )
 
 

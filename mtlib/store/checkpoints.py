@@ -10,6 +10,7 @@ their tensors and a JSON skeleton that points at them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..util.errors import CheckpointError
-from ..util.files import atomic_write_json, read_json
+from ..util.files import atomic_write_json, file_mode, folder_mode, make_temp_folder, read_json, replace_folder  # noqa: F401
 
 MODEL_WEIGHTS = "model.safetensors"
 MODEL_SPEC = "model.json"
@@ -32,7 +34,15 @@ def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        try:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        except SafetensorError as exc:  # a failed write (a full disk) is an OSError like any other
+            code = re.search(r"code: (\d+)|os error (\d+)", str(exc))
+            if code is None:
+                raise
+            errno_ = int(code.group(1) or code.group(2))
+            raise OSError(errno_, os.strerror(errno_), str(path)) from exc
+        os.chmod(tmp, file_mode())  # safetensors writes 0600 whatever the umask
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -109,8 +119,12 @@ def save_state(folder: str | Path, state: dict[str, Any]) -> None:
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
     skeleton, tensors = split_state(state)
-    atomic_save_tensors(new / "trainer.safetensors", tensors)
-    atomic_write_json(new / "trainer.json", skeleton)  # written last: marks the folder complete
+    try:
+        atomic_save_tensors(new / "trainer.safetensors", tensors)
+        atomic_write_json(new / "trainer.json", skeleton)  # written last: marks the folder complete
+    except BaseException:  # e.g. a full disk: free what the half-written state took; `folder` is untouched
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     if folder.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(folder, old)
@@ -160,15 +174,10 @@ TOKENIZER_SOURCE = "mtlib-encoder.json"  # inside tokenizer/: the encoder the to
 
 def save_tokenizer(target: Path, tokenizer: Any, encoder_name: str) -> None:
     """Replace `target` with `tokenizer` (written aside, then swapped in by renames)."""
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    tmp = make_temp_folder(target)
     tokenizer.save_pretrained(str(tmp))
     atomic_write_json(tmp / TOKENIZER_SOURCE, {"encoder": encoder_name})
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, target)
 
 
 def check_tokenizer(folder: Path, encoder_name: str) -> None:

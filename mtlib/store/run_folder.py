@@ -96,18 +96,19 @@ class RunDir:
 
     # ---- creation ----------------------------------------------------------------------------
     @classmethod
-    def check(cls, cfg: Config) -> Path:
+    def check(cls, cfg: Config, path: Path | None = None) -> Path:
         """Where the run goes, and whether it may go there: validated before any work, nothing
         written. Refuses a file, an existing folder without --overwrite, a folder that is not an
         mtlib run folder (--overwrite clears only mtlib's own), and a folder that holds the
-        checkpoint the run reads."""
+        checkpoint the run reads. `path`: the folder an earlier check chose (when --save_path
+        was not given, the default name holds the time)."""
         run = cfg.run
         if run.resume:
             path = Path(run.resume)
             if not (path / "config.yaml").is_file():
                 raise ConfigError(f"--resume {path}: not a run folder (no config.yaml)")
             return path
-        path = Path(run.save_path or default_run_name(cfg.train.option))
+        path = Path(path or run.save_path or default_run_name(cfg.train.option))
         if path.exists() and not path.is_dir():
             raise ConfigError(f"--save_path {path} is a file; a run needs a folder: choose another --save_path")
         if has_content(path):
@@ -131,21 +132,24 @@ class RunDir:
     @classmethod
     def open(cls, cfg: Config, rank: int = 0, path: Path | None = None) -> RunDir:
         """Create the run folder (or reopen it for --resume), holding its lock for the life of
-        the process. Call `check` first (`path` is its answer)."""
+        the process. Call `check` first (`path` is its answer): it is checked again under the
+        lock, so a run that wrote into the folder since is never replaced without --overwrite."""
         path = path or cls.check(cfg)
         run_dir = cls(path)
         if rank == 0:
-            was_empty = not has_content(path)
             path.mkdir(parents=True, exist_ok=True)
             run_dir.lock()
-            if not cfg.run.resume:
-                if was_empty and has_content(path):
-                    raise ConfigError(f"run folder {path} was written by another run while this one started; choose another --save_path")
-                run_dir.clear_records()
-                mark_run_folder(path)
-            from .checkpoints import remove_orphans
+            try:
+                cls.check(cfg, path)  # under the lock: the folder as it is now, not as it was when the run started
+                if not cfg.run.resume:
+                    run_dir.clear_records()
+                    mark_run_folder(path)
+                from .checkpoints import remove_orphans
 
-            remove_orphans(path)
+                remove_orphans(path)
+            except BaseException:
+                run_dir.release()
+                raise
         return run_dir
 
     def lock(self) -> None:

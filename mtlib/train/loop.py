@@ -13,6 +13,7 @@ TensorBoard, the best checkpoint, the workbook's figures) hangs off the typed ev
 
 from __future__ import annotations
 
+import errno
 import math
 import signal
 import time
@@ -28,7 +29,7 @@ from ..model.amp import Precision
 from ..model.multitask_bert import MultitaskBert
 from ..store.checkpoints import load_state, load_weights_into, save_state, state_exists
 from ..store.run_folder import RunDir, truncate_metrics
-from ..util.errors import CheckpointError, TrainingError
+from ..util.errors import CheckpointError, TrainingError, disk_error_message
 from ..util.progress import EpochProgress, duration, say
 from . import distributed as dist
 from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
@@ -36,6 +37,7 @@ from .evaluate import predict_split, summary
 from .events import ConflictMeasured, DevScored, E, EpochEnded, FitStarted, PhaseStarted, UpdateDone, UpdateSkipped
 from .gradients import make_method
 from .optimization import EpochPlan, make_lr_schedule, make_optimizer, plan_epoch
+from .reference_methods import LossAccLogs, combine_strategy, prepare_phase, scheduler_sizes
 from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
 from .task_schedulers import draw_update, make_scheduler
 from .update import Outcome, UpdateContext, run_update
@@ -75,7 +77,10 @@ class Trainer:
         # dev predictions of the saved best model, per task: the final scoring reuses them
         self.best_dev_predictions: dict[str, Any] = {}
         if self.rank == 0:
-            for attach in (TensorBoardLog(run).attach, MetricsLog(run).attach, BestCheckpoint(run, model, tokenizer).attach, *recorders):
+            wanted = [TensorBoardLog(run)] if cfg.run.tensorboard else []  # the reference's --no_tensorboard
+            wanted += [MetricsLog(run), BestCheckpoint(run, model, tokenizer)]
+            wanted += [LossAccLogs(run)] if cfg.run.save_loss_acc_logs else []  # the reference's two text logs
+            for attach in (*(r.attach for r in wanted), *recorders):
                 attach(self)
 
     def register_callback(self, event: type[E], fn: Callable[[E], None]) -> None:
@@ -100,10 +105,22 @@ class Trainer:
                 resumed = None
                 self.state.phase += 1
                 self.state.epoch, self.state.update, self.state.best, self.state.bad_epochs = 1, 0, -math.inf, 0
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            raise TrainingError(self._disk_full(exc)) from exc
         finally:
             signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
         return {"history": self.state.history, "train_seconds": self.state.elapsed, "skipped_steps": self.state.skipped_steps}
+
+    def _disk_full(self, exc: OSError) -> str:
+        """The line for a disk that filled during the stage (checkpoints are written aside and
+        renamed into place, so the last one written whole is still there)."""
+        text = f"the disk is full: {disk_error_message(exc)}. "
+        if state_exists(self.run.state):
+            return text + f"The last whole checkpoint is kept: free some space, then continue from it with: --resume {self.run.path}"
+        return text + "No training state was saved before that: free some space, then run the same command again with --overwrite"
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop_signal = signum
@@ -114,9 +131,12 @@ class Trainer:
         if not state_exists(self.run.state):
             raise TrainingError(f"--resume {self.run.path}: no saved training state yet; start the run again with --overwrite")
         saved = load_state(self.run.state)
+        source = next((c / "trainer.json" for c in (self.run.state, self.run.path / "state.old") if (c / "trainer.json").is_file()), None)
+        self.state = LoopState.from_saved(
+            saved.get("loop") if isinstance(saved, dict) else None, source, len(phases_of(self.cfg)), self.cfg.train.epochs
+        )
         try:
             self.model.load_state_dict(saved["model"])
-            self.state = LoopState(**saved["loop"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(
                 f"{self.run.state}: the saved training state is damaged ({exc}); start the run again with --overwrite"
@@ -137,7 +157,7 @@ class Trainer:
         scheduler = make_scheduler(
             cfg.multitask.task_scheduler,
             phase.tasks,
-            sizes,
+            scheduler_sizes(cfg, streams),
             cfg.train.seed,
             cfg.train.epochs,
             cfg.multitask.sampling_temperature,
@@ -152,7 +172,7 @@ class Trainer:
 
     def _run_phase(self, phase: Phase, resumed: dict[str, Any] | None) -> None:
         cfg, st = self.cfg, self.state
-        self.model.freeze_encoder(phase.frozen_encoder)
+        prepare_phase(self.model, cfg, phase)
         parts, plan, sizes = self._build_parts(phase)
         if resumed is not None:
             parts.load_state_dict(resumed)
@@ -166,7 +186,7 @@ class Trainer:
             bar = EpochProgress(f"[{phase.name}] epoch {st.epoch}/{cfg.train.epochs}", plan.updates_per_epoch, st.update, show)
             start = time.perf_counter()
             while st.update < plan.updates_per_epoch:
-                draws = draw_update(parts.scheduler, plan.batches_per_update, cfg.multitask.combine_strategy)
+                draws = draw_update(parts.scheduler, plan.batches_per_update, combine_strategy(cfg))
                 losses = self._update(draws, parts)
                 bar.update(losses)
                 if dist.any_true(self._stop_signal is not None):  # all ranks stop at the same update

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 
 from ..config.config import Config
 from ..data.batching import TaskStream
+from ..data.tasks import TASK_NAMES, TASKS
 from ..util.errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
 
 
@@ -32,10 +34,22 @@ class Phase:
 
 
 def phases_of(cfg: Config) -> list[Phase]:
-    option, tasks = cfg.train.option, cfg.data.tasks
+    option, tasks = cfg.train.option, list(cfg.data.tasks)
     if option == "individual_pretrain":
         return [Phase(f"individual_pretrain:{t}", [t], True) for t in tasks]
-    return [Phase(option, list(tasks), option == "pretrain")]
+    if option == "optimize":  # the adjustment matrices alone (`mtlib.heads.Adjustment`)
+        return [Phase(option, [t for t in tasks if TASKS[t].label_kind == "class"], True)]
+    if cfg.multitask.task_scheduler in TASK_NAMES:  # `--task_scheduler sst`: that task alone
+        tasks = [cfg.multitask.task_scheduler]
+    return [Phase(stage_label(cfg), tasks, option == "pretrain")]
+
+
+def stage_label(cfg: Config) -> str:
+    """What a stage's log lines and metrics records call it: a workbook stage folder
+    (`runs/<run>/stages/<stage>/`) its stage's name, so stage 3 (`--option finetune` too) is
+    `finetune_vaccine`, not `finetune`; any other run its `--option`."""
+    folder = Path(cfg.run.resume or cfg.run.save_path or ".")
+    return folder.name if folder.parent.name == "stages" and folder.name else cfg.train.option
 
 
 @dataclass
@@ -55,6 +69,44 @@ class LoopState:
 
     def state_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in LoopState.__dataclass_fields__}
+
+    @classmethod
+    def from_saved(cls, saved: Any, source: object, phases: int, epochs: int) -> LoopState:
+        """The loop state a `trainer.json` (`source`) recorded, each value checked against the
+        run it resumes (`phases` phases of `epochs` epochs): a value out of range is refused in
+        one line naming the file and the key, never trained from."""
+        from ..util.errors import CheckpointError
+
+        def refuse(key: str, rule: str) -> CheckpointError:
+            value = saved.get(key) if isinstance(saved, dict) else saved
+            return CheckpointError(
+                f"{source}: loop.{key} is {value!r}; {rule}. The saved training state is damaged: start the run again with --overwrite"
+            )
+
+        if not isinstance(saved, dict):
+            raise refuse("(all)", "expected an object of loop counters")
+        unknown = sorted(set(saved) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise refuse(unknown[0], "not a loop counter this mtlib knows")
+        bounds = {"phase": (0, phases - 1), "epoch": (1, epochs + 1), "update": (0, None), "global_step": (0, None)}
+        bounds |= {k: (0, None) for k in ("bad_epochs", "bad_steps", "skipped_steps")}
+        for key, (low, high) in bounds.items():
+            value = saved.get(key, getattr(cls(), key))
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+                raise refuse(key, f"expected a whole number from {low}" + (f" to {high}" if high is not None else " up"))
+        for key in ("best", "elapsed"):
+            value = saved.get(key, getattr(cls(), key))
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value == math.inf:
+                raise refuse(key, "expected a number")
+        if saved.get("elapsed", 0.0) < 0:
+            raise refuse("elapsed", "expected a number of seconds from 0 up")
+        steps = saved.get("task_steps", {})
+        if not isinstance(steps, dict) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in steps.values()):
+            raise refuse("task_steps", "expected whole numbers from 0 up, by task")
+        for key, kind in (("epoch_loss", dict), ("history", list)):
+            if not isinstance(saved.get(key, kind()), kind):
+                raise refuse(key, f"expected a JSON {'object' if kind is dict else 'list'}")
+        return cls(**saved)
 
 
 @dataclass

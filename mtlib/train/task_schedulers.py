@@ -13,6 +13,8 @@ an overridden epoch length.
 - `pal`: annealed sampling of Stickland & Murray (2019): p_t ∝ N_t^α with
   α = 1 − 0.8·(e − 1)/(E − 1) in epoch e of E (1-based): proportional at first, near uniform last.
   A one-epoch stage samples with α = 0.2, the end point, as the reference project's scheduler did.
+- `sst`, `para`, `sts`: that task alone (the reference's single-task schedulers; the phase
+  trains and scores that task only, `mtlib.train.state.phases_of`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..config.sections import COMBINE_STRATEGIES  # noqa: F401 (declared on the config's fields)
+from ..data.tasks import TASK_NAMES
 
 
 class TaskScheduler:
@@ -128,7 +131,20 @@ class AnnealedPAL(TaskScheduler):
         return _power(self.sizes, self.alpha())
 
 
-SCHEDULERS = {cls.name: cls for cls in (RoundRobin, Uniform, Proportional, Temperature, Weighted, AnnealedPAL)}
+class SingleTask(TaskScheduler):
+    """Every batch from one task (`task`, set per subclass)."""
+
+    task = ""
+
+    def probabilities(self) -> np.ndarray:
+        return np.array([1.0 if t == self.task else 0.0 for t in self.tasks])
+
+    def next_task(self) -> str:
+        return self.task
+
+
+SINGLE_TASK = {t: type(f"Only{t.title()}", (SingleTask,), {"name": t, "task": t}) for t in TASK_NAMES}
+SCHEDULERS = {cls.name: cls for cls in (RoundRobin, Uniform, Proportional, Temperature, Weighted, AnnealedPAL, *SINGLE_TASK.values())}
 
 
 def make_scheduler(

@@ -32,6 +32,7 @@ from ..model.amp import Precision
 from ..model.multitask_bert import MultitaskBert
 from . import distributed as dist
 from .gradients import cosine_matrix, per_task_gradients, set_flat_grad
+from .smart import smart_loss
 from .state import PhaseParts
 
 
@@ -88,13 +89,26 @@ def task_backward(bench: UpdateContext, task: str, rows: list[np.ndarray], n_bat
         for start in range(0, len(local), micro_size):
             micro = local[start : start + micro_size]
             batch = precision.batch(bench.data[task]["train"], micro, bench.pad_id)
-            with precision.autocast():
-                output = bench.model(task, **batch)
-            loss = bench.loss(task, output, batch["labels"])
+            loss = batch_loss(bench, task, batch)
             share = len(micro) / len(index)
             precision.scaler.scale(loss * (weight * share)).backward()
             total += loss.detach() * share / n_batches
     return total
+
+
+def batch_loss(bench: UpdateContext, task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The task's loss on one micro-batch; with `--use_smart_regularization`, plus the weighted
+    SMART loss on the head's input (`mtlib.train.smart`)."""
+    model = bench.model
+    if not bench.cfg.train.use_smart_regularization:
+        with bench.precision.autocast():
+            output = model(task, **batch)
+        return bench.loss(task, output, batch["labels"])
+    with bench.precision.autocast():
+        features = model.features(task, **batch)
+        output = model.head(task, features)
+        regulariser = smart_loss(lambda x: model.head(task, x), features, output, TASKS[task].label_kind)
+    return bench.loss(task, output, batch["labels"]) + bench.cfg.train.smart_weight_regularization * regulariser
 
 
 def run_update(bench: UpdateContext, draws: list[str], parts: PhaseParts, monitor: bool) -> Outcome:

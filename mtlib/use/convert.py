@@ -43,7 +43,7 @@ import yaml
 from ..config.config import Config
 from ..data.tasks import TASKS
 from ..store.checkpoints import MODEL_WEIGHTS, save_model
-from ..util.errors import CheckpointError, MtlibError
+from ..util.errors import CheckpointError, run_command
 from ..util.files import atomic_write_text
 
 # what the reference's save_model writes besides tensors: plain data, nothing that runs on load
@@ -93,6 +93,9 @@ def load_reference_checkpoint(path: str | Path) -> dict[str, Any]:
             f"and runs no code from the file ({type(exc).__name__}: {hint})"
         ) from None
     if isinstance(saved, dict) and isinstance(saved.get("model"), dict):
+        bad = [f"{k!r} ({type(v).__name__})" for k, v in saved["model"].items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))]
+        if bad:
+            raise CheckpointError(f"{path}: the 'model' state dict holds entries that are not named tensors: {', '.join(bad[:4])}")
         return saved
     if isinstance(saved, dict) and all(isinstance(v, torch.Tensor) for v in saved.values()):
         return {"model": saved}  # a bare state dict
@@ -120,19 +123,33 @@ def map_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
     if unknown:
         pal = [k for k in unknown if ".task_attention." in k or "project_" in k]
         why = (
-            "PAL blocks: the reference adds them inside each layer's attention, with projections of their own per layer; "
-            "mtlib's run beside each layer with projections shared across layers, so their weights do not carry over"
+            "PAL blocks: the reference adds them inside each layer, to the self-attention output before its dense layer "
+            "and layer norm, with its own attention weights (12 heads in a 132-wide space); mtlib's run beside each "
+            "layer, after it, so their weights do not carry over"
             if pal
             else "no counterpart in mtlib's model (LSTM heads or other additions of later reference versions)"
         )
         raise CheckpointError(f"{len(unknown)} weights cannot be mapped ({why}): {', '.join(unknown[:6])}")
     if "encoder.embeddings.word_embeddings.weight" not in out:
         raise CheckpointError("no BERT weights found (expected bert.word_embedding.weight, bert.bert_layers.N...)")
+    for key in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        found = out.get(f"encoder.embeddings.{key}.weight")
+        if found is None or found.dim() != 2:
+            shown = "missing" if found is None else f"of shape {tuple(found.shape)}"
+            raise CheckpointError(f"the {key} table is {shown}; BERT's is a 2-D (rows, hidden size) weight")
+    if not any(re.match(r"encoder\.encoder\.layer\.\d+\.", k) for k in out):
+        raise CheckpointError("no transformer layers found (expected bert.bert_layers.0. ...)")
+    if "encoder.encoder.layer.0.intermediate.dense.weight" not in out:
+        raise CheckpointError("layer 0 has no interm_dense.weight (bert.bert_layers.0.interm_dense.weight)")
     hidden = out["encoder.embeddings.word_embeddings.weight"].shape[1]
     depth = {len(layers) - 1 for layers in heads.values()}
     if len(depth) > 1:
         raise CheckpointError(f"the task heads have different depths {sorted(depth)}; mtlib's share one --n_hidden_layers")
     for task, layers in heads.items():
+        for j in range(len(layers)):
+            lacking = [p for p in ("weight", "bias") if p not in layers.get(j, {})]
+            if lacking:
+                raise CheckpointError(f"head {task} layer {j} has no {' or '.join(lacking)}: the head is incomplete")
         for j, params in sorted(layers.items()):
             width = _OUTPUTS[task] if j == len(layers) - 1 else hidden
             if tuple(params["weight"].shape) != (width, hidden):
@@ -155,6 +172,36 @@ def map_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
     return out, {"tasks": tasks, "n_hidden_layers": depth.pop() if depth else 0, "encoder": shapes}
 
 
+def heads_per_layer(hidden: int, asked: int) -> int:
+    """Heads per layer: `asked`, else BERT's 64-wide heads; they must divide the hidden size."""
+    heads = asked or hidden // 64
+    if asked < 0 or heads < 1 or hidden % heads:
+        default = "" if asked else f"; BERT's 64-wide heads do not fit {hidden}"
+        raise CheckpointError(
+            f"the hidden size {hidden} cannot be split into {heads or asked} attention heads{default}: "
+            f"pass --num_attention_heads N with N dividing {hidden} (the reference model's own setting)"
+        )
+    return heads
+
+
+def check_fits(state: dict[str, torch.Tensor], skeleton: dict[str, torch.Tensor], source: Path) -> None:
+    """Every mapped weight has the shape the config gives it, and nothing is missing or extra."""
+    wrong = [
+        f"{k}: {tuple(v.shape)}, expected {tuple(skeleton[k].shape)}"
+        for k, v in state.items()
+        if k in skeleton and v.shape != skeleton[k].shape
+    ]
+    missing = [k for k in skeleton if k not in state]
+    unexpected = [k for k in state if k not in skeleton]
+    if wrong or missing or unexpected:
+        parts = [
+            f"shapes differ ({'; '.join(wrong[:3])})" if wrong else "",
+            f"missing {missing[:4]}" if missing else "",
+            f"unexpected {unexpected[:4]}" if unexpected else "",
+        ]
+        raise CheckpointError(f"{source}: the weights do not fit one BERT config: " + ", ".join(p for p in parts if p))
+
+
 def convert(
     source: str | Path, out: str | Path, tokenizer: str = "bert-base-uncased", attention_heads: int = 0, overwrite: bool = False
 ) -> Path:
@@ -166,6 +213,8 @@ def convert(
     from ..model.multitask_bert import ModelSpec, MultitaskBert
 
     source, out = Path(source), Path(out)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"{out} is a file; convert writes a run folder: choose another output path")
     if (out / MODEL_WEIGHTS).exists() and not overwrite:
         raise CheckpointError(f"{out} already holds a model; pass --overwrite to replace it")
     saved = load_reference_checkpoint(source)
@@ -174,28 +223,40 @@ def convert(
         raise CheckpointError(f"{source} has no task heads (linear_sentiment, linear_paraphrase, linear_similarity)")
     args = vars(saved["args"]) if isinstance(saved.get("args"), argparse.Namespace) else {}
     model_config = vars(saved["model_config"]) if isinstance(saved.get("model_config"), types.SimpleNamespace) else {}
-    dropout = float(model_config.get("hidden_dropout_prob", args.get("hidden_dropout_prob", 0.1)))
-    heads = attention_heads or shape["encoder"]["hidden_size"] // 64  # BERT's 64-wide heads; not in the weights
-    encoder_config = BertConfig(**shape["encoder"], num_attention_heads=heads, layer_norm_eps=1e-12).to_dict()
+    dropout = model_config.get("hidden_dropout_prob", args.get("hidden_dropout_prob", 0.1))
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise CheckpointError(f"{source}: hidden_dropout_prob {dropout!r} is not a probability in [0, 1)")
+    encoder = shape["encoder"]
+    heads = heads_per_layer(encoder["hidden_size"], attention_heads)
+    if any(TASKS[t].is_pair for t in shape["tasks"]) and encoder["type_vocab_size"] < 2:
+        raise CheckpointError(
+            f"the token type table has {encoder['type_vocab_size']} row(s); pairs are read as `s1 [SEP] s2`, which needs 2"
+        )
+    encoder_config = BertConfig(**encoder, num_attention_heads=heads, layer_norm_eps=1e-12).to_dict()
     spec = ModelSpec(
         encoder_name="bert-base-uncased",
         encoder_config=encoder_config,
         tasks=shape["tasks"],
         pooling="pooler",
         n_hidden_layers=shape["n_hidden_layers"],
-        hidden_dropout_prob=dropout,
+        hidden_dropout_prob=float(dropout),
         pair_encoding="cross",
         head_activation="relu",
         extra={"converted_from": str(source)},
     )
-    model = MultitaskBert(encoder_from_config(encoder_config), spec)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+        skeleton = MultitaskBert(encoder_from_config(encoder_config), spec).state_dict()
+    check_fits(state, skeleton, source)
+    words = load_tokenizer(tokenizer)
+    if len(words) > encoder["vocab_size"]:
         raise CheckpointError(
-            f"{source}: the mapped weights do not fill mtlib's model (missing {missing[:4]}, unexpected {unexpected[:4]})"
+            f"{source}: its vocabulary has {encoder['vocab_size']} rows, but tokenizer {tokenizer!r} has {len(words)} tokens "
+            "(a token past the table would fail at test time): give the tokenizer the model was trained with (--tokenizer)"
         )
+    model = MultitaskBert(encoder_from_config(encoder_config), spec)
+    model.load_state_dict(state, strict=False)
     out.mkdir(parents=True, exist_ok=True)
-    weights = save_model(out, model, load_tokenizer(tokenizer))
+    weights = save_model(out, model, words)
     cfg = Config.from_dict(
         {
             "encoder": "bert-base-uncased",
@@ -204,9 +265,9 @@ def convert(
             "pair_encoding": "cross",
             "n_hidden_layers": shape["n_hidden_layers"],
             "head_activation": "relu",
-            "hidden_dropout_prob": dropout,
-            "max_length": 512,  # the reference truncated only at BERT's limit
-            "amp": "auto" if args.get("use_amp") else "off",
+            "hidden_dropout_prob": float(dropout),
+            "max_length": min(512, encoder["max_position_embeddings"]),  # the reference truncated only at BERT's limit
+            "amp": "auto_fp16" if args.get("use_amp") else "off",
             "pretrained_model_name": str(source),
             "save_path": str(out),
         }
@@ -227,13 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num_attention_heads", type=int, default=0, help="attention heads per layer (0: hidden size / 64, as BERT)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
         weights = convert(args.source, args.out, args.tokenizer, args.num_attention_heads, args.overwrite)
-    except MtlibError as exc:
-        print(f"mtlib.use.convert: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(f"wrote {weights}; test it with: python -m mtlib --option test --pretrained_model_name {args.out}")
-    return 0
+        print(f"wrote {weights}; test it with: python -m mtlib --option test --pretrained_model_name {args.out}")
+
+    return run_command("mtlib convert", work)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,15 @@
       tokenizer.json, vocab.txt, ...   its tokenizer: AutoTokenizer.from_pretrained(DIR)
       heads.safetensors                the task heads and PAL blocks, under their mtlib names
       mtlib_model.json                 what rebuilds them: pooling, pair encoding, PAL, max_length,
-                                       each task's outputs and label names; the export's own checks
+                                       each task's outputs and label names; the export's own checks.
+                                       Written last: the marker of a whole export (`MARKER`)
       mtlib_loader.py (+ pal.py)       a small loader that needs no mtlib (`mtlib.use.standalone_loader`)
       README.md                        the run's model card (MODEL_CARD.md), when it has one
       modules.json, sentence_bert_config.json, 1_Pooling/, 2_Normalize/
                                        a sentence-transformers model: SentenceTransformer(DIR)
+
+The folder is built beside DIR and renamed into place once complete (`checkpoints.replace_folder`);
+`--overwrite` replaces only an earlier export, never the run it reads (`check_target`).
 
 The sentence-transformers part is written when a pair task is bi-encoded with mean pooling and
 the model has no PAL blocks: then the encoder, mean pooling and L2 normalisation are exactly the
@@ -26,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +37,8 @@ import numpy as np
 
 from ..data.tasks import SIMILARITY_TASK, TASKS, metric_value
 from ..store.checkpoints import atomic_save_tensors
-from ..util.errors import ConfigError, MtlibError
-from ..util.files import atomic_write_json, atomic_write_text
+from ..util.errors import ConfigError, MtlibError, run_command
+from ..util.files import atomic_write_json, atomic_write_text, make_temp_folder, replace_folder
 
 LOADER = Path(__file__).with_name("standalone_loader.py")
 PAL_SOURCE = Path(__file__).parents[1] / "model" / "pal.py"
@@ -93,19 +96,61 @@ def cosine_check(predictor: Any, rows: list[tuple[str, str]], gold: np.ndarray) 
     return {"rows": len(rows), "cosine_pearson": metric_value("pearson", cosine, gold), "computed_with": "mtlib, fp32 on the CPU"}
 
 
-def export(run_or_checkpoint: str | Path, to: str | Path, overwrite: bool = False) -> dict[str, Any]:
-    """Write the export folder (see the module docstring); returns what mtlib_model.json holds."""
-    from .predict import load
+MARKER = "mtlib_model.json"  # every export holds it (written last): --overwrite replaces only such folders
 
-    to = Path(to)
-    if to.exists() and any(to.iterdir()):
+
+def check_target(to: Path, weights: Path, run: Path, overwrite: bool) -> None:
+    """Whether `to` may receive an export of `weights` (from `run`): checked before anything is
+    read or written. A file is refused; so is a folder that holds something, unless --overwrite
+    and it is an earlier export (its `mtlib_model.json`); and never the source: the checkpoint's
+    folder, the run folder, or a folder that contains either."""
+    if to.exists() and not to.is_dir():
+        raise ConfigError(f"--to {to} is a file; an export is a folder: choose another --to")
+    target = to.resolve()
+    for source in {run.resolve(), weights.resolve().parent}:
+        if source == target or source.is_relative_to(target):
+            raise ConfigError(
+                f"--to {to} holds what it exports ({weights}); writing there would destroy it: choose a folder outside the run"
+            )
+    if to.is_dir() and any(to.iterdir()):
         if not overwrite:
             raise ConfigError(f"{to} exists and is not empty; pass --overwrite to replace it, or choose another folder")
-        shutil.rmtree(to)
-    predictor = load(run_or_checkpoint, device="cpu", amp="off")  # fp32 weights and checks
+        if not (to / MARKER).is_file():
+            raise ConfigError(f"--to {to} --overwrite: not an mtlib export (no {MARKER}), so nothing in it is deleted; choose another --to")
+
+
+def source_name(weights: Path, run: Path) -> str:
+    """The checkpoint as `<run folder name>/<path inside it>` (no absolute path in an export)."""
+    base = run if run.is_dir() else weights.parent
+    try:
+        return str(Path(base.resolve().name) / weights.resolve().relative_to(base.resolve()))
+    except ValueError:  # a test stage folder stands for a checkpoint in another stage folder
+        return str(Path(weights.parent.name) / weights.name)
+
+
+def export(run_or_checkpoint: str | Path, to: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Write the export folder (see the module docstring); returns what mtlib_model.json holds.
+    Everything is checked first; the folder is built beside `to` and renamed into place whole
+    (`checkpoints.replace_folder`), an earlier export replaced only then."""
+    from ..run.stages import reported_checkpoint
+    from .predict import load
+
+    to, run = Path(to), Path(run_or_checkpoint)
+    check_target(to, reported_checkpoint(run), run, overwrite)
+    predictor = load(run, device="cpu", amp="off")  # fp32 weights and checks
+    assert predictor.checkpoint is not None
+    tmp = make_temp_folder(to)
+    try:
+        info = _write(predictor, tmp, source_name(predictor.checkpoint, run))
+        replace_folder(tmp, to)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
+
+
+def _write(predictor: Any, to: Path, exported_from: str) -> dict[str, Any]:
     model, spec, checkpoint = predictor.model, predictor.model.spec, predictor.checkpoint
-    assert checkpoint is not None
-    to.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(str(to))
     predictor.tokenizer.save_pretrained(str(to))
     own = {k: v for k, v in model.state_dict().items() if not k.startswith("encoder.")}
@@ -114,7 +159,7 @@ def export(run_or_checkpoint: str | Path, to: str | Path, overwrite: bool = Fals
     if spec.use_pal:
         shutil.copyfile(PAL_SOURCE, to / "pal.py")
     info: dict[str, Any] = {
-        "exported_from": str(checkpoint),
+        "exported_from": exported_from,
         "encoder_name": spec.encoder_name,
         "pooling": spec.pooling,
         "pair_encoding": spec.pair_encoding,
@@ -148,8 +193,8 @@ def export(run_or_checkpoint: str | Path, to: str | Path, overwrite: bool = Fals
         if rows is not None:
             info["sentence_transformers"]["sts_dev"] = cosine_check(predictor, *rows)
             info["sentence_transformers"]["sts_dev"]["head_pearson_reported"] = _reported_sts(checkpoint)
-    atomic_write_json(to / "mtlib_model.json", info)
     atomic_write_text(to / "README.md", readme(checkpoint, info))
+    atomic_write_json(to / MARKER, info)  # last: the marker of a whole export
     return info
 
 
@@ -239,19 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", required=True, help="the folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace the folder if it holds something")
     args = parser.parse_args(argv)
-    try:
-        info = export(args.run, args.to, args.overwrite)
-    except MtlibError as exc:
-        print(f"mtlib export: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return run_command("mtlib export", lambda: _report(export(args.run, args.to, args.overwrite), args.to))
+
+
+def _report(info: dict[str, Any], to: str) -> None:
     st = info["sentence_transformers"]
-    print(f"exported {info['exported_from']} to {args.to}")
+    print(f"exported {info['exported_from']} to {to}")
     if st["written"]:
         check = st.get("sts_dev")
         shown = (
             f"; {TASKS[SIMILARITY_TASK].label} dev cosine Pearson {check['cosine_pearson']:.4f} on {check['rows']} rows" if check else ""
         )
-        print(f"sentence-transformers: SentenceTransformer({args.to!r}){shown}")
+        print(f"sentence-transformers: SentenceTransformer({to!r}){shown}")
     else:
         print(f"no sentence-transformers folder: {st['why_not']}")
-    return 0

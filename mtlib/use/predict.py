@@ -15,17 +15,21 @@ setting, resolved on the device the predictor runs on, as the test stage resolve
 rows of a test file get the test stage's predictions.
 
     python -m mtlib predict --run runs/X --task sst --input sentences.csv > predicted.csv
+    python -m mtlib predict --run runs/X --task sst --input sentences.txt   # one a line
+    python -m mtlib predict --run runs/X --task sts --text "A man plays." --text "A person plays."
     cat pairs.tsv | python -m mtlib predict --run runs/X --task sts --input -
 
-The input is comma- or tab-separated (tab when its header line holds a tab, as the task files
-are) with a header naming the task's text columns (`sentence`; `sentence1`, `sentence2` for
-pairs); an `id` column is kept. The output CSV holds the id (or the row number), the texts and
-the answer columns.
+A CSV or TSV (tab when its header line holds a tab, as the task files are) has a header naming
+the task's text columns (`sentence`; `sentence1`, `sentence2` for pairs); an `id` column is
+kept. Plain text (a `.txt` file, or an input without that header) is one example a line, a pair
+as two tab-separated fields. The output CSV holds the id (or the line or row number), the texts
+and the answer columns.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import sys
 from dataclasses import dataclass, field
@@ -38,7 +42,7 @@ import pandas as pd
 from ..data.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS, TaskSpec, pair_mode
 from ..model.amp import Precision
 from ..train.evaluate import Predictions
-from ..util.errors import ConfigError, DataError, MtlibError
+from ..util.errors import ConfigError, DataError
 
 
 def task_named(name: str) -> str:
@@ -79,6 +83,8 @@ class Predictor:
     settings: dict[str, Any] = field(default_factory=dict)  # where each setting came from
 
     def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size {self.batch_size}: rows per batch must be at least 1")
         self.model.eval()
         if self.precision is None:
             self.precision = Precision.create(next(self.model.parameters()).device.type, "off")
@@ -165,6 +171,14 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
     recorded = weights.parent / "config.yaml"
     cfg = Config.from_yaml(recorded) if recorded.is_file() else Config()
     source = str(recorded) if recorded.is_file() else "mtlib's defaults (no config.yaml beside the checkpoint)"
+    if batch_size < 0:
+        raise ConfigError(f"--batch_size {batch_size}: rows per batch must be at least 1 (0 or none: the run's eval_batch_size)")
+    if not batch_size and cfg.train.eval_batch_size < 1:
+        raise ConfigError(
+            f"{recorded}: eval_batch_size {cfg.train.eval_batch_size} must be at least 1; correct it there or pass --batch_size N"
+        )
+    if cfg.data.max_length < 1:
+        raise ConfigError(f"{recorded}: max_length {cfg.data.max_length} must be at least 1; correct it there")
     precision = Precision.create(device, amp or cfg.train.amp)
     model, tokenizer = load_model(weights, precision.device)
     settings = {"max_length": source, "amp": "asked" if amp else source, "model": str(weights.with_suffix(".json"))}
@@ -172,67 +186,164 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
 
 
 # ---- the command line --------------------------------------------------------------------------
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+QUOTING = 'quote a field that holds the separator, doubling its quotes: "It was fine, I guess." or "She said ""hi"", then left."'
+
+
 def read_inputs(source: str, spec: TaskSpec) -> pd.DataFrame:
-    """The input table (`-`: stdin): comma- or tab-separated, with the task's text columns."""
+    """The input table (`-`: stdin). A `.csv`/`.tsv` file is a table with a header naming the
+    task's text columns (an `id` column is kept); so is stdin or another file whose first line is
+    such a header. Anything else (a `.txt` file, say) is plain text: one example a line, a pair as
+    two tab-separated fields, numbered by `line`."""
     name = "stdin" if source == "-" else source
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read the input ({exc})", name) from None
     if not text.strip():
-        raise DataError("the input is empty; it needs a header line", name, 1)
-    sep = "\t" if "\t" in text.splitlines()[0] else ","
-    table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    table.columns = [str(c).strip() for c in table.columns]
-    for column in {*spec.text_columns, "id"} & set(table.columns):
-        table[column] = table[column].str.strip()  # as the task-file reader does
-    missing = [c for c in spec.text_columns if c not in table.columns]
-    if missing:
-        raise DataError(
-            f"the header lacks column(s) {missing}; it has {list(table.columns)}",
-            name,
-            1,
-            hint=f"{spec.title} reads the column(s) {list(spec.text_columns)} (an `id` column is kept)",
-        )
-    empty = [i + 2 for i in range(len(table)) if not all(table.at[i, c].strip() for c in spec.text_columns)]
+        raise DataError("the input is empty", name, 1)
+    suffix = "" if source == "-" else Path(source).suffix.lower()
+    first = text.splitlines()[0]
+    sep = TABLE_SUFFIXES.get(suffix) or ("\t" if "\t" in first else ",")
+    header = [c.strip().strip('"') for c in first.split(sep)]
+    is_table = suffix in TABLE_SUFFIXES or (suffix != ".txt" and all(c in header for c in spec.text_columns))
+    table = _read_table(text, name, sep, spec) if is_table else _read_lines(text, name, spec)
+    empty = [i for i in range(len(table)) if not all(table.at[i, c] for c in spec.text_columns)]
     if empty:
-        raise DataError(f"{len(empty)} row(s) have an empty text field (first: line {empty[0]})", name, empty[0])
+        where = int(table.attrs["lines"][empty[0]])
+        raise DataError(f"{len(empty)} example(s) have an empty text field (first: line {where})", name, where)
     return table
 
 
-def predict_file(predictor: Predictor, task: str, source: str, output: str) -> pd.DataFrame:
-    """Answer every row of the input file; write id (or row), texts and answers as CSV."""
+def _read_table(text: str, name: str, sep: str, spec: TaskSpec) -> pd.DataFrame:
+    """A CSV/TSV with a header. In a one-column file an unquoted separator is part of the text
+    (`It was fine, I guess.` is one sentence); elsewhere a row of the wrong width is refused at
+    its line, with how to quote."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
+    rows, lines, start = [], [], 1
+    try:
+        for fields in reader:
+            if fields:
+                rows.append(fields)
+                lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        problem = (
+            "a quote opened on this line is never closed" if "end of data" in str(exc) else "a quoted field goes on after its closing quote"
+        )
+        raise DataError(f"{problem} ({exc})", name, start, hint=QUOTING) from None
+    header = [c.strip() for c in rows[0]]
+    missing = [c for c in spec.text_columns if c not in header]
+    if missing:
+        raise DataError(
+            f"the header lacks column(s) {missing}; it has {header}",
+            name,
+            1,
+            hint=f"{spec.title} reads the column(s) {list(spec.text_columns)} (an `id` column is kept); "
+            "or give plain text, one example a line, as a .txt file",
+        )
+    body = []
+    for fields, line in zip(rows[1:], lines[1:]):
+        if len(fields) != len(header):
+            if len(header) == 1:
+                fields = [sep.join(fields)]  # the separator was meant as text
+            else:
+                shown = "tab" if sep == "\t" else repr(sep)
+                raise DataError(f"{len(fields)} {shown}-separated fields where the header names {len(header)}", name, line, hint=QUOTING)
+        body.append([f.strip() for f in fields])  # as the task-file reader does
+    table = pd.DataFrame(body, columns=header, dtype=str)
+    table.attrs["lines"] = lines[1:]
+    return table
+
+
+def _read_lines(text: str, name: str, spec: TaskSpec) -> pd.DataFrame:
+    """Plain text: one example a line (blank lines skipped); a pair as two tab-separated fields."""
+    rows, numbers = [], []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split("\t")] if spec.is_pair else [line.strip()]
+        if len(fields) != len(spec.text_columns):
+            raise DataError(
+                f"{len(fields)} tab-separated field(s); {spec.title} reads a pair a line", name, number, hint="sentence1<TAB>sentence2"
+            )
+        rows.append(fields)
+        numbers.append(number)
+    table = pd.DataFrame(rows, columns=list(spec.text_columns), dtype=str)
+    table.insert(0, "line", numbers)
+    table.attrs["lines"] = numbers
+    return table
+
+
+def text_inputs(texts: list[str], spec: TaskSpec) -> pd.DataFrame:
+    """`--text` given once (a sentence) or twice (a pair) as a one-row table."""
+    if len(texts) != len(spec.text_columns):
+        wanted = "once, with a sentence" if len(spec.text_columns) == 1 else "twice, once for each sentence of the pair"
+        raise ConfigError(f"{spec.title} takes --text {wanted}; it was given {len(texts)} time(s)")
+    if not all(t.strip() for t in texts):
+        raise ConfigError("--text is empty; give the sentence to answer")
+    table = pd.DataFrame([[t.strip() for t in texts]], columns=list(spec.text_columns), dtype=str)
+    table.attrs["lines"] = [1]
+    return table
+
+
+def check_output(output: str) -> None:
+    """An `--output` that cannot be a file is refused before anything is predicted."""
+    if output != "-" and Path(output).is_dir():
+        raise ConfigError(f"--output {output} is a folder; give the CSV file to write (e.g. {Path(output) / 'answers.csv'})")
+
+
+def predict_file(predictor: Predictor, task: str, source: str | pd.DataFrame, output: str) -> pd.DataFrame:
+    """Answer every row of the input (a file for `read_inputs`, or a table); write its key (`id`,
+    else the input's `line` or `row` number), texts and answers as CSV (`-`: stdout)."""
+    from ..util.errors import write_failure
+    from ..util.files import atomic_write_text
+
     spec = TASKS[task_named(task)]
-    table = read_inputs(source, spec)
+    check_output(output)
+    table = source if isinstance(source, pd.DataFrame) else read_inputs(source, spec)
     answers = predictor.predict(spec.name, list(zip(*(table[c] for c in spec.text_columns))))
-    key = table[["id"]] if "id" in table.columns else pd.DataFrame({"row": range(1, len(table) + 1)})
+    key_name = next((c for c in ("id", "line") if c in table.columns), "")
+    key = table[[key_name]] if key_name else pd.DataFrame({"row": range(1, len(table) + 1)})
     out = pd.concat([key.reset_index(drop=True), table[list(spec.text_columns)].reset_index(drop=True), answers], axis=1)
     if output == "-":
         out.to_csv(sys.stdout, index=False)
     else:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        out.to_csv(output, index=False)
+        try:
+            atomic_write_text(output, out.to_csv(index=False))
+        except OSError as exc:
+            raise write_failure(output, exc, "choose a writable --output (or - for stdout)") from None
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..util.errors import run_command
+
     parser = argparse.ArgumentParser(prog="python -m mtlib predict", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--run", required=True, help="a run folder (workbook/recipe: its reported stage), a stage folder or a .safetensors file"
     )
     parser.add_argument("--task", required=True, help=f"{' | '.join(TASKS)} (or {' | '.join(s.answer_name for s in TASKS.values())})")
-    parser.add_argument("--input", required=True, help="CSV or TSV with the task's text columns; - reads stdin")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--input",
+        help="a CSV or TSV with the task's text columns, or plain text (.txt): one example a line, a pair as two tab-separated "
+        "fields; - reads stdin",
+    )
+    given.add_argument("--text", action="append", help="one example on the command line (twice for a pair)")
     parser.add_argument("--output", default="-", help="the CSV to write (default -: stdout)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: the GPU if there is one)")
     parser.add_argument("--amp", default="", choices=("", "off", "bf16", "fp16", "auto"), help="precision (default: the run's)")
-    parser.add_argument("--batch_size", type=int, default=0, help="rows per batch (default: the run's eval_batch_size)")
+    parser.add_argument("--batch_size", type=int, default=0, help="rows per batch, at least 1 (default: the run's eval_batch_size)")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> None:
+        spec = TASKS[task_named(args.task)]
+        check_output(args.output)
+        table = text_inputs(args.text, spec) if args.text else read_inputs(args.input, spec)  # checked before the model loads
         predictor = load(args.run, args.device, args.amp, args.batch_size)
-        out = predict_file(predictor, args.task, args.input, args.output)
-    except MtlibError as exc:
-        print(f"mtlib predict: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if args.output != "-":
-        print(f"{len(out)} rows predicted with {predictor.checkpoint}: {args.output}", file=sys.stderr)
-    return 0
+        out = predict_file(predictor, spec.name, table, args.output)
+        if args.output != "-":
+            print(f"{len(out)} rows predicted with {predictor.checkpoint}: {args.output}", file=sys.stderr)
+
+    return run_command("mtlib predict", work)

@@ -11,6 +11,11 @@ class MtlibError(Exception):
 
     exit_code = 2
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (a notebook, JupyterLab, papermill) shows instead of the traceback: the
+        one line the CLI prints. (`%debug` still reaches the frames.)"""
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class ConfigError(MtlibError):
     pass
@@ -43,7 +48,7 @@ class TrainingError(MtlibError):
     exit_code = 3
 
 
-def disk_error_message(exc: OSError) -> str:
+def disk_error_message(exc: OSError, hint: str = "choose a writable folder (--save_path, $MTLIB_RUNS)") -> str:
     """One line for a failed write: which path, why, and for a full disk how much is free."""
     import errno
     import shutil
@@ -57,8 +62,15 @@ def disk_error_message(exc: OSError) -> str:
             folder = folder.parent
         text += f" ({shutil.disk_usage(folder).free / 2**20:,.0f} MiB free there; a run folder needs a few hundred MiB)"
     elif exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-        text += "; choose a writable folder (--save_path, $MTLIB_RUNS)"
+        text += f"; {hint}"
     return text
+
+
+def write_failure(target: object, exc: OSError, hint: str) -> MtlibError:
+    """A failed write of `target` (often through a temporary file beside it) as one line that
+    names `target` and what to do (`hint`)."""
+    text = disk_error_message(OSError(exc.errno, exc.strerror or str(exc), str(target)), hint)
+    return MtlibError(text if text.endswith(hint) else f"{text}; {hint}")
 
 
 def run_command(prog: str, work: Any) -> int:

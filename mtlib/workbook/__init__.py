@@ -18,4 +18,27 @@ what it recorded:
     trivial_baselines.py  majority-class / mean-score baselines for the tables
     result_tables.py      docs/results.md's tables from the recorded runs in results/
     compare.py            a table of several runs' dev scores
+
+`run_folder` is the notebooks' run folder: the one they are given, else one per profile.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+INTERACTIVE = "interactive"  # an interactive run's name: interactive-<profile>
+
+
+def interactive_run_name(profile: str = "") -> str:
+    """`interactive-<profile>` (an empty profile: $MTLIB_PROFILE, else cpu; a YAML file: its
+    name), so `make lab PROFILE=smoke` and then `make lab` train two runs, not one run twice."""
+    from ..config.yaml_files import default_profile
+
+    return f"{INTERACTIVE}-{Path(profile or default_profile()).stem}"
+
+
+def run_folder(run_name: str = "", profile: str = "", runs_dir: str = "") -> Path:
+    """A notebook's run folder: runs/<run_name>/, or with no name `interactive_run_name(profile)`."""
+    from ..util import paths
+
+    return paths.run_folder(run_name or interactive_run_name(profile), runs_dir)

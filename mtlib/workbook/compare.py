@@ -12,19 +12,19 @@ workbook or recipe run folder, or a CLI run folder (`python -m mtlib`), read thr
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..config.config import Config
 from ..data.tasks import TASKS
 from ..run.stages import STAGE_NAMES, finished_stages
-from ..util.errors import ConfigError, MtlibError
-from ..util.files import atomic_write_text
+from ..util.errors import ConfigError, run_command
+from ..util.files import atomic_write_text, read_json
 from . import result_tables as recorded
 
 IGNORED = ("pretrained_model_name",)  # a path into each run's own folder: always differs
 ALL_STAGES = "all stages"
+DAMAGED = (KeyError, TypeError, ValueError, AttributeError, IndexError)  # a record (JSON, YAML) of an unexpected shape
 
 
 def run_configs(folder: Path) -> dict[str, Config]:
@@ -77,7 +77,19 @@ def summaries(folders: list[Path]) -> list[dict[str, Any]]:
     for folder in folders:
         if not (folder / "results.json").is_file():
             raise ConfigError(f"{folder} has no results.json: it is not a finished run")
-    return [recorded.summarise(folder) for folder in folders]
+        for path in [folder / "results.json", *(p / "results.json" for p in finished_stages(folder).values())]:
+            if not isinstance(read_json(path), dict):  # read_json: invalid JSON at its line and column
+                raise ConfigError(f"{path}: not a results record (a JSON object); the run folder is damaged")
+    out = []
+    for folder in folders:
+        try:
+            out.append(recorded.summarise(folder))
+        except DAMAGED as exc:
+            raise ConfigError(
+                f"{folder / 'results.json'}: cannot be read ({type(exc).__name__}: {exc}); the run folder is damaged: "
+                "leave it out, or train it again"
+            ) from None
+    return out
 
 
 def _row(cells: list[Any]) -> str:
@@ -139,21 +151,34 @@ def compare(folders: list[str | Path], out: str | Path | None = None, groups: di
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
     paths = [Path(f) for f in folders]
     if len(paths) < 2:
         raise ConfigError("compare needs at least two run folders")
-    text = render(paths, groups)
+    if out and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a file; compare writes compare.md and compare.png/.svg into a folder: choose another --out")
+    try:  # everything is read and drawn before anything is written
+        text = render(paths, groups)
+        fig = figure(paths) if out else None
+    except DAMAGED as exc:
+        raise ConfigError(
+            f"a run's records cannot be read ({type(exc).__name__}: {exc}); its results.json or config.yaml is damaged: "
+            "leave that run out, or train it again"
+        ) from None
     print(text)
     if out:
+        from ..util.errors import write_failure
         from .plots import write_figure
 
         out = Path(out)
-        atomic_write_text(out / "compare.md", f"# {len(paths)} runs compared\n\n" + "".join(f"- `{p}`\n" for p in paths) + "\n" + text)
-        fig = figure(paths)
-        write_figure(fig, out, "compare")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        try:  # each file whole (a temporary file renamed); nothing else in the folder is touched
+            atomic_write_text(out / "compare.md", f"# {len(paths)} runs compared\n\n" + "".join(f"- `{p}`\n" for p in paths) + "\n" + text)
+            write_figure(fig, out, "compare")
+        except OSError as exc:
+            raise write_failure(exc.filename or out, exc, "choose a writable --out") from None
+        finally:
+            plt.close(fig)
         print(f"written: {out / 'compare.md'}, {out / 'compare.png'}")
     return text
 
@@ -163,9 +188,4 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", help="finished run folders")
     parser.add_argument("--out", default="", help="folder for compare.md and compare.png/.svg")
     args = parser.parse_args(argv)
-    try:
-        compare(args.runs, args.out or None)
-    except MtlibError as exc:
-        print(f"mtlib compare: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+    return run_command("mtlib compare", lambda: compare(args.runs, args.out or None))

@@ -53,7 +53,7 @@ def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
     confusion_figure(matrix, task, ax=axes[0])
     confusion_figure(matrix, task, normalize=True, ax=axes[1])
     axes[0].set_title("counts")
-    axes[1].set_title("row-normalised (recall on the diagonal)")
+    axes[1].set_title("row-normalised (recall on the diagonal)" if wide else "row-normalised\n(recall on the diagonal)")
     return finish(fig, f"{TASKS[task].title}: dev confusion matrix")
 
 

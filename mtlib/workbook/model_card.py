@@ -37,6 +37,25 @@ def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def in_run(path: str | Path, folder: Path) -> str:
+    """`path` relative to the run folder (a card names no absolute path of the machine it was
+    made on); a path outside the run by its last two parts."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(folder.resolve()).as_posix()
+    except ValueError:
+        return Path(*path.parts[-2:]).as_posix()
+
+
+def in_project(path: str | Path) -> str:
+    """A folder relative to the project root; one outside it by its name."""
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(paths.project_root().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
 def _settings(folder: Path) -> dict[str, Any]:
     """A stage run folder's recorded settings, by name."""
     return Config.from_run(folder).to_flat()
@@ -119,14 +138,14 @@ def render(folder: Path, results: dict[str, Any]) -> str:
         f"`{base_model}` ({counts.get('encoder', 0):,} parameters), fine-tuned by mtlib on the three tasks at once, with one head per task "
         f"and {pal}. Pooling: {cfg['pooling']}; pairs: `pair_encoding={cfg['pair_encoding']}` (cross: one sequence "
         f"`[CLS] s1 [SEP] s2 [SEP]`; bi: each sentence alone, the head on [u*v, |u-v|]); at most {cfg['max_length']} tokens per example. "
-        f"The checkpoint is the one of stage `{results['reported_stage']}` (the best mean dev score): `{final / 'model.safetensors'}`.",
+        f"The checkpoint is the one of stage `{results['reported_stage']}` (the best mean dev score): `{in_run(final / 'model.safetensors', folder)}`.",
         "",
         "Use it with `mtlib.load(run)` (`.sentiment`, `.paraphrase`, `.similarity`), `python -m mtlib predict`, or export it to a "
         "Hugging Face folder with `python -m mtlib export` (docs/use-the-model.md).",
         "",
         "## Data",
         "",
-        f"The CS224N task files in `{data.get('data_dir', '?')}`:",
+        f"The CS224N task files in `{in_project(data['data_dir']) if data.get('data_dir') else '?'}`:",
         "",
         "| file | md5 | rows dropped (empty field) |",
         "|---|---|---|",
@@ -172,8 +191,8 @@ def render(folder: Path, results: dict[str, Any]) -> str:
     ]
     tested = results.get("test_stage")
     if tested:
-        where = folder / "stages" / TEST_STAGE / "predictions"
-        lines += [f"The test-student files, predicted with `{tested['checkpoint']}` into `{where}`:", ""]
+        where = Path("stages") / TEST_STAGE / "predictions"
+        lines += [f"The test-student files, predicted with `{in_run(tested['checkpoint'], folder)}` into `{where}`:", ""]
         lines += [
             f"- `{TASKS[t.split('/')[0]].prediction_prefix}-test-output.csv`: {n:,} rows"
             + (" (no test file in the data folder)" if n == 0 else "")

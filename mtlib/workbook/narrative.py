@@ -43,13 +43,35 @@ def data_summary(data_dir: Path, profile: str, pair_encoding: str, max_length: i
     return "\n".join(lines)
 
 
-def truncation_summary(table: pd.DataFrame, max_length: int) -> str:
-    """One sentence on what `max_length` cuts (`mtlib.workbook.explore.truncation_table`)."""
-    share = table["truncated share"]
-    if share.empty or float(share.max()) == 0:
+def percent(share: float) -> str:
+    """A share as a percentage that never rounds a non-zero share to 0.0%: 4 of 80,000 is 0.005%."""
+    if share == 0 or share >= 0.001:
+        return f"{share:.1%}"
+    return f"{share * 100:.1g}%"
+
+
+def truncation_summary(table: pd.DataFrame, max_length: int, pair_encoding: str = "") -> str:
+    """What `max_length` cuts, counted per split (`mtlib.workbook.explore.truncation_table`,
+    whose pair lengths are cross-encoded: `[CLS] s1 [SEP] s2 [SEP]`). With `pair_encoding`, it
+    says which pair tasks the model reads bi-encoded, where those counts are an upper bound."""
+    cut = table[table["truncated"] > 0]
+    if cut.empty:
         return f"No example is longer than `max_length` {max_length}: nothing is truncated."
-    task, split = share.idxmax()
-    return f"`max_length` {max_length} truncates at most {float(share.max()):.1%} of a split ({task} {split}); the other splits lose less."
+    parts = [
+        f"{task} {split} {int(row.truncated):,} of {int(row.examples):,} ({percent(row.truncated / row.examples)})"
+        for (task, split), row in zip(cut.index, cut.itertuples(index=False))
+    ]
+    total = int(cut["truncated"].sum())
+    text = f"`max_length` {max_length} truncates {total:,} example{'s' if total != 1 else ''}: " + "; ".join(parts) + "."
+    cut_tasks = set(cut.index.get_level_values(0))
+    pairs = [t for t, mode in pair_modes(pair_encoding).items() if t in cut_tasks] if pair_encoding else []
+    cross = [t for t in pairs if pair_modes(pair_encoding)[t] == "cross"]
+    bi = [t for t in pairs if pair_modes(pair_encoding)[t] == "bi"]
+    if cross:
+        text += f" The {_names(cross)} counts are of cross-encoded pairs, as the model reads them."
+    if bi:
+        text += f" The {_names(bi)} counts are of the pair as one sequence; the model reads these pairs bi-encoded (each sentence alone), so it cuts fewer."
+    return text
 
 
 # ---- 02 and 03 ---------------------------------------------------------------------------------
@@ -89,12 +111,20 @@ def stages_summary(per_stage: pd.DataFrame, reported: str) -> str:
 def conflicts_summary(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "No gradient cosines were logged (`conflict_every` is 0 in every stage)."
-    worst = summary.sort_values("conflicting", ascending=False).iloc[0]
     share = (summary["conflicting"] * summary["updates"]).sum() / summary["updates"].sum()
-    return (
-        f"{share:.0%} of the {int(summary['updates'].sum())} logged task-pair cosines are negative (conflicting). "
-        f"The most conflicting pair is {worst['pair']} in `{worst['stage']}` ({worst['conflicting']:.0%} negative, mean cosine {worst['mean']:.3f})."
-    )
+    text = f"{share:.0%} of the {int(summary['updates'].sum())} logged task-pair cosines are negative (conflicting). "
+    top = float(summary["conflicting"].max())
+    tied = summary[np.isclose(summary["conflicting"], top)]
+    if top == 0:
+        return text + "No pair conflicts in any logged update."
+    if len(tied) == 1:
+        worst = tied.iloc[0]
+        return text + (
+            f"The most conflicting pair is {worst['pair']} in `{worst['stage']}` ({top:.0%} negative, mean cosine {worst['mean']:.3f})."
+        )
+    each = ", ".join(f"{row.pair} in `{row.stage}` (mean cosine {row.mean:.3f})" for row in tied.itertuples(index=False))
+    who = f"All {len(tied)} logged pairs" if len(tied) == len(summary) else f"{len(tied)} pairs"
+    return text + f"{who} tie at {top:.0%} negative: {each}."
 
 
 def sampling_summary(summary: pd.DataFrame) -> str:

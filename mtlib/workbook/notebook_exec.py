@@ -22,6 +22,12 @@ class WorkbookError(MtlibError):
     exit_code = 1
 
 
+class KernelDied(WorkbookError):
+    """The kernel running a notebook died (killed, out of memory): the run can be continued."""
+
+    exit_code = 3
+
+
 def declared_parameters(path: Path) -> dict[str, Any]:
     """The names, types and defaults of a notebook's `parameters` cell, as papermill reads them."""
     import papermill as pm
@@ -75,6 +81,7 @@ def _ipc_kernel_manager() -> Any:
 def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool = True, cwd: Path | None = None) -> float:
     """Run one notebook; returns its wall time. Raises WorkbookError naming the failing cell."""
     import papermill as pm
+    from nbclient.exceptions import DeadKernelError
 
     start = time.perf_counter()
     try:
@@ -93,6 +100,11 @@ def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool =
         raise WorkbookError(
             f"{source.name} failed in cell {exc.cell_index} (execution {exc.exec_count}): {exc.ename}: {exc.evalue}\n"
             f"{trace}\n\nthe executed notebook, with the error: {output}"
+        ) from exc
+    except DeadKernelError as exc:
+        raise KernelDied(
+            f"the kernel running {source.name} died ({exc}: killed, or out of memory); the run's finished stages are kept "
+            "and the stage it was training resumes from its last saved state: run the same command again to continue"
         ) from exc
     return time.perf_counter() - start
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.tasks import TASKS
 from ..util import paths
+from .narrative import percent
 
 
 def figures_dir(run: str | Path) -> Path:
@@ -69,30 +70,65 @@ def _metric_label(task: str) -> str:
     return "Pearson r" if TASKS[task].metric_name == "pearson" else "accuracy"
 
 
+BOTTOM_LEGEND_INCHES = 0.4  # the row kept free under the axes for a figure-wide legend
+
+
 def finish(fig: Any, title: str) -> Any:
+    """The title, then a layout that keeps every text inside the figure: a figure-wide legend
+    (`_figure_legend`) gets its own row at the bottom."""
     fig.suptitle(title, fontsize=13, fontweight="bold")
-    fig.tight_layout()
+    bottom = BOTTOM_LEGEND_INCHES / fig.get_figheight() if fig.legends else 0
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 
-def _shade_stages(ax: Any, spans: Any) -> None:
-    """Background bands, one colour per training stage (see `_stage_legend`)."""
+def _figure_legend(fig: Any, handles: list[Any], title: str | None = None) -> None:
+    """One legend for all panels, in a row under them (`finish` keeps the row free)."""
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=9, frameon=False, title=title)
+
+
+def _stage_colors(spans: Any) -> dict[str, str]:
+    return {row.stage: STAGE_COLORS[i % len(STAGE_COLORS)] for i, row in enumerate(spans.itertuples(index=False))}
+
+
+def _shade_stages(ax: Any, spans: Any, shown: Any = None) -> None:
+    """Background bands, one colour per training stage (see `_stage_legend`); `shown`: only
+    these stages (their colours stay those of the whole run)."""
     if spans is None or len(spans) < 2:
         return
-    for i, row in enumerate(spans.itertuples(index=False)):
-        ax.axvspan(row.start - 0.5, row.end + 0.5, color=STAGE_COLORS[i % len(STAGE_COLORS)], zorder=0, lw=0)
+    colors = _stage_colors(spans)
+    for row in spans.itertuples(index=False):
+        if shown is None or row.stage in shown:
+            ax.axvspan(row.start - 0.5, row.end + 0.5, color=colors[row.stage], zorder=0, lw=0)
 
 
-def _stage_legend(fig: Any, spans: Any) -> None:
-    """A legend below the figure naming the stage of each background band."""
+def _stage_legend(fig: Any, spans: Any, shown: Any = None) -> None:
+    """A legend under the panels naming the stage of each background band."""
     if spans is None or len(spans) < 2:
         return
     from matplotlib.patches import Patch
 
-    handles = [
-        Patch(color=STAGE_COLORS[i % len(STAGE_COLORS)], label=f"stage {row.stage}") for i, row in enumerate(spans.itertuples(index=False))
-    ]
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=9, frameon=False)
+    colors = _stage_colors(spans)
+    _figure_legend(fig, [Patch(color=c, label=f"stage {s}") for s, c in colors.items() if shown is None or s in shown])
+
+
+def label_points(ax: Any, points: list[tuple[float, float]], texts: list[str]) -> None:
+    """Value labels for points, most important first: each above its point, else below, else
+    beside it, else left out, so no label overlaps another or leaves the axes. Call it once the
+    layout is final (after `finish`)."""
+    renderer = ax.figure.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed: list[Any] = []
+    places = [((0, 7), "center", "bottom"), ((0, -7), "center", "top"), ((7, 0), "left", "center"), ((-7, 0), "right", "center")]
+    for (x, y), text in zip(points, texts):
+        for offset, ha, va in places:
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, fontsize=8)
+            box = label.get_window_extent(renderer)
+            inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+            if inside and not any(box.overlaps(other) for other in placed):
+                placed.append(box)
+                break
+            label.remove()
 
 
 # ---- 01: data ----------------------------------------------------------------------------------
@@ -125,11 +161,17 @@ def label_distribution_figure(labels: Any) -> Any:
         if TASKS[task].is_classification:
             names = class_names(task)
             part["label"] = [names[int(v)] for v in part["label"]]
-        sns.barplot(part, x="label", y="share", hue="split", palette=SPLIT_COLORS, ax=ax)
+        sns.barplot(part, x="label", y="share", hue="split", palette=SPLIT_COLORS, ax=ax, legend=ax is axes[0][0])
         ax.set_title(TASKS[task].title)
         ax.set_xlabel("gold class" if TASKS[task].is_classification else "gold score bin")
         ax.set_ylabel("share of the split")
         ax.tick_params(axis="x", rotation=30 if len(TASKS[task].class_names) > 2 else 0)
+    legend = axes[0][0].get_legend()
+    handles = legend.legend_handles
+    for handle, text in zip(handles, legend.get_texts()):
+        handle.set_label(text.get_text())
+    legend.remove()
+    _figure_legend(fig, handles, title=None)  # one legend under the panels: none covers a bar
     return finish(fig, "Label distributions")
 
 
@@ -146,12 +188,12 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
             ax.hist(
                 group["length"].clip(upper=top), bins=bins, histtype="step", density=True, lw=1.6, label=split, color=SPLIT_COLORS[split]
             )
-        share = float((part["length"] > max_length).mean())
+        cut = int((part["length"] > max_length).sum())
         ax.axvline(max_length, color="crimson", ls="--", lw=1.2)
         ax.text(
             max_length,
             0.6,
-            f"max_length {max_length} \n{share:.1%} truncated ",
+            f" max_length {max_length} \n {cut:,} truncated ({percent(cut / len(part))}) ",
             color="crimson",
             transform=ax.get_xaxis_transform(),
             ha="right" if max_length > 0.6 * top else "left",
@@ -189,19 +231,30 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
         else:
             top.plot(part["global_step"], part["loss"], ".-", ms=5, lw=1.5, color=color)
         top.set_title(TASKS[task].title)
+        top.margins(x=0.06)  # a marker at the last step stays whole
         top.set_ylabel("training loss")
         scores = dev[dev["task"] == task].sort_values("global_step")
-        bottom.plot(scores["global_step"], scores["score"], "o-", color=color)
-        for row in scores.itertuples(index=False):
-            bottom.annotate(
-                f"{row.score:.3f}", (row.global_step, row.score), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
-            )
+        if len(scores) == 1:  # one dev pass: a marker, labelled below
+            bottom.plot(scores["global_step"], scores["score"], "D", ms=9, color=color, label="dev")
+        else:
+            bottom.plot(scores["global_step"], scores["score"], "o-", color=color)
+        bottom.margins(x=0.06, y=0.25)
         bottom.set_ylabel(f"dev {_metric_label(task)}")
         bottom.set_xlabel("update step (across stages)")
         _shade_stages(top, spans)
         _shade_stages(bottom, spans)
     _stage_legend(fig, spans)
-    return finish(fig, "Learning curves")
+    finish(fig, "Learning curves")
+    for col, task in enumerate(tasks):
+        scores = dev[dev["task"] == task].sort_values("global_step").reset_index(drop=True)
+        if scores.empty:
+            continue
+        # the last score first, then the best, then the others from the end back
+        order = list(dict.fromkeys([len(scores) - 1, int(scores["score"].idxmax()), *range(len(scores) - 1, -1, -1)]))
+        points = [(scores["global_step"][i], scores["score"][i]) for i in order]
+        texts = [f"{scores['score'][i]:.3f}" + (f" (epoch {scores['epoch'][i]})" if len(scores) == 1 else "") for i in order]
+        label_points(axes[1, col], points, texts)
+    return fig
 
 
 def baseline_figure(table: Any) -> Any:
@@ -215,7 +268,8 @@ def baseline_figure(table: Any) -> Any:
     ax.set_xticks(x, [f"{TASKS[t].title}\n({m})" for t, m in zip(table.index, table["metric"])])
     ax.set_ylabel("dev score")
     ax.axhline(0, color="black", lw=0.8)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.margins(y=0.15)  # room for the value labels
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside the axes: never over a bar or its label
     return finish(fig, "Dev score vs. majority-class / mean baseline")
 
 
@@ -249,46 +303,51 @@ def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
 
 
 def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
-    """Left: cosine between task gradients on the shared encoder over updates. Right: share of
-    monitored updates where a pair conflicts (cosine < 0), per stage (`mtlib.workbook.history.conflicts`)."""
+    """Left: cosine between task gradients on the shared encoder over the updates of the stages
+    that logged them (the x axis spans those stages). Right: share of monitored updates where a
+    pair conflicts (cosine < 0), per such stage (`mtlib.workbook.history.conflicts`). The stages
+    that logged none are named in the left panel's title."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     pairs = list(dict.fromkeys(cosines["pair"]))
     colors = dict(zip(pairs, ["#8172B3", "#C44E52", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974"]))
+    run_stages = list(spans["stage"]) if spans is not None and len(spans) else list(dict.fromkeys(summary["stage"]))
+    logged = [s for s in run_stages if s in set(summary["stage"])]
+    silent = [s for s in run_stages if s not in logged]
     for pair in pairs:
         part = cosines[cosines["pair"] == pair].sort_values("global_step")
         left.plot(part["global_step"], part["cosine"], "o-", ms=3, lw=1.4, color=colors[pair], label=pair)
     left.axhline(0, color="black", lw=0.8)
-    _shade_stages(left, spans)
-    _stage_legend(fig, spans)
+    _shade_stages(left, spans, shown=logged)
+    _stage_legend(fig, spans, shown=logged)
+    if spans is not None and logged:
+        chosen = spans[spans["stage"].isin(logged)]
+        left.set_xlim(chosen["start"].min() - 0.5, chosen["end"].max() + 0.5)
     left.set_xlabel("update step (across stages)")
     left.set_ylabel("cosine of task gradients")
+    if silent and logged:
+        left.set_title(f"no cosines logged in {', '.join(silent)}", fontsize=9, color="#555555")
     if pairs:
         left.legend(title="task pair", fontsize=8)
     else:
-        left.text(0.5, 0.5, "no conflict records", ha="center", va="center", transform=left.transAxes)
-    stages = list(spans["stage"]) if spans is not None and len(spans) else list(dict.fromkeys(summary["stage"]))
+        left.text(
+            0.5, 0.5, "no cosines logged\n(conflict_every 0, or one task per update)", ha="center", va="center", transform=left.transAxes
+        )
     width = 0.8 / max(len(pairs), 1)
     for i, pair in enumerate(pairs):
-        part = summary[summary["pair"] == pair].set_index("stage").reindex(stages)
+        part = summary[summary["pair"] == pair].set_index("stage").reindex(logged)
         bars = right.bar(
-            np.arange(len(stages)) + (i - (len(pairs) - 1) / 2) * width,
+            np.arange(len(logged)) + (i - (len(pairs) - 1) / 2) * width,
             part["conflicting"].fillna(0),
             width,
             color=colors[pair],
             label=pair,
         )
         right.bar_label(bars, labels=["" if np.isnan(v) else f"{v:.2f}" for v in part["conflicting"]], fontsize=8)
-    for x, stage in enumerate(stages):
-        if stage not in set(summary["stage"]):
-            # The monitor needs two tasks in one update: a stage drawing one batch per update never logs.
-            right.text(
-                x, 0.5, "no records\n(conflict_every 0,\nor one task\nper update)", ha="center", va="center", fontsize=8, color="#555555"
-            )
-    right.set_xticks(np.arange(len(stages)), stages)
-    right.set_ylim(0, 1.1)
+    right.set_xticks(np.arange(len(logged)), logged)
+    right.set_ylim(0, 1.12)
     right.set_ylabel("share of updates with cosine < 0")
     if pairs:
-        right.legend(fontsize=8, loc="upper left")
+        right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over one
     return finish(fig, "Gradient conflict between tasks")
 
 

@@ -23,9 +23,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..config.yaml_files import profile_path
+from ..run.stages import stage_config
+from ..store.run_folder import locked
 from ..util import paths
 from ..util.errors import MtlibError, run_command
 from . import report
+from .runner import RECIPE_MARKER, check_run_folder
 from .stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
 
 
@@ -56,23 +60,48 @@ def run_recipe(
     root: str | Path | None = None,
     command: str = "",
     overwrite: bool = False,
+    stages: tuple[str, ...] = STAGE_NAMES,
 ) -> dict[str, Any]:
     """Every training stage of `profile` into runs/<run_name>/ (`mtlib.workbook.stages.run_stage`: a
     finished stage with the same settings is kept, an interrupted one resumes), then the test
-    stage and the run's results.json. `overwrite` trains every stage again."""
+    stage and the run's results.json. `overwrite` trains every stage again; `stages` (the first
+    ones, in order) leaves the later stages out."""
+    if stages != STAGE_NAMES[: len(stages)] or not stages:
+        raise MtlibError(f"stages {list(stages)}: expected the first stages of {', '.join(STAGE_NAMES)}, in order")
     common, per_stage = parse_sets(sets or [])
     folder = paths.run_folder(run_name, root or "").resolve()
+    if Path(profile).suffix in (".yaml", ".yml"):  # a profile file: recorded as the file that ran
+        profile = str(profile_path(profile))
+    for stage in stages:  # every stage's settings checked before the lock is taken and anything written
+        stage_config(profile, folder, stage, {**common, **per_stage[stage]}).validate()
+    check_run_folder(folder, overwrite, maker="recipe")  # before the lock: a refusal leaves no trace
+    with locked(folder):  # the workbook's lock too: one command at a time in a run folder
+        check_run_folder(folder, overwrite, maker="recipe")  # under the lock: the folder as it is now
+        (folder / RECIPE_MARKER).touch()
+        return _run_recipe(profile, run_name, folder, sets or [], common, per_stage, command, overwrite, stages)
 
+
+def _run_recipe(
+    profile: str,
+    run_name: str,
+    folder: Path,
+    sets: list[str],
+    common: dict[str, Any],
+    per_stage: dict[str, dict[str, Any]],
+    command: str,
+    overwrite: bool,
+    stages: tuple[str, ...] = STAGE_NAMES,
+) -> dict[str, Any]:
     def say(text: str) -> None:
         print(f"[recipe] {text}", flush=True)
 
     quiet = {"progress": False}
-    for stage in STAGE_NAMES:
+    for stage in stages:
         run_stage(profile, folder, stage, {**quiet, **common, **per_stage[stage]}, common={**quiet, **common}, retrain=overwrite, say=say)
     run_test_stage(profile, folder, common, say=say)
     results = report.collect(folder, profile, run_name, finished_stages(folder), {}, [])
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(
-        f" --set {shlex.quote(s)}" for s in sets or []
+        f" --set {shlex.quote(s)}" for s in sets
     )
     results["settings"] = {"all_stages": common, **{s: v for s, v in per_stage.items() if v}}
     report.write(folder, results)

@@ -31,7 +31,7 @@ from ..store.results_file import with_current_names
 from ..util import paths
 from ..util.errors import ConfigError, run_command
 from ..util.files import atomic_write_json, atomic_write_text
-from . import budget_figure
+from . import budget_figure, study
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
     BLOCKS,
     SPLIT_NOTE,
@@ -181,6 +181,7 @@ def update_readme(
     if figure_dir is not None:
         budget_figure.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget_figure.BASELINE_GROUP])[0])
     blocks = render(summaries, spec)
+    blocks["study"] = study.update_block(folder / "study", figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
     text = readme.read_text(encoding="utf-8")
     for name, rendered in blocks.items():
         start, end = markers(name)

@@ -1,7 +1,7 @@
 """Notebook 04's driver: find the run to analyse, then draw and describe each part of it.
 
 `open_analysis` picks what to analyse: the `checkpoint` folder when one is given; else the
-reported stage (best mean dev score) of runs/<run_name>/; else, when that run has no finished
+reported stage (best mean dev score) of runs/<run_name>/ (no name: runs/interactive-<profile>/); else, when that run has no finished
 stage, the newest finished workbook run, saying so. With nothing to analyse it says which
 notebook to run first, and every later cell shows nothing (never an error).
 
@@ -20,7 +20,7 @@ from ..data.tasks import TASKS
 from ..run.stages import finished_stages, reported_stage
 from ..store.results_file import with_current_names
 from ..util import paths
-from . import analysis, error_plots, narrative, plots
+from . import analysis, error_plots, narrative, plots, run_folder
 
 NOTHING_YET = (
     "**Nothing to analyse yet.** Run notebook 02 and then 03 with the same `run_name` (or `make workbook`), then run this notebook again."
@@ -131,7 +131,7 @@ def open_analysis(run_name: str = "", checkpoint: str = "", runs_dir: str = "") 
             return Analysis(None, None, f"**`{stage}` holds no predictions.** Point `checkpoint` at a finished stage folder.")
         run = stage.parent.parent if stage.parent.name == "stages" else stage
         return Analysis(run, stage, f"Analysing `{stage}` (the `checkpoint` parameter).", analysis.load_predictions(stage, "dev"))
-    run = paths.run_folder(run_name or "interactive", runs_dir)
+    run = run_folder(run_name, "", runs_dir)  # no name: interactive-<$MTLIB_PROFILE>
     done = finished_stages(run)
     why = ""
     if not done:

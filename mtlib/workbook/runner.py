@@ -18,12 +18,14 @@ OVERWRITE=1`); a run that did not finish continues: its finished stages are reus
 interrupted one resumes. The notebooks' printed progress (stage starts, epochs, dev scores)
 streams to the terminal; the command ends with the reported dev scores and where the test
 predictions are. A failing cell stops the workbook: the command prints papermill's error (cell,
-exception, traceback) and the executed notebook to open, and exits with status 1.
+exception, traceback) and the executed notebook to open, and exits with status 1. A kernel that
+dies (killed, out of memory) gives one line and status 3: the same command continues the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -33,13 +35,13 @@ from typing import Any
 import yaml
 
 from ..config.yaml_files import profile_path
-from ..run.stages import finished_stages, run_test_stage, stage_folder
+from ..run.stages import STAGE_NAMES, finished_stages, run_test_stage, stage_config, stage_folder
 from ..store.run_folder import locked
 from ..util import paths
 from ..util.errors import ConfigError, run_command
 from ..util.files import has_content
 from . import report
-from .notebook_exec import WorkbookError, declared_parameters, execute  # noqa: F401 (WorkbookError: raised here too)
+from .notebook_exec import KernelDied, WorkbookError, declared_parameters, execute  # noqa: F401 (raised here too)
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
 NOTEBOOK_STAGES = {"02": ("individual_pretrain",), "03": ("finetune", "finetune_vaccine")}  # the stages each notebook trains
@@ -58,25 +60,126 @@ def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_di
     }
 
 
-WORKBOOK_MARKER = ".mtlib-workbook"
+WORKBOOK_MARKER = ".mtlib-workbook"  # a run folder the workbook made
+RECIPE_MARKER = ".mtlib-recipe"  # a run folder `mtlib.recipe` (and so `mtlib.sweep`) made
+MAKERS = {"workbook": "python -m mtlib workbook (make workbook)", "recipe": "python -m mtlib recipe"}
 
 
-def check_run_folder(folder: Path, overwrite: bool) -> str:
-    """ "new", "continue" (a run that did not finish) or "overwrite"; refuses a finished run
-    unless `overwrite`, and a folder that is not a workbook run at all."""
+def run_maker(folder: Path) -> str | None:
+    """Which command made the run folder `folder`: "workbook", "recipe", or None when nothing
+    says (empty, or a run stopped before its first record, made before the markers)."""
+    if (folder / WORKBOOK_MARKER).is_file() or (folder / "notebooks").is_dir():
+        return "workbook"
+    if (folder / RECIPE_MARKER).is_file():
+        return "recipe"
+    if (folder / "results.json").is_file():
+        try:
+            recorded = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = {}
+        if isinstance(recorded, dict) and "notebooks" in recorded:  # the recipe records none
+            return "workbook" if recorded["notebooks"] else "recipe"
+    return None
+
+
+def check_run_folder(folder: Path, overwrite: bool, maker: str = "workbook") -> str:
+    """ "new", "continue" (a run that did not finish; for the recipe, also one that did: its
+    stages are reused) or "overwrite". Refuses a finished workbook run unless `overwrite`, a
+    folder that is not a run of stages at all, and a run the other command (`maker` is
+    "workbook" or "recipe") made: neither rewrites the other's record."""
     if not has_content(folder):
         return "new"
-    ours = (folder / WORKBOOK_MARKER).is_file() or (folder / "stages").is_dir() or (folder / "results.json").is_file()
-    if not ours:
-        raise ConfigError(f"{folder} exists and is not a workbook run folder; choose another RUN (it is left as it is)")
+    made = run_maker(folder)
+    if made is None and not (folder / "stages").is_dir():
+        raise ConfigError(
+            f"{folder} exists and is not a workbook run folder (nor a recipe run); choose another run name (it is left as it is)"
+        )
+    if made not in (None, maker):
+        raise ConfigError(
+            f"run {folder.name} was made by {MAKERS[made]}, and {MAKERS[maker]} does not rewrite it ({folder}): "
+            f"continue it with {MAKERS[made]}, or choose another run name"
+        )
     if not (folder / "results.json").is_file():
         return "continue"
-    if not overwrite:
-        raise ConfigError(
-            f"run {folder.name} already finished ({folder / 'report.md'}); it is kept. "
-            "To train it again pass OVERWRITE=1 (make workbook) or --overwrite, or choose another RUN"
-        )
-    return "overwrite"
+    if overwrite:
+        return "overwrite"
+    if maker == "recipe":
+        return "continue"
+    raise ConfigError(
+        f"run {folder.name} already finished ({folder / 'report.md'}); it is kept. "
+        "To train it again pass OVERWRITE=1 (make workbook) or --overwrite, or choose another RUN"
+    )
+
+
+# notebook parameter -> (the stages it sets, the Config setting, the value that means "the profile's")
+CONFIG_PARAMETERS: dict[str, tuple[tuple[str, ...], str, Any]] = {
+    "epochs": (("individual_pretrain",), "epochs", 0),
+    "lr": (("individual_pretrain",), "lr", 0),
+    "pal_epochs": (("finetune",), "epochs", 0),
+    "pal_lr": (("finetune",), "lr", 0),
+    "vaccine_epochs": (("finetune_vaccine",), "epochs", 0),
+    "vaccine_lr": (("finetune_vaccine",), "lr", 0),
+    "max_train_examples": (STAGE_NAMES, "max_train_examples", -1),
+    "seed": (STAGE_NAMES, "seed", -1),
+    "max_length": (STAGE_NAMES, "max_length", 0),
+}
+_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str, int, float)}
+
+
+def check_parameters(
+    profile: str, folder: Path, data_dir: str, encoder: str, extra: dict[str, Any], declared: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The notebook parameters `extra`, checked before anything is written or deleted: each
+    declared by a notebook, of the type it declares, its value one the stages' Config accepts;
+    `run_name` and `runs_dir` only as this run's own. Returns them as the notebooks get them."""
+
+    extra = dict(extra)
+    own = {"run_name": folder.name, "runs_dir": folder.parent}
+    for name, mine in own.items():
+        if name in extra:
+            theirs = str(extra.pop(name))
+            if (paths.runs_dir(theirs).resolve() if name == "runs_dir" else theirs) != mine:
+                raise ConfigError(
+                    f"-p {name}={theirs}: this workbook writes run {folder} and no other; "
+                    f"to write another run, give its name with --run (and its folder with --runs_dir)"
+                )
+    unknown = [k for k in extra if not any(k in d for d in declared.values())]
+    if unknown:
+        raise ConfigError(f"no notebook declares the parameter(s) {unknown}; see `papermill --help-notebook notebooks/<name>.ipynb`")
+    for name, value in extra.items():
+        for key, params in declared.items():
+            kind = params.get(name, {}).get("inferred_type_name", "None")
+            allowed = _TYPES.get(kind)
+            if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and kind != "bool")):
+                raise ConfigError(f"-p {name}={value!r}: notebook {key} declares {name} as {kind}; give a value of that type")
+            if kind == "str":
+                extra[name] = str(value)
+    by_stage: dict[str, dict[str, Any]] = {s: {"encoder": encoder, "data_dir": data_dir} for s in STAGE_NAMES}
+    for name, (stages, setting, profiles) in CONFIG_PARAMETERS.items():
+        if name in extra and extra[name] != profiles:
+            for stage in stages:
+                by_stage[stage][setting] = extra[name]
+    for stage, settings in by_stage.items():
+        try:
+            stage_config(profile, folder, stage, settings).validate()
+        except ConfigError as exc:
+            raise ConfigError(f"the notebook parameters give stage {stage} settings it cannot train with: {exc}") from None
+    return extra
+
+
+def _one_profile(profile: str, extra: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The profile, given once: `-p profile=` is --profile, and the two may not differ. A
+    profile file becomes one absolute path, for every notebook and for the record."""
+
+    def same(name: str) -> str:
+        return str(profile_path(name)) if Path(name).suffix in (".yaml", ".yml") else name
+
+    extra = dict(extra)
+    asked = str(extra.pop("profile", "") or "")
+    if asked and profile and same(asked) != same(profile):
+        raise ConfigError(f"--profile {profile} and -p profile={asked} disagree; give the profile once")
+    profile = asked or profile or "cpu"
+    return same(profile), extra
 
 
 def run_workbook(
@@ -93,17 +196,21 @@ def run_workbook(
 ) -> dict[str, Any]:
     """Execute notebooks 01 to 04 in order (the test stage after 03), then write results.json
     and report.md. `extra` sets further notebook parameters by name (e.g. {"sample_rows": 500});
-    each goes to every notebook that declares it."""
+    each goes to every notebook that declares it. Everything is checked first (the parameters,
+    the profile, the folder), then the run's lock taken (the recipe takes the same one), then the
+    folder checked again under it; only then is anything deleted."""
     folder = paths.run_folder(run_name, root or "").resolve()
-    if Path(profile).suffix in (".yaml", ".yml"):  # a profile file: one absolute path for every notebook
-        profile = str(profile_path(profile))
+    profile, extra = _one_profile(profile, extra or {})
+    sources = {name[:2]: (notebooks_dir or paths.notebooks_dir()) / f"{name}.ipynb" for name in NOTEBOOKS}
+    declared = {key: declared_parameters(path) for key, path in sources.items()}
+    extra = check_parameters(profile, folder, data_dir, encoder, extra, declared)
     check_run_folder(folder, overwrite)  # before taking the lock: a refusal leaves no trace
     with locked(folder):
-        return _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, notebooks_dir, overwrite, echo)
+        state = check_run_folder(folder, overwrite)  # under the lock: the folder as it is now
+        return _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, root, sources, declared, echo)
 
 
-def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, notebooks_dir, overwrite, echo) -> dict[str, Any]:  # noqa: ANN001
-    state = check_run_folder(folder, overwrite)
+def _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, root, sources, declared, echo) -> dict[str, Any]:  # noqa: ANN001
     say = print if echo else (lambda text: None)
     if state == "continue":
         say(f"[workbook] {folder} did not finish: its finished stages are reused, an interrupted one resumes")
@@ -116,11 +223,6 @@ def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, not
     (folder / WORKBOOK_MARKER).touch()  # a run stopped before its first stage can continue too
     runs_setting = str(folder.parent) if root else ""
     params = notebook_parameters(profile, run_name, runs_setting, data_dir, encoder, retrain=state == "overwrite")
-    sources = {name[:2]: (notebooks_dir or paths.notebooks_dir()) / f"{name}.ipynb" for name in NOTEBOOKS}
-    declared = {key: declared_parameters(path) for key, path in sources.items()}
-    unknown = [k for k in (extra or {}) if not any(k in d for d in declared.values())]
-    if unknown:
-        raise WorkbookError(f"no notebook declares the parameter(s) {unknown}; see `papermill --help-notebook notebooks/<name>.ipynb`")
     notebooks: dict[str, dict[str, Any]] = {}
     test_seconds = None
     for key, source in sources.items():
@@ -128,7 +230,7 @@ def _run_workbook(profile, run_name, folder, data_dir, encoder, extra, root, not
             start = time.perf_counter()
             run_test_stage(profile, folder, {"data_dir": data_dir} if data_dir else {}, say=say)
             test_seconds = time.perf_counter() - start
-        wanted = {**params, **(extra or {})}
+        wanted = {**params, **extra}
         given = {k: v for k, v in wanted.items() if k in declared[key]}
         output = folder / "notebooks" / source.name
         say(f"[workbook] {source.stem} ...")
@@ -192,7 +294,9 @@ def _parse_param(text: str) -> tuple[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtlib.workbook", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument(
-        "--profile", default="cpu", help="mtlib/profiles/<profile>.yaml: cpu | cpu-full | gpu | reference | smoke (or a YAML path)"
+        "--profile",
+        default="",
+        help="mtlib/profiles/<profile>.yaml: cpu | cpu-full | gpu | reference | smoke (or a YAML path); default cpu",
     )
     parser.add_argument("--run", required=True, help="run name: runs/<run>/ (a name, not a path)")
     parser.add_argument("--data_dir", default="", help="task-file folder (default: $MTLIB_DATA_DIR or data/, from the project root)")

@@ -89,6 +89,15 @@ def plan(profile: str, seeds: list[int], grid: list[tuple[str, list[str]]]) -> l
     return runs
 
 
+def refuse_seed_settings(grid: list[tuple[str, list[str]]], sets: list[str]) -> None:
+    """A sweep's seeds are `--seeds` alone: a `--grid` or `--set` that sets `seed` (in every stage
+    or in one) is refused, as its runs would be named and grouped by one seed and trained with another."""
+    keys = [("--grid", key) for key, _ in grid] + [("--set", item.partition("=")[0].strip()) for item in sets]
+    for flag, key in keys:
+        if key.rpartition(".")[2] == "seed":
+            raise ConfigError(f"{flag} {key}=...: a sweep's seeds come from --seeds alone; pass --seeds 1,2 instead")
+
+
 def finished_with(folder: Path, profile: str, sets: list[str]) -> bool:
     """Whether `folder` holds a finished recipe run of `profile` with exactly `sets`; a finished
     run with other settings is refused (it is not this sweep's)."""
@@ -129,6 +138,7 @@ def sweep(
     from .compare import compare
 
     say = say or (lambda text: print(f"[sweep] {text}", flush=True))
+    refuse_seed_settings(grid, sets or [])
     runs = plan(profile, seeds, grid)
     runs_dir = paths.runs_dir(root or "")
     done: dict[str, list[str]] = {"trained": [], "skipped": []}
