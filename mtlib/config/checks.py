@@ -61,7 +61,10 @@ def problems(cfg: Any) -> list[str]:
     unknown_w = [k for k in mt.schedule_weights if k not in TASK_NAMES]
     need(not unknown_w, f"--schedule_weights names unknown task(s) {unknown_w}")
     bad_w = {k: w for k, w in mt.schedule_weights.items() if not SCHEDULE_WEIGHT.admits(w)}  # huge ones overflow their sum
-    need(not bad_w, f"--schedule_weights: each must be {SCHEDULE_WEIGHT.describe()} (got {', '.join(f'{k}={w:g}' for k, w in bad_w.items())})")
+    need(
+        not bad_w,
+        f"--schedule_weights: each must be {SCHEDULE_WEIGHT.describe()} (got {', '.join(f'{k}={w:g}' for k, w in bad_w.items())})",
+    )
     need(any(mt.schedule_weights.get(x, 1.0) > 0 for x in d.tasks), "--schedule_weights gives every task weight 0")
     bad_weights = [k for k in mt.task_weights if k not in TASK_NAMES]
     need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")

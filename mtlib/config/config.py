@@ -23,6 +23,7 @@ from ..util.errors import ConfigError
 from . import checks as config_checks
 from . import reference_flags
 from .sections import SECTIONS, DataConfig, ModelConfig, MultitaskConfig, RunConfig, TrainConfig
+from .sections import truthy as _truthy
 from .yaml_files import default_profile, load_yaml, profile_path
 
 __all__ = ["Config", "default_profile", "load_yaml", "profile_path", "flatten", "profile_settings", "RUN_ONLY"]
@@ -166,17 +167,6 @@ def _close_names(key: str) -> str:
     import difflib
 
     return ", ".join(difflib.get_close_matches(key, list(_SECTION_OF) + list(ALIASES) + list(RENAMED) + list(MICRO_BATCH_ALIASES), n=3))
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on", "y", "t"):
-        return True
-    if text in ("0", "false", "no", "off", "n", "f", ""):
-        return False
-    raise ConfigError(f"expected true/false, got {value!r}")
 
 
 def flatten(values: dict[str, Any], source: str = "config") -> dict[str, Any]:

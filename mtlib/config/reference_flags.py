@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..data.tasks import TASKS
 from ..util.errors import ConfigError
-
-if TYPE_CHECKING:
-    from .config import Config
+from .sections import truthy
 
 SPLITS = ("train", "dev", "test")
 DATA_FILES = {f"{t}_{split}": (t, split) for t in TASKS for split in SPLITS}  # --sst_train PATH, ...
@@ -30,13 +28,11 @@ TRANSFORMERS = {
 SWITCHES = {"no_tensorboard": ("tensorboard", False)}  # a store_true flag that sets a setting to a value
 
 
-def translate(cfg: Config, key: str, value: Any, source: str) -> list[tuple[str, Any]] | None:
+def translate(cfg: Any, key: str, value: Any, source: str) -> list[tuple[str, Any]] | None:
     """mtlib's (setting, value) pairs for the reference's flag `key`; None when `key` is not one."""
     if key in SWITCHES:
-        from .config import _truthy
-
         target, when_on = SWITCHES[key]
-        return [(target, when_on if _truthy(value) else not when_on)]
+        return [(target, when_on if truthy(value) else not when_on)]
     if key == "num_batches_per_epoch" and str(value).lstrip().startswith("-"):
         return [(key, 0)]  # the reference's default -1: any value <= 0 is one pass over every task, mtlib's 0
     if key == "transformer":
@@ -60,7 +56,7 @@ def translate(cfg: Config, key: str, value: Any, source: str) -> list[tuple[str,
     return None
 
 
-def _data_dir(cfg: Config, key: str, value: str, source: str) -> str:
+def _data_dir(cfg: Any, key: str, value: str, source: str) -> str:
     """`--sst_train data/ids-sst-train.csv` is `--data_dir data`: mtlib reads every task file
     under its standard name from one folder."""
     task, split = DATA_FILES[key]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
+from ..util.errors import ConfigError
 
 OPTIONS = ("individual_pretrain", "pretrain", "finetune", "optimize", "test")  # optimize: the SST adjustment matrix alone
 POOLINGS = ("cls", "mean", "pooler")
@@ -117,7 +118,9 @@ class ModelConfig:
     head_activation: str = _f("gelu", "activation of the heads' hidden blocks (the reference project: relu)", HEAD_ACTIVATIONS)
     use_pal: bool = _f(False, "add Projected Attention Layers (Stickland & Murray, 2019)")
     # a PAL is a low-rank layer: its width stays under the encoder's hidden size (BERT-large: 1024)
-    pal_size: int = _f(128, "PAL low-rank width (the reference project's models: 128; the paper: 204 for BERT-base)", range=between(1, 4096))
+    pal_size: int = _f(
+        128, "PAL low-rank width (the reference project's models: 128; the paper: 204 for BERT-base)", range=between(1, 4096)
+    )
     pal_heads: int = _f(4, "attention heads inside each PAL block", range=at_least(1))
     head_rnn: str = _f("none", "a recurrent reader of the token states in the heads (the reference report's RNN / LSTM rows)", RNN_KINDS)
     head_rnn_hidden: int = _f(128, "hidden size of --head_rnn (the report: 128 or 256)", range=at_least(1))
@@ -188,7 +191,9 @@ class TrainConfig:
 @dataclass
 class MultitaskConfig:
     task_scheduler: str = _f("round_robin", "which task the next batch comes from", SCHEDULERS)
-    sampling_temperature: float = _f(2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T) (under 0.1 it overflows; over 1000 it is uniform)", range=between(0.1, 1000))
+    sampling_temperature: float = _f(
+        2.0, "T for the temperature scheduler: p_t ~ N_t^(1/T) (under 0.1 it overflows; over 1000 it is uniform)", range=between(0.1, 1000)
+    )
     projection: str = _f("none", "how per-task gradients on the shared encoder combine (see mtlib.train.gradients)", PROJECTIONS)
     combine_strategy: str = _f("none", "how an update's batches are chosen when projecting", COMBINE_STRATEGIES)
     batches_per_update: int = _f(
@@ -245,3 +250,15 @@ def batches_per_update(cfg: Any, n_tasks: int) -> int:
     # with --combine_only_with_pal (the reference) a combine strategy applies under `pal` only
     combining = mt.combine_strategy != "none" and (mt.task_scheduler == "pal" or not mt.combine_only_with_pal)
     return COMBINE_BATCHES if combining else n_tasks
+
+
+def truthy(value: Any) -> bool:
+    """A yes/no setting as written on a command line, in YAML or in a notebook."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on", "y", "t"):
+        return True
+    if text in ("0", "false", "no", "off", "n", "f", ""):
+        return False
+    raise ConfigError(f"expected true/false, got {value!r}")

@@ -54,5 +54,3 @@ class Adjustment(nn.Linear):
         with torch.no_grad():
             self.weight.copy_(torch.eye(n))
             self.bias.zero_()
-
-

@@ -6,7 +6,7 @@ stage by stage for workbook and recipe runs; a setting that differs alike in eve
 shown once). With `--out DIR` it writes the same text as DIR/compare.md and the figure
 DIR/compare.png (+ .svg): each task's dev score and interval, one marker per run. A run is a
 workbook or recipe run folder, or a CLI run folder (`python -m mtlib`), read through
-`mtlib.result_tables.summarise` as the README tables read them.
+`mtlib.workbook.run_summaries.summarise` as the README tables read them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from ..data.tasks import TASKS
 from ..run.stages import STAGE_NAMES, finished_stages
 from ..util.errors import ConfigError, run_command
 from ..util.files import atomic_write_text, read_json
-from . import result_tables as recorded
+from . import run_summaries
+from . import score_tables as recorded
 
 IGNORED = ("pretrained_model_name",)  # a path into each run's own folder: always differs
 ALL_STAGES = "all stages"
@@ -83,7 +84,7 @@ def summaries(folders: list[Path]) -> list[dict[str, Any]]:
     out = []
     for folder in folders:
         try:
-            out.append(recorded.summarise(folder))
+            out.append(run_summaries.summarise(folder))
         except DAMAGED as exc:
             raise ConfigError(
                 f"{folder / 'results.json'}: cannot be read ({type(exc).__name__}: {exc}); the run folder is damaged: "

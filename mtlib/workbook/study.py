@@ -127,8 +127,8 @@ def run_recipe_for(profile: str, run: StudyRun, sets: list[str], runs_dir: Path)
 
 # ---- records ------------------------------------------------------------------------------------
 def summary_of(folder: Path, run: StudyRun, profile: str) -> dict[str, Any]:
-    """A finished study run's summary (`result_tables.summarise`) with its row, seed and profile."""
-    from .result_tables import summarise
+    """A finished study run's summary (`run_summaries.summarise`) with its row, seed and profile."""
+    from .run_summaries import summarise
 
     return summarise(folder, run.row.label, run.row.id) | {"study": {"row": run.row.id, "seed": run.seed, "profile": profile_stem(profile)}}
 
