@@ -39,7 +39,7 @@ from .gradients import make_method
 from .optimization import EpochPlan, make_lr_schedule, make_optimizer, plan_epoch
 from .reference_methods import LossAccLogs, combine_strategy, prepare_phase, scheduler_sizes
 from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
-from .task_schedulers import draw_update, make_scheduler
+from .task_schedulers import draw_update, scheduler_for
 from .update import Outcome, UpdateContext, run_update
 
 Recorder = Callable[["Trainer"], None]  # registers its hooks on the trainer (e.g. `MetricsLog(run).attach`)
@@ -55,18 +55,9 @@ class Trainer:
     workbook's figures)."""
 
     def __init__(
-        self,
-        cfg: Config,
-        model: MultitaskBert,
-        tokenizer: Any,
-        data: dict[str, dict[str, Encoded]],
-        precision: Precision,
-        run: RunDir,
-        *,
-        stream_factory: Callable[..., TaskStream] = TaskStream,
-        score_and_save: bool = True,
-        recorders: Sequence[Recorder] = (),
-    ):
+        self, cfg: Config, model: MultitaskBert, tokenizer: Any, data: dict[str, dict[str, Encoded]], precision: Precision, run: RunDir,
+        *, stream_factory: Callable[..., TaskStream] = TaskStream, score_and_save: bool = True, recorders: Sequence[Recorder] = (),
+    ):  # fmt: skip
         self.cfg, self.model, self.tokenizer, self.data, self.precision, self.run = cfg, model, tokenizer, data, precision, run
         self.bench = UpdateContext(cfg, model, precision, data, tokenizer.pad_token_id or 0)
         self.stream_factory, self.score_and_save = stream_factory, score_and_save
@@ -154,15 +145,7 @@ class Trainer:
             t: self.stream_factory(self.data[t]["train"], cfg.train.batch_size, cfg.train.seed, i) for i, t in enumerate(phase.tasks)
         }
         sizes = {t: s.num_batches for t, s in streams.items()}
-        scheduler = make_scheduler(
-            cfg.multitask.task_scheduler,
-            phase.tasks,
-            scheduler_sizes(cfg, streams),
-            cfg.train.seed,
-            cfg.train.epochs,
-            cfg.multitask.sampling_temperature,
-            cfg.multitask.schedule_weights,
-        )
+        scheduler = scheduler_for(cfg, phase.tasks, scheduler_sizes(cfg, streams))
         plan = plan_epoch(cfg, sizes)
         total = plan.updates_per_epoch * cfg.train.epochs
         optimizer = make_optimizer(cfg, model, phase.tasks)

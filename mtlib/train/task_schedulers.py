@@ -178,3 +178,9 @@ def draw_update(scheduler: TaskScheduler, k: int, strategy: str = "none") -> lis
             most = max(reversed(tasks), key=lambda t: counts[t])
             draws[len(draws) - 1 - draws[::-1].index(most)] = missing
     return draws
+
+
+def scheduler_for(cfg: Any, tasks: list[str], sizes: dict[str, int]) -> TaskScheduler:
+    """The task scheduler a `Config`'s multitask section asks for, over `tasks` of `sizes`."""
+    mt = cfg.multitask
+    return make_scheduler(mt.task_scheduler, tasks, sizes, cfg.train.seed, cfg.train.epochs, mt.sampling_temperature, mt.schedule_weights)
