@@ -103,7 +103,7 @@ def test_smart_uses_the_references_noise_settings():
 @pytest.mark.parametrize("kind,outputs", [("class", 5), ("binary", 1), ("score", 1)])
 def test_smart_loss_is_positive_for_every_head_and_reaches_the_weights(kind, outputs):
     """smart-pytorch's softmax over one logit is 1, so its loss is 0 for para and STS; this one is not."""
-    from mtlib.smart import smart_loss
+    from mtlib.train.smart import smart_loss
 
     torch.manual_seed(0)
     head = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, outputs))
@@ -116,7 +116,7 @@ def test_smart_loss_is_positive_for_every_head_and_reaches_the_weights(kind, out
 
 def test_smart_adds_its_weighted_loss_to_each_batchs_loss(tiny_cfg):
     """The reference computed the SMART loss and dropped it (its return value was discarded); here it counts."""
-    from mtlib.smart import smart_loss
+    from mtlib.train.smart import smart_loss
 
     from mtlib.data import load_task, resolve_data_dir
     from mtlib.data.batching import encode
@@ -124,7 +124,7 @@ def test_smart_adds_its_weighted_loss_to_each_batchs_loss(tiny_cfg):
     from mtlib.model.amp import Precision
     from mtlib.model.encoders import load_tokenizer
     from mtlib.run.loading import build_model
-    from mtlib.train.update import Workbench, batch_loss
+    from mtlib.train.update import UpdateContext, batch_loss
 
     cfg = tiny_cfg(use_smart_regularization=True, smart_weight_regularization=0.5, head_dropout=0.0)
     tokenizer = load_tokenizer("tiny-random")
@@ -134,7 +134,7 @@ def test_smart_adds_its_weighted_loss_to_each_batchs_loss(tiny_cfg):
         rows, _ = load_task(TASKS[task], resolve_data_dir(cfg.data.data_dir), ("dev",))
         data = {task: {"train": encode(rows["dev"].subset(range(6)), tokenizer, 32, "cross")}}
         precision = Precision.create("cpu", "off")
-        bench = Workbench(cfg, model, precision, data, tokenizer.pad_token_id)
+        bench = UpdateContext(cfg, model, precision, data, tokenizer.pad_token_id)
         batch = precision.batch(data[task]["train"], np.arange(6), tokenizer.pad_token_id)
         torch.manual_seed(1)
         with_smart = batch_loss(bench, task, batch)
@@ -245,7 +245,7 @@ SYNONYMS = {"good": ["fine"], "film": ["movie", "picture"], "bad": ["poor"]}.get
 
 
 def test_rows_to_augment_are_the_references_choice():
-    from mtlib.eda import rows_to_augment
+    from mtlib.data.eda import rows_to_augment
 
     labels = np.array([0] * 10 + [1] * 4 + [2] * 7 + [3] * 10)
     chosen = rows_to_augment(labels, np.random.default_rng(0))
@@ -273,7 +273,7 @@ def test_the_four_eda_operations():
 
 
 def test_preparation_is_seeded_recorded_and_touches_only_training_rows(real_data_dir):
-    from mtlib.eda import OPERATIONS, prepare_train
+    from mtlib.data.eda import OPERATIONS, prepare_train
 
     from mtlib.data import load_task
     from mtlib.data.tasks import TASKS
@@ -319,7 +319,7 @@ def _streams(**rows):
 
 def test_pal_sizes_in_micro_batches_as_the_reference():
     """Stage 2 of the reference on this data: p(para) in epoch 1 is 0.69 (micro-batches), not 0.525 (batches)."""
-    from mtlib.reference_methods import scheduler_sizes
+    from mtlib.train.reference_methods import scheduler_sizes
 
     from mtlib.train.task_schedulers import make_scheduler
 
@@ -331,7 +331,7 @@ def test_pal_sizes_in_micro_batches_as_the_reference():
 
 
 def test_combine_strategies_only_with_pal_in_the_reference_profile():
-    from mtlib.reference_methods import combine_strategy
+    from mtlib.train.reference_methods import combine_strategy
 
     from mtlib.train.optimization import batches_per_update
     from mtlib.train.task_schedulers import draw_update, make_scheduler
@@ -346,7 +346,7 @@ def test_combine_strategies_only_with_pal_in_the_reference_profile():
 
 
 def test_the_frozen_encoder_keeps_its_dropout_in_the_reference_profile():
-    from mtlib.reference_methods import prepare_phase
+    from mtlib.train.reference_methods import prepare_phase
 
     from mtlib.train.state import Phase
 

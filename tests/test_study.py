@@ -13,7 +13,7 @@ import pytest
 from mtlib.run.stages import stage_config
 from mtlib.workbook import study
 from mtlib.workbook.recipe import parse_sets
-from mtlib.workbook.study import HOLDS, MIXED, NOT_RUN, REVERSED, UNMEASURED, WITHIN, Stats, finding_verdict, verdict
+from mtlib.workbook.study_report import HOLDS, MIXED, NOT_RUN, REVERSED, UNMEASURED, WITHIN, Stats, finding_verdict, verdict
 from mtlib.workbook.study_rows import BY_ID, FINDINGS, ROWS, Finding
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -179,7 +179,7 @@ class TrainConfig:
     )
     label_smoothing: float = _f(0.0, "label smoothing of the multi-class cross-entropy", range=between(0, 1, "[)"))
     class_balance: bool = _f(False, "weight the multi-class cross-entropy by inverse class frequency in the training rows")
-    use_smart_regularization: bool = _f(False, "add SMART's smoothness-inducing adversarial loss on each head's input (mtlib.smart)")
+    use_smart_regularization: bool = _f(False, "add SMART's smoothness-inducing adversarial loss on each head's input (mtlib.train.smart)")
     smart_weight_regularization: float = _f(1e-2, "weight of the SMART loss", range=at_least(0))
     no_train_classifier: bool = _f(False, "freeze the task heads (the reference's --no_train_classifier)")
     no_train_pal: bool = _f(False, "freeze the PAL blocks (the reference's --no_train_pal)")

@@ -32,7 +32,7 @@ def load_data(
     data: dict[str, dict[str, Encoded]] = {}
     notes: list[str] = []
     files: dict[str, Any] = {}
-    prepared: dict[str, Any] = {}  # --use_preprocessing: what was done to each training split (mtlib.eda)
+    prepared: dict[str, Any] = {}  # --use_preprocessing: what was done to each training split (mtlib.data.eda)
     for name in cfg.data.tasks:
         spec = TASKS[name]
         with warnings.catch_warnings(record=True) as caught:

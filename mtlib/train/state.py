@@ -37,7 +37,7 @@ def phases_of(cfg: Config) -> list[Phase]:
     option, tasks = cfg.train.option, list(cfg.data.tasks)
     if option == "individual_pretrain":
         return [Phase(f"individual_pretrain:{t}", [t], True) for t in tasks]
-    if option == "optimize":  # the adjustment matrices alone (`mtlib.heads.Adjustment`)
+    if option == "optimize":  # the adjustment matrices alone (`mtlib.model.heads.Adjustment`)
         return [Phase(option, [t for t in tasks if TASKS[t].label_kind == "class"], True)]
     if cfg.multitask.task_scheduler in TASK_NAMES:  # `--task_scheduler sst`: that task alone
         tasks = [cfg.multitask.task_scheduler]
