@@ -116,14 +116,13 @@ def test_smart_loss_is_positive_for_every_head_and_reaches_the_weights(kind, out
 
 def test_smart_adds_its_weighted_loss_to_each_batchs_loss(tiny_cfg):
     """The reference computed the SMART loss and dropped it (its return value was discarded); here it counts."""
-    from mtlib.train.smart import smart_loss
-
     from mtlib.data import load_task, resolve_data_dir
     from mtlib.data.batching import encode
     from mtlib.data.tasks import TASKS
     from mtlib.model.amp import Precision
     from mtlib.model.encoders import load_tokenizer
     from mtlib.run.loading import build_model
+    from mtlib.train.smart import smart_loss
     from mtlib.train.update import UpdateContext, batch_loss
 
     cfg = tiny_cfg(use_smart_regularization=True, smart_weight_regularization=0.5, head_dropout=0.0)
@@ -273,9 +272,8 @@ def test_the_four_eda_operations():
 
 
 def test_preparation_is_seeded_recorded_and_touches_only_training_rows(real_data_dir):
-    from mtlib.data.eda import OPERATIONS, prepare_train
-
     from mtlib.data import load_task
+    from mtlib.data.eda import OPERATIONS, prepare_train
     from mtlib.data.tasks import TASKS
 
     splits, _ = load_task(TASKS["sst"], real_data_dir, ("train", "dev"))
@@ -320,7 +318,6 @@ def _streams(**rows):
 def test_pal_sizes_in_micro_batches_as_the_reference():
     """Stage 2 of the reference on this data: p(para) in epoch 1 is 0.69 (micro-batches), not 0.525 (batches)."""
     from mtlib.train.reference_methods import scheduler_sizes
-
     from mtlib.train.task_schedulers import make_scheduler
 
     streams = _streams(sst=8544, para=16235, sts=6040)
@@ -331,9 +328,8 @@ def test_pal_sizes_in_micro_batches_as_the_reference():
 
 
 def test_combine_strategies_only_with_pal_in_the_reference_profile():
-    from mtlib.train.reference_methods import combine_strategy
-
     from mtlib.train.optimization import batches_per_update
+    from mtlib.train.reference_methods import combine_strategy
     from mtlib.train.task_schedulers import draw_update, make_scheduler
 
     flags = {"projection": "pcgrad", "task_scheduler": "random", "combine_strategy": "encourage"}
@@ -347,7 +343,6 @@ def test_combine_strategies_only_with_pal_in_the_reference_profile():
 
 def test_the_frozen_encoder_keeps_its_dropout_in_the_reference_profile():
     from mtlib.train.reference_methods import prepare_phase
-
     from mtlib.train.state import Phase
 
     model = _model()
