@@ -64,6 +64,8 @@ def render(summaries: list[dict[str, Any]], spec: dict[str, str]) -> dict[str, s
     groups whose runs are pooled)."""
     return {
         "comparison": comparison_table(summaries, "comparison", spec.get("order")),
+        # the README's one table: the groups results/tables.json names under `readme`, in that order
+        "readme": comparison_table([s for s in summaries if s.get("group") in spec.get("readme", [])], "comparison", spec.get("readme")),
         "candidates": comparison_table(summaries, "candidates", spec.get("order")),
         "ablation": ablation_table(summaries, spec.get("ablation_base", "")),
         "seeds": seeds_table(summaries),
@@ -82,25 +84,31 @@ def load_summaries(folder: Path | None = None) -> list[dict[str, Any]]:
 
 
 def update_readme(
-    readme: Path = ROOT / "docs" / "results.md", folder: Path | None = None, figure_dir: Path | None = None
+    readme: Path = ROOT / "docs" / "results.md",
+    folder: Path | None = None,
+    figure_dir: Path | None = None,
+    front: Path | None = None,
 ) -> dict[str, str]:
-    """Re-render `readme`'s table blocks from the summaries in `folder` (default results/), and
-    with `figure_dir` also draw the figure of score against CPU minutes there."""
+    """Re-render the table blocks of `readme` (and of `front`, the README's results table) from
+    the summaries in `folder` (default results/), and with `figure_dir` also draw the figure of
+    score against CPU minutes there."""
     folder = folder or RESULTS
     summaries, spec = load_summaries(folder), read_summary(folder / "tables.json")
     if figure_dir is not None:
         budget_figure.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget_figure.BASELINE_GROUP])[0])
     blocks = render(summaries, spec)
     blocks["study"] = study.update_block(folder / "study", figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
-    text = readme.read_text(encoding="utf-8")
-    for name, rendered in blocks.items():
-        start, end = markers(name)
-        if start not in text or end not in text:
-            continue
-        before, rest = text.split(start, 1)
-        _, after = rest.split(end, 1)
-        text = f"{before}{start}\n{rendered}\n{end}{after}"
-    atomic_write_text(readme, text)
+    for page in (readme, front) if front else (readme,):
+        text = page.read_text(encoding="utf-8")
+        for name, rendered in blocks.items():
+            start, end = markers(name)
+            if start not in text or end not in text:
+                continue
+            before, rest = text.split(start, 1)
+            _, after = rest.split(end, 1)
+            text = f"{before}{start}\n{rendered}\n{end}{after}"
+        if text != page.read_text(encoding="utf-8"):
+            atomic_write_text(page, text)
     return blocks
 
 
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         for run_dir in args.record:
             print(f"recorded {record(Path(run_dir), args.label, args.group, args.table, args.shared_cores)}")
         if args.update_readme:
-            for name, block in update_readme(figure_dir=FIGURES).items():
+            for name, block in update_readme(figure_dir=FIGURES, front=ROOT / "README.md").items():
                 print(f"## {name}\n{block}\n")
 
     return run_command("mtlib.result_tables", work)
