@@ -160,3 +160,16 @@ def test_old_module_paths_are_the_new_modules_and_run_with_dash_m():
     assert run_stage.__module__ == "mtlib.run.stages"
     out = subprocess.run([sys.executable, "-m", "mtlib.recipe", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "usage: python -m mtlib.recipe" in out.stdout, out.stderr
+
+
+def test_help_leads_with_every_subcommand(capsys):
+    """`python -m mtlib --help` names the subcommands first (as git does), each with a line, and
+    they are the ones `python -m mtlib COMMAND` runs."""
+    from mtlib.__main__ import SUBCOMMANDS, main
+    from mtlib.config.command_line import COMMANDS
+
+    assert set(COMMANDS) == set(SUBCOMMANDS)
+    assert main(["--help"]) == 0
+    head = capsys.readouterr().out.split("options:")[0]
+    for name in SUBCOMMANDS:
+        assert f"\n  {name} " in head, name

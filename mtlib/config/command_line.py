@@ -23,11 +23,32 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
 
 
+# `python -m mtlib COMMAND`: each runs its own parser (`mtlib.__main__.SUBCOMMANDS`; a test keeps the two in step)
+COMMANDS = {
+    "predict": "answer a task for a CSV, TSV, plain text or --text with a trained run",
+    "export": "write a run's model as a Hugging Face folder",
+    "convert": "read a CS224N reference-project checkpoint (.pt) into an mtlib folder",
+    "compare": "runs side by side: scores with intervals, time, machine, differing settings",
+    "recipe": "a profile's stages end to end, without notebooks",
+    "workbook": "the notebooks 01-04 of a profile, executed by papermill into runs/<run>/",
+    "sweep": "a profile over seeds and a grid of settings, resumable, then compared",
+    "study": "the reference report's Table 2, row by row with seeds, resumable",
+    "results": "record runs into results/ and regenerate the tables of docs/results.md and the README",
+    "data": "fill data/ from a mirror, checking md5 sums",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
+    commands = "\n".join(f"  {name:<10} {text}" for name, text in COMMANDS.items())
     parser = OneLineParser(
         prog="python -m mtlib",
-        description=f"Train and test one BERT encoder on {', '.join(spec.title for spec in TASKS.values())}.",
-        epilog="Subcommands: predict, export, compare, sweep (e.g. python -m mtlib predict --help).",
+        usage="python -m mtlib COMMAND [ARGS]   (python -m mtlib COMMAND --help)\n"
+        "       python -m mtlib [--config PROFILE.yaml] [--FLAG VALUE ...]   (train, or test with --option test)",
+        description=f"One BERT encoder fine-tuned jointly on {', '.join(spec.title for spec in TASKS.values())}.\n\n"
+        f"commands:\n{commands}\n\nWithout a command, the flags below train one stage (or test a checkpoint:\n"
+        "--option test --pretrained_model_name RUN), grouped by the config's sections; a YAML file or a\n"
+        "profile takes the same names.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,  # only what the user typed overrides YAML
         allow_abbrev=False,  # --epoch is an error, not --epochs
     )
