@@ -62,14 +62,13 @@ def outcome(argv: list[str]) -> tuple[int, str]:
 
 def _values(name: str) -> st.SearchStrategy[str]:
     from mtlib.config import _FIELDS
-    from mtlib.config.checks import RANGES
 
     if name in COSTLY:
         return st.sampled_from(SMALL)
     known = [str(c) for c in (_FIELDS[name].metadata.get("choices") or ())] if name in _FIELDS else []
-    if name in RANGES:
-        low, high, _ = RANGES[name]
-        known += [str(low), str(high), str(high * 10), str(-1)]
+    allowed = _FIELDS[name].metadata.get("range") if name in _FIELDS else None
+    if allowed is not None:  # the ends of the declared range, and beyond them
+        known += [str(v) for v in (allowed.low, allowed.high) if v is not None] + [str((allowed.high or 1e6) * 10), str(-1)]
     if name == "tasks":
         known += ["sst", "para,sts", "sts,sts"]
     if name in ("schedule_weights", "task_weights"):

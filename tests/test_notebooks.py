@@ -20,6 +20,7 @@ from conftest import data_dir
 from mtlib.run.stages import STAGE_NAMES
 from mtlib.util import paths
 from mtlib.util.errors import ConfigError
+from mtlib.workbook import notebook_exec
 from mtlib.workbook import runner as workbook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,7 +293,7 @@ def test_each_notebook_runs_with_its_defaults_in_any_order_with_the_kernel_in_no
         source = next(p for p in NOTEBOOKS if p.stem.startswith(key))
         out = tmp_path / f"{i}-{source.name}"
         pm.execute_notebook(
-            str(source), str(out), cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_manager_class=workbook._ipc_kernel_manager()
+            str(source), str(out), cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_manager_class=notebook_exec._ipc_kernel_manager()
         )
         executed.append(nbformat.read(out, as_version=4))
 

@@ -166,8 +166,9 @@ def test_a_pickle_that_runs_code_is_refused_without_running(tmp_path):
 
 def test_prediction_writer_escapes_hostile_text(tmp_path):
     import numpy as np
+    from test_training import read_cs224n
 
-    from mtlib.train.evaluate import Predictions, read_cs224n, read_detailed, write_predictions
+    from mtlib.train.evaluate import Predictions, read_detailed, write_predictions
 
     texts = [("tab\there", 'quote " and ""double""'), ("new\nline", "comma, , and \\ back")]
     pred = Predictions("para", "dev", ["a\tb", "c,d"], texts, np.array([1.0, 0.0]), np.array([0.9, 0.1]), np.array([1.0, 0.0]))

@@ -8,6 +8,7 @@ import pytest
 
 from mtlib.util.errors import ConfigError
 from mtlib.workbook import result_tables as results
+from mtlib.workbook import run_summaries
 
 
 def _summary(run, group, tables, sst, para, sts, wall=600.0, width=0.02):
@@ -76,6 +77,7 @@ def test_record_and_readme_update(tmp_path, monkeypatch):
     (run / "predictions").mkdir()
     (run / "predictions" / "sst-dev-detailed.tsv").write_text("id\tsentence\tlabel\tprediction\na\tx\t0\t0\nb\ty\t1\t0\n")
     monkeypatch.setattr(results, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(run_summaries, "RESULTS", tmp_path / "results")  # where `record` writes
     path = results.record(run, label="cpu profile", group="cpu", table="comparison,ablation")
     saved = json.loads(path.read_text())
     assert saved["recall"] == {"sst": [1.0, 0.0, None, None, None]}

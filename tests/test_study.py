@@ -136,7 +136,7 @@ def test_a_rerun_does_no_finished_work_and_notebook_05_tables_the_smoke_records(
     notebook 05, run by papermill on that runs folder, tables both rows with their one seed."""
     import papermill as pm
 
-    from mtlib.workbook import runner
+    from mtlib.workbook import notebook_exec
 
     runs = tmp_path / "runs"
     first = study.study("smoke", [0], ["base", "base-pal"], root=runs, say=lambda _: None)
@@ -156,7 +156,7 @@ def test_a_rerun_does_no_finished_work_and_notebook_05_tables_the_smoke_records(
         parameters={"runs_dir": str(runs), "profile": "smoke", "out": str(tmp_path / "study")},
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,
-        kernel_manager_class=runner._ipc_kernel_manager(),
+        kernel_manager_class=notebook_exec._ipc_kernel_manager(),
     )
     shown = "\n".join(
         str(o.get("data", {}).get("text/markdown", "")) for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", [])

@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = convert(args.source, args.out, args.tokenizer, args.num_attention_heads, args.overwrite)
         print(f"wrote {weights}; test it with: python -m mtlib --option test --pretrained_model_name {args.out}")
 
-    return run_command("mtlib convert", work)
+    return run_command("mtlib.convert", work)
 
 
 if __name__ == "__main__":

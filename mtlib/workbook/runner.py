@@ -62,7 +62,7 @@ def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_di
 
 WORKBOOK_MARKER = ".mtlib-workbook"  # a run folder the workbook made
 RECIPE_MARKER = ".mtlib-recipe"  # a run folder `mtlib.recipe` (and so `mtlib.sweep`) made
-MAKERS = {"workbook": "python -m mtlib workbook (make workbook)", "recipe": "python -m mtlib recipe"}
+MAKERS = {"workbook": "python -m mtlib.workbook (make workbook)", "recipe": "python -m mtlib.recipe"}
 
 
 def run_maker(folder: Path) -> str | None:
