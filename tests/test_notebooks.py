@@ -306,7 +306,7 @@ def test_each_notebook_runs_with_its_defaults_in_any_order_with_the_kernel_in_no
     assert "Nothing to analyse yet" in text(first) and "notebook 02" in text(first)
     assert sum(bool(c.get("outputs")) for c in first.cells if c.cell_type == "code") == 1, "only the headline speaks"
     assert f"Task files read from `{data.resolve()}`" in text(nb01)
-    assert "individual_pretrain (notebook 02), which run interactive-smoke has not finished: running it first" in text(nb03)
+    assert "starts from individual_pretrain, which run interactive-smoke has not finished: running it first" in text(nb03)
     assert "Stage `individual_pretrain` had finished before: reused" in text(nb02)
     assert "Analysing run `interactive-smoke`, stage `" in text(last)  # the run of MTLIB_PROFILE
     assert (tmp_path / "runs" / "interactive-smoke" / "figures" / "04_sst_confusion.png").is_file()
