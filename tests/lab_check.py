@@ -7,7 +7,12 @@ waits until every code cell has an execution count and the kernel is idle. A not
 error output, on stderr that holds a traceback or an error (other stderr is reported), or on a
 cell that never finishes (--timeout). Each notebook is saved as a screenshot of its whole height
 in --out, with JupyterLab's log. Then a figure the notebooks wrote to runs/<run>/figures/ must
-open in the same Lab (its root is the project root).
+open in the same Lab (its root is the project root), and so must a notebook as `make workbook`
+saves it: notebook 01, executed headless first (papermill, through mtlib.workbook's own `execute`,
+while Lab starts) into runs/workbook-smoke/notebooks/, is opened and not run; every image output
+the file holds must be drawn (decoded <img> in the output areas; PNG draws in an untrusted
+notebook too; outputs are drawn after the cells, so the check waits for them), with no error
+output, the saved execution counts, and the file unchanged (screenshot workbook-smoke-01_*.png).
 
 Nothing of the user's is written: run folders go to a temporary folder under runs/ (Lab reaches
 only what is under the project root; or --runs, which must be under the root too), figures to a

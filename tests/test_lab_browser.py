@@ -1,13 +1,15 @@
 """The notebooks run in JupyterLab, in headless Chromium, as a reader runs them (tests/lab_check.py).
 
 Needs Debian's chromium (/usr/bin/chromium) and playwright (the dev extra): skipped without them,
-except under CI (CI set), where a missing browser fails. About two and a half minutes on two cores.
+except under CI (CI set), where a missing browser fails. About three minutes on two cores (half a
+minute of it: notebook 01 executed headless, as `make workbook` saves it, to open in Lab).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,3 +64,11 @@ def test_notebooks_run_all_cells_in_jupyterlab(tmp_path):
         assert f"[lab-check] {shot.stem}: ok," in output, output
     # Lab's root is the project root: the run's figures open in the same Lab
     assert "[lab-check] runs/interactive-smoke/figures: ok," in output, output
+    # an executed run notebook (as `make workbook` saves it) opens without running: its saved figures drawn
+    executed = "/workbook-smoke/notebooks/01_data_exploration.ipynb: ok, "  # in the run folders' temporary folder under runs/
+    line = next((x for x in output.splitlines() if x.startswith("[lab-check] runs/") and executed in x), None)
+    assert line is not None, output
+    drawn = re.search(r": ok, (\d+)/(\d+) saved image outputs drawn", line)
+    assert drawn and int(drawn[1]) == int(drawn[2]) > 0, line
+    shot = shots / "workbook-smoke-01_data_exploration.png"
+    assert shot.is_file() and shot.stat().st_size > 20_000, output
