@@ -8,6 +8,7 @@ minute of it: notebook 01 executed headless, as `make workbook` saves it, to ope
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -72,3 +73,26 @@ def test_notebooks_run_all_cells_in_jupyterlab(tmp_path):
     assert drawn and int(drawn[1]) == int(drawn[2]) > 0, line
     shot = shots / "workbook-smoke-01_data_exploration.png"
     assert shot.is_file() and shot.stat().st_size > 20_000, output
+
+
+def test_saved_outputs_reads_what_lab_must_show(tmp_path):
+    """The executed notebook's images that Lab must draw are counted from the file: PNG/JPEG
+    outputs (drawn untrusted), not SVG-only ones (an untrusted notebook does not draw them); a
+    stripped copy counts 0 images, which lab_check refuses; a saved error output is reported."""
+    from lab_check import saved_outputs
+
+    png = {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}, "metadata": {}}
+    svg = {"output_type": "display_data", "data": {"image/svg+xml": "<svg/>"}, "metadata": {}}
+    error = {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []}
+    cells = [
+        {"cell_type": "markdown", "source": "# x", "metadata": {}},
+        {"cell_type": "code", "execution_count": 1, "outputs": [png, svg], "source": "", "metadata": {}},
+        {"cell_type": "code", "execution_count": 2, "outputs": [png, error], "source": "", "metadata": {}},
+    ]
+    path = tmp_path / "executed.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert saved_outputs(path) == ([1, 2], 2, ["ValueError: bad"])
+    for cell in cells[1:]:
+        cell.update(outputs=[], execution_count=None)  # as nbstripout leaves it
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert saved_outputs(path) == ([None, None], 0, [])
