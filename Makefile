@@ -52,7 +52,7 @@ study: $(VENV)/.installed data  ## run the reference report's Table 2 (every run
 lab: $(VENV)/.installed data  ## JupyterLab at the project root, opened on notebooks/ (runs/ in the same file browser); the notebooks run with PROFILE into runs/interactive-PROFILE; more flags: LAB_ARGS
 	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
-lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab` in headless Chromium, smoke profile; screenshots to LAB_CHECK_OUT
+lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab` in headless Chromium, smoke profile, then open a run's figure and executed notebook there; screenshots to LAB_CHECK_OUT
 	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)
 
 results: $(VENV)/.installed  ## regenerate the tables of docs/results.md from the recorded runs in results/

@@ -7,7 +7,12 @@ waits until every code cell has an execution count and the kernel is idle. A not
 error output, on stderr that holds a traceback or an error (other stderr is reported), or on a
 cell that never finishes (--timeout). Each notebook is saved as a screenshot of its whole height
 in --out, with JupyterLab's log. Then a figure the notebooks wrote to runs/<run>/figures/ must
-open in the same Lab (its root is the project root).
+open in the same Lab (its root is the project root), and so must a notebook as `make workbook`
+saves it: notebook 01, executed headless first (papermill, through mtlib.workbook's own `execute`,
+while Lab starts) into runs/workbook-smoke/notebooks/, is opened and not run; every image output
+the file holds must be drawn (decoded <img> in the output areas; PNG draws in an untrusted
+notebook too; outputs are drawn after the cells, so the check waits for them), with no error
+output, the saved execution counts, and the file unchanged (screenshot workbook-smoke-01_*.png).
 
 Nothing of the user's is written: run folders go to a temporary folder under runs/ (Lab reaches
 only what is under the project root; or --runs, which must be under the root too), figures to a
@@ -60,6 +65,8 @@ CHROMIUM_ARGS = [
 RUN_NAME = "interactive-smoke"  # the notebooks' default run name under `make lab PROFILE=smoke`
 # the stage folder a notebook reads, and the notebook that writes it
 NEEDS = {"03": ("individual_pretrain", "02"), "04": ("finetune_vaccine", "03")}
+# a run as `make workbook` saves it: notebook 01 (no training; three figures) executed headless
+WORKBOOK_RUN, WORKBOOK_NOTEBOOK = "workbook-smoke", "01"
 # JupyterLab user settings for the check (a temporary --LabApp.user_settings_dir)
 SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
@@ -85,6 +92,7 @@ class Result:
     warnings: list[str] = field(default_factory=list)
     screenshot: Path | None = None
     setup: bool = False
+    unit: str = "code cells run"  # what ran/cells count
 
     @property
     def ok(self) -> bool:
@@ -92,7 +100,7 @@ class Result:
 
     def line(self) -> str:
         status = "ok" if self.ok else "FAILED"
-        text = f"[lab-check] {self.notebook}: {status}, {self.ran}/{self.cells} code cells run in {self.seconds:.1f} s"
+        text = f"[lab-check] {self.notebook}: {status}, {self.ran}/{self.cells} {self.unit} in {self.seconds:.1f} s"
         text += f", {len(self.errors)} error(s), {len(self.warnings)} stderr output(s)"
         if self.screenshot:
             text += f" -> {self.screenshot}"
@@ -378,7 +386,7 @@ def screenshot(page, path: Path) -> Path:
 
 def open_run_figure(page, lab: Lab, runs: Path, out: Path) -> Result:
     """Lab's root is the project root: a figure of runs/<run>/figures/ opens in the same Lab."""
-    result = Result(f"runs/{RUN_NAME}/figures")
+    result = Result(f"runs/{RUN_NAME}/figures", unit="figures opened")
     run = (runs / RUN_NAME).relative_to(ROOT).as_posix()
     figures = sorted((runs / RUN_NAME / "figures").glob("*.png"))
     if not figures:
@@ -391,6 +399,94 @@ def open_run_figure(page, lab: Lab, runs: Path, out: Path) -> Result:
     except Exception as exc:  # playwright's TimeoutError
         result.errors.append(f"{run}/figures/{figures[0].name} did not open in Lab: {exc}")
     result.screenshot = screenshot(page, out / "run-folder-figure.png")
+    return result
+
+
+# ---- a notebook `make workbook` executed, opened as saved -----------------------------------------
+IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif")  # rendered as <img> also in an untrusted notebook
+OUTPUT_IMAGES_JS = """() => {
+  // the images drawn in the current notebook's output areas, and how many of them are decoded
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  if (!panel || !panel.content) return null;
+  const images = [...panel.content.node.querySelectorAll('.jp-OutputArea-output img')];
+  const outputs = [...panel.content.node.querySelectorAll('.jp-OutputArea-output')];
+  return {images: images.length, decoded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+          untrusted: outputs.some(o => /Cannot display an untrusted/i.test(o.innerText))};
+}"""
+
+
+def execute_for_workbook(runs: Path, out: Path) -> tuple[Result, Path | None]:
+    """Notebook WORKBOOK_NOTEBOOK executed headless as `make workbook` does it (mtlib.workbook's
+    own `execute` and parameters, papermill, smoke profile), saved to runs/<WORKBOOK_RUN>/notebooks/."""
+    from mtlib.workbook.notebook_exec import WorkbookError, declared_parameters, execute
+    from mtlib.workbook.runner import notebook_parameters
+
+    source = notebook_paths([WORKBOOK_NOTEBOOK])[WORKBOOK_NOTEBOOK]
+    executed = runs / WORKBOOK_RUN / "notebooks" / source.name
+    result = Result(f"{WORKBOOK_RUN} {source.stem}", setup=True)
+    print(f"[lab-check] setup: {source.stem} headless (papermill) into {executed.relative_to(ROOT)}, to open in Lab ...", flush=True)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    declared = declared_parameters(source)
+    params = {k: v for k, v in notebook_parameters("smoke", WORKBOOK_RUN, str(runs)).items() if k in declared}
+    try:
+        result.seconds = execute(source, executed, params, echo=False)
+    except WorkbookError as exc:
+        result.errors.append(f"setup failed: {exc}")
+    print(f"[lab-check] setup: {source.stem} {'done' if result.ok else 'FAILED'} in {result.seconds:.1f} s", flush=True)
+    return result, executed if result.ok else None
+
+
+def saved_outputs(path: Path) -> tuple[list[int | None], int, list[str]]:
+    """What the file holds: the code cells' execution counts, its image outputs, its error outputs."""
+    cells = [c for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c.get("cell_type") == "code"]
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    images = sum(1 for o in outputs if any(m in o.get("data", {}) for m in IMAGE_MIMES))
+    errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in outputs if o.get("output_type") == "error"]
+    return [c.get("execution_count") for c in cells], images, errors
+
+
+def open_executed_notebook(page, lab: Lab, path: Path, out: Path) -> Result:
+    """An executed notebook of runs/<run>/notebooks/ opens in the same Lab, not run: its saved
+    outputs shown, every image of the file drawn (decoded), no error output; the file unchanged."""
+    rel = path.relative_to(ROOT).as_posix()
+    result = Result(rel, unit="saved image outputs drawn (not run)")
+    before = path.read_bytes()
+    counts, expected, saved_errors = saved_outputs(path)
+    result.cells = expected
+    if not expected:
+        result.errors.append(f"{rel} holds no image output (stripped, or not executed?): nothing to see in Lab")
+    result.errors += [f"{rel} was saved with an error output: {e}" for e in saved_errors]
+    start = time.monotonic()
+    page.goto(lab.url(f"/lab/tree/{rel}", reset=""), wait_until="domcontentloaded")
+    page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
+    sidebar = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+    if sidebar.count():
+        sidebar.first.click()  # close the file browser: the notebook gets the window's width
+    deadline = time.monotonic() + 60
+    shown = page.evaluate(OUTPUT_IMAGES_JS)
+    while (shown is None or shown["decoded"] < max(expected, 1)) and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        shown = page.evaluate(OUTPUT_IMAGES_JS)
+    state = page.evaluate(CELL_STATE_JS)
+    result.seconds = time.monotonic() - start
+    if shown is None or state is None:
+        raise CheckError("window.jupyterapp is missing: JupyterLab did not take --LabApp.expose_app_in_browser")
+    result.ran = shown["decoded"]
+    if shown["decoded"] < expected:
+        result.errors.append(
+            f"Lab draws {shown['decoded']} of the {expected} image output(s) saved in {rel} ({shown['images']} <img> in its output areas)"
+            + (", and says it cannot display an untrusted output" if shown["untrusted"] else "")
+        )
+    shown_counts = [c["count"] for c in state["cells"]]
+    if shown_counts != counts:
+        result.errors.append(f"Lab shows execution counts {shown_counts}, the file holds {counts}: not the saved outputs")
+    for cell in state["cells"]:
+        for output in cell["outputs"]:
+            if output["type"] == "error":
+                result.errors.append(f"cell {cell['index'] + 1} shows an error output: {output['ename']}: {output['evalue']}")
+    result.screenshot = screenshot(page, out / f"{WORKBOOK_RUN}-{path.stem}.png")
+    if path.read_bytes() != before:
+        result.errors.append(f"{rel} changed while open in Lab (it was only to be read)")
     return result
 
 
@@ -497,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
         if all(r.ok for r in results):
             lab = Lab(tmp, dict(os.environ), out / "jupyterlab.log", args.timeout)
             print(f"[lab-check] {shlex.join(lab.command)}", flush=True)
+            result, executed = execute_for_workbook(runs, out)  # while JupyterLab starts
+            results.append(result)
             lab.wait_ready()
             lab.check_settings()
             print(f"[lab-check] JupyterLab up on {lab.base} (autosave off); its log: {lab.log_path}", flush=True)
@@ -526,7 +624,22 @@ def main(argv: list[str] | None = None) -> int:
                         except PlaywrightError as exc:
                             result = Result(f"runs/{RUN_NAME}/figures", errors=[f"browser: {exc}"])
                         results.append(result)
-                        print(result.line().replace("code cells run", "figures opened"), flush=True)
+                        print(result.line(), flush=True)
+                        for text in result.errors:
+                            print("    " + text, flush=True)
+                    if executed is not None:
+                        try:
+                            result = open_executed_notebook(page, lab, executed, out)
+                        except PlaywrightError as exc:
+                            result = Result(
+                                executed.relative_to(ROOT).as_posix(), errors=[f"browser: {exc}"], unit="saved image outputs drawn"
+                            )
+                        try:
+                            lab.shutdown_kernels()  # the kernel Lab started on opening it (nothing ran in it)
+                        except (urllib.error.URLError, OSError) as exc:
+                            raise CheckError(f"JupyterLab stopped answering: {exc}\n{lab.tail()}") from exc
+                        results.append(result)
+                        print(result.line(), flush=True)
                         for text in result.errors:
                             print("    " + text, flush=True)
                 finally:
@@ -548,7 +661,9 @@ def main(argv: list[str] | None = None) -> int:
     print("[lab-check] summary:")
     for result in results:
         print(result.line() if not result.setup else f"[lab-check] {result.notebook}: setup (papermill) in {result.seconds:.1f} s")
-    ok = not failed and not problems and len([r for r in results if not r.setup]) == len(selected) + 1  # + the run folder's figure
+    ok = (
+        not failed and not problems and len([r for r in results if not r.setup]) == len(selected) + 2
+    )  # + the run folder's figure, the executed notebook
     print(f"[lab-check] {'passed' if ok else 'FAILED'} in {time.monotonic() - total:.0f} s; screenshots in {out}", flush=True)
     return 0 if ok else 1
 

@@ -1,13 +1,16 @@
 """The notebooks run in JupyterLab, in headless Chromium, as a reader runs them (tests/lab_check.py).
 
 Needs Debian's chromium (/usr/bin/chromium) and playwright (the dev extra): skipped without them,
-except under CI (CI set), where a missing browser fails. About two and a half minutes on two cores.
+except under CI (CI set), where a missing browser fails. About three minutes on two cores (half a
+minute of it: notebook 01 executed headless, as `make workbook` saves it, to open in Lab).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -62,3 +65,34 @@ def test_notebooks_run_all_cells_in_jupyterlab(tmp_path):
         assert f"[lab-check] {shot.stem}: ok," in output, output
     # Lab's root is the project root: the run's figures open in the same Lab
     assert "[lab-check] runs/interactive-smoke/figures: ok," in output, output
+    # an executed run notebook (as `make workbook` saves it) opens without running: its saved figures drawn
+    executed = "/workbook-smoke/notebooks/01_data_exploration.ipynb: ok, "  # in the run folders' temporary folder under runs/
+    line = next((x for x in output.splitlines() if x.startswith("[lab-check] runs/") and executed in x), None)
+    assert line is not None, output
+    drawn = re.search(r": ok, (\d+)/(\d+) saved image outputs drawn", line)
+    assert drawn and int(drawn[1]) == int(drawn[2]) > 0, line
+    shot = shots / "workbook-smoke-01_data_exploration.png"
+    assert shot.is_file() and shot.stat().st_size > 20_000, output
+
+
+def test_saved_outputs_reads_what_lab_must_show(tmp_path):
+    """The executed notebook's images that Lab must draw are counted from the file: PNG/JPEG
+    outputs (drawn untrusted), not SVG-only ones (an untrusted notebook does not draw them); a
+    stripped copy counts 0 images, which lab_check refuses; a saved error output is reported."""
+    from lab_check import saved_outputs
+
+    png = {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}, "metadata": {}}
+    svg = {"output_type": "display_data", "data": {"image/svg+xml": "<svg/>"}, "metadata": {}}
+    error = {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": []}
+    cells = [
+        {"cell_type": "markdown", "source": "# x", "metadata": {}},
+        {"cell_type": "code", "execution_count": 1, "outputs": [png, svg], "source": "", "metadata": {}},
+        {"cell_type": "code", "execution_count": 2, "outputs": [png, error], "source": "", "metadata": {}},
+    ]
+    path = tmp_path / "executed.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert saved_outputs(path) == ([1, 2], 2, ["ValueError: bad"])
+    for cell in cells[1:]:
+        cell.update(outputs=[], execution_count=None)  # as nbstripout leaves it
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert saved_outputs(path) == ([None, None], 0, [])
