@@ -115,7 +115,7 @@ def scores_table(results: dict[str, Any], comparable: bool) -> list[str]:
 def render(folder: Path, results: dict[str, Any]) -> str:
     """The model card's text (see the module docstring)."""
     order = [s for s in STAGE_NAMES if s in results["stages"]] + [s for s in results["stages"] if s not in STAGE_NAMES]
-    stages = {s: Path(results["stages"][s]["run"]) for s in order}  # in training order (results.json sorts its keys)
+    stages = {s: Path(paths.from_record(results["stages"][s]["run"], folder)) for s in order}  # in training order (results.json sorts its keys)
     stages = {s: (p if p.is_dir() else folder / "stages" / s) for s, p in stages.items()}  # a moved run folder
     final = stages[results["reported_stage"]]
     cfg, manifest = _settings(final), _json(final / "manifest.json")
