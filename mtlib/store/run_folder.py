@@ -2,7 +2,8 @@
 
 runs/<name>/
   config.yaml        the full config (its paths relative: `mtlib.store.recorded_config.record`)
-  command.txt        a command that recreates the run, given in the project root
+  command.txt        a command that recreates the run, given in the project root (paths under it
+                     written from it; a run folder outside it is ".": its paths as config.yaml's)
   manifest.json      versions, git commit (+dirty), data md5 sums, device, data notes
   metrics.jsonl      one JSON object per event (train losses, dev scores, schedule, ...)
   results.json       final dev scores (written atomically)

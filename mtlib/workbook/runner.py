@@ -179,6 +179,8 @@ def recreate_command(profile: str, run_name: str, data_dir: str, encoder: str, e
     given by name included), as recorded in the run's results.json and command.txt."""
     if Path(profile).is_absolute() and Path(profile).is_relative_to(paths.project_root()):
         profile = str(Path(profile).relative_to(paths.project_root()))  # a profile file of the checkout
+    if runs_dir and Path(runs_dir).resolve().is_relative_to(paths.project_root()):  # $MTLIB_RUNS/--runs_dir read from the root
+        runs_dir = Path(runs_dir).resolve().relative_to(paths.project_root()).as_posix()
     words = ["python", "-m", "mtlib.workbook", "--profile", profile, "--run", run_name]
     for flag, value in (("--data_dir", data_dir), ("--encoder", encoder), ("--runs_dir", runs_dir)):
         if value:
