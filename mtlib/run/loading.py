@@ -39,7 +39,7 @@ def load_data(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             splits_ex, task_notes = load_task(spec, data_dir, splits)
-        notes += task_notes + [str(w.message) for w in caught]
+        notes += task_notes + [str(w.message).replace(str(data_dir), shown_path(data_dir, cfg)) for w in caught]  # a file's warning
         data[name] = {}
         for split, examples in splits_ex.items():
             cap = cfg.data.max_train_examples if split == "train" else cfg.data.max_eval_examples
