@@ -104,7 +104,9 @@ def test_bad_input_is_refused_with_the_reason(smoke_run, tmp_path, capsys):
 
 def test_a_run_folder_stands_for_its_reported_checkpoint(smoke_run):
     run = smoke_run("pal-cross")
-    checkpoint = json.loads((run / "results.json").read_text())["test_stage"]["checkpoint"]
+    recorded = json.loads((run / "results.json").read_text())["test_stage"]["checkpoint"]
+    assert recorded == f"./stages/{reported_stage(finished_stages(run))}/model.safetensors"  # from the run folder (issue 25)
+    checkpoint = str(run / recorded)
     assert str(reported_checkpoint(run)) == checkpoint
     assert str(reported_checkpoint(run / "stages" / "test")) == checkpoint  # the test stage: what it tested
     assert reported_checkpoint(run / "stages" / "finetune") == run / "stages" / "finetune" / "model.safetensors"

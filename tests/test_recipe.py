@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from mtlib.run.stages import STAGE_NAMES as STAGES
+from mtlib.store.recorded_config import recorded_config
 from mtlib.store.run_folder import read_metrics
 from mtlib.util.errors import ConfigError, MtlibError
 from mtlib.workbook import recipe
@@ -31,7 +32,8 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     folder = tmp_path / "r1"
     configs = {s: yaml.safe_load((folder / "stages" / s / "config.yaml").read_text()) for s in STAGES}
     for before, after in zip(STAGES, STAGES[1:]):
-        assert configs[after]["train"]["pretrained_model_name"] == str(folder / "stages" / before)
+        assert configs[after]["train"]["pretrained_model_name"] == f"../{before}"  # from the stage's folder (issue 25)
+        assert recorded_config(folder / "stages" / after).train.pretrained_model_name == str(folder / "stages" / before)
     assert configs["finetune_vaccine"]["multitask"]["projection"] == "pcgrad"
     assert configs["finetune"]["multitask"]["projection"] == "none"
     assert all(c["model"]["pair_encoding"] == "sts=bi" for c in configs.values())

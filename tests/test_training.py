@@ -103,7 +103,9 @@ def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
     command = (folder / "command.txt").read_text().strip()
     argv = shlex.split(command)[3:]
     again = parse_args(argv)
-    assert again.to_flat() | {"overwrite": True} == cfg.to_flat() | {"overwrite": True}
+    # the run folder, outside the project, is recorded from itself (issue 25: no absolute path of it)
+    assert again.run.save_path == "." and str(tmp_path) not in command
+    assert again.to_flat() | {"overwrite": True, "save_path": "."} == cfg.to_flat() | {"overwrite": True, "save_path": "."}
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["device"] == "cpu" and "torch" in manifest["versions"]
     assert any("md5 split" in n for n in manifest["data"]["notes"])

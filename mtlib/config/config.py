@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from ..data.tasks import TASK_NAMES
+from ..util import paths
 from ..util.errors import ConfigError
 from . import checks as config_checks
 from . import reference_flags
@@ -116,6 +117,8 @@ class Config:
         """{setting: (self's value, other's)} for every setting that trains differently
         (`RUN_ONLY` settings and `ignore` aside)."""
         mine, theirs = self.to_flat(), other.to_flat()
+        for flat in (mine, theirs):  # the same folder however it is written (a run records it from the project root)
+            flat["data_dir"] = str(paths.data_dir(flat["data_dir"])) if flat["data_dir"] else ""
         skip = set(RUN_ONLY) | set(ignore)
         return {k: (v, theirs[k]) for k, v in mine.items() if k not in skip and v != theirs[k]}
 

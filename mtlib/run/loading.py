@@ -19,6 +19,7 @@ from ..data.tasks import TASKS, pair_mode
 from ..model.encoders import encoder_from_config, load_encoder, load_tokenizer
 from ..model.multitask_bert import ModelSpec, MultitaskBert
 from ..store.checkpoints import check_tokenizer, load_weights_into, read_model_spec, resolve_checkpoint
+from ..util import paths
 from ..util.errors import CheckpointError
 
 
@@ -38,7 +39,7 @@ def load_data(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             splits_ex, task_notes = load_task(spec, data_dir, splits)
-        notes += task_notes + [str(w.message) for w in caught]
+        notes += task_notes + [str(w.message).replace(str(data_dir), shown_path(data_dir, cfg)) for w in caught]  # a file's warning
         data[name] = {}
         for split, examples in splits_ex.items():
             cap = cfg.data.max_train_examples if split == "train" else cfg.data.max_eval_examples
@@ -108,13 +109,18 @@ def _build_model(cfg: Config) -> tuple[MultitaskBert, list[str]]:
         fresh = load_weights_into(model, weights)
         if fresh:
             parts = sorted({k.split(".")[0] + "." + k.split(".")[2] if k.startswith(("pal.", "heads.")) else k for k in fresh})
-            notes.append(f"started from {weights}; newly initialised: {', '.join(parts[:6])}")
+            notes.append(f"started from {shown_path(weights, cfg)}; newly initialised: {', '.join(parts[:6])}")
         else:
-            notes.append(f"started from {weights}")
+            notes.append(f"started from {shown_path(weights, cfg)}")
         return model, notes
     encoder = load_encoder(m.encoder, seed=cfg.train.seed)
     spec = ModelSpec(encoder_name=m.encoder, encoder_config=encoder.config.to_dict(), **spec_kw)
     return MultitaskBert(encoder, spec), notes
+
+
+def shown_path(path: str | Path, cfg: Config) -> str:
+    """`path` in a note the run records: as its run folder records paths (`mtlib.util.paths.recorded`)."""
+    return paths.recorded(path, cfg.run.save_path) if cfg.run.save_path else str(path)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[MultitaskBert, Any]:

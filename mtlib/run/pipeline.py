@@ -33,7 +33,7 @@ from ..train.evaluate import bootstrap_ci, predict_split, summary, write_predict
 from ..train.loop import Recorder
 from ..util.errors import ConfigError
 from ..util.progress import say_once
-from .loading import build_model, load_data, load_model
+from .loading import build_model, load_data, load_model, shown_path
 
 
 @dataclass
@@ -87,7 +87,7 @@ def prepare(cfg: Config, runtime: Runtime | None = None, notes: list[str] | None
     if cfg.train.option == "test":
         model, tokenizer = load_model(cfg.train.pretrained_model_name, precision.device)
         cfg.data = dataclasses.replace(cfg.data, tasks=[t for t in cfg.data.tasks if t in model.spec.tasks])
-        notes.append(f"testing {resolve_checkpoint(cfg.train.pretrained_model_name)}")
+        notes.append(f"testing {shown_path(resolve_checkpoint(cfg.train.pretrained_model_name), cfg)}")
     else:
         tokenizer = load_tokenizer(cfg.model.encoder)
         model, notes = build_model(cfg, tokenizer)
@@ -244,7 +244,7 @@ def _train(p: Prepared, run_dir: RunDir, results: dict[str, Any], recorders: Seq
 
 
 def _record_end(cfg: Config, run_dir: RunDir, result: RunResult, steps: int) -> None:
-    run_dir.write_results(result.to_dict())
+    result.write(run_dir.path)  # its paths relative to the run folder (RunResult.write)
     if cfg.train.option != "test" and not cfg.run.keep_state:
         run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
     if result.dev and cfg.run.tensorboard:  # the test stage has no dev scores: it writes no (empty) event file

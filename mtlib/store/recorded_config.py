@@ -10,6 +10,11 @@ batches per update where a projection left the number to mtlib).
 checkpoint's model.json, and read as it was trained (config.yaml beside the weights: max length
 and precision). Those settings come from the checkpoint; one given by name that says otherwise
 is refused, naming both values.
+
+`record(cfg, folder)` is the config.yaml a run writes: its paths as `mtlib.util.paths.recorded`
+writes them (the run folder itself ".", a stage it started from "../finetune", the data folder
+from the project root), so the folder can move; `recorded_config` reads them back against the
+folder (and the absolute paths of runs recorded before).
 """
 
 from __future__ import annotations
@@ -19,7 +24,12 @@ from typing import Any
 
 from ..config.config import Config, flatten, load_yaml
 from ..config.sections import COMBINE_BATCHES
+from ..util import paths
 from ..util.errors import ConfigError
+
+# settings that name a file or folder: taken from the working directory on the command line
+# (data_dir from the project root), written into a run's records relative to it (issue 25)
+PATH_SETTINGS = ("save_path", "resume", "pretrained_model_name", "data_dir")
 
 # model.json field -> setting: the architecture, rebuilt from the checkpoint
 FROM_MODEL_SPEC = {
@@ -41,6 +51,7 @@ def recorded_config(folder: str | Path) -> Config:
     """A run folder's config.yaml as the run meant it (see the module docstring)."""
     path = Path(folder) / "config.yaml"
     values = flatten(load_yaml(path), str(path))
+    values |= {k: paths.from_record(v, folder) for k, v in values.items() if k in PATH_SETTINGS and isinstance(v, str)}
     if "lr_schedule" not in values:  # recorded by an mtlib that counted epochs in updates
         values = {**values, "lr_schedule": "linear"}
         projection = values.get("projection", "none")
@@ -49,6 +60,17 @@ def recorded_config(folder: str | Path) -> Config:
             values["batches_per_update"] = k
             values["updates_per_epoch"] = values.pop("num_batches_per_epoch", 0)
     return Config.from_dict(values, source=str(path))
+
+
+def record(cfg: Config, folder: str | Path, root_first: bool = False) -> dict[str, Any]:
+    """`cfg` by section, as the run folder `folder` records it (config.yaml): no absolute path
+    (`root_first`: as command.txt does, `mtlib.util.paths.recorded`)."""
+    out = cfg.to_dict()
+    for section in out.values():
+        if section.get("data_dir"):  # from the project root, as --data_dir is read
+            section["data_dir"] = str(paths.data_dir(section["data_dir"]))
+        section |= {k: paths.recorded(v, folder, root_first) for k, v in section.items() if k in PATH_SETTINGS}
+    return out
 
 
 def adopt_checkpoint_settings(cfg: Config, weights: Path, spec: dict[str, Any]) -> list[str]:

@@ -1,8 +1,9 @@
 """The run folder: everything a run leaves behind, and the record of how to make it again.
 
 runs/<name>/
-  config.yaml        the full config
-  command.txt        a command that recreates the run
+  config.yaml        the full config (its paths relative: `mtlib.store.recorded_config.record`)
+  command.txt        a command that recreates the run, given in the project root (paths under it
+                     written from it; a run folder outside it is ".": its paths as config.yaml's)
   manifest.json      versions, git commit (+dirty), data md5 sums, device, data notes
   metrics.jsonl      one JSON object per event (train losses, dev scores, schedule, ...)
   results.json       final dev scores (written atomically)
@@ -16,6 +17,7 @@ runs/<name>/
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import json
 import os
@@ -188,21 +190,31 @@ class RunDir:
             shutil.rmtree(self.path / name, ignore_errors=True)
 
     def record_start(self, cfg: Config, manifest: dict[str, Any]) -> None:
-        flat = cfg.to_flat()
-        flat["save_path"] = str(self.path)
-        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        args = command_line(Config.from_dict(flat))
+        from .recorded_config import record
+
+        with_path = copy.deepcopy(cfg)
+        with_path.run.save_path = str(self.path)
+        atomic_write_text(self.path / "config.yaml", yaml.safe_dump(record(with_path, self.path), sort_keys=False))
+        args = command_line(Config.from_dict(record(with_path, self.path, root_first=True)))
         command = "python -m mtlib " + " ".join(shlex.quote(a) for a in args) + " --overwrite"
         atomic_write_text(self.path / "command.txt", command + "\n")
         base = {
             "created": _dt.datetime.now().isoformat(timespec="seconds"),
-            "argv": sys.argv,
+            "argv": [paths.recorded(a, self.path) if os.path.isabs(a) else a for a in sys.argv],
             "versions": library_versions(),
             "git": git_state(),
             "host": platform.node(),
             "cpu_count": os.cpu_count(),
         }
-        atomic_write_json(self.path / "manifest.json", {**base, **manifest})
+        atomic_write_json(self.path / "manifest.json", {**base, **manifest} | self._portable_data(manifest))
+
+    def _portable_data(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The manifest's data folder and files, written as `mtlib.util.paths.recorded` does."""
+        data = manifest.get("data")
+        if not isinstance(data, dict):
+            return {}
+        files = {paths.recorded(k, self.path) if os.path.isabs(k) else k: v for k, v in data.get("files", {}).items()}
+        return {"data": {**data, "data_dir": paths.recorded(data.get("data_dir", ""), self.path), "files": files}}
 
     # ---- metrics -----------------------------------------------------------------------------
     def log(self, **record: Any) -> None:
@@ -232,9 +244,6 @@ class RunDir:
             self._writer.flush()
             self._writer.close()
             self._writer = None
-
-    def write_results(self, results: dict[str, Any]) -> None:
-        atomic_write_json(self.path / "results.json", results)
 
     def drop_state(self) -> None:
         """Remove the training state of a finished stage (`--keep_state` keeps it)."""

@@ -86,3 +86,49 @@ def check_run_name(name: str) -> str:
 def run_folder(name: str, root: str | Path = "") -> Path:
     """runs/<name>/ (under `root`, else `runs_dir()`)."""
     return runs_dir(root) / check_run_name(name)
+
+
+# ---- paths in a run's records (issue 25) ------------------------------------------------------
+# A run folder records no absolute path of the machine that made it, so it can be moved or
+# copied: a path inside the run (the run folder of a workbook or recipe run, with its stages)
+# is written relative to the folder whose file records it, starting "./" or "../"; another path
+# under the project root is written relative to the project root; a path outside the project
+# cannot be made portable and is kept absolute. `from_record` reads all three, and the absolute
+# paths runs recorded before.
+
+
+def enclosing_run(folder: str | Path) -> Path:
+    """The run a folder belongs to: a workbook or recipe run for its stages (runs/<run>/stages/<stage>/), else itself."""
+    folder = Path(folder)
+    return folder.parent.parent if folder.parent.name == "stages" else folder
+
+
+def recorded(path: str | Path, folder: str | Path, root_first: bool = False) -> str:
+    """`path` as a file of the run folder `folder` records it (see above). A relative `path` is
+    taken from the working directory, as the command line takes it; "" stays "". `root_first`:
+    a path under the project root is written from it even inside the run (command.txt, a
+    command to give in the project root)."""
+    if path in ("", None):
+        return ""
+    target, here = Path(os.path.abspath(Path(path).expanduser())), Path(os.path.abspath(folder))
+    if root_first and target.resolve().is_relative_to(project_root()):
+        return target.resolve().relative_to(project_root()).as_posix()
+    if not target.is_relative_to(enclosing_run(here)):  # perhaps the same place by another spelling (a symlink)
+        target, here = target.resolve(), here.resolve()
+    if target.is_relative_to(enclosing_run(here)):
+        relative = Path(os.path.relpath(target, here)).as_posix()
+        return relative if relative == "." or relative.startswith("../") else f"./{relative}"
+    root = project_root()
+    if target.resolve().is_relative_to(root):
+        return target.resolve().relative_to(root).as_posix()
+    return str(target)  # outside the project: no relative form would survive a move, so kept as it is
+
+
+def from_record(value: str, folder: str | Path) -> str:
+    """A path a record of the run folder `folder` holds, as a path to open: "./" and "../" from
+    `folder`, another relative path from the project root, an absolute one (older runs) as it is."""
+    if not value or Path(value).is_absolute():
+        return value
+    if value == "." or value.startswith(("./", "../")):
+        return os.path.normpath(Path(folder) / value)
+    return str(project_root() / value)

@@ -18,6 +18,7 @@ import yaml
 from ..config.config import Config
 from ..data.tasks import DEV_SPLIT_TASKS, TASKS
 from ..run.stages import BY_NAME, STAGE_NAMES, TEST_STAGE
+from ..store.results_file import summary_as_read
 from ..util import paths
 from ..util.files import atomic_write_text
 from . import narrative
@@ -114,6 +115,7 @@ def scores_table(results: dict[str, Any], comparable: bool) -> list[str]:
 
 def render(folder: Path, results: dict[str, Any]) -> str:
     """The model card's text (see the module docstring)."""
+    results = summary_as_read(results, folder)  # its paths to open, whichever mtlib wrote the file
     order = [s for s in STAGE_NAMES if s in results["stages"]] + [s for s in results["stages"] if s not in STAGE_NAMES]
     stages = {s: Path(results["stages"][s]["run"]) for s in order}  # in training order (results.json sorts its keys)
     stages = {s: (p if p.is_dir() else folder / "stages" / s) for s, p in stages.items()}  # a moved run folder

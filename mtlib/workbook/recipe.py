@@ -29,7 +29,7 @@ from ..store.run_folder import locked
 from ..util import paths
 from ..util.errors import MtlibError, run_command
 from . import report
-from .runner import RECIPE_MARKER, check_run_folder
+from .runner import RECIPE_MARKER, check_run_folder, from_root_if_under
 from .stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_name
 
 
@@ -51,6 +51,16 @@ def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, An
         else:
             raise MtlibError(f"--set {item!r}: unknown stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
     return common, per_stage
+
+
+def recorded_sets(items: list[str]) -> list[str]:
+    """`--set` items as the run records them (results.json, its command): a value that is an
+    absolute path under the project root written from the root, as data_dir is read (issue 25)."""
+    out = []
+    for item in items:
+        key, eq, value = item.partition("=")
+        out.append(f"{key}{eq}{from_root_if_under(value)}")
+    return out
 
 
 def run_recipe(
@@ -101,8 +111,9 @@ def _run_recipe(
     run_test_stage(profile, folder, common, say=say)
     results = report.collect(folder, profile, run_name, finished_stages(folder), {}, [])
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(
-        f" --set {shlex.quote(s)}" for s in sets
+        f" --set {shlex.quote(s)}" for s in recorded_sets(sets)
     )
+    common, per_stage = parse_sets(recorded_sets(sets))
     results["settings"] = {"all_stages": common, **{s: v for s, v in per_stage.items() if v}}
     report.write(folder, results)
     say(str(folder / "results.json"))

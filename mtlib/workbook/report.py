@@ -13,7 +13,8 @@ from typing import Any
 from ..config.config import Config
 from ..data.tasks import TASKS
 from ..run.stages import STAGES, TEST_STAGE, reported_stage, reported_stage_of  # noqa: F401 (reported_stage: re-exported)
-from ..store.results_file import RunResult
+from ..store.recorded_config import recorded_config
+from ..store.results_file import RunResult, summary_as_recorded
 from ..store.run_folder import git_state
 from ..util.files import atomic_write_json, atomic_write_text
 from . import model_card
@@ -56,7 +57,7 @@ def collect(
             "wall_seconds": r.wall_seconds,
             "train_seconds": r.train_seconds,
             "checkpoint": r.checkpoint,
-            "started_from": Config.from_run(path).train.pretrained_model_name or None,
+            "started_from": recorded_config(path).train.pretrained_model_name or None,
         }
     reported = reported_stage_of(per_stage)
     final = per_stage[reported]
@@ -194,7 +195,7 @@ def _rel(path: Path, folder: Path) -> str:
 
 def write(folder: Path, results: dict[str, Any]) -> tuple[Path, Path]:
     """Write results.json, report.md and MODEL_CARD.md into the workbook's run folder."""
-    atomic_write_json(folder / "results.json", results)
+    atomic_write_json(folder / "results.json", summary_as_recorded(results, folder))  # no absolute path: the folder can move
     if results.get("command"):
         atomic_write_text(folder / "command.txt", results["command"] + "\n")
     atomic_write_text(folder / "report.md", markdown(results, folder))

@@ -45,7 +45,7 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
     if "stages" in results:  # a workbook or recipe run: the stage with the best mean dev score
         stage = reported_stage_of(results["stages"])
         results = {**results, **{k: results["stages"][stage][k] for k in ("dev", "ci95", "dev_mean")}, "reported_stage": stage}
-        final_dir = Path(results["stages"][stage]["run"])
+        final_dir = Path(paths.from_record(results["stages"][stage]["run"], run_dir))
         if not final_dir.is_dir():  # the run folder was moved: the stage sits under this one
             final_dir = run_dir / "stages" / stage
         command = results.get("command") or f"make workbook PROFILE={results.get('profile', 'cpu')} RUN={results.get('run', run_dir.name)}"

@@ -174,11 +174,19 @@ def _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, ro
     return results
 
 
+def from_root_if_under(path: str) -> str:
+    """An absolute `path` under the project root, written from the root; any other as it is."""
+    if path and Path(path).is_absolute() and Path(path).resolve().is_relative_to(paths.project_root()):
+        return Path(path).resolve().relative_to(paths.project_root()).as_posix()
+    return path
+
+
 def recreate_command(profile: str, run_name: str, data_dir: str, encoder: str, extra: dict[str, Any] | None, runs_dir: str) -> str:
     """The command that runs this workbook again with the same settings (the notebook parameters
     given by name included), as recorded in the run's results.json and command.txt."""
     if Path(profile).is_absolute() and Path(profile).is_relative_to(paths.project_root()):
         profile = str(Path(profile).relative_to(paths.project_root()))  # a profile file of the checkout
+    data_dir, runs_dir = (from_root_if_under(p) for p in (data_dir, runs_dir))  # both are read from the root (issue 25)
     words = ["python", "-m", "mtlib.workbook", "--profile", profile, "--run", run_name]
     for flag, value in (("--data_dir", data_dir), ("--encoder", encoder), ("--runs_dir", runs_dir)):
         if value:

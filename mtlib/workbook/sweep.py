@@ -31,7 +31,7 @@ from typing import Any
 
 from ..util import paths
 from ..util.errors import ConfigError, run_command
-from .recipe import parse_sets, run_recipe
+from .recipe import parse_sets, recorded_sets, run_recipe
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def finished_with(folder: Path, profile: str, sets: list[str]) -> bool:
     if not done.is_file():
         return False
     recorded = json.loads(done.read_text(encoding="utf-8"))
-    common, per_stage = parse_sets(sets)
+    common, per_stage = parse_sets(recorded_sets(sets))  # as the run recorded them
     wanted = {"all_stages": common, **{s: v for s, v in per_stage.items() if v}}
     if recorded.get("profile") != profile or _training(recorded.get("settings") or {}) != _training(wanted):
         raise ConfigError(
