@@ -93,7 +93,7 @@ def test_reference_flags_mean_what_they_meant():
 
 # ---- SMART --------------------------------------------------------------------------------------------
 def test_smart_uses_the_references_noise_settings():
-    from mtlib import smart
+    from mtlib.train import smart
 
     (call,) = reference_calls("smart_regularization.py", "SMARTLoss")
     settings = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg in ("num_steps", "step_size", "epsilon", "noise_var")}
@@ -254,7 +254,7 @@ def test_rows_to_augment_are_the_references_choice():
 
 
 def test_the_four_eda_operations():
-    from mtlib import eda
+    from mtlib.data import eda
 
     rng = np.random.default_rng(0)
     words = "the good film was not bad".split()
@@ -301,7 +301,7 @@ def test_missing_wordnet_is_one_line_naming_the_install(tiny_cfg, tmp_path, monk
 
 
 def test_wordnet_synonyms_through_nltk():
-    from mtlib import eda
+    from mtlib.data import eda
 
     try:
         synonyms = eda.wordnet_synonyms()

@@ -93,6 +93,7 @@ def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
     import shlex
 
     from mtlib.config.command_line import parse_args
+    from mtlib.util import paths
     from mtlib.workbook.error_plots import RECORDERS
 
     cfg = tiny_cfg(save_path=str(tmp_path / "r"), lr=2e-3, task_scheduler="random")
@@ -105,7 +106,10 @@ def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
     again = parse_args(argv)
     # the run folder, outside the project, is recorded from itself (issue 25: no absolute path of it)
     assert again.run.save_path == "." and str(tmp_path) not in command
-    assert again.to_flat() | {"overwrite": True, "save_path": "."} == cfg.to_flat() | {"overwrite": True, "save_path": "."}
+    # the data folder is recorded from the project root when under it (the command runs there)
+    same = {"overwrite": True, "save_path": ".", "data_dir": str(paths.from_root(cfg.data.data_dir).resolve())}
+    assert str(paths.from_root(again.data.data_dir).resolve()) == same["data_dir"]
+    assert again.to_flat() | same == cfg.to_flat() | same
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["device"] == "cpu" and "torch" in manifest["versions"]
     assert any("md5 split" in n for n in manifest["data"]["notes"])
