@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ from .study_report import (  # noqa: F401 (notebook 05 and the tests call these 
     write_outputs,
 )
 from .study_rows import BY_ID, ROWS, Row
-from .sweep import _seeds, _slug, finished_with, refuse_seed_settings
+from .sweep import _seeds, _slug, refuse_seed_settings, run_each
 
 RECORDS = paths.project_root() / "results" / "study"
 
@@ -55,6 +54,10 @@ class StudyRun:
     @property
     def sets(self) -> list[str]:
         return [*self.row.sets, f"seed={self.seed}"]
+
+    @property
+    def label(self) -> str:
+        return self.row.label
 
 
 def profile_stem(profile: str) -> str:
@@ -95,24 +98,7 @@ def study(
             say(f"not run: {row.label} ({row.id}): {row.not_runnable}")
     runs = plan(profile, seeds, rows)
     runs_dir = paths.runs_dir(root or "")
-    done: dict[str, list[str]] = {"trained": [], "skipped": []}
-    spent: list[float] = []
-    for i, run in enumerate(runs, start=1):
-        folder = runs_dir / run.name
-        all_sets = [*(sets or []), *run.sets]
-        head = f"{i}/{len(runs)} {run.name} ({run.row.label}, seed {run.seed})"
-        if finished_with(folder, profile, all_sets):
-            say(f"{head}: finished before, skipped")
-            done["skipped"].append(run.name)
-            continue
-        say(f"{head}: {'continuing' if folder.exists() else 'training'} ...")
-        start = time.perf_counter()
-        results = run_recipe_for(profile, run, all_sets, runs_dir)
-        spent.append(time.perf_counter() - start)
-        left = sum(1 for r in runs[i:] if not (runs_dir / r.name / "results.json").is_file())
-        eta = f"; about {left * sum(spent) / len(spent) / 60:.1f} min left" if left else ""
-        say(f"{head}: done in {spent[-1]:.0f} s, mean dev {results['dev_mean']:.3f}{eta}")
-        done["trained"].append(run.name)
+    done = run_each(runs, profile, sets or [], runs_dir, say, lambda run, all_sets: run_recipe_for(profile, run, all_sets, runs_dir))
     out = Path(out) if out else runs_dir / "studies" / profile_stem(profile)
     summaries = summaries_of(runs_dir, runs, profile)
     write_outputs(summaries, out)

@@ -141,24 +141,7 @@ def sweep(
     refuse_seed_settings(grid, sets or [])
     runs = plan(profile, seeds, grid)
     runs_dir = paths.runs_dir(root or "")
-    done: dict[str, list[str]] = {"trained": [], "skipped": []}
-    spent: list[float] = []
-    for i, run in enumerate(runs, start=1):
-        folder = runs_dir / run.name
-        all_sets = [*(sets or []), *run.sets]
-        head = f"{i}/{len(runs)} {run.name} ({run.label}, seed {run.seed})"
-        if finished_with(folder, profile, all_sets):
-            say(f"{head}: finished before, skipped")
-            done["skipped"].append(run.name)
-            continue
-        say(f"{head}: {'continuing' if folder.exists() else 'training'} ...")
-        start = time.perf_counter()
-        results = run_recipe(profile, run.name, all_sets, root=runs_dir)
-        spent.append(time.perf_counter() - start)
-        left = sum(1 for r in runs[i:] if not (runs_dir / r.name / "results.json").is_file())
-        eta = f"; about {left * sum(spent) / len(spent) / 60:.1f} min left" if left else ""
-        say(f"{head}: done in {spent[-1]:.0f} s, mean dev {results['dev_mean']:.3f}{eta}")
-        done["trained"].append(run.name)
+    done = run_each(runs, profile, sets or [], runs_dir, say, lambda run, all_sets: run_recipe(profile, run.name, all_sets, root=runs_dir))
     out = Path(out) if out else runs_dir / "sweeps" / "-".join([_slug(Path(profile).stem), *(_slug(k) for k, _ in grid)] or ["seeds"])
     folders = [runs_dir / r.name for r in runs]
     if len(folders) > 1:
@@ -166,6 +149,38 @@ def sweep(
     else:
         say("one run: nothing to compare")
     return {"runs": [r.name for r in runs], **done, "out": str(out)}
+
+
+def run_each(
+    runs: list[Any],
+    profile: str,
+    sets: list[str],
+    runs_dir: Path,
+    say: Callable[[str], None],
+    train: Callable[[Any, list[str]], dict[str, Any]],
+) -> dict[str, list[str]]:
+    """Train each of `runs` (each with a `name`, `sets`, `seed` and `label`) that has not finished
+    with its settings; a finished one is skipped without loading anything, an unfinished one
+    continues. One line per run, with the time left estimated from the runs trained so far."""
+    done: dict[str, list[str]] = {"trained": [], "skipped": []}
+    spent: list[float] = []
+    for i, run in enumerate(runs, start=1):
+        folder = runs_dir / run.name
+        all_sets = [*sets, *run.sets]
+        head = f"{i}/{len(runs)} {run.name} ({run.label}, seed {run.seed})"
+        if finished_with(folder, profile, all_sets):
+            say(f"{head}: finished before, skipped")
+            done["skipped"].append(run.name)
+            continue
+        say(f"{head}: {'continuing' if folder.exists() else 'training'} ...")
+        start = time.perf_counter()
+        results = train(run, all_sets)
+        spent.append(time.perf_counter() - start)
+        left = sum(1 for r in runs[i:] if not (runs_dir / r.name / "results.json").is_file())
+        eta = f"; about {left * sum(spent) / len(spent) / 60:.1f} min left" if left else ""
+        say(f"{head}: done in {spent[-1]:.0f} s, mean dev {results['dev_mean']:.3f}{eta}")
+        done["trained"].append(run.name)
+    return done
 
 
 def _seeds(text: str) -> list[int]:
