@@ -182,7 +182,8 @@ def test_run_and_export_files_honour_the_umask(smoke_run, tmp_path, umask, file_
     import os
 
     from mtlib.run.pipeline import load_model
-    from mtlib.store.checkpoints import atomic_write_json, save_model
+    from mtlib.store.checkpoints import save_model
+    from mtlib.util.files import atomic_write_json
 
     stage = smoke_run("bi-no-pal") / "stages" / "finetune"
     model, tokenizer = load_model(stage)

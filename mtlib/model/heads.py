@@ -20,9 +20,6 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..config.sections import RNN_KINDS  # noqa: F401 (declared on the config's field)
-from ..data.tasks import recurrent_tasks  # noqa: F401 (which tasks; the model reads it from here)
-
 
 class RecurrentReader(nn.Module):
     def __init__(self, kind: str, width: int, hidden: int, with_cls: bool):

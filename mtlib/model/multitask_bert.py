@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.tasks import TASKS, pair_mode
-from .heads import Adjustment, RecurrentReader, recurrent_tasks
+from ..data.tasks import TASKS, pair_mode, recurrent_tasks
+from .heads import Adjustment, RecurrentReader
 from .pal import PALBank
 
 

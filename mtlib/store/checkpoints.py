@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..util.errors import CheckpointError
-from ..util.files import atomic_write_json, file_mode, folder_mode, make_temp_folder, read_json, replace_folder  # noqa: F401
+from ..util.files import atomic_write_json, file_mode, make_temp_folder, read_json, replace_folder
 
 MODEL_WEIGHTS = "model.safetensors"
 MODEL_SPEC = "model.json"
