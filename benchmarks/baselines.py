@@ -23,7 +23,9 @@
   real rows; the task then trains on as many rows as its share buys (a seeded subset, one
   epoch), or on all its rows for as many whole epochs as fit (at most its usual epochs). The
   run records the budget, the calibration, the rows and epochs chosen, and the minutes actually
-  spent (calibration included), so a point on the budget figure is placed by what it cost.
+  spent: the whole process, start-up, model loading and calibration included (the shares are
+  what is left of M after start-up and calibration), so a point on the budget figure is placed
+  by what it cost, as a workbook run's minutes are.
 
 Each writes a run folder that `mtlib.result_tables --record` reads: results.json (dev scores with
 bootstrap 95% intervals, seconds), command.txt, manifest.json and config.yaml.
@@ -43,6 +45,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+STARTED = time.perf_counter()  # a budgeted run's minutes count from here (after its imports): loading is part of its cost
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -273,7 +277,7 @@ def plan_budget(args: argparse.Namespace, tasks: list[str]) -> dict[str, dict[st
     start = time.perf_counter()
     calibrations = {task: calibrate(args, task) for task in tasks}
     spent = time.perf_counter() - start
-    share = max(0.0, args.minutes * 60 - spent) / len(tasks)
+    share = max(0.0, args.minutes * 60 - (time.perf_counter() - STARTED)) / len(tasks)  # what start-up and calibration left
     plans = {}
     for task in tasks:
         splits, _ = load_task(TASKS[task], resolve_data_dir(args.data_dir), ("train", "dev"))
@@ -288,11 +292,14 @@ def plan_budget(args: argparse.Namespace, tasks: list[str]) -> dict[str, dict[st
 
 # ---- run folder --------------------------------------------------------------------------------
 def manifest(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
-    from mtlib.store.run_folder import git_state
+    from mtlib.store.run_folder import cpu_model, git_state
 
     return {
         "device": str(device()),
         "device_name": torch.cuda.get_device_name() if device().type == "cuda" else "cpu",
+        "cpu_model": cpu_model(),  # minutes mean something only beside the CPU and precision they were spent on
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "precision": "bf16" if use_bf16(args.amp) else "fp32",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "created": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -345,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     if all("budget" in r for r in done.values()):  # a budgeted run: its minutes are what it spent
         results["budget_minutes"] = args.minutes
         results["wall_seconds"] = sum(r["budget"]["spent_seconds"] for r in done.values())
+        if set(done) == set(tasks):  # all of them in this process: the whole process, start-up and loading included
+            results["wall_seconds"] = time.perf_counter() - STARTED
     commands = sorted({r["command"] for r in done.values()})
     atomic_write_text(args.out / "command.txt", "\n".join(commands) + "\n")
     write_run(args, results, [TASKS[t].split_note for t in DEV_SPLIT_TASKS if t in done])

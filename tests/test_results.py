@@ -95,42 +95,139 @@ def test_record_and_readme_update(tmp_path, monkeypatch):
     assert "`python -m mtlib --lr 1e-4`" in out  # the table of all runs names each run's command
 
 
+EPYC = {"cpu": "AMD EPYC", "cpu_capability": "AVX512", "precision": "bf16"}
+
+
 def _workbook(run, group, sst, para, sts, minutes, **extra):
     summary = _summary(run, group, ["comparison"], sst, para, sts, wall=minutes * 60)
-    return summary | {"stage_seconds": {"notebook 02": 60.0, "stage finetune": 300.0}, "precision": "fp32"} | extra
+    return summary | {"stage_seconds": {"notebook 02": 60.0, "stage finetune": 300.0}} | EPYC | extra
 
 
-def test_budget_figure_draws_one_point_per_cpu_workbook_configuration(tmp_path):
-    """Seeds of a group are averaged; GPU runs, runs without notebooks (recipe, baselines) and
-    runs of another CPU model or precision stay out; the baselines come from their groups."""
-    from mtlib.workbook import budget_figure
-
-    summaries = [
-        _workbook("cpu-v2-t0", "cpu profile", 0.44, 0.79, 0.86, 11.0, cpu="AMD EPYC", cpu_capability="AVX2", created="2026-11-27"),
-        _workbook("cpu-v2-s1", "cpu profile", 0.46, 0.81, 0.88, 13.0, cpu="AMD EPYC", cpu_capability="AVX2", created="2026-11-28"),
-        _workbook("cpu-old", "earlier", 0.36, 0.80, 0.86, 15.0),  # recorded before the CPU model was: this machine
-        _workbook("cpu-fast", "fast cpu", 0.40, 0.80, 0.86, 4.0, cpu="Intel Xeon", cpu_capability="AVX512-BF16", created="2026-11-01"),
-        _workbook("cpu-bf16", "bf16", 0.40, 0.80, 0.86, 4.0, cpu="AMD EPYC", precision="bf16"),
-        _workbook("gpu-x", "gpu", 0.49, 0.84, 0.87, 1.0, device="cuda"),
-        _summary("base-trainer", budget_figure.BASELINE_GROUP, ["comparison"], 0.47, 0.84, 0.86),
-    ]
-    points = budget_figure.budget_points(summaries)
-    assert [(p["name"], p["runs"]) for p in points] == [("cpu-v2", ["cpu-v2-s1", "cpu-v2-t0"]), ("cpu-old", ["cpu-old"])]
-    assert points[0]["minutes"] == pytest.approx(12.0) and points[0]["dev"] == pytest.approx({"sst": 0.45, "para": 0.80, "sts": 0.87})
-    assert budget_figure.machine_of(summaries) == ("AMD EPYC", "AVX2", "fp32", 2)
-    assert budget_figure.reference_scores(summaries, budget_figure.BASELINE_GROUP) == pytest.approx(
-        {"sst": 0.47, "para": 0.84, "sts": 0.86}
+def _budgeted(run, budget, sst, para, sts, minutes, **extra):
+    return (
+        _summary(run, f"Trainer {budget} min", ["comparison"], sst, para, sts, wall=minutes * 60)
+        | EPYC
+        | {"budget_minutes": budget}
+        | extra
     )
-    png, svg = budget_figure.draw(summaries, tmp_path)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-    text = svg.read_text()
-    assert (
-        "cpu-v2: cpu profile (12.0 min, mean of 2 seeds)" in text
-        and "single-task Trainer 0.470" in text
-        and "AMD EPYC, AVX2, fp32, 2 threads" in text
+
+
+FRONT = [
+    _budgeted("t5-s0", 5, 0.30, 0.70, 0.70, 5.5, created="2026-12-03T17"),
+    _budgeted("t5-s1", 5, 0.32, 0.72, 0.72, 4.5),
+    _budgeted("t10-s0", 10, 0.40, 0.76, 0.80, 10.0),
+    _budgeted("t20-s0", 20, 0.50, 0.82, 0.84, 20.0),
+    _workbook("cpu-a-s0", "cpu profile here", 0.44, 0.80, 0.87, 9.0),
+    _workbook("cpu-a-s1", "cpu profile here", 0.46, 0.80, 0.87, 11.0),
+    _workbook("cheap-s0", "cheap profile here", 0.40, 0.78, 0.86, 5.0),
+    # left out: another CPU, fp32 here, a run that shared the cores, a GPU run, one that names no CPU
+    _budgeted("t5-xeon", 5, 0.9, 0.9, 0.9, 5.0, cpu="Intel Xeon"),
+    _workbook("cpu-fp32", "cpu profile here", 0.9, 0.9, 0.9, 14.0, precision="fp32"),
+    _workbook("cpu-shared", "cpu profile here", 0.9, 0.9, 0.9, 30.0, shared_cores=True),
+    _workbook("gpu-x", "gpu", 0.9, 0.9, 0.9, 1.0, device="cuda"),
+    _workbook("cpu-old", "earlier", 0.9, 0.9, 0.9, 15.0, cpu="", precision=""),
+    _summary("base-trainer", "single-task Trainer", ["comparison"], 0.47, 0.84, 0.86),
+]
+
+
+def test_the_front_has_a_point_per_configuration_on_one_machine_with_its_seeds_range():
+    from mtlib.workbook import budget_figure as front
+
+    assert front.machine_of(FRONT) == ("AMD EPYC", "AVX512", "bf16", 2)  # the newest budgeted Trainer run's
+    lines = front.front(FRONT)
+    trainer, mtlib = lines[front.TRAINER], lines[front.MTLIB]
+    assert [(p["runs"], p["minutes"]) for p in trainer] == [(["t5-s0", "t5-s1"], 5.0), (["t10-s0"], 10.0), (["t20-s0"], 20.0)]
+    assert [(p["runs"], p["minutes"]) for p in mtlib] == [(["cheap-s0"], 5.0), (["cpu-a-s0", "cpu-a-s1"], 10.0)]
+    assert trainer[0]["score"]["sst"] == pytest.approx(0.31) and trainer[0]["low"]["sst"] == 0.30 and trainer[0]["high"]["sst"] == 0.32
+    assert mtlib[1]["score"]["mean"] == pytest.approx((0.45 + 0.80 + 0.87) / 3)
+    assert front.reference_scores(FRONT, "single-task Trainer") == pytest.approx(
+        {"sst": 0.47, "para": 0.84, "sts": 0.86, "mean": (0.47 + 0.84 + 0.86) / 3}
     )
-    assert "cpu-fast" not in text and "gpu-x" not in text
-    assert budget_figure.draw([s for s in summaries if s["device"] != "cpu"], tmp_path / "none") == []
+
+
+def test_the_lines_cross_where_their_difference_changes_sign():
+    from mtlib.workbook import budget_figure as front
+
+    def line(*points):
+        return [{"minutes": m, "score": {"sst": v}} for m, v in points]
+
+    # mtlib 0.40 -> 0.45 over 5..10 min, Trainer 0.30 -> 0.50: the gap 0.10 -> -0.05 closes 2/3 of the way along log minutes
+    span, found = front.crossings(line((5, 0.40), (10, 0.45)), line((5, 0.30), (10, 0.50)), "sst")
+    assert span == (5, 10) and found == [pytest.approx(5 * 2 ** (2 / 3))]
+    assert front.crossings(line((5, 0.40), (10, 0.55)), line((5, 0.30), (10, 0.50)), "sst") == ((5, 10), [])
+    assert front.crossings(line((30, 0.4), (40, 0.5)), line((5, 0.3), (10, 0.5)), "sst") == ((0.0, 0.0), [])
+    assert front.crossings(line((7, 0.4)), line((5, 0.3), (10, 0.5)), "sst") == ((7, 7), [])
+
+
+def test_the_verdict_names_the_machine_every_point_and_who_leads(tmp_path):
+    from mtlib.workbook import budget_figure as front
+
+    text = front.verdict(FRONT)
+    assert text.startswith("Measured on AMD EPYC, AVX512, bf16, 2 threads")
+    assert "| single-task Trainer, sized to the minutes | `t5` | 2 | 5.0 | 0.310 (0.300 to 0.320) |" in text
+    assert "| mtlib, make workbook | `cpu-a` | 2 | 10.0 | 0.450 (0.440 to 0.460) |" in text
+    # SST: mtlib 0.40 at 5 min and 0.45 at 10, Trainer 0.31 and 0.40: mtlib ahead over 5 to 10
+    assert "- SST-5 sentiment: mtlib is ahead over all the minutes both lines span (5.0 to 10.0)." in text
+    assert "- Beyond 10.0 minutes only single-task Trainer, sized to the minutes is recorded" in text
+    assert "xeon" not in text and "cpu-fp32" not in text and "cpu-shared" not in text
+    assert "no budgeted Trainer runs" in front.verdict([s for s in FRONT if "budget_minutes" not in s])
+    assert front.lead(FRONT) == (
+        "At equal CPU minutes on this project's AMD EPYC (AVX512, bf16, 2 threads), from 5.0 to 10.0 minutes, the higher dev "
+        "score is sst: mtlib; para: mtlib; sts: mtlib; the mean: mtlib. mtlib's points span 5.0 to 10.0 minutes, Trainer's 5.0 to 20.0."
+    )
+    crossed = [s | {"dev": {**s["dev"], "sst": 0.35}} if s["run"] == "cpu-a-s0" else s for s in FRONT]
+    crossed = [s | {"dev": {**s["dev"], "sst": 0.39}} if s["run"] == "cpu-a-s1" else s for s in crossed]  # mtlib SST 0.37 at 10 min
+    assert "sst: mtlib below 8." in front.lead(crossed) and "min, Trainer above" in front.lead(crossed)
+
+
+def test_the_figure_draws_the_recorded_points_of_both_lines(tmp_path, monkeypatch):
+    """What is drawn is what the records hold: each line's plotted (minutes, score) per panel."""
+    from mtlib.workbook import budget_figure as front
+    from mtlib.workbook import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "write_figure", lambda fig, folder, name: drawn.setdefault(name, fig) and [])
+    front.draw(FRONT, tmp_path)
+    fig = drawn["score_vs_minutes"]
+    for ax, panel in zip(fig.axes, front.PANELS):
+        plotted = {line.get_label().split(" (")[0]: list(zip(*line.get_data())) for line in ax.lines if line.get_marker() in "so"}
+        for name, points in front.front(FRONT).items():
+            assert [xy for point in plotted[name] for xy in point] == pytest.approx(
+                [xy for p in points for xy in (p["minutes"], p["score"][panel])]
+            )
+    assert "AMD EPYC, AVX512, bf16, 2 threads" in fig._suptitle.get_text()
+    assert front.draw([s for s in FRONT if s["device"] != "cpu"], tmp_path / "none") == []
+
+
+def test_the_recorded_front_figure_is_drawn_from_results_records(monkeypatch, tmp_path):
+    """Every point of the committed records' figure is the mean of a group of results/*.json files:
+    its minutes their mean wall time, its score their mean dev score."""
+    import numpy as np
+
+    from mtlib.workbook import budget_figure as front
+    from mtlib.workbook import plots
+
+    records = results.load_summaries()
+    by_group = {}
+    for s in records:  # a point is timed only by runs that had the cores to themselves
+        if not s.get("shared_cores"):
+            by_group.setdefault(s.get("group"), []).append(s)
+    drawn = {}
+    monkeypatch.setattr(plots, "write_figure", lambda fig, folder, name: drawn.setdefault(name, fig) and [])
+    if not front.draw(records, tmp_path) and not drawn:
+        pytest.skip("no CPU workbook or budgeted Trainer run is recorded")
+    fig = drawn["score_vs_minutes"]
+    for ax, panel in zip(fig.axes, front.PANELS):
+        for line in ax.lines:
+            if line.get_marker() not in "so":
+                continue
+            for x, y in zip(*line.get_data()):
+                assert any(
+                    np.isclose(x, np.mean([r["wall_seconds"] for r in runs]) / 60)
+                    and np.isclose(y, np.mean([front.score(r, panel) for r in runs]))
+                    for runs in by_group.values()
+                    if all("dev" in r and r.get("wall_seconds") for r in runs) and set(front.TASKS) <= set(runs[0]["dev"])
+                ), (panel, x, y)
 
 
 def test_recorded_runs_carry_each_class_recall_and_the_recall_table_shows_the_smallest(tmp_path):

@@ -97,6 +97,8 @@ def update_readme(
     if figure_dir is not None:
         budget_figure.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget_figure.BASELINE_GROUP])[0])
     blocks = render(summaries, spec)
+    blocks["budget"] = budget_figure.verdict(summaries)  # the equal-minutes front: mtlib against Trainer
+    blocks["budget-lead"] = budget_figure.lead(summaries)  # its answer in one paragraph (the README)
     blocks["study"] = study.update_block(folder / "study", figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
     for page in (readme, front) if front else (readme,):
         text = page.read_text(encoding="utf-8")

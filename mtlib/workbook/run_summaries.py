@@ -55,30 +55,34 @@ def summarise(run_dir: Path, label: str = "", group: str = "", table: str = "com
             stage_seconds["stage test"] = round(results["test_stage"]["seconds"], 1)
     manifest = read_summary(final_dir / "manifest.json")
     notes = manifest.get("data", {}).get("notes", []) or results.get("notes", [])
-    return {
-        "run": run_dir.name,
-        "label": label or run_dir.name,
-        "group": group or run_dir.name,
-        "tables": tables,
-        "dev": results.get("dev", {}),
-        "ci95": results.get("ci95", {}),
-        "dev_mean": results.get("dev_mean"),
-        "wall_seconds": results.get("total_seconds", results.get("wall_seconds")),
-        "stage_seconds": stage_seconds,
-        "reported_stage": results.get("reported_stage", ""),
-        "command": command,
-        "settings": results.get("settings", {}),
-        "encoder": _encoder_of(final_dir) or _encoder_of(run_dir),
-        "device": manifest.get("device_name", manifest.get("device", "")),
-        "amp": manifest.get("amp", ""),
-        "threads": manifest.get("threads"),
-        "cpu": manifest.get("cpu_model", ""),
-        "cpu_capability": manifest.get("cpu_capability", ""),
-        "precision": manifest.get("precision", ""),
-        "git": manifest.get("git", {}),
-        "created": manifest.get("created", ""),
-        "para_split": any("md5 split" in str(n) for n in notes),
-    } | ({"recall": recall} if (recall := class_recall(final_dir / "predictions")) else {})
+    return (
+        {
+            "run": run_dir.name,
+            "label": label or run_dir.name,
+            "group": group or run_dir.name,
+            "tables": tables,
+            "dev": results.get("dev", {}),
+            "ci95": results.get("ci95", {}),
+            "dev_mean": results.get("dev_mean"),
+            "wall_seconds": results.get("total_seconds", results.get("wall_seconds")),
+            "stage_seconds": stage_seconds,
+            "reported_stage": results.get("reported_stage", ""),
+            "command": command,
+            "settings": results.get("settings", {}),
+            "encoder": _encoder_of(final_dir) or _encoder_of(run_dir),
+            "device": manifest.get("device_name", manifest.get("device", "")),
+            "amp": manifest.get("amp", ""),
+            "threads": manifest.get("threads"),
+            "cpu": manifest.get("cpu_model", ""),
+            "cpu_capability": manifest.get("cpu_capability", ""),
+            "precision": manifest.get("precision", ""),
+            "git": manifest.get("git", {}),
+            "created": manifest.get("created", ""),
+            "para_split": any("md5 split" in str(n) for n in notes),
+        }
+        | ({"budget_minutes": results["budget_minutes"]} if results.get("budget_minutes") else {})
+        | ({"recall": recall} if (recall := class_recall(final_dir / "predictions")) else {})
+    )
 
 
 def class_recall(predictions: Path) -> dict[str, list[float | None]]:
