@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # One device session's GPU work (one lent H100/H200, about 15 minutes with start-up), as one
-# command that finishes within ~9.5 minutes:
+# command that finishes within ~11 minutes:
 #
 #   bash benchmarks/gpu_batch.sh          # from the repository root, on the GPU machine
 #
 # 1. set-up and a preflight (the smoke profile on CUDA), failing fast;
 # 2. benchmarks/gpu_bench.py alone on the GPU: mtlib against transformers.Trainer, MiniLM and
 #    the bert-base shape, each precision, compile off / default / reduce-overhead, prediction;
-# 3. the default's candidates (the `cpu` profile's recipe with other settings, fp32 as on a CPU
-#    without native bf16, one CPU thread each) side by side on the GPU: their dev scores choose
-#    what the CPU then confirms; only their scores carry over, not their times;
+# 3. with SEARCH=1 only, the default's candidates (the `cpu` profile's recipe with other settings,
+#    fp32 as on a CPU without native bf16, one CPU thread each) side by side on the GPU: their dev
+#    scores chose what the CPU then confirmed; only their scores carry over, not their times;
 # 4. the `gpu` profile on the GPU with AMP and --compile auto, every stage and the test stage,
-#    epochs capped at one per stage, with MiniLM and then the bert-base shape (times only).
+#    epochs capped at one per stage, with MiniLM and then the bert-base shape (times only);
+# 5. the `reference` profile with MiniLM and --compile reduce-overhead, stages cut short: the
+#    accumulation that broke CUDA graphs on the H200 (mtlib.model.compiling), trained end to end.
 #
 # It expects what the device tool carries: the data files in data/, the packaged encoder as
 # .gpu/minilm/ (config, tokenizer, weights in fp16 to fit the transfer limit, widened back to
@@ -20,16 +22,16 @@
 # predictions, no weights), logs.tgz. Each phase has a deadline; a phase cut short keeps what
 # it wrote. DRY=1 runs every phase in seconds on a CPU with the tiny random BERT (the test does).
 set -u
-OUT=${OUT:-/tmp/gpu-out}
+OUT=${OUT:-/tmp/gpu-out} LOGS=${LOGS:-/tmp/logs} RUNS=${RUNS:-/tmp/runs}
 T0=$SECONDS
-mkdir -p "$OUT" /tmp/logs /tmp/runs
+mkdir -p "$OUT" "$LOGS" "$RUNS"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
-export MTLIB_DATA_DIR=$PWD/data MTLIB_RUNS=/tmp/runs
+export MTLIB_DATA_DIR=${MTLIB_DATA_DIR:-$PWD/data} MTLIB_RUNS=$RUNS
 ENC=/tmp/minilm BASE=/tmp/bert-base-shape DEVICE=cuda
-BENCH_S=${BENCH_S:-230} SEARCH_S=${SEARCH_S:-170} PROFILE_S=${PROFILE_S:-140}
+BENCH_S=${BENCH_S:-230} SEARCH_S=${SEARCH_S:-170} PROFILE_S=${PROFILE_S:-140} REFERENCE_S=${REFERENCE_S:-100}
 PY=${PY:-python3}
 if [ -n "${DRY:-}" ]; then  # the plumbing only: tiny model, CPU, a few updates
-  ENC=tiny-random BASE=tiny-random DEVICE=cpu BENCH_S=120 SEARCH_S=120 PROFILE_S=120
+  ENC=tiny-random BASE=tiny-random DEVICE=cpu BENCH_S=120 SEARCH_S=120 PROFILE_S=120 REFERENCE_S=120
 fi
 phase() { echo "== $1 at $((SECONDS - T0)) s"; }
 
@@ -57,8 +59,8 @@ build_shape("/tmp/minilm", Path("/tmp/bert-base-shape"))
 print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.get_device_name())
 EOF
 fi
-timeout 120 $PY -m mtlib.recipe --profile smoke --run preflight --set encoder=$ENC --set device=$DEVICE > /tmp/logs/preflight.log 2>&1 \
-  || { tail -30 /tmp/logs/preflight.log; cp /tmp/logs/preflight.log "$OUT/"; exit 3; }
+timeout 120 $PY -m mtlib.recipe --profile smoke --run preflight --set encoder=$ENC --set device=$DEVICE > $LOGS/preflight.log 2>&1 \
+  || { tail -30 $LOGS/preflight.log; cp $LOGS/preflight.log "$OUT/"; exit 3; }
 set +e
 
 # ---- 2. the benchmark, alone on the GPU ---------------------------------------------------------
@@ -69,17 +71,18 @@ else
   BENCH_ARGS="--encoder bert-base-shape=$BASE --steps 100 --warmup 20"
 fi
 # bert-base shape: every row; MiniLM: the rows its target needs
-OMP_NUM_THREADS=4 timeout $((BENCH_S * 2 / 3)) $PY benchmarks/gpu_bench.py $BENCH_ARGS --out "$OUT/gpu_bench_base.json" --md "$OUT/gpu_bench_base.md" > /tmp/logs/gpu_bench_base.log 2>&1
-echo "bench (bert-base shape) rc=$?"; tail -14 /tmp/logs/gpu_bench_base.log
+OMP_NUM_THREADS=4 timeout $((BENCH_S * 2 / 3)) $PY benchmarks/gpu_bench.py $BENCH_ARGS --out "$OUT/gpu_bench_base.json" --md "$OUT/gpu_bench_base.md" > $LOGS/gpu_bench_base.log 2>&1
+echo "bench (bert-base shape) rc=$?"; tail -14 $LOGS/gpu_bench_base.log
 if [ -z "${DRY:-}" ]; then
   OMP_NUM_THREADS=4 timeout $((BENCH_S / 3)) $PY benchmarks/gpu_bench.py --encoder minilm=$ENC --steps 100 --warmup 20 --amps off,bf16 \
     --compiles off,reduce-overhead --trainer-amps bf16 --predict bf16:reduce-overhead --peak-size 4096 \
-    --out "$OUT/gpu_bench_minilm.json" --md "$OUT/gpu_bench_minilm.md" > /tmp/logs/gpu_bench_minilm.log 2>&1
-  echo "bench (MiniLM) rc=$?"; tail -9 /tmp/logs/gpu_bench_minilm.log
+    --out "$OUT/gpu_bench_minilm.json" --md "$OUT/gpu_bench_minilm.md" > $LOGS/gpu_bench_minilm.log 2>&1
+  echo "bench (MiniLM) rc=$?"; tail -9 $LOGS/gpu_bench_minilm.log
 fi
 
-# ---- 3. the default's candidates, side by side ----------------------------------------------------
+# ---- 3. the default's candidates, side by side (SEARCH=1: they chose the cpu profile of 2026-11-27) ----
 phase search
+if [ -n "${SEARCH:-}" ]; then
 if [ -z "${DRY:-}" ] && nvidia-cuda-mps-control -d 2>/dev/null && timeout 60 $PY -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
   echo "MPS on"
 else
@@ -87,7 +90,7 @@ else
 fi
 launch() {
   local name=$1; shift
-  ( OMP_NUM_THREADS=1 "$@" > "/tmp/logs/$name.log" 2>&1; echo "$name rc=$? at $((SECONDS - T0))s" >> /tmp/logs/done.txt ) &
+  ( OMP_NUM_THREADS=1 "$@" > "$LOGS/$name.log" 2>&1; echo "$name rc=$? at $((SECONDS - T0))s" >> $LOGS/done.txt ) &
 }
 candidate() {  # candidate NAME [--set ...]: the cpu profile's recipe with these settings
   local name=$1; shift
@@ -121,7 +124,8 @@ while [ "$(jobs -rp | wc -l)" -gt 0 ] && [ "$SECONDS" -lt "$END" ]; do sleep 3; 
 echo "search ended at $((SECONDS - T0)) s; still running: $(jobs -rp | wc -l)"
 pkill -f "mtlib.recipe --profile cpu" 2>/dev/null; sleep 2
 echo quit | nvidia-cuda-mps-control 2>/dev/null
-cat /tmp/logs/done.txt 2>/dev/null
+cat $LOGS/done.txt 2>/dev/null
+fi
 
 # ---- 4. the gpu profile, every stage, AMP and compile auto, one epoch per stage -----------------------
 phase profile
@@ -133,13 +137,24 @@ for enc in minilm:$ENC bert-base-shape:$BASE; do
   left=$((END - SECONDS)); [ "$left" -gt 20 ] || break
   name="gpu-profile-${enc%%:*}"
   OMP_NUM_THREADS=4 timeout $left $PY -m mtlib.recipe --profile $PROFILE --run "$name" --set encoder=${enc#*:} --set device=$DEVICE $PROFILE_SETS \
-    > "/tmp/logs/$name.log" 2>&1
-  echo "$name rc=$? at $((SECONDS - T0)) s"; tail -4 "/tmp/logs/$name.log"
+    > "$LOGS/$name.log" 2>&1
+  echo "$name rc=$? at $((SECONDS - T0)) s"; tail -4 "$LOGS/$name.log"
 done
+
+# ---- 5. the reference profile with CUDA graphs: micro-batches of 16 accumulate into 32 (issue 28) ------
+phase reference
+END=$((SECONDS + REFERENCE_S))
+if [ -n "${DRY:-}" ]; then PROFILE=smoke REF_SETS="--set compile=off"
+else PROFILE=reference REF_SETS="--set compile=reduce-overhead --set individual_pretrain.epochs=1 --set finetune.epochs=1 --set finetune.num_batches_per_epoch=60 --set finetune_vaccine.epochs=1 --set finetune_vaccine.num_batches_per_epoch=120"
+fi
+name=reference-profile-minilm-reduce-overhead
+OMP_NUM_THREADS=4 timeout $((END - SECONDS)) $PY -m mtlib.recipe --profile $PROFILE --run "$name" --set encoder=$ENC --set device=$DEVICE $REF_SETS \
+  > "$LOGS/$name.log" 2>&1
+echo "$name rc=$? at $((SECONDS - T0)) s"; tail -4 "$LOGS/$name.log"
 
 # ---- results ----------------------------------------------------------------------------------------
 phase pack
-(cd /tmp && find runs \( -name '*.json' -o -name config.yaml -o -name command.txt -o -name metrics.jsonl -o -name report.md -o -name '*dev-output.csv' \) -print | tar czf "$OUT/runs.tgz" -T -)
-tar czf "$OUT/logs.tgz" -C /tmp logs
+(cd "$(dirname "$RUNS")" && find "$(basename "$RUNS")" \( -name '*.json' -o -name config.yaml -o -name command.txt -o -name metrics.jsonl -o -name report.md -o -name '*dev-output.csv' \) -print | tar czf "$OUT/runs.tgz" -T -)
+tar czf "$OUT/logs.tgz" -C "$(dirname "$LOGS")" "$(basename "$LOGS")"
 ls -la "$OUT"
 phase done

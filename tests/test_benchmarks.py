@@ -110,3 +110,29 @@ def test_gpu_bench_runs_its_rows_on_a_cpu(tmp_path, real_data_dir, monkeypatch):
     assert all(r["sentences_per_s"] > 0 and r["tflop_per_s"] > 0 for r in result["rows"])
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(result["rows"]))
     assert "| tiny | mtlib | off | off |" in md.read_text()
+
+
+def test_the_gpu_batch_plumbing_runs_every_phase_on_a_cpu(tmp_path, real_data_dir):
+    """`DRY=1 bash benchmarks/gpu_batch.sh`: every phase of the one prepared GPU command (preflight,
+    bench, the gpu profile for both encoders, the reference profile) runs on the CPU with the tiny
+    model, and the pack holds each run's records."""
+    import os
+    import subprocess
+    import tarfile
+
+    out, logs, runs = tmp_path / "out", tmp_path / "logs", tmp_path / "runs"
+    env = {**os.environ, "DRY": "1", "OUT": str(out), "LOGS": str(logs), "RUNS": str(runs), "PY": sys.executable}
+    env["MTLIB_DATA_DIR"] = str(real_data_dir)
+    done = subprocess.run(["bash", str(BENCH / "gpu_batch.sh")], cwd=BENCH.parent, env=env, capture_output=True, text=True, timeout=900)
+    printed = done.stdout + done.stderr
+    assert done.returncode == 0, printed[-3000:]
+    for phase in ("setup", "bench", "search", "profile", "reference", "pack", "done"):
+        assert f"== {phase} at" in printed, phase
+    for run in ("gpu-profile-minilm", "gpu-profile-bert-base-shape", "reference-profile-minilm-reduce-overhead"):
+        assert f"{run} rc=0" in printed, run
+    with tarfile.open(out / "runs.tgz") as pack:
+        names = pack.getnames()
+    assert {f"runs/{run}/results.json" for run in ("preflight", "gpu-profile-minilm", "reference-profile-minilm-reduce-overhead")} <= set(
+        names
+    )
+    assert json.loads((out / "gpu_bench_base.json").read_text())["rows"]

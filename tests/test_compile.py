@@ -1,5 +1,5 @@
-"""`--compile`: padded widths, the resolved mode, the CUDA-graph step marker, and compiled training
-that matches eager training (inductor on this machine's CPU, with its gcc)."""
+"""`--compile`: padded widths, the resolved mode, the accumulation-safe CUDA-graph path driven on the
+CPU, and compiled training that matches eager training (inductor on this machine's CPU, with its gcc)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from mtlib.data.batching import Encoded, collate
 from mtlib.data.task_files import Examples
 from mtlib.model.amp import Precision
-from mtlib.model.compiling import PAD_MULTIPLE, _new_graph_step, pad_multiple, resolve_compile
+from mtlib.model.compiling import PAD_MULTIPLE, pad_multiple, resolve_compile
 
 
 def _encoded(lengths: list[int]) -> Encoded:
@@ -42,14 +42,68 @@ def test_auto_compiles_nothing_until_cuda_graphs_have_trained_on_a_gpu():
     assert Precision.create("cpu", "off", "auto").compile == "off"
 
 
-def test_the_graph_step_marker_fires_only_without_gradients(monkeypatch):
-    calls = []
-    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: calls.append(1))
-    _new_graph_step(torch.nn.Identity(), ())
-    assert calls == []  # training: CUDA-graph trees end a step when its backward has run
-    with torch.no_grad():
-        _new_graph_step(torch.nn.Identity(), ())
-    assert calls == [1]
+def test_cuda_graphs_make_every_encoder_call_a_graph_step(tiny_cfg):
+    from mtlib.model.compiling import compile_encoder, new_graph_step
+    from mtlib.model.encoders import load_tokenizer
+    from mtlib.run.loading import build_model
+
+    for mode, step in (("reduce-overhead", new_graph_step), ("default", None), ("off", None)):
+        model, _ = build_model(tiny_cfg(), load_tokenizer("tiny-random"))
+        compile_encoder(model, mode)  # lazy: nothing compiles before the first call
+        assert model.graph_step is step
+    assert Precision.create("cpu", "off", "reduce-overhead").graph_safe and not Precision.create("cpu", "off", "default").graph_safe
+
+
+def _accumulating_update(tiny_cfg, graph_safe: bool, pool: bool) -> tuple[dict[str, torch.Tensor], int]:
+    """One task's gradients over 2 batches of 6 rows in micro-batches of 2 (6 compiled calls
+    and backwards accumulating into one update), through `mtlib.train.update.task_backward`.
+    `pool`: a stand-in for the CUDA-graph pool, on the CPU: a gradient a backward created is
+    graph memory unless `Precision.backward` has copied it out (owned), and the next graph step
+    overwrites it (NaN), as a replay would. Returns the gradients and the steps."""
+    from mtlib.data import load_task, resolve_data_dir
+    from mtlib.data.batching import encode
+    from mtlib.data.tasks import TASKS
+    from mtlib.model import compiling
+    from mtlib.model.encoders import load_tokenizer
+    from mtlib.run.loading import build_model
+    from mtlib.train.update import UpdateContext, task_backward
+
+    cfg = tiny_cfg(encoder_dropout=0.0, head_dropout=0.0, max_batch_size_sst=2)
+    tokenizer = load_tokenizer("tiny-random")
+    model, _ = build_model(cfg, tokenizer)
+    rows, _ = load_task(TASKS["sst"], resolve_data_dir(cfg.data.data_dir), ("dev",))
+    data = {"sst": {"train": encode(rows["dev"].subset(range(12)), tokenizer, 32, "cross")}}
+    precision = Precision(
+        torch.device("cpu"), "off", torch.amp.GradScaler("cpu", enabled=False), "reduce-overhead" if graph_safe else "off"
+    )
+    steps = []
+
+    def graph_step() -> None:  # a replay overwrites the graph memory of the last step: every gradient not owned
+        steps.append(1)
+        for p in model.parameters():
+            if p.grad is not None and not getattr(p.grad, compiling.OWNED, False):
+                p.grad.fill_(float("nan"))
+
+    if pool:
+        model.graph_step = graph_step
+    bench = UpdateContext(cfg, model, precision, data, tokenizer.pad_token_id)
+    task_backward(bench, "sst", [np.arange(6), np.arange(6, 12)], 2)
+    graph_step() if pool else None  # the next update's first call
+    return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}, len(steps)
+
+
+def test_accumulated_gradients_survive_a_graph_pool_that_each_step_overwrites(tiny_cfg):
+    """The CPU run of the CUDA-graph path (mtlib.model.compiling): a step before every encoder
+    call and each new gradient copied out of graph memory give the eager gradients (to float rounding),
+    where leaving the gradients in graph memory (as before) loses them."""
+    eager, _ = _accumulating_update(tiny_cfg, graph_safe=False, pool=False)
+    safe, steps = _accumulating_update(tiny_cfg, graph_safe=True, pool=True)
+    unsafe, _ = _accumulating_update(tiny_cfg, graph_safe=False, pool=True)
+    assert steps == 6 + 1  # one step per micro-batch's encoder call, and the next update's
+    assert eager.keys() == safe.keys() and any("encoder" in n for n in eager)
+    for name in eager:
+        torch.testing.assert_close(safe[name], eager[name], rtol=1e-5, atol=1e-7)  # the embedding's backward sums in any order
+    assert any(torch.isnan(g).any() for g in unsafe.values())  # the H200's failure, reproduced
 
 
 def _losses(run_dir) -> list[dict[str, float]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from ..config.sections import AMP_MODES, DEVICES  # noqa: F401 (declared on the config's fields)
 from ..data.batching import collate
 from ..util.errors import ConfigError
-from .compiling import pad_multiple, resolve_compile
+from .compiling import own_gradients, pad_multiple, resolve_compile
 
 
 def resolve_device(name: str) -> torch.device:
@@ -79,6 +80,18 @@ class Precision:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         return cls(device, mode, scaler, resolve_compile(compile, device))
+
+    @property
+    def graph_safe(self) -> bool:
+        """Own each gradient after a backward (`mtlib.model.compiling`): with CUDA graphs only."""
+        return self.compile == "reduce-overhead"
+
+    def backward(self, loss: torch.Tensor, parameters: Iterable[torch.nn.Parameter]) -> None:
+        """The (scaled) backward of `loss`; with CUDA graphs, the new gradients of `parameters`
+        are then copied out of graph memory, so the next compiled call cannot overwrite them."""
+        self.scaler.scale(loss).backward()
+        if self.graph_safe:
+            own_gradients(parameters)
 
     @property
     def pad_multiple(self) -> int:

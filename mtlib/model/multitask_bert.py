@@ -15,6 +15,7 @@ where a sentence encoder's zero-shot cosine is, and training moves on from there
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -75,6 +76,7 @@ class MultitaskBert(nn.Module):
         super().__init__()
         self.spec = spec
         self.encoder = encoder
+        self.graph_step: Callable[[], None] | None = None  # set by mtlib.model.compiling for CUDA graphs
         hidden = encoder.config.hidden_size
         self._bi_tasks = frozenset(t for t in spec.tasks if TASKS[t].is_pair and pair_mode(spec.pair_encoding, t) == "bi")
         self.heads = nn.ModuleDict()
@@ -171,6 +173,8 @@ class MultitaskBert(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(pooled representation, token states)."""
         context = self.pal.task(task, attention_mask) if self.pal is not None else contextlib.nullcontext()
+        if self.graph_step is not None:  # CUDA graphs: each encoder call is a new graph step (mtlib.model.compiling)
+            self.graph_step()
         with context:
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
         hidden = out.last_hidden_state

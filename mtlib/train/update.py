@@ -91,7 +91,7 @@ def task_backward(bench: UpdateContext, task: str, rows: list[np.ndarray], n_bat
             batch = precision.batch(bench.data[task]["train"], micro, bench.pad_id)
             loss = batch_loss(bench, task, batch)
             share = len(micro) / len(index)
-            precision.scaler.scale(loss * (weight * share)).backward()
+            precision.backward(loss * (weight * share), bench.model.parameters())
             total += loss.detach() * share / n_batches
     return total
 
@@ -171,7 +171,7 @@ def probe_conflicts(bench: UpdateContext, tasks: list[str], shared: list[torch.n
         batch = bench.precision.batch(bench.data[task]["train"], dist.shard(bench.probe[task]), bench.pad_id)
         with bench.precision.autocast():
             output = bench.model(task, **batch)
-        bench.precision.scaler.scale(bench.loss(task, output, batch["labels"])).backward()
+        bench.precision.backward(bench.loss(task, output, batch["labels"]), bench.model.parameters())
 
     cuda = [bench.precision.device] if bench.precision.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # the probe's dropout draws leave training's random stream alone
