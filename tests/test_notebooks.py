@@ -247,6 +247,44 @@ def test_executed_notebooks_are_in_the_run_folder_not_over_the_sources(smoke):
 
 
 @pytest.mark.slow
+def test_executed_notebooks_name_no_place_of_this_machine(smoke):
+    """Papermill's metadata, the injected parameters and the printed output name places as the
+    run's records do: in the run from the run folder, in the project from its root (issue 25)."""
+    from mtlib.util import paths
+
+    forbidden = {str(smoke["folder"]), str(smoke["folder"].resolve()), str(paths.project_root())}
+    for source in NOTEBOOKS:
+        executed = smoke["folder"] / "notebooks" / source.name
+        text = executed.read_text(encoding="utf-8")
+        assert not [p for p in forbidden if p in text], source.name
+        meta = nbformat.read(executed, as_version=4).metadata.papermill
+        assert (meta.input_path, meta.output_path) == (f"notebooks/{source.name}", f"./notebooks/{source.name}")
+    printed = (smoke["folder"] / "notebooks" / "03_staged_finetuning.ipynb").read_text(encoding="utf-8")
+    assert "./stages/finetune/model.safetensors" in printed
+
+
+def test_portable_notebooks_rewrite_only_whole_paths(tmp_path):
+    from mtlib.util import paths
+    from mtlib.workbook.notebook_exec import make_portable
+
+    run = tmp_path / "runs" / "r1"
+    (run / "notebooks").mkdir(parents=True)
+    root = paths.project_root()
+    lines = [f"{run}/stages/x/model.safetensors", f"{run}", f"{run}-other/a", f"{root}/data/sst.csv", f"{root}x/a", "/elsewhere/a"]
+    notebook = run / "notebooks" / "n.ipynb"
+    notebook.write_text("\n".join(lines), encoding="utf-8")
+    make_portable(notebook, run)
+    assert notebook.read_text(encoding="utf-8").splitlines() == [
+        "./stages/x/model.safetensors",
+        ".",
+        f"{run}-other/a",
+        "data/sst.csv",
+        f"{root}x/a",
+        "/elsewhere/a",
+    ]
+
+
+@pytest.mark.slow
 def test_a_failing_cell_fails_the_command_with_papermills_error(tmp_path, capsys, monkeypatch):
     """A workbook whose 02 raises: exit status 1, papermill's error on stderr, 03 never runs.
     (Stand-in notebooks with no imports, so the kernel starts in a few seconds.)"""

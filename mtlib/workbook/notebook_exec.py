@@ -109,5 +109,21 @@ def execute(source: Path, output: Path, parameters: dict[str, Any], echo: bool =
     return time.perf_counter() - start
 
 
+def make_portable(notebook: Path, run_dir: Path) -> None:
+    """Write the absolute paths an executed notebook holds (papermill's metadata, the injected
+    parameters, printed output) as the run's records write them (`paths.recorded`): a place in
+    the run from the run folder ("./stages/finetune/model.safetensors"), one in the project from
+    its root ("notebooks/03_staged_finetuning.ipynb", "data"); a place outside both stays as it is."""
+    from ..util import paths
+    from ..util.files import atomic_write_text
+
+    text = notebook.read_text(encoding="utf-8")
+    places = {str(run_dir), os.path.abspath(run_dir), str(Path(run_dir).resolve()), str(paths.project_root())}
+    pattern = "|".join(re.escape(p) for p in sorted(places, key=len, reverse=True))  # the run before the project holding it
+    portable = re.sub(rf"(?:{pattern})(?:/[\w.+@%=-]+)*(?![\w.+@%=-])", lambda m: paths.recorded(m.group(0), run_dir), text)
+    if portable != text:
+        atomic_write_text(notebook, portable)
+
+
 def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)

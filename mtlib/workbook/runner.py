@@ -40,7 +40,7 @@ from ..util import paths
 from ..util.errors import ConfigError, run_command
 from ..util.files import has_content
 from . import report
-from .notebook_exec import KernelDied, WorkbookError, declared_parameters, execute  # noqa: F401 (raised here too)
+from .notebook_exec import KernelDied, WorkbookError, declared_parameters, execute, make_portable  # noqa: F401 (raised here too)
 from .parameters import check_parameters, one_profile
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
@@ -163,7 +163,11 @@ def _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, ro
         given = {k: v for k, v in wanted.items() if k in declared[key]}
         output = folder / "notebooks" / source.name
         say(f"[workbook] {source.stem} ...")
-        seconds = execute(source, output, given, echo)
+        try:
+            seconds = execute(source, output, given, echo)
+        finally:  # a failed notebook too: the executed copy names no place of this machine
+            if output.is_file():
+                make_portable(output, folder)
         say(f"[workbook] {source.stem} done in {seconds:.1f} s")
         notebooks[key] = {"seconds": seconds, "executed": str(output), "parameters": given, "stages": list(NOTEBOOK_STAGES.get(key, ()))}
     figures = sorted((folder / "figures").glob("*.*"), key=lambda p: (p.name[:2], p.name))
