@@ -20,8 +20,9 @@
   machine at hand, training and dev prediction included. Each task asked for gets an equal share (M/3
   minutes for all three; equal, not by size: the question is what an afternoon buys each task). A
   short calibration per task times a few optimizer steps and a dev batch of the real model on
-  real rows; the task then trains on as many rows as its share buys (a seeded subset, one
-  epoch), or on all its rows for as many whole epochs as fit (at most its usual epochs). The
+  real rows; the task then takes as many optimizer steps as its share buys: on a seeded subset
+  of its rows when that is under one epoch, else on all its rows, a fractional number of epochs
+  (`max_steps`; at most its usual epochs). The
   run records the budget, the calibration, the rows and epochs chosen, and the minutes actually
   spent: the whole process, start-up, model loading and calibration included (the shares are
   what is left of M after start-up and calibration), so a point on the budget figure is placed
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
-STARTED = time.perf_counter()  # a budgeted run's minutes count from here (after its imports): loading is part of its cost
+STARTED = time.perf_counter()  # the command line's start (after its imports): loading is part of a budgeted run's cost
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -190,10 +191,10 @@ def trainer_task(args: argparse.Namespace, task: str, sizing: dict[str, Any] | N
     model = hf_model(args.encoder, task, args.seed)
     epochs = sizing["epochs"] if sizing else args.epochs or EPOCHS[task]
     bf16 = use_bf16(args.amp)
-    steps = epochs * -(-len(train_ds) // args.batch_size)
+    steps = sizing["steps"] if sizing else epochs * -(-len(train_ds) // args.batch_size)
     with tempfile.TemporaryDirectory(prefix="baseline-hf-") as tmp:
         targs = TrainingArguments(
-            output_dir=tmp, num_train_epochs=epochs, per_device_train_batch_size=args.batch_size,
+            output_dir=tmp, num_train_epochs=epochs, max_steps=steps, per_device_train_batch_size=args.batch_size,
             per_device_eval_batch_size=args.eval_batch_size, learning_rate=args.lr, weight_decay=0.01,
             warmup_steps=int(0.1 * steps), lr_scheduler_type="linear", seed=args.seed, data_seed=args.seed,
             bf16=bf16, use_cpu=device().type == "cpu", eval_strategy="no", save_strategy="no", report_to="none",
@@ -261,13 +262,16 @@ def calibrate(args: argparse.Namespace, task: str, steps: int = 3) -> dict[str, 
 def size_task(
     share_seconds: float, calibration: dict[str, float], train_rows: int, dev_rows: int, batch_size: int, max_epochs: int
 ) -> dict[str, Any]:
-    """Rows and epochs that fill `share_seconds`: the dev pass first, then as many optimizer
-    steps as the rest buys; all rows for whole epochs when that is more than one epoch."""
+    """Rows and optimizer steps that fill `share_seconds`: the dev pass first, then as many steps
+    as the rest buys: on a seeded subset of the rows when that is under one epoch, else on all
+    rows for as many steps as fit (a fractional number of epochs), at most `max_epochs` epochs."""
     train_seconds = max(0.0, share_seconds - dev_rows * calibration["dev_row_seconds"])
-    rows = max(batch_size, int(train_seconds / calibration["step_seconds"]) * batch_size)
-    if rows < train_rows:
-        return {"rows": rows, "epochs": 1}
-    return {"rows": 0, "epochs": max(1, min(max_epochs, rows // train_rows))}  # rows 0: every row
+    steps = max(1, int(train_seconds / calibration["step_seconds"]))
+    if steps * batch_size < train_rows:
+        return {"rows": steps * batch_size, "steps": steps, "epochs": 1.0}
+    per_epoch = -(-train_rows // batch_size)
+    steps = min(steps, max_epochs * per_epoch)
+    return {"rows": 0, "steps": steps, "epochs": round(steps / per_epoch, 3)}  # rows 0: every row
 
 
 def plan_budget(args: argparse.Namespace, tasks: list[str]) -> dict[str, dict[str, Any]]:
@@ -277,7 +281,7 @@ def plan_budget(args: argparse.Namespace, tasks: list[str]) -> dict[str, dict[st
     start = time.perf_counter()
     calibrations = {task: calibrate(args, task) for task in tasks}
     spent = time.perf_counter() - start
-    share = max(0.0, args.minutes * 60 - (time.perf_counter() - STARTED)) / len(tasks)  # what start-up and calibration left
+    share = max(0.0, args.minutes * 60 - (time.perf_counter() - args.started)) / len(tasks)  # what start-up and calibration left
     plans = {}
     for task in tasks:
         splits, _ = load_task(TASKS[task], resolve_data_dir(args.data_dir), ("train", "dev"))
@@ -317,8 +321,10 @@ def write_run(args: argparse.Namespace, results: dict[str, Any], notes: list[str
     print(json.dumps({k: results[k] for k in ("dev", "ci95", "dev_mean")}, indent=1))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
+    """`started`: when the command began (the module's import, from the command line); else now."""
     args = parse_args(argv)
+    args.started = time.perf_counter() if started is None else started
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.kind == "zero-shot":
@@ -353,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         results["budget_minutes"] = args.minutes
         results["wall_seconds"] = sum(r["budget"]["spent_seconds"] for r in done.values())
         if set(done) == set(tasks):  # all of them in this process: the whole process, start-up and loading included
-            results["wall_seconds"] = time.perf_counter() - STARTED
+            results["wall_seconds"] = time.perf_counter() - args.started
     commands = sorted({r["command"] for r in done.values()})
     atomic_write_text(args.out / "command.txt", "\n".join(commands) + "\n")
     write_run(args, results, [TASKS[t].split_note for t in DEV_SPLIT_TASKS if t in done])
@@ -361,4 +367,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(started=STARTED))
