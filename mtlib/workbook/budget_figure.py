@@ -131,6 +131,18 @@ def at(points: list[dict[str, Any]], panel: str, minutes: float) -> float:
     return float(np.interp(np.log(minutes), np.log([p["minutes"] for p in points]), [p["score"][panel] for p in points]))
 
 
+def band_at(points: list[dict[str, Any]], panel: str, minutes: float) -> tuple[float, float]:
+    """A line's seed range on `panel` at `minutes`, straight between its points on log minutes."""
+    xs = np.log([p["minutes"] for p in points])
+    return tuple(float(np.interp(np.log(minutes), xs, [p[k][panel] for p in points])) for k in ("low", "high"))  # type: ignore[return-value]
+
+
+def within_seeds(lines: dict[str, list[dict[str, Any]]], panel: str, minutes: float) -> bool:
+    """Do the two lines' seed ranges overlap at `minutes`? Then which is ahead there is not told apart."""
+    (a_low, a_high), (b_low, b_high) = band_at(lines[MTLIB], panel, minutes), band_at(lines[TRAINER], panel, minutes)
+    return a_low <= b_high and b_low <= a_high
+
+
 def leader(lines: dict[str, list[dict[str, Any]]], panel: str, minutes: float) -> str:
     """Which line scores higher on `panel` at `minutes`."""
     return "mtlib" if at(lines[MTLIB], panel, minutes) > at(lines[TRAINER], panel, minutes) else "Trainer"
@@ -168,8 +180,9 @@ def verdict(summaries: list[dict[str, Any]]) -> str:
             )
         else:
             where = ", ".join(f"{x:.1f}" for x in found)
+            tie = " (there within the seed ranges)" if within_seeds(lines, panel, lo) else ""
             said.append(
-                f"{_title(panel)}: {leader(lines, panel, lo)} is ahead at {lo:.1f} minutes, {leader(lines, panel, hi)} at {hi:.1f}; the lines cross at {where} minutes."
+                f"{_title(panel)}: {leader(lines, panel, lo)} is ahead at {lo:.1f} minutes{tie}, {leader(lines, panel, hi)} at {hi:.1f}; the lines cross at {where} minutes."
             )
     for side, pick in (("below", 0), ("beyond", -1)):  # what only one line reaches
         ends = {line: points[pick]["minutes"] for line, points in lines.items()}
@@ -198,11 +211,12 @@ def lead(summaries: list[dict[str, Any]]) -> str:
     parts = []
     for panel in PANELS:
         (lo, hi), found = crossings(lines[MTLIB], lines[TRAINER], panel)
-        name = "the mean" if panel == "mean" else TASKS[panel].name
+        name = "the mean" if panel == "mean" else TASKS[panel].name.upper()
         if hi == 0:
             parts.append(f"{name}: no shared minutes")
         elif found:
-            parts.append(f"{name}: {leader(lines, panel, lo)} below {found[0]:.1f} min, {leader(lines, panel, hi)} above")
+            tie = " (within the seed ranges)" if within_seeds(lines, panel, lo) else ""
+            parts.append(f"{name}: {leader(lines, panel, lo)} below {found[0]:.1f} min{tie}, {leader(lines, panel, hi)} above")
         else:
             parts.append(f"{name}: {leader(lines, panel, np.sqrt(lo * hi))}")
     spans = {line: (points[0]["minutes"], points[-1]["minutes"]) for line, points in lines.items()}
