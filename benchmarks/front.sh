@@ -18,7 +18,7 @@ mkdir -p "$RUNS"
 cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 caps=$($PY -c "import torch; print(torch.backends.cpu.get_cpu_capability())")
 echo "front on: $cpu ($caps), $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-record() { $PY -m mtlib.result_tables --record "$@"; }
+record() { $PY -m mtlib results --record "$@"; }
 
 for step in $PLAN; do
   IFS=: read -r kind what seed <<<"$step"

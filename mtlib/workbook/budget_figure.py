@@ -54,6 +54,12 @@ def machine_of(summaries: list[dict[str, Any]]) -> tuple[str, str, str, int]:
     return newest["cpu"], newest.get("cpu_capability", ""), newest["precision"], int(newest.get("threads") or 0)
 
 
+def machine_text(summaries: list[dict[str, Any]]) -> str:
+    """`machine_of` as the figure and the table name it: "AMD EPYC, AVX512, bf16, 2 threads"."""
+    cpu, capability, precision, threads = machine_of(summaries)
+    return ", ".join(x for x in (cpu, capability, precision, f"{threads} threads" if threads else "") if x)
+
+
 def short_name(runs: list[str]) -> str:
     """A configuration's name from its runs: one run's name, or what its seeds' names share."""
     if len(runs) == 1:
@@ -156,7 +162,6 @@ def verdict(summaries: list[dict[str, Any]]) -> str:
     """The paragraph and table that read the front (`make results` writes it into the README and
     docs/results.md): each point, then per panel which line is ahead and where they cross."""
     lines = front(summaries)
-    cpu, capability, precision, threads = machine_of(summaries)
     if TRAINER not in lines or MTLIB not in lines:
         return "(no budgeted Trainer runs and workbook runs recorded on one machine yet: `bash benchmarks/front.sh`, then `make results`)"
     rows = ["| line | configuration | seeds | minutes | SST acc | Para acc | STS Pearson | mean |", "|---|---|---|---|---|---|---|---|"]
@@ -192,7 +197,7 @@ def verdict(summaries: list[dict[str, Any]]) -> str:
             said.append(
                 f"{side.capitalize()} {edge:.1f} minutes only {alone} is recorded: read it from the table, not against the other line."
             )
-    where = ", ".join(x for x in (cpu, capability, precision, f"{threads} threads" if threads else "") if x)
+    where = machine_text(summaries)
     head = (
         f"Measured on {where}, each run alone on the machine (`bash benchmarks/front.sh`). Trainer's minutes are its "
         "whole process; mtlib's are a whole `make workbook`, its notebooks, figures and test predictions included. "
@@ -241,7 +246,6 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
     lines = front(summaries)
     if not lines:
         return []
-    cpu, capability, precision, threads = machine_of(summaries)
     unbounded, zero_shot = reference_scores(summaries, baseline), reference_scores(summaries, ZERO_SHOT_GROUP)
     fig, axes = plt.subplots(2, 2, figsize=(10, 8.4), constrained_layout=True)
     styles = {TRAINER: ("tab:red", "s"), MTLIB: ("tab:blue", "o")}
@@ -276,7 +280,7 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
         ax.set_xlabel("CPU minutes (log)")
         ax.set_title(_title(panel))
         ax.grid(alpha=0.3)
-    where = ", ".join(x for x in (cpu, capability, precision, f"{threads} threads" if threads else "") if x)
+    where = machine_text(summaries)
     fig.suptitle(f"Dev score against CPU minutes ({where})", fontsize=11)
     legend = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
     fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=2, fontsize=8, frameon=False)
