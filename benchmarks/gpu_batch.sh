@@ -28,10 +28,10 @@ mkdir -p "$OUT" "$LOGS" "$RUNS"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 export MTLIB_DATA_DIR=${MTLIB_DATA_DIR:-$PWD/data} MTLIB_RUNS=$RUNS
 ENC=/tmp/minilm BASE=/tmp/bert-base-shape DEVICE=cuda
-BENCH_S=${BENCH_S:-230} SEARCH_S=${SEARCH_S:-170} PROFILE_S=${PROFILE_S:-140} REFERENCE_S=${REFERENCE_S:-100}
+BENCH_S=${BENCH_S:-230} SEARCH_S=${SEARCH_S:-170} PROFILE_S=${PROFILE_S:-140} REFERENCE_S=${REFERENCE_S:-100} PREFLIGHT_S=120
 PY=${PY:-python3}
 if [ -n "${DRY:-}" ]; then  # the plumbing only: tiny model, CPU, a few updates
-  ENC=tiny-random BASE=tiny-random DEVICE=cpu BENCH_S=120 SEARCH_S=120 PROFILE_S=120 REFERENCE_S=120
+  ENC=tiny-random BASE=tiny-random DEVICE=cpu BENCH_S=900 SEARCH_S=900 PROFILE_S=900 REFERENCE_S=900 PREFLIGHT_S=900  # deadlines never cut the plumbing, however slow the CPU
 fi
 phase() { echo "== $1 at $((SECONDS - T0)) s"; }
 
@@ -59,7 +59,7 @@ build_shape("/tmp/minilm", Path("/tmp/bert-base-shape"))
 print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.get_device_name())
 EOF
 fi
-timeout 120 $PY -m mtlib.recipe --profile smoke --run preflight --set encoder=$ENC --set device=$DEVICE > $LOGS/preflight.log 2>&1 \
+timeout $PREFLIGHT_S $PY -m mtlib.recipe --profile smoke --run preflight --set encoder=$ENC --set device=$DEVICE > $LOGS/preflight.log 2>&1 \
   || { tail -30 $LOGS/preflight.log; cp $LOGS/preflight.log "$OUT/"; exit 3; }
 set +e
 
