@@ -130,6 +130,30 @@ FRONT = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("where", "text", "says"),
+    [
+        ("cpu-x.json", '{"run": "cpu-x", "dev": {"sst": 0.4', "not valid JSON"),
+        ("cpu-x.json", "[1, 2]", "a JSON list, not an object"),
+        ("cpu-x.json", '{"run": "cpu-x", "dev": {"sst": "0.4"}}', "'dev' must map tasks"),
+        ("study/s/study-p-base-s0.json", '{"run": "r", "dev": {}, "dev_mean": 0.5}', "no 'study' object"),
+    ],
+)
+def test_make_results_refuses_a_record_that_does_not_validate_and_writes_nothing(tmp_path, where, text, says):
+    """Issue 34: a truncated, list-shaped, string-scored or study-less record is one line naming
+    the file; no page and no figure is rewritten from the rest."""
+    folder = tmp_path / "results"
+    (folder / where).parent.mkdir(parents=True, exist_ok=True)
+    (folder / where).write_text(text, encoding="utf-8")
+    page = tmp_path / "results.md"
+    start, end = results.markers("comparison")
+    page.write_text(f"{start}\nkept\n{end}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=says) as caught:
+        results.update_readme(page, folder, figure_dir=tmp_path / "figures")
+    assert str(folder / where) in str(caught.value)
+    assert page.read_text(encoding="utf-8") == f"{start}\nkept\n{end}\n" and not (tmp_path / "figures").exists()
+
+
 def test_the_front_has_a_point_per_configuration_on_one_machine_with_its_seeds_range():
     from mtlib.workbook import budget_figure as front
 
@@ -143,6 +167,16 @@ def test_the_front_has_a_point_per_configuration_on_one_machine_with_its_seeds_r
     assert front.reference_scores(FRONT, "single-task Trainer") == pytest.approx(
         {"sst": 0.47, "para": 0.84, "sts": 0.86, "mean": (0.47 + 0.84 + 0.86) / 3}
     )
+
+
+def test_a_lone_budgeted_run_from_another_cpu_never_replaces_the_front():
+    """Issue 34, finding 14: the newest budgeted run came from another CPU, whose front has no
+    workbook run: the complete front stays, and its verdict with it."""
+    from mtlib.workbook import budget_figure as front
+
+    newer = FRONT + [_budgeted("t5-amx", 5, 0.2, 0.6, 0.6, 5.0, cpu="Intel Xeon", cpu_capability="AMX", created="2026-12-09T10")]
+    assert front.machine_of(newer) == ("AMD EPYC", "AVX512", "bf16", 2)
+    assert front.lead(newer) == front.lead(FRONT) and "not recorded yet" not in front.lead(newer)
 
 
 def test_the_lines_cross_where_their_difference_changes_sign():

@@ -11,10 +11,9 @@ import nbformat
 import pytest
 
 from mtlib.run.stages import stage_config
-from mtlib.workbook import study
+from mtlib.workbook import study, study_records, study_report
 from mtlib.workbook.recipe import parse_sets
-from mtlib.workbook.study_report import HOLDS, MIXED, NOT_RUN, REVERSED, UNMEASURED, WITHIN, Stats, finding_verdict, verdict
-from mtlib.workbook.study_rows import BY_ID, FINDINGS, ROWS, Finding
+from mtlib.workbook.study_rows import BY_ID, FINDINGS, ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "../shared/reference/Final_Report_CS224N.txt"  # beside the project, as tests/test_reference.py reads it
@@ -67,28 +66,49 @@ def test_every_row_runs_over_each_study_profile_or_says_why_not():
     assert all(row in BY_ID and against in BY_ID for f in FINDINGS for row, against, _ in f.comparisons)
 
 
-def test_verdicts_on_hand_made_numbers():
-    assert verdict(+0.02, 0.01, +1) == HOLDS
-    assert verdict(-0.02, 0.01, +1) == REVERSED
-    assert verdict(+0.005, 0.01, +1) == WITHIN
-    assert verdict(-0.02, 0.01, -1) == HOLDS
-    assert verdict(+0.02, 0.01, -1) == REVERSED
-    assert verdict(-0.009, 0.01, -1) == WITHIN
-    assert verdict(0.004, 0.01, 0) == HOLDS  # "did not really influence": holds within the spread
-    assert verdict(0.03, 0.01, 0) == "does not hold"
-    assert verdict(0.3, None, +1) == UNMEASURED  # one seed: no spread to judge by
-    diff, spread = study.difference(Stats(0.70, 0.03, 3), Stats(0.66, 0.04, 3))
-    assert diff == pytest.approx(0.04) and spread == pytest.approx(0.05)
-    assert study.difference(Stats(0.7, 0.0, 1), Stats(0.6, 0.01, 3))[1] is None
+def _records(values: dict[str, tuple[float, ...]], profile: str = "p", **extra) -> list[dict]:
+    """Hand-made study records: each row's dev mean (all tasks alike) per seed 0, 1, ..."""
+    return [
+        {"run": f"study-{profile}-{row}-s{seed}", "dev": {"sst": v, "para": v, "sts": v}, "dev_mean": v}
+        | {"study": {"row": row, "seed": seed, "profile": profile}, "git": {"commit": "abc1234", "dirty": False}, "cpu": "cpu X"}
+        | {"cpu_capability": "AVX2", "precision": "fp32", "encoder": "minilm-l6", "device": "cpu"}
+        | extra
+        for row, per_seed in values.items()
+        for seed, v in enumerate(per_seed)
+    ]
 
-    stats = {"base-pal": Stats(0.70, 0.005, 3), "base": Stats(0.65, 0.005, 3), "base-pal-h1": Stats(0.72, 0.005, 3)}
-    two = Finding("x", (("base-pal", "base", +1), ("base-pal-h1", "base-pal", +1)))
-    assert finding_verdict(two, stats)[0] == HOLDS
-    assert finding_verdict(Finding("x", (("base-pal", "base", +1), ("base", "base-pal", +1))), stats)[0] == MIXED
-    assert finding_verdict(Finding("x", (("base-pal", "base", -1),)), stats)[0] == REVERSED
-    partly = finding_verdict(Finding("x", (("base-pal", "base", +1), ("random", "base-pal", +1))), stats)
-    assert partly[0] == f"{HOLDS} (partly run)" and "nothing trains" in partly[1][1]
-    assert finding_verdict(Finding("x", (("random", "base-pal", +1),)), stats)[0] == NOT_RUN
+
+def test_findings_are_judged_paired_by_seed_with_holm():
+    """base-pal is 0.05 above base on every seed while the seeds themselves spread by 0.1: an
+    unpaired rule sees noise, the paired one a result that holds."""
+    seeds = [0.55 + 0.01 * k * (-1) ** k for k in range(10)]
+    block = study.study_block(_records({"base": tuple(seeds), "base-pal": tuple(v + 0.05 + 0.002 * (k % 3) for k, v in enumerate(seeds))}))
+    line = next(x for x in block.splitlines() if x.startswith("- **The pal schedule beats round robin**"))
+    assert "base-pal vs base: Δ +0.052 [" in line and "over 10 paired seeds" in line and "**holds**" in line
+    assert "holds (partly run)" in line  # the other comparison, concat-embed-pal, has no records
+
+
+def test_a_dirty_record_and_one_without_its_rows_stage_are_left_out_and_named():
+    records = _records({"base": (0.6, 0.61, 0.62), "base-pal": (0.7, 0.71, 0.72)})
+    records[0]["git"] = {"commit": "abc1234", "dirty": True}
+    records.append(_records({"advanced-pal-after": (0.9,)}, reported_stage="finetune")[0])
+    (only,) = study.study_sets(records)
+    assert only.dirty == ["study-p-base-s0"] and only.unscored == ["study-p-advanced-pal-after-s0"]
+    assert only.scores["mean"]["base"] == {1: 0.61, 2: 0.62} and "advanced-pal-after" not in only.scores["mean"]
+
+
+def test_a_row_is_scored_on_its_own_stage_not_the_runs_best():
+    """advanced-pal-after's stage 3 scored lower than its stage 2: the row takes stage 3."""
+    (r,) = _records({"advanced-pal-after": (0.7,)}, reported_stage="finetune")
+    r["stages"] = {"finetune": {"dev_mean": 0.7}, "finetune_vaccine": {"dev_mean": 0.69, "dev": {"sst": 0.4}}}
+    assert study_report.score(r) == 0.69 and study_report.score(r, "sst") == 0.4
+
+
+def test_records_of_two_machines_are_two_sets_never_paired():
+    records = _records({"base": (0.6, 0.61)}) + _records({"base-pal": (0.7, 0.71)}, precision="bf16", cpu_capability="AVX512")
+    sets = study.study_sets(records)
+    assert sorted(s.name for s in sets) == ["p-avx2-fp32", "p-avx512-bf16"]
+    assert all(study_report.comparisons(s) == {} for s in sets)
 
 
 def test_without_records_the_block_says_so_and_shows_only_the_reports_numbers():
@@ -102,18 +122,62 @@ def test_without_records_the_block_says_so_and_shows_only_the_reports_numbers():
 
 
 def test_a_finding_block_and_figure_from_hand_made_records(tmp_path):
-    records = [
-        {"run": f"r{row}{seed}", "dev": {"sst": v, "para": v, "sts": v}, "dev_mean": v, "study": {"row": row, "seed": seed, "profile": "p"}}
-        for row, values in {"base": (0.60, 0.61, 0.62), "base-pal": (0.70, 0.71, 0.72)}.items()
-        for seed, v in enumerate(values)
-    ]
+    records = _records({"base": (0.60, 0.61, 0.62), "base-pal": (0.70, 0.71, 0.725)})
     block = study.study_block(records)
-    assert "| BaseModel + Pal schedule | 0.499 / 0.869 / 0.856 (0.741) | 0.710 ± 0.010 |" in block
-    assert "+0.100 ±0.014 (+0.093)" in block
+    assert "| BaseModel + Pal schedule | 0.499 / 0.869 / 0.856 (0.741) | 0.712 ± 0.013 |" in block
+    assert "+0.102 [+0.094, +0.109] over 3 (+0.093)" in block
     assert "**The pal schedule beats round robin**: holds (partly run)" in block
     written = study.write_outputs(records, tmp_path)
     assert [p.name for p in written] == ["study.md", "study_differences.png", "study_differences.svg"]
-    assert "base-pal" in (tmp_path / "study_differences.svg").read_text(encoding="utf-8")
+    assert "base-pal vs base (n=3)" in (tmp_path / "study_differences.svg").read_text(encoding="utf-8")
+
+
+def test_record_never_replaces_a_record_made_elsewhere(tmp_path):
+    """Issue 34, finding 1: a tiny random run labelled study-cpu must not replace the MiniLM
+    record of the same name; with --replace it may; the same run again is no conflict."""
+    (minilm,) = _records({"base": (0.643,)}, profile="study-cpu")
+    first = study_records.write([minilm], tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in first] == ["study-cpu-avx2-fp32/study-study-cpu-base-s0.json"]
+    assert study_records.write([minilm], tmp_path) == first  # the same run: rewritten as it was
+    tiny = minilm | {"encoder": "tiny-random", "dev_mean": 0.197, "git": {"commit": "fff0000", "dirty": False}}
+    with pytest.raises(study_records.ConfigError, match=r"made elsewhere \(encoder 'minilm-l6' -> 'tiny-random', commit"):
+        study_records.write([tiny], tmp_path)
+    assert study_records.load(tmp_path)[0]["dev_mean"] == 0.643
+    study_records.write([tiny], tmp_path, replace=True)
+    assert study_records.load(tmp_path)[0]["dev_mean"] == 0.197
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{", "not valid JSON"),
+        ("[1, 2]", "a JSON list, not an object"),
+        ('{"run": "r", "study": {"row": "base", "seed": 0, "profile": "p"}, "dev": {"sst": "high"}, "dev_mean": 0.5}', "'dev' must map"),
+        ('{"run": "r", "dev": {}, "dev_mean": 0.5}', "no 'study' object"),
+        ('{"run": "r", "study": {"row": "nope", "seed": 0, "profile": "p"}, "dev": {}, "dev_mean": 0.5}', "no row of the study"),
+        ('{"run": "r", "study": {"row": "base", "seed": -1, "profile": "p"}, "dev": {}, "dev_mean": 0.5}', "'study.seed' -1"),
+        ('{"run": "r", "study": {"row": "base", "seed": 0, "profile": "p"}, "dev": {}, "dev_mean": NaN}', "'dev_mean' nan"),
+    ],
+)
+def test_a_damaged_record_is_one_line_naming_it(tmp_path, text, says, capsys):
+    """make results, study --record and notebook 05 on a truncated, list-shaped, string-scored or
+    study-less record: one line naming the file, never a traceback nor a partial verdict."""
+    bad = tmp_path / "set" / "study-p-base-s0.json"
+    bad.parent.mkdir()
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(study_records.ConfigError, match=says) as caught:
+        study_records.load(tmp_path)
+    assert str(bad) in str(caught.value) and "\n" not in str(caught.value)
+    (good,) = _records({"base": (0.6,)})
+    with pytest.raises(study_records.ConfigError, match="or pass --replace"):  # recording over it is refused too
+        _write_over(good, bad)
+
+
+def _write_over(good: dict, bad: Path) -> None:
+    target = bad.parent.parent
+    (target / study_records.set_name(good)).mkdir(exist_ok=True)
+    (target / study_records.set_name(good) / f"{good['run']}.json").write_text(bad.read_text(encoding="utf-8"), encoding="utf-8")
+    study_records.write([good], target)
 
 
 def test_an_unknown_row_is_one_line_and_exit_2(capsys):
@@ -153,7 +217,7 @@ def test_a_rerun_does_no_finished_work_and_notebook_05_tables_the_smoke_records(
     pm.execute_notebook(
         str(NOTEBOOK),
         str(out),
-        parameters={"runs_dir": str(runs), "profile": "smoke", "out": str(tmp_path / "study")},
+        parameters={"runs_dir": str(runs), "profile": "smoke", "out": str(tmp_path / "study"), "recorded": False},
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,
         kernel_manager_class=notebook_exec._ipc_kernel_manager(),
@@ -166,3 +230,15 @@ def test_a_rerun_does_no_finished_work_and_notebook_05_tables_the_smoke_records(
         assert re.search(r"\| \d\.\d{3} \| 1 \|", line), line  # the mean over its one seed, and the seed count
     assert "| BERT + concat embed. |" in shown and "not run yet" in shown
     assert (tmp_path / "study" / "study_differences.png").is_file()
+    images = [o for c in nbformat.read(out, as_version=4).cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1  # the figure, drawn once
+
+
+def test_notebook_05_shows_the_committed_records_with_no_parameter_set(capsys):
+    """Issue 35: on a fresh clone notebook 05's defaults read results/study/, which is committed."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert "recorded: bool = True" in nb.cells[1].source
+    summaries = study.open_records("", "", True)
+    assert len(summaries) >= 54 and "finished study run(s) in" in capsys.readouterr().out
+    block = study.study_block(summaries)
+    assert "Study set `study-cpu-avx512-bf16`" in block and "runs//" not in block

@@ -94,3 +94,28 @@ def test_make_sweep_and_make_help():
         text=True,
     ).stdout.splitlines()[-1]
     assert dry.endswith("-m mtlib sweep --profile smoke --seeds 0,1 --grid 'finetune.lr=1e-4,2e-4' --grid 'pair_encoding=cross;bi'")
+
+
+def test_a_run_of_a_yaml_path_profile_is_found_again_however_the_path_is_spelt(tmp_path, monkeypatch):
+    """Issue 34, finding 9: the recipe records a profile file by its resolved path; the rerun of a
+    sweep or study that named it relatively finds its own finished run instead of refusing it."""
+    import json
+    import shutil
+
+    from mtlib.util.errors import ConfigError
+    from mtlib.workbook.sweep import finished_with
+
+    profile = tmp_path / "scratch" / "mine.yaml"
+    profile.parent.mkdir()
+    shutil.copy(ROOT / "mtlib" / "profiles" / "smoke.yaml", profile)
+    run = tmp_path / "runs" / "sweep-mine-s0"
+    run.mkdir(parents=True)
+    settings = {"all_stages": {"seed": "0"}}
+    (run / "results.json").write_text(json.dumps({"profile": str(profile.resolve()), "settings": settings}))
+    monkeypatch.chdir(tmp_path)
+    assert finished_with(run, "scratch/mine.yaml", ["seed=0"])
+    with pytest.raises(ConfigError, match="finished with other settings"):
+        finished_with(run, "smoke", ["seed=0"])
+    (run / "results.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="not a run's results.json"):
+        finished_with(run, "scratch/mine.yaml", ["seed=0"])

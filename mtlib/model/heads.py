@@ -33,6 +33,9 @@ class RecurrentReader(nn.Module):
         return self.rnn.hidden_size + (width if self.with_cls else 0)
 
     def forward(self, pooled: torch.Tensor, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The RNN's last state over the token states; with `with_cls`, the [CLS] embedding beside it:
+        `pooled` when the model pools [CLS] (`--pooling cls` or `pooler`, as the caller passes it),
+        else the [CLS] token's own last hidden state, never a mean over the tokens."""
         if self.with_cls:  # [CLS] goes beside, not through, the RNN
             states, attention_mask = states[:, 1:], attention_mask[:, 1:]
         lengths = attention_mask.sum(1).clamp(min=1).cpu()

@@ -193,8 +193,9 @@ class MultitaskBert(nn.Module):
         if self.bi_encoded(task):
             u, v = F.normalize(pooled.float(), dim=-1).chunk(2)
             pooled = torch.cat([u * v, (u - v).abs()], dim=-1)
-        if task in self.recurrent:
-            pooled = self.recurrent[task](pooled, states, attention_mask)
+        if task in self.recurrent:  # the [CLS] embedding beside the RNN: the pooled [CLS], or the [CLS] token's state
+            cls = pooled if self.spec.pooling in ("cls", "pooler") else states[:, 0]
+            pooled = self.recurrent[task](cls, states, attention_mask)
         return pooled
 
     def head(self, task: str, features: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,10 @@ seeds' range:
 - mtlib's workbook runs (`make workbook`: the notebooks, their figures and the test stage
   included), one point per profile.
 The unbounded single-task baselines are a dashed line, the zero-shot encoder a dotted one.
-Minutes mean nothing across machines: only runs that name the CPU model, capability and
-precision of the newest budgeted Trainer run (without one, of the newest workbook run) are
-drawn, and only runs that had the cores to themselves (recorded without `--shared_cores`).
+Minutes mean nothing across machines: only runs of one machine (CPU model, capability and
+precision; `machine_of`: the one with both lines recorded, so a lone run from another CPU never
+replaces the front) are drawn, and only runs that had the cores to themselves (recorded without
+`--shared_cores`).
 """
 
 from __future__ import annotations
@@ -44,13 +45,23 @@ def _line_of(summary: dict[str, Any]) -> str:
 
 
 def machine_of(summaries: list[dict[str, Any]]) -> tuple[str, str, str, int]:
-    """(CPU model, capability, precision, threads) of the newest budgeted Trainer run, or without
-    one of the newest CPU workbook run, that names its CPU; empty when none does."""
+    """(CPU model, capability, precision, threads) of the machine whose front is drawn: of those
+    with both lines recorded (budgeted Trainer runs and workbook runs that had the cores to
+    themselves), the one with the most runs, then the newest; with no such machine, that of the
+    newest budgeted Trainer run, else of the newest workbook run; empty when no run names its CPU.
+    A run recorded on another machine therefore never replaces a complete front by a partial one."""
     named = [s for s in summaries if _line_of(s) and s.get("cpu") and s.get("precision")]
-    budget = [s for s in named if _is_budget_run(s)]
     if not named:
         return "", "", "", 0
-    newest = max(budget or named, key=lambda s: s.get("created", ""))
+    machines: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for s in named:
+        machines.setdefault((s["cpu"], s.get("cpu_capability", ""), s["precision"]), []).append(s)
+    complete = [runs for runs in machines.values() if {TRAINER, MTLIB} <= {_line_of(r) for r in runs if not r.get("shared_cores")}]
+    if complete:
+        runs = max(complete, key=lambda rs: (len(rs), max(r.get("created", "") for r in rs)))
+        newest = max(runs, key=lambda r: r.get("created", ""))
+    else:
+        newest = max([s for s in named if _is_budget_run(s)] or named, key=lambda s: s.get("created", ""))
     return newest["cpu"], newest.get("cpu_capability", ""), newest["precision"], int(newest.get("threads") or 0)
 
 

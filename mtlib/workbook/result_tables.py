@@ -27,7 +27,7 @@ from ..util import paths
 from ..util.errors import run_command
 from ..util.files import atomic_write_text
 from . import budget_figure, study
-from .run_summaries import RESULTS, class_recall, read_summary, record, summarise  # noqa: F401 (the record side; callers use these names here too)
+from .run_summaries import RESULTS, checked, class_recall, read_summary, record, summarise  # noqa: F401 (the record side; callers use these names here too)
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
     BLOCKS,
     SPLIT_NOTE,
@@ -79,8 +79,10 @@ def render(summaries: list[dict[str, Any]], spec: dict[str, str]) -> dict[str, s
 
 
 def load_summaries(folder: Path | None = None) -> list[dict[str, Any]]:
+    """Every run record in `folder` (results/), each checked (`run_summaries.checked`): a record
+    that does not validate is one line naming it, before any table is drawn."""
     folder = folder or RESULTS
-    return [read_summary(p) for p in sorted(folder.glob("*.json")) if p.name != "tables.json"]
+    return [checked(p, read_summary(p)) for p in sorted(folder.glob("*.json")) if p.name != "tables.json"]
 
 
 def update_readme(
@@ -93,13 +95,14 @@ def update_readme(
     the summaries in `folder` (default results/), and with `figure_dir` also draw the figure of
     score against CPU minutes there."""
     folder = folder or RESULTS
-    summaries, spec = load_summaries(folder), read_summary(folder / "tables.json")
-    if figure_dir is not None:
-        budget_figure.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget_figure.BASELINE_GROUP])[0])
+    # every record is read and checked before anything is drawn or written: no partial rewrite
+    summaries, spec, studied = load_summaries(folder), read_summary(folder / "tables.json"), study.load_records(folder / "study")
     blocks = render(summaries, spec)
     blocks["budget"] = budget_figure.verdict(summaries)  # the equal-minutes front: mtlib against Trainer
     blocks["budget-lead"] = budget_figure.lead(summaries)  # its answer in one paragraph (the README)
-    blocks["study"] = study.update_block(folder / "study", figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
+    blocks["study"] = study.update_block(studied, figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
+    if figure_dir is not None:
+        budget_figure.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget_figure.BASELINE_GROUP])[0])
     for page in (readme, front) if front else (readme,):
         text = page.read_text(encoding="utf-8")
         for name, rendered in blocks.items():

@@ -25,7 +25,36 @@ RESULTS = paths.project_root() / "results"
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    """A record or results.json; {} when there is none; a damaged file is one line naming it."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc}); restore it with git or delete it") from None
+
+
+def checked(path: Path, summary: Any) -> dict[str, Any]:
+    """A run record of results/ as the tables need it, or one line naming the file and what is wrong."""
+    import math
+
+    def score(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and -1 <= v <= 1
+
+    why = ""
+    if not isinstance(summary, dict):
+        why = f"a JSON {type(summary).__name__}, not an object"
+    elif not isinstance(summary.get("run"), str) or not isinstance(summary.get("group", ""), str):
+        why = "no 'run' name (or a 'group' that is not text)"
+    elif not isinstance(summary.get("dev"), dict) or not all(t in TASKS and score(v) for t, v in summary["dev"].items()):
+        why = f"'dev' must map tasks ({', '.join(TASKS)}) to scores in -1..1"
+    elif summary.get("dev_mean") is not None and not score(summary["dev_mean"]):
+        why = f"'dev_mean' {summary['dev_mean']!r} is not a score in -1..1"
+    elif not isinstance(summary.get("tables", []), list) or not isinstance(summary.get("wall_seconds") or 0, (int, float)):
+        why = "'tables' must be a list and 'wall_seconds' a number"
+    if why:
+        raise ConfigError(f"{path}: not a run record: {why}; restore it with git or delete it")
+    return summary
 
 
 def _encoder_of(folder: Path) -> str:

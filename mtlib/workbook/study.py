@@ -28,21 +28,19 @@ from typing import Any
 
 from ..util import paths
 from ..util.errors import ConfigError, run_command
-from ..util.files import atomic_write_json, read_json
+from ..util.files import read_json
+from . import study_records
 from .study_report import (  # noqa: F401 (notebook 05 and the tests call these through this module)
     FIGURE,
-    Stats,
-    difference,
     differences_figure,
-    finding_verdict,
     study_block,
-    verdict,
+    study_sets,
     write_outputs,
 )
 from .study_rows import BY_ID, ROWS, Row
 from .sweep import _seeds, _slug, refuse_seed_settings, run_each
 
-RECORDS = paths.project_root() / "results" / "study"
+RECORDS = study_records.RECORDS
 
 
 @dataclass(frozen=True)
@@ -119,10 +117,22 @@ def run_recipe_for(profile: str, run: StudyRun, sets: list[str], runs_dir: Path)
 
 # ---- records ------------------------------------------------------------------------------------
 def summary_of(folder: Path, run: StudyRun, profile: str) -> dict[str, Any]:
-    """A finished study run's summary (`run_summaries.summarise`) with its row, seed and profile."""
+    """A finished study run's summary (`run_summaries.summarise`) with its row, seed and profile
+    (name and content hash), and each stage's own dev scores (a row is scored on its own stage,
+    `Row.scored_stage`, not on the run's best one)."""
     from .run_summaries import summarise
 
-    return summarise(folder, run.row.label, run.row.id) | {"study": {"row": run.row.id, "seed": run.seed, "profile": profile_stem(profile)}}
+    summary = summarise(folder, run.row.label, run.row.id)
+    results = read_json(folder / "results.json")
+    ran = results.get("profile") or profile
+    sha = study_records.profile_sha256(ran, (summary.get("git") or {}).get("commit", ""), results.get("profile_sha256", ""))
+    stages = {
+        stage: {"dev": info.get("dev", {}), "dev_mean": info.get("dev_mean")}
+        for stage, info in (results.get("stages") or {}).items()
+        if isinstance(info, dict) and info.get("dev_mean") is not None
+    }
+    study = {"row": run.row.id, "seed": run.seed, "profile": profile_stem(profile), "profile_sha256": sha}
+    return summary | {"stages": stages, "study": study}
 
 
 def summaries_of(runs_dir: Path, runs: list[StudyRun], profile: str) -> list[dict[str, Any]]:
@@ -147,21 +157,14 @@ def find_runs(runs_dir: str | Path = "", profile: str = "") -> list[dict[str, An
     return found
 
 
-def record(runs_dir: str | Path = "", profile: str = "", to: Path | None = None) -> list[Path]:
-    """results/study/<run>.json for every finished study run in `runs_dir` (of `profile`)."""
-    to = to or RECORDS
-    to.mkdir(parents=True, exist_ok=True)
-    written = []
-    for summary in find_runs(runs_dir, profile):
-        path = to / f"{summary['run']}.json"
-        atomic_write_json(path, summary)
-        written.append(path)
-    return written
+def record(runs_dir: str | Path = "", profile: str = "", to: Path | None = None, replace: bool = False) -> list[Path]:
+    """results/study/<set>/<run>.json for every finished study run in `runs_dir` (of `profile`);
+    a record made elsewhere is never replaced without `replace` (`mtlib.workbook.study_records`)."""
+    return study_records.write(find_runs(runs_dir, profile), to, replace)
 
 
 def load_records(folder: Path | None = None) -> list[dict[str, Any]]:
-    folder = folder or RECORDS
-    return [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return study_records.load(folder)
 
 
 def output_folder(out: str = "", runs_dir: str = "") -> Path:
@@ -183,10 +186,9 @@ def open_records(runs_dir: str = "", profile: str = "", recorded: bool = False) 
     return summaries
 
 
-def update_block(records: Path, figure_dir: Path | None = None) -> str:
-    """docs/results.md's study block from the records in `records` (results/study/); with
-    `figure_dir` and records, also the figure there (`make results`)."""
-    summaries = load_records(records)
+def update_block(summaries: list[dict[str, Any]], figure_dir: Path | None = None) -> str:
+    """docs/results.md's study block from the records `summaries` (`load_records`: results/study/,
+    checked); with `figure_dir` and records, also the figure there (`make results`)."""
     if figure_dir is not None and summaries:
         import matplotlib.pyplot as plt
 
@@ -209,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")
     parser.add_argument("--out", default="", help="folder for the table and figure (default: runs/studies/<profile>/)")
     parser.add_argument("--record", action="store_true", help="train nothing: copy the profile's finished study runs into results/study/")
+    parser.add_argument("--records_dir", default="", help="with --record: the records' folder (default results/study/)")
+    parser.add_argument("--replace", action="store_true", help="with --record: replace records of the same runs made elsewhere")
     parser.add_argument("--list", action="store_true", help="train nothing: list the rows, their settings and what cannot run")
     args = parser.parse_args(argv)
     ids = [r.strip() for r in args.rows.split(",") if r.strip()]
@@ -220,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{row.id:20} {row.label}\n{'':20} {what}")
             return
         if args.record:
-            for path in record(args.runs_dir, args.profile):
+            for path in record(args.runs_dir, args.profile, Path(args.records_dir) if args.records_dir else None, args.replace):
                 print(f"recorded {path}")
             return
         study(args.profile, args.seeds, ids, args.set, args.runs_dir or None, args.out or None)

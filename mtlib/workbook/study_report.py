@@ -1,6 +1,12 @@
-"""The study's report: each Table 2 row's mean and spread over seeds, its difference from the row
-the report compares it with, a verdict per finding of the report, and the figure of those
-differences (`mtlib.workbook.study` runs the rows and records them)."""
+"""The study's report: each Table 2 row's scores over its seeds, each comparison the report makes
+paired by seed with a verdict (`mtlib.workbook.study_stats`), and the forest plot of those
+comparisons (`mtlib.workbook.study` runs the rows, `study_records` keeps them).
+
+Records are read per *study set* (one profile on one kind of machine at one precision,
+`study_records.set_name`): runs are compared only within a set. A record from a dirty tree, or
+one that cannot give the score of its row's own stage (`Row.scored_stage`), is left out and
+counted, never mixed in.
+"""
 
 from __future__ import annotations
 
@@ -12,192 +18,248 @@ from typing import Any
 
 from ..data.tasks import TASK_NAMES
 from ..util.files import atomic_write_text
-from .study_rows import BY_ID, FINDINGS, ROWS, Finding, Row
+from . import study_stats as st
+from .study_records import set_name
+from .study_rows import BY_ID, FINDINGS, ROWS, Row
 
 FIGURE = "study_differences"
 
 
-# ---- numbers ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Stats:
-    mean: float
-    sd: float  # sample standard deviation over the seeds (0 with one seed)
-    n: int
+# ---- scores -------------------------------------------------------------------------------------
+def score(summary: dict[str, Any], key: str = "mean") -> float | None:
+    """The record's dev score (`key` "mean" or a task) on its row's own stage; None when the record
+    holds no scores of that stage (an older record whose reported stage was another)."""
+    row = BY_ID[summary["study"]["row"]]
+    stage = (summary.get("stages") or {}).get(row.scored_stage)
+    if stage is None:
+        if summary.get("reported_stage") not in ("", None, row.scored_stage):
+            return None
+        stage = summary
+    value = stage.get("dev_mean") if key == "mean" else (stage.get("dev") or {}).get(key)
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
-def row_stats(summaries: list[dict[str, Any]], key: str = "mean") -> dict[str, Stats]:
-    """{row id: Stats of the dev mean (key "mean") or of one task's dev score} over its seeds."""
-    values: dict[str, list[float]] = {}
-    for s in summaries:
-        value = s.get("dev_mean") if key == "mean" else s.get("dev", {}).get(key)
-        if value is not None and math.isfinite(value):
-            values.setdefault(s["study"]["row"], []).append(float(value))
-    return {r: Stats(mean(v), stdev(v) if len(v) > 1 else 0.0, len(v)) for r, v in values.items()}
+@dataclass
+class StudySet:
+    """The records of one study set: `scores[key][row][seed]`, and what was left out."""
 
+    name: str
+    records: list[dict[str, Any]]
+    scores: dict[str, dict[str, dict[int, float]]]
+    dirty: list[str]
+    unscored: list[str]
 
-def difference(a: Stats, b: Stats) -> tuple[float, float | None]:
-    """(a - b, the seed spread of that difference): the sd of a difference of one seed of each,
-    sqrt(sd_a^2 + sd_b^2); None when either side has a single seed (no spread measured)."""
-    spread = math.sqrt(a.sd**2 + b.sd**2) if a.n > 1 and b.n > 1 else None
-    return a.mean - b.mean, spread
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for per_row in self.scores["mean"].values() for s in per_row})
 
-
-HOLDS, REVERSED, WITHIN, DOES_NOT_HOLD, UNMEASURED, NOT_RUN, MIXED = (
-    "holds",
-    "reversed",
-    "within the seed spread",
-    "does not hold",
-    "no seed spread (one seed)",
-    "not run",
-    "mixed",
-)
-
-
-def verdict(diff: float, spread: float | None, sign: int) -> str:
-    """One comparison: `sign` +1 (the report: higher), -1 (lower) or 0 (no real change)."""
-    if spread is None:
-        return UNMEASURED
-    if sign == 0:
-        return HOLDS if abs(diff) <= spread else DOES_NOT_HOLD
-    if abs(diff) <= spread:
-        return WITHIN
-    return HOLDS if diff * sign > 0 else REVERSED
-
-
-def finding_verdict(finding: Finding, stats: dict[str, Stats]) -> tuple[str, list[str]]:
-    """The finding's verdict over its comparisons (their common verdict, else "mixed"), and one
-    line per comparison."""
-    verdicts, lines = [], []
-    for row, against, sign in finding.comparisons:
-        if row not in stats or against not in stats:
-            missing = [BY_ID[r] for r in (row, against) if r not in stats]
-            why = "; ".join(f"{r.id}: {r.not_runnable or 'no recorded run'}" for r in missing)
-            verdicts.append(NOT_RUN)
-            lines.append(f"{row} vs {against}: not run ({why})")
-            continue
-        diff, spread = difference(stats[row], stats[against])
-        v = verdict(diff, spread, sign)
-        verdicts.append(v)
-        shown = f"±{spread:.3f}" if spread is not None else "one seed"
-        lines.append(
-            f"{row} vs {against}: {diff:+.3f} (spread {shown}; report {BY_ID[row].report_mean - BY_ID[against].report_mean:+.3f}): {v}"
+    def describe(self) -> str:
+        kept = [r for r in self.records if r["run"] not in {*self.dirty, *self.unscored}]
+        commits = sorted({(r.get("git") or {}).get("commit", "")[:7] or "?" for r in kept})
+        cpus = sorted({r.get("cpu") or r.get("device") or "?" for r in kept})
+        out = (
+            f"{len(kept)} runs, seeds {', '.join(map(str, self.seeds)) or 'none'}; machine {', '.join(cpus)}, "
+            f"precision {kept[0].get('precision') or '?' if kept else '?'}; commits {', '.join(commits)}"
         )
-    measured = [v for v in verdicts if v != NOT_RUN]
-    if not measured:
-        return NOT_RUN, lines
-    common = measured[0] if len(set(measured)) == 1 else MIXED
-    return (common if len(measured) == len(verdicts) else f"{common} (partly run)"), lines
+        if self.dirty:
+            out += f"; left out, from a dirty tree: {len(self.dirty)} ({', '.join(self.dirty)})"
+        if self.unscored:
+            out += f"; left out, no scores of the row's own stage: {len(self.unscored)} ({', '.join(self.unscored)})"
+        return out
 
 
-def _cell(stats: dict[str, Stats], row: str) -> str:
-    s = stats.get(row)
-    if s is None:
+def study_sets(summaries: list[dict[str, Any]]) -> list[StudySet]:
+    """The records grouped by study set, largest first."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        grouped.setdefault(set_name(s), []).append(s)
+    out = []
+    for name, records in grouped.items():
+        scores: dict[str, dict[str, dict[int, float]]] = {k: {} for k in ("mean", *TASK_NAMES)}
+        dirty = [r["run"] for r in records if (r.get("git") or {}).get("dirty")]
+        unscored = [r["run"] for r in records if r["run"] not in dirty and score(r) is None]
+        for r in records:
+            if r["run"] in dirty or r["run"] in unscored:
+                continue
+            for key in scores:
+                if (value := score(r, key)) is not None:
+                    scores[key].setdefault(r["study"]["row"], {})[r["study"]["seed"]] = value
+        out.append(StudySet(name, records, scores, dirty, unscored))
+    return sorted(out, key=lambda s: (-len(s.scores["mean"]) * len(s.seeds), s.name))
+
+
+def comparisons(study_set: StudySet) -> dict[tuple[str, str, int], st.Paired]:
+    """Every comparison of the findings that both rows measured, paired by seed, Holm-corrected
+    over all of them."""
+    means = study_set.scores["mean"]
+    wanted = [c for f in FINDINGS for c in f.comparisons if c[0] in means and c[1] in means]
+    unique = list(dict.fromkeys(wanted))
+    done = st.corrected([st.paired(r, a, e, means[r], means[a]) for r, a, e in unique])
+    return dict(zip(unique, done))
+
+
+# ---- text ---------------------------------------------------------------------------------------
+def _cell(per_seed: dict[int, float] | None) -> str:
+    if not per_seed:
         return "–"
-    return f"{s.mean:.3f} ± {s.sd:.3f}" if s.n > 1 else f"{s.mean:.3f}"
+    v = list(per_seed.values())
+    return f"{mean(v):.3f} ± {stdev(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
 
 
-def study_table(summaries: list[dict[str, Any]], rows: list[Row] | None = None) -> str:
-    """One line per row: the report's dev SST / para / STS / mean, mtlib's mean ± sd over the
-    seeds per task and of the mean, and the difference of the mean from the compared row (with
-    the report's own difference beside it)."""
+def _report_delta(row: str, against: str) -> float:
+    return BY_ID[row].report_mean - BY_ID[against].report_mean
+
+
+def _interval(c: st.Paired) -> str:
+    return f"[{c.ci[0]:+.3f}, {c.ci[1]:+.3f}]" if c.n > 1 else "[no spread: one seed]"
+
+
+def study_table(study_set: StudySet | None, rows: list[Row] | None = None) -> str:
+    """One line per row: the report's dev scores, mtlib's mean ± sd over the seeds per task and of
+    the mean, and the paired difference from the compared row with its 95% interval."""
     rows = list(ROWS) if rows is None else rows
-    per = {k: row_stats(summaries, k) for k in (*TASK_NAMES, "mean")}
+    scores = study_set.scores if study_set else {k: {} for k in ("mean", *TASK_NAMES)}
+    paired = comparisons(study_set) if study_set else {}
+    by_pair = {(r, a): c for (r, a, _), c in paired.items()}
     head = (
         "| row | report SST / para / STS (mean) | mtlib SST | mtlib para | mtlib STS | mtlib mean | seeds "
-        "| vs | Δ mean (report Δ) |\n|---|---|---|---|---|---|---|---|---|"
+        "| vs | paired Δ mean [95% CI] (report Δ) |\n|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for row in rows:
         report = " / ".join(f"{v:.3f}" for v in row.report) + f" ({row.report_mean:.3f})"
-        n = per["mean"][row.id].n if row.id in per["mean"] else 0
+        n = len(scores["mean"].get(row.id, {}))
         if not row.runnable:
             cells = ["not runnable", "", "", "", "–"]
         else:
-            cells = [*(_cell(per[t], row.id) for t in TASK_NAMES), _cell(per["mean"], row.id), str(n) if n else "not run yet"]
+            cells = [*(_cell(scores[t].get(row.id)) for t in (*TASK_NAMES, "mean")), str(n) if n else "not run yet"]
         delta = ""
         if row.against:
-            report_delta = row.report_mean - BY_ID[row.against].report_mean
-            if row.id in per["mean"] and row.against in per["mean"]:
-                diff, spread = difference(per["mean"][row.id], per["mean"][row.against])
-                delta = f"{diff:+.3f}" + (f" ±{spread:.3f}" if spread is not None else "") + f" ({report_delta:+.3f})"
-            else:
-                delta = f"– ({report_delta:+.3f})"
+            c = by_pair.get((row.id, row.against)) or (
+                st.paired(row.id, row.against, 0, scores["mean"].get(row.id, {}), scores["mean"].get(row.against, {}))
+                if study_set
+                else None
+            )
+            if c is not None and c.n:
+                delta = f"{c.mean:+.3f} {_interval(c)} over {c.n}"
+            delta = f"{delta or '–'} ({_report_delta(row.id, row.against):+.3f})"
         lines.append(f"| {row.label} | {report} | {' | '.join(cells)} | {row.against or ''} | {delta} |")
     return "\n".join(lines)
 
 
-def findings_list(summaries: list[dict[str, Any]]) -> str:
-    stats = row_stats(summaries)
+def comparison_line(c: st.Paired) -> str:
+    if c.n < 2:
+        return f"{c.row} vs {c.against}: {c.n} paired seed(s), no spread to judge by: {st.INCONCLUSIVE}"
+    needs = f"{c.seeds_for_target}" if c.seeds_for_target else f"over {st.MAX_SEEDS}"
+    return (
+        f"{c.row} vs {c.against}: Δ {c.mean:+.3f} {_interval(c)} over {c.n} paired seeds, p_Holm {c.p_holm:.2g}, "
+        f"equivalence p_Holm {c.p_equivalent_holm:.2g}; detectable {c.detectable:.3f}, {st.TARGET:g} needs {needs} seeds; "
+        f"report {_report_delta(c.row, c.against):+.3f}: **{c.verdict}**"
+    )
+
+
+def findings_list(study_set: StudySet) -> str:
+    paired = comparisons(study_set)
     out = []
     for finding in FINDINGS:
-        v, lines = finding_verdict(finding, stats)
-        out.append(f"- **{finding.claim}**: {v}. " + "; ".join(lines) + ".")
+        verdicts, lines = [], []
+        for comparison in finding.comparisons:
+            c = paired.get(comparison)
+            if c is None:
+                missing = [BY_ID[r] for r in comparison[:2] if r not in study_set.scores["mean"]]
+                lines.append(
+                    f"{comparison[0]} vs {comparison[1]}: not run ("
+                    + "; ".join(f"{r.id}: {r.not_runnable or 'no recorded run'}" for r in missing)
+                    + ")"
+                )
+                verdicts.append(st.NOT_RUN)
+            else:
+                lines.append(comparison_line(c))
+                verdicts.append(c.verdict if c.n > 1 else st.INCONCLUSIVE)
+        note = f" ({finding.note})" if finding.note else ""
+        out.append(f"- **{finding.claim}**{note}: {st.finding_verdict(verdicts)}. " + "; ".join(lines) + ".")
     return "\n".join(out)
 
 
-def not_runnable_list() -> str:
-    return "\n".join(f"- {r.label} (`{r.id}`): {r.not_runnable}." for r in ROWS if not r.runnable)
+def bullet_list(items: list[str]) -> str:
+    return "\n".join(f"- {item}." for item in items)
 
 
-def notes_list() -> str:
-    return "\n".join(f"- {r.label} (`{r.id}`): {r.note}." for r in ROWS if r.note)
-
-
-SPREAD_NOTE = (
-    "Δ mean is the row's mean dev score (over its seeds) less that of the row the report compares it with, "
-    "± sqrt(sd_row² + sd_other²), the seed-to-seed spread of that difference; the report's own Δ is in brackets. "
-    "A finding holds when mtlib's Δ has the report's sign and exceeds the spread, is reversed when it has the other "
-    "sign and exceeds it, and is within the seed spread otherwise; a 'does not really change' finding holds when Δ is "
-    "within the spread."
+STATS_NOTE = (
+    f"Paired by seed: a seed fixes every row's data order, initialisation and dev rows, so each comparison is the mean of "
+    f"the per-seed differences of the mean dev score, with a Student t 95% interval (n − 1 degrees of freedom). Verdicts "
+    f"(`mtlib/workbook/study_stats.py`, scipy.stats): **holds** or **reversed** when the paired t-test rejects Δ = 0 "
+    f"after Holm's correction over all the study's comparisons (α {st.ALPHA:g}), with the report's sign or the other; "
+    f"**{st.EQUIVALENT}** when two one-sided tests (Holm-corrected) put Δ inside ±{st.MARGIN:g}, a margin fixed before "
+    f'any record was read (a "does not really change" claim then holds); **inconclusive** otherwise. *Detectable* is '
+    f"the smallest difference a paired t-test at α {st.ALPHA:g} finds with power {st.POWER:g} given the measured spread "
+    f"and seeds; the seeds needed for {st.TARGET:g} are at the same spread."
 )
 
 
 def study_block(summaries: list[dict[str, Any]]) -> str:
-    """docs/results.md's study block: per profile recorded, the table and the verdicts; with no
-    recorded run, a sentence that says so (no number is made up)."""
+    """docs/results.md's study block: per study set, the table and the verdicts; with no record,
+    a sentence that says so (no number is made up)."""
     parts = []
-    profiles = sorted({s["study"]["profile"] for s in summaries})
-    if not profiles:
+    sets = study_sets(summaries)
+    if not sets:
         parts.append(
             "No study run is recorded yet. `make study` (`python -m mtlib study --profile study-cpu --seeds 0,1,2`) runs "
             "the rows; `python -m mtlib study --record` copies the finished runs into results/study/, and `make results` "
             "fills this block with the table and a verdict per finding of the report."
         )
-        parts.append("The report's rows, as the study runs them:\n\n" + study_table([]))
-    for profile in profiles:
-        mine = [s for s in summaries if s["study"]["profile"] == profile]
-        parts.append(f"Profile `{profile}`:\n\n{study_table(mine)}\n\n{SPREAD_NOTE}\n\nThe report's findings:\n\n{findings_list(mine)}")
-    parts.append("Rows the study cannot run:\n\n" + not_runnable_list())
-    parts.append("Where a row differs from the report's:\n\n" + notes_list())
+        parts.append("The report's rows, as the study runs them:\n\n" + study_table(None))
+    for study_set in sets:
+        parts.append(
+            f"Study set `{study_set.name}` ({study_set.describe()}):\n\n{study_table(study_set)}\n\n"
+            f"The report's findings:\n\n{findings_list(study_set)}"
+        )
+    parts.append(STATS_NOTE)
+    parts.append(
+        "Rows the study cannot run:\n\n" + bullet_list([f"{r.label} (`{r.id}`): {r.not_runnable}" for r in ROWS if not r.runnable])
+    )
+    parts.append(
+        "Where a row differs from the report's, and what a comparison holds equal:\n\n"
+        + bullet_list([f"{r.label} (`{r.id}`): {r.note}" for r in ROWS if r.note])
+    )
     return "\n\n".join(parts)
 
 
 # ---- figure -------------------------------------------------------------------------------------
 def differences_figure(summaries: list[dict[str, Any]]) -> Any:
-    """Each measured row's difference in mean dev score from the row the report compares it
-    with: a bar with the seed spread, and the report's own difference as a diamond."""
+    """The forest plot of the largest study set: each comparison's paired Δ with its 95% interval,
+    coloured by verdict, the equivalence band ±MARGIN, and the report's own Δ as a diamond."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    stats = row_stats(summaries)
-    rows = [r for r in ROWS if r.against and r.id in stats and r.against in stats]
-    fig, ax = plt.subplots(figsize=(9, 0.42 * max(len(rows), 1) + 1.6))
-    if not rows:
-        ax.text(0.5, 0.5, "no row and its compared row both measured yet", ha="center", va="center", transform=ax.transAxes)
+    sets = study_sets(summaries)
+    paired = [c for c in comparisons(sets[0]).values() if c.n > 1] if sets else []
+    fig, ax = plt.subplots(figsize=(9.5, 0.42 * max(len(paired), 1) + 2.0))
+    if not paired:
+        ax.text(0.5, 0.5, "no comparison with two or more paired seeds recorded yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return fig
-    y = list(range(len(rows)))[::-1]
-    diffs = [difference(stats[r.id], stats[r.against]) for r in rows]
-    errors = [s if s is not None else 0.0 for _, s in diffs]
-    colours = ["#4c72b0" if d >= 0 else "#c44e52" for d, _ in diffs]
-    ax.barh(y, [d for d, _ in diffs], xerr=errors, color=colours, alpha=0.8, capsize=3, label="mtlib (± seed spread)")
-    ax.scatter([r.report_mean - BY_ID[r.against].report_mean for r in rows], y, marker="D", color="black", zorder=3, label="report")
+    colours = {st.HOLDS: "#4c72b0", st.REVERSED: "#c44e52", st.EQUIVALENT: "#55a868", st.INCONCLUSIVE: "#8c8c8c"}
+    y = list(range(len(paired)))[::-1]
+    ax.axvspan(-st.MARGIN, st.MARGIN, color="#55a868", alpha=0.12, lw=0)
     ax.axvline(0, color="grey", lw=0.8)
+    for yi, c in zip(y, paired):
+        colour = colours.get(c.verdict, "black")
+        ax.plot(c.ci, [yi, yi], color=colour, lw=2)
+        ax.plot([c.mean], [yi], "o", color=colour, ms=6)
+        ax.plot([_report_delta(c.row, c.against)], [yi], "D", color="black", ms=5, zorder=3)
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{r.id}  vs {r.against}" for r in rows], fontsize=8)
-    ax.set_xlabel("Δ mean dev score (row − compared row)")
-    seeds = sorted({s["study"]["seed"] for s in summaries})
-    ax.set_title(f"Table 2 rows against the rows the report compares them with ({len(seeds)} seed(s))", fontsize=10)
-    ax.legend(loc="best", fontsize=8)
+    ax.set_yticklabels([f"{c.row} vs {c.against} (n={c.n})" for c in paired], fontsize=8)
+    ax.set_xlabel("Δ mean dev score, paired by seed (row − compared row)")
+    seeds = sets[0].seeds
+    ax.set_title(f"Table 2 comparisons, study set {sets[0].name}: {len(seeds)} seeds", fontsize=10)
+    handles = [Line2D([], [], color=v, marker="o", lw=2, label=f"mtlib Δ, 95% CI: {k}") for k, v in colours.items()]
+    handles += [
+        Line2D([], [], color="black", marker="D", lw=0, label="the report's Δ"),
+        Patch(color="#55a868", alpha=0.25, label=f"equivalence band ±{st.MARGIN:g}"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
 

@@ -101,20 +101,37 @@ def refuse_seed_settings(grid: list[tuple[str, list[str]]], sets: list[str]) -> 
 def finished_with(folder: Path, profile: str, sets: list[str]) -> bool:
     """Whether `folder` holds a finished recipe run of `profile` with exactly `sets`; a finished
     run with other settings is refused (it is not this sweep's)."""
-    import json
-
     done = folder / "results.json"
     if not done.is_file():
         return False
-    recorded = json.loads(done.read_text(encoding="utf-8"))
+    from .run_summaries import read_summary
+
+    recorded = read_summary(done)
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{done}: not a run's results.json (a JSON {type(recorded).__name__}); move the run folder away and rerun")
     common, per_stage = parse_sets(recorded_sets(sets))  # as the run recorded them
     wanted = {"all_stages": common, **{s: v for s, v in per_stage.items() if v}}
-    if recorded.get("profile") != profile or _training(recorded.get("settings") or {}) != _training(wanted):
+    if not same_profile(recorded.get("profile"), profile) or _training(recorded.get("settings") or {}) != _training(wanted):
         raise ConfigError(
             f"{folder} finished with other settings (profile {recorded.get('profile')!r}, {recorded.get('settings')}) "
             f"than this sweep asks ({profile!r}, {wanted}); move it away or use another --runs_dir"
         )
     return True
+
+
+def same_profile(recorded: Any, profile: str) -> bool:
+    """Whether a run's recorded profile is `profile`: the same name, or the same YAML file however
+    it is spelt (the recipe records a profile file by its resolved path)."""
+    if recorded == profile:
+        return True
+    if not isinstance(recorded, str) or not profile.endswith((".yaml", ".yml")) or not recorded.endswith((".yaml", ".yml")):
+        return False
+    from ..config.yaml_files import profile_path
+
+    try:
+        return profile_path(recorded).resolve() == profile_path(profile).resolve()
+    except ConfigError:
+        return False
 
 
 def _training(settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
