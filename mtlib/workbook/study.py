@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ids = [r.strip() for r in args.rows.split(",") if r.strip()]
 
     def work() -> None:
+        launched = chosen(args)  # refuses flags of another launcher first
         if args.list:
             for row in select_rows(ids):
                 what = (" ".join(row.settings) or "the BaseModel as is") if row.runnable else f"NOT RUNNABLE: {row.not_runnable}"
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in record(args.runs_dir, args.profile, to=Path(args.records_dir) if args.records_dir else None):
                 print(f"recorded {path}")
             return
-        if chosen(args):
+        if launched:
             refuse_seed_settings([], args.set)
             runs_dir, say = paths.runs_dir(args.runs_dir), (lambda text: print(f"[study] {text}", flush=True))
             runs = plan(args.profile, args.seeds, select_rows(ids))

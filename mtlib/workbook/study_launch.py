@@ -169,7 +169,8 @@ def submit(study: Launch, options: list[str], dry_run: bool = False, wait: bool 
     if sbatch is None:
         raise ConfigError("sbatch not found: --launcher slurm needs Slurm's commands on PATH (or --dry_run for the script)")
     logs.mkdir(parents=True, exist_ok=True)
-    path = logs / f"study-{time.strftime('%Y%m%d-%H%M%S')}.sbatch"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = next(p for i in range(1, 1000) if not (p := logs / f"study-{stamp}{f'-{i}' if i > 1 else ''}.sbatch").exists())
     path.write_text(script, encoding="utf-8")
     done = subprocess.run([sbatch, "--parsable", str(path)], capture_output=True, text=True)
     if done.returncode != 0:
