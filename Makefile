@@ -13,6 +13,8 @@ GRID ?=
 STUDY_PROFILE ?= study-cpu
 STUDY_SEEDS ?= 0,1,2
 ROWS ?=
+LAUNCHER ?= local
+SLURM_ARGS ?=
 LAB_CHECK_OUT ?= runs/lab-check
 
 .PHONY: help install data test test-fast workbook sweep study lab lab-check lint format results
@@ -45,8 +47,8 @@ workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cp
 sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
 	$(PY) -m mtlib sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
 
-study: $(VENV)/.installed data  ## run the reference report's Table 2 (every runnable row, STUDY_SEEDS 0,1,2, STUDY_PROFILE study-cpu; ROWS=a,b for some), skipping finished runs; then record them into results/study/
-	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --seeds $(STUDY_SEEDS) $(if $(ROWS),--rows $(ROWS),)
+study: $(VENV)/.installed data  ## run the reference report's Table 2 (every runnable row, STUDY_SEEDS 0,1,2, STUDY_PROFILE study-cpu; ROWS=a,b for some), skipping finished runs; then record them into results/study/. LAUNCHER=slurm SLURM_ARGS='--partition gpu --gpus_per_task 1' runs them as one Slurm job array and waits
+	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --seeds $(STUDY_SEEDS) $(if $(ROWS),--rows $(ROWS),) --launcher $(LAUNCHER) $(if $(filter slurm,$(LAUNCHER)),--wait,) $(SLURM_ARGS)
 	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --record
 
 lab: $(VENV)/.installed data  ## JupyterLab at the project root, opened on notebooks/ (runs/ in the same file browser); the notebooks run with PROFILE into runs/interactive-PROFILE; more flags: LAB_ARGS

@@ -30,6 +30,7 @@ from ..util import paths
 from ..util.errors import ConfigError, run_command
 from ..util.files import read_json
 from . import study_records
+from .study_launch import Launch, add_arguments, chosen, launch
 from .study_report import (  # noqa: F401 (notebook 05 and the tests call these through this module)
     FIGURE,
     differences_figure,
@@ -96,8 +97,21 @@ def study(
             say(f"not run: {row.label} ({row.id}): {row.not_runnable}")
     runs = plan(profile, seeds, rows)
     runs_dir = paths.runs_dir(root or "")
-    done = run_each(runs, profile, sets or [], runs_dir, say, lambda run, all_sets: run_recipe_for(profile, run, all_sets, runs_dir))
-    out = Path(out) if out else runs_dir / "studies" / profile_stem(profile)
+    done = train(profile, runs, sets or [], runs_dir, say)
+    out = write_study(profile, runs, runs_dir, out, say)
+    return {"runs": [r.name for r in runs], **done, "out": str(out), "not_run": [r.id for r in rows if not r.runnable]}
+
+
+def train(profile: str, runs: list[StudyRun], sets: list[str], runs_dir: Path, say: Callable[[str], None]) -> dict[str, list[str]]:
+    """Train each of `runs` not finished with its settings (`sweep.run_each`); what `study`, a
+    shard and a Slurm array task (`study_launch`) do."""
+    return run_each(runs, profile, sets, runs_dir, say, lambda run, all_sets: run_recipe_for(profile, run, all_sets, runs_dir))
+
+
+def write_study(profile: str, runs: list[StudyRun], runs_dir: Path, out: str | Path | None, say: Callable[[str], None]) -> Path:
+    """The table and figure of the finished ones among `runs`, and their comparison, into `out`
+    (default runs/studies/<profile>/); returns that folder."""
+    out = Path(out) if out else default_out(runs_dir, profile)
     summaries = summaries_of(runs_dir, runs, profile)
     write_outputs(summaries, out)
     folders = [runs_dir / r.name for r in runs]
@@ -106,7 +120,11 @@ def study(
 
         compare(folders, out, groups={r.name: r.row.label for r in runs})
     say(f"table: {out / 'study.md'}")
-    return {"runs": [r.name for r in runs], **done, "out": str(out), "not_run": [r.id for r in rows if not r.runnable]}
+    return out
+
+
+def default_out(runs_dir: Path, profile: str) -> Path:
+    return runs_dir / "studies" / profile_stem(profile)
 
 
 def run_recipe_for(profile: str, run: StudyRun, sets: list[str], runs_dir: Path) -> dict[str, Any]:
@@ -211,13 +229,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")
     parser.add_argument("--out", default="", help="folder for the table and figure (default: runs/studies/<profile>/)")
     parser.add_argument("--record", action="store_true", help="train nothing: copy the profile's finished study runs into results/study/")
-    parser.add_argument("--records_dir", default="", help="with --record: the records' folder (default results/study/)")
+    parser.add_argument("--records_dir", default="", help="with --record: the folder to record into (default results/study/)")
     parser.add_argument("--replace", action="store_true", help="with --record: replace records of the same runs made elsewhere")
     parser.add_argument("--list", action="store_true", help="train nothing: list the rows, their settings and what cannot run")
+    add_arguments(parser)  # --launcher slurm, --shard K/N, --train_only (mtlib.workbook.study_launch)
     args = parser.parse_args(argv)
     ids = [r.strip() for r in args.rows.split(",") if r.strip()]
 
     def work() -> None:
+        launched = chosen(args)  # refuses flags of another launcher first
         if args.list:
             for row in select_rows(ids):
                 what = (" ".join(row.settings) or "the BaseModel as is") if row.runnable else f"NOT RUNNABLE: {row.not_runnable}"
@@ -226,6 +246,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.record:
             for path in record(args.runs_dir, args.profile, Path(args.records_dir) if args.records_dir else None, args.replace):
                 print(f"recorded {path}")
+            return
+        if launched:
+            refuse_seed_settings([], args.set)
+            runs_dir, say = paths.runs_dir(args.runs_dir), (lambda text: print(f"[study] {text}", flush=True))
+            runs = plan(args.profile, args.seeds, select_rows(ids))
+            out = Path(args.out) if args.out else default_out(runs_dir, args.profile)
+            write = lambda: write_study(args.profile, runs, runs_dir, out, say)  # noqa: E731
+            launch(
+                args,
+                Launch(
+                    args.profile, args.set, runs, runs_dir, out, lambda part: train(args.profile, part, args.set, runs_dir, say), write, say
+                ),
+            )
             return
         study(args.profile, args.seeds, ids, args.set, args.runs_dir or None, args.out or None)
 
