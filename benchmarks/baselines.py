@@ -59,8 +59,11 @@ from mtlib.data.tasks import DEV_SPLIT_TASKS, TASKS  # noqa: E402
 from mtlib.model.amp import cpu_has_fast_bf16  # noqa: E402
 from mtlib.model.multitask_bert import mean_pool  # noqa: E402
 from mtlib.train.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402
-from mtlib.util.files import atomic_write_json, atomic_write_text  # noqa: E402
+from mtlib.util.errors import run_command  # noqa: E402
+from mtlib.util.files import atomic_write_json, atomic_write_text, check_output_folder  # noqa: E402
 
+BY_THIS_SCRIPT = "python benchmarks/baselines.py "  # how its command.txt begins
+MARKER = ".mtlib-baseline"  # in every run folder this script makes: it fills up or (--overwrite) clears only those
 EPOCHS = {t: spec.baseline_epochs for t, spec in TASKS.items()}
 
 
@@ -68,7 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python benchmarks/baselines.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=("zero-shot", "trainer"))
     parser.add_argument("--task", default="all", help=f"trainer: {' | '.join(TASKS)} | all")
-    parser.add_argument("--out", default="", help="run folder (default runs/baseline-<kind>)")
+    parser.add_argument("--out", default="", help="run folder (default runs/baseline-<kind>); one this script made fills up")
+    parser.add_argument("--overwrite", action="store_true", help="clear --out first (only a run folder this script made)")
     parser.add_argument("--encoder", default="minilm-l6")
     parser.add_argument("--data_dir", default="")
     parser.add_argument("--amp", default="auto", choices=("auto", "off", "bf16"), help="trainer: bf16 on CUDA or a native-bf16 CPU")
@@ -86,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.minutes < 0 or (args.minutes and args.kind != "trainer") or (args.minutes and args.epochs):
         parser.error("--minutes is a positive budget for `trainer`, without --epochs (it chooses the epochs)")
     args.out = Path(args.out or ROOT / "runs" / f"baseline-{args.kind}")
-    args.command = "python benchmarks/baselines.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    args.command = BY_THIS_SCRIPT + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     return args
 
 
@@ -295,6 +299,23 @@ def plan_budget(args: argparse.Namespace, tasks: list[str]) -> dict[str, dict[st
 
 
 # ---- run folder --------------------------------------------------------------------------------
+def open_out(args: argparse.Namespace) -> None:
+    """The one write rule (docs/reliability.md), before any work: `--out` is new, empty, or a run
+    folder of this script (its `MARKER`, or from before the marker its command.txt), which fills
+    up with the tasks run now, or with --overwrite is cleared first. Anything else (a workbook
+    run, a user's folder) is refused, --overwrite or not."""
+    import shutil
+
+    command, mark = args.out / "command.txt", "made by benchmarks/baselines.py: it fills up, --overwrite clears it\n"
+    if not (args.out / MARKER).exists() and command.is_file() and command.read_text(errors="replace").startswith(BY_THIS_SCRIPT):
+        atomic_write_text(args.out / MARKER, mark)  # a run folder of this script from before the marker
+    check_output_folder(args.out, MARKER, args.overwrite, flag="--out", what="a run folder of baselines.py", continues=True)
+    if args.overwrite and (args.out / MARKER).is_file():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / MARKER, mark)
+
+
 def manifest(args: argparse.Namespace, notes: list[str]) -> dict[str, Any]:
     from mtlib.store.run_folder import cpu_model, git_state
 
@@ -327,18 +348,19 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
     args.started = time.perf_counter() if started is None else started
     if args.threads:
         torch.set_num_threads(args.threads)
+    tasks = list(EPOCHS) if args.task == "all" else args.task.split(",")
+    unknown = [t for t in tasks if t not in EPOCHS]
+    if unknown and args.kind == "trainer":
+        raise SystemExit(f"baselines.py: unknown task(s) {unknown}; choose from {', '.join(EPOCHS)} or all")
+    refused = run_command("baselines.py", lambda: open_out(args))  # one line and exit 2, before any work
+    if refused:
+        return refused
     if args.kind == "zero-shot":
         results = zero_shot(args)
         results["wall_seconds"] = results["seconds"]
-        args.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(args.out / "command.txt", args.command + "\n")
         write_run(args, results, results["notes"])
         return 0
-    tasks = list(EPOCHS) if args.task == "all" else args.task.split(",")
-    unknown = [t for t in tasks if t not in EPOCHS]
-    if unknown:
-        raise SystemExit(f"baselines.py: unknown task(s) {unknown}; choose from {', '.join(EPOCHS)} or all")
-    args.out.mkdir(parents=True, exist_ok=True)
     plans = plan_budget(args, tasks) if args.minutes else {}
     for task in tasks:  # one file per task, so tasks can run as separate processes into one folder
         result = trainer_task(args, task, plans.get(task))

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = parse_args(argv)
         except SystemExit as exc:  # argparse: --help, or a bad flag (its message is printed)
             return int(exc.code or 0)
+        refuse_a_stage_of_a_run(cfg.run.save_path)
         from .run.pipeline import run
         from .train import Interrupted
         from .workbook.error_plots import RECORDERS  # the command line draws the workbook's figures too
@@ -75,6 +76,29 @@ def main(argv: list[str] | None = None) -> int:
         print("mtlib: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def refuse_a_stage_of_a_run(save_path: str) -> None:
+    """The command line never writes into a workbook or recipe run (runs/<run>/stages/<stage>),
+    even with --overwrite: the run's results.json and report would no longer tell what its
+    stages hold. The command that made the run trains its stages again."""
+    if not save_path:
+        return
+    from pathlib import Path
+
+    from .workbook.runner import RECIPE_MARKER, WORKBOOK_MARKER, run_maker
+
+    path = Path(save_path).resolve()
+    for folder in (path, *path.parents):
+        made = run_maker(folder) if (folder / "stages").is_dir() else None  # not the project root (its notebooks/)
+        made = made or next((m for m, f in (("workbook", WORKBOOK_MARKER), ("recipe", RECIPE_MARKER)) if (folder / f).is_file()), None)
+        if made:
+            again = "make workbook OVERWRITE=1 (or --overwrite)" if made == "workbook" else "python -m mtlib recipe --overwrite"
+            raise MtlibError(
+                f"--save_path {save_path} is inside the {made} run {folder}, which python -m mtlib does not write into "
+                f"(its results.json and report would no longer tell what its stages hold): train it again with {again}, "
+                "or choose a --save_path outside it"
+            )
 
 
 if __name__ == "__main__":

@@ -80,3 +80,42 @@ def test_the_calibration_runs_the_real_model_on_real_rows(real_data_dir):
     )
     cal = baselines.calibrate(args, "para", steps=1)
     assert cal["step_seconds"] > 0 and cal["dev_row_seconds"] > 0
+
+
+def test_baselines_write_only_a_run_folder_of_their_own_and_clear_it_only_with_overwrite(tmp_path, monkeypatch, capsys):
+    """`trainer --out <a workbook run>` replaced that run's results.json and command.txt. Now a
+    folder this script did not make is refused, --overwrite or not, before any work; its own
+    folder (`baselines.MARKER`) fills up task by task, and --overwrite clears it first."""
+
+    def no_work(*args, **kwargs):
+        pytest.fail("a baseline ran")
+
+    monkeypatch.setattr(baselines, "trainer_task", no_work)
+    monkeypatch.setattr(baselines, "zero_shot", no_work)
+    workbook = tmp_path / "runs" / "wb1"
+    (workbook / "stages").mkdir(parents=True)
+    (workbook / ".mtlib-workbook").touch()
+    (workbook / "results.json").write_text('{"notebooks": {}}')
+    (workbook / "command.txt").write_text("python -m mtlib workbook --profile cpu --run wb1\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    kept = {f: {p.name: p.read_bytes() for p in f.iterdir() if p.is_file()} for f in (workbook, mine)}
+    for out in (workbook, mine):
+        for kind, overwrite in [("trainer", []), ("trainer", ["--overwrite"]), ("zero-shot", ["--overwrite"])]:
+            assert baselines.main([kind, "--out", str(out), *overwrite]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"baselines.py: error: --out {out}") and "not a run folder of baselines.py (no .mtlib-baseline)" in err
+            assert err.count("\n") == 1
+    assert {f: {p.name: p.read_bytes() for p in f.iterdir() if p.is_file()} for f in kept} == kept
+
+    def trained(args, task, plan):
+        return {"dev": 0.5, "ci95": [0.4, 0.6], "train_seconds": 1.0, "dev_seconds": 0.0}
+
+    monkeypatch.setattr(baselines, "trainer_task", trained)
+    own = tmp_path / "own"
+    assert baselines.main(["trainer", "--task", "sst", "--out", str(own)]) == 0
+    assert baselines.main(["trainer", "--task", "sts", "--out", str(own)]) == 0  # its own folder fills up
+    assert (own / baselines.MARKER).is_file() and set(json.loads((own / "results.json").read_text())["dev"]) == {"sst", "sts"}
+    assert baselines.main(["trainer", "--task", "sts", "--out", str(own), "--overwrite"]) == 0
+    assert set(json.loads((own / "results.json").read_text())["dev"]) == {"sts"} and not (own / "sst.json").exists()

@@ -79,3 +79,19 @@ def test_bad_output_places_and_damaged_records_are_one_line_and_nothing_is_writt
     assert "notes.md is a file" in refused(str(a), str(a), "--out", str(tmp_path / "notes.md"))
     assert "cannot write /sys/mtlib-compare" in refused(str(a), str(a), "--out", "/sys/mtlib-compare")  # not writable, even for root
     assert (tmp_path / "notes.md").read_text() == "mine"
+
+
+def test_compare_replaces_only_the_files_it_wrote_unless_overwrite(smoke_run, tmp_path, capsys):
+    """`compare --out DIR` replaced a user's own compare.md."""
+    a = str(smoke_run("pal-cross"))
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "compare.md").write_text("# my comparison, by hand\n")
+    assert cli.main(["compare", a, a, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "holds compare.md, not written by compare" in err and "pass --overwrite" in err and err.count("\n") == 1, err
+    assert [p.name for p in out.iterdir()] == ["compare.md"] and (out / "compare.md").read_text() == "# my comparison, by hand\n"
+    assert cli.main(["compare", a, a, "--out", str(out), "--overwrite"]) == 0
+    assert (out / "compare.md").read_text().startswith("# 2 runs compared\n") and (out / "compare.png").is_file()
+    assert cli.main(["compare", a, a, "--out", str(out)]) == 0  # its own files: replaced without asking
+    capsys.readouterr()

@@ -19,6 +19,7 @@ from mtlib.use.convert import main as convert_main
 from mtlib.util.errors import CheckpointError
 
 HIDDEN = 32  # the tiny random BERT
+ENOSPC_FROM_TOKENIZERS = "No space left on device (os error 28)"  # tokenizers' Exception for a full disk
 
 
 def reference_layout(encoder) -> dict[str, torch.Tensor]:
@@ -230,3 +231,80 @@ def test_an_output_path_that_is_a_file_or_unwritable_is_one_line(reference_state
     assert convert_main([base[0], "/sys/mtlib-convert-out", *base[1:]]) == 2  # not writable, even for root
     err = capsys.readouterr().err
     assert err.startswith("mtlib.convert: error: cannot write /sys/mtlib-convert-out") and err.count("\n") == 1
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_convert_writes_only_a_new_folder_or_with_overwrite_its_own_and_never_its_input(converted, tmp_path, capsys):
+    """The one rule (docs/reliability.md): a finished workbook run, a CLI run folder and any
+    other folder it did not make are refused with or without --overwrite, byte for byte kept;
+    so are the folder holding its own input and a `.<out>.old` that is not its own; its own
+    earlier output is replaced (whole) only with --overwrite."""
+    import shutil
+
+    folder, _, _ = converted
+    source = str(folder / "model.pt")
+    flags = ["--tokenizer", "minilm-l6", "--num_attention_heads", "2"]
+    workbook = tmp_path / "runs" / "wb1"  # what a finished workbook run holds at its top
+    for name, text in [(".mtlib-workbook", ""), ("config.yaml", "model: {}\n"), ("model.json", "{}"), ("results.json", "{}")]:
+        (workbook / name).parent.mkdir(parents=True, exist_ok=True)
+        (workbook / name).write_text(text)
+    (workbook / "tokenizer").mkdir()
+    (workbook / "tokenizer" / "vocab.txt").write_text("[PAD]\n")
+    cli_run = tmp_path / "cli-run"
+    cli_run.mkdir()
+    (cli_run / ".mtlib-run").write_text("an mtlib run folder\n")
+    (cli_run / "results.json").write_text("{}")
+    own_input = tmp_path / "with-input"
+    own_input.mkdir()
+    shutil.copy(source, own_input / "model.pt")
+    (own_input / ".mtlib-convert").write_text("")  # even marked: it holds the source
+    kept = {f: _tree(f) for f in (workbook, cli_run, own_input)}
+    for out, overwrite, said in [
+        (workbook, [], "exists and is not a converted checkpoint (no .mtlib-convert), so nothing in it is deleted"),
+        (workbook, ["--overwrite"], "--overwrite: not a converted checkpoint (no .mtlib-convert)"),
+        (cli_run, ["--overwrite"], "--overwrite: not a converted checkpoint"),
+        (own_input, ["--overwrite"], "holds what it reads"),
+    ]:
+        argv = [str(own_input / "model.pt") if out == own_input else source, str(out), *flags, *overwrite]
+        assert convert_main(argv) == 2, (out, overwrite)
+        err = capsys.readouterr().err
+        assert err.startswith("mtlib.convert: error:") and said in err and err.count("\n") == 1, err
+    assert {f: _tree(f) for f in kept} == kept
+    earlier = tmp_path / "earlier"
+    shutil.copytree(folder / "out", earlier)
+    assert (earlier / ".mtlib-convert").is_file()  # convert marks what it writes
+    assert convert_main([source, str(earlier), *flags]) == 2
+    assert "pass --overwrite to replace it" in capsys.readouterr().err
+    (earlier / "stray.txt").write_text("from before")
+    stray_old = tmp_path / ".earlier.old"
+    stray_old.mkdir()
+    (stray_old / "notes.txt").write_text("mine")
+    assert convert_main([source, str(earlier), *flags, "--overwrite"]) == 2
+    assert "is in the way and is not a converted checkpoint" in capsys.readouterr().err and (stray_old / "notes.txt").is_file()
+    shutil.rmtree(stray_old)
+    assert convert_main([source, str(earlier), *flags, "--overwrite"]) == 0
+    assert not (earlier / "stray.txt").exists() and _tree(earlier).keys() == _tree(folder / "out").keys()  # replaced whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli-run", "earlier", "runs", "with-input"]  # no temporary folder left
+
+
+def test_a_full_disk_while_convert_saves_the_tokenizer_is_one_line_exit_3_and_a_rerun_finishes(converted, tmp_path, monkeypatch, capsys):
+    """tokenizers reports a full disk as a bare Exception holding the OS error's text."""
+    from mtlib.model.encoders import load_tokenizer
+
+    folder, _, _ = converted
+    argv = [str(folder / "model.pt"), str(tmp_path / "out"), "--tokenizer", "minilm-l6", "--num_attention_heads", "2"]
+
+    def disk_full(self, *args, **kwargs):
+        raise Exception(ENOSPC_FROM_TOKENIZERS)  # what Tokenizer.save raised writing to /dev/full
+
+    monkeypatch.setattr(type(load_tokenizer("minilm-l6")), "save_pretrained", disk_full)
+    assert convert_main(argv) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"mtlib.convert: error: the disk is full: cannot write {tmp_path / 'out'}: No space left on device"), err
+    assert err.count("\n") == 1 and "run the same command again" in err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written, no temporary folder
+    monkeypatch.undo()
+    assert convert_main(argv) == 0 and _tree(tmp_path / "out").keys() == _tree(folder / "out").keys()

@@ -177,6 +177,58 @@ def test_an_export_stopped_at_any_moment_leaves_the_old_export_or_none(run_copy,
     assert _files(out) == old and (out / "config.json").is_file()  # what AutoModel.from_pretrained reads is the old one
 
 
+def test_export_deletes_a_folder_set_aside_only_when_it_is_an_export(run_copy, tmp_path, capsys):
+    """`replace_folder` sets an old export aside as `.<to>.old`: one found there that is not an
+    export (no mtlib_model.json) is kept, with or without --overwrite, and nothing is written."""
+    out, aside = tmp_path / "ex", tmp_path / ".ex.old"
+    aside.mkdir()
+    (aside / "thesis.tex").write_text("four years")
+    for overwrite in ([], ["--overwrite"]):
+        assert cli.main(["export", "--run", str(run_copy), "--to", str(out), *overwrite]) == 2
+        err = capsys.readouterr().err
+        assert f"{aside} is in the way and is not an mtlib export (no mtlib_model.json), so it is not deleted" in err, err
+        assert err.count("\n") == 1 and not out.exists() and (aside / "thesis.tex").read_text() == "four years"
+    (aside / "thesis.tex").unlink()
+    (aside / "mtlib_model.json").write_text("{}")  # an earlier export a kill left aside: it goes
+    assert cli.main(["export", "--run", str(run_copy), "--to", str(out)]) == 0
+    assert (out / "mtlib_model.json").is_file() and not aside.exists()
+
+
+def test_a_full_disk_during_an_export_is_one_line_exit_3_keeps_the_old_export_and_a_rerun_finishes(run_copy, tmp_path, monkeypatch, capsys):
+    import transformers.modeling_utils
+    from safetensors import SafetensorError
+    from test_convert import ENOSPC_FROM_TOKENIZERS
+    from test_disk_and_kernel import ENOSPC_FROM_SAFETENSORS
+
+    import mtlib
+
+    out = tmp_path / "ex"
+    argv = ["export", "--run", str(run_copy), "--to", str(out), "--overwrite"]
+    assert cli.main(argv) == 0
+    old = _files(out)
+
+    def encoder_disk_full(*args, **kwargs):
+        raise SafetensorError(ENOSPC_FROM_SAFETENSORS)
+
+    def tokenizer_disk_full(*args, **kwargs):
+        raise Exception(ENOSPC_FROM_TOKENIZERS)
+
+    tokenizer_class = type(mtlib.load(run_copy, device="cpu").tokenizer)
+    for owner, name, fails in [
+        (transformers.modeling_utils, "safe_save_file", encoder_disk_full),
+        (tokenizer_class, "save_pretrained", tokenizer_disk_full),
+    ]:
+        monkeypatch.setattr(owner, name, fails)
+        assert cli.main(argv) == 3, name
+        said = capsys.readouterr().err.splitlines(keepends=True)  # transformers' progress bar goes before it
+        err = "".join(line for line in said if line.strip() and "Writing model shards" not in line)
+        assert err.startswith(f"mtlib export: error: the disk is full: cannot write {out}: No space left on device"), err
+        assert err.count("\n") == 1 and "Traceback" not in err and "run the same command again" in err
+        assert _files(out) == old and sorted(p.name for p in tmp_path.iterdir()) == ["ex", "runs"]  # the old export, no temporary
+        monkeypatch.undo()
+    assert cli.main(argv) == 0 and _files(out).keys() == old.keys()
+
+
 @pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
 def test_run_and_export_files_honour_the_umask(smoke_run, tmp_path, umask, file_mode, folder_mode):
     import os

@@ -191,3 +191,18 @@ def test_unreadable_input_and_output_are_one_line_at_their_place(smoke_run, tmp_
         "--output",
         "/sys/answers.csv",  # not writable, even for root
     )
+
+
+def test_predict_never_writes_over_its_own_input(smoke_run, tmp_path, capsys):
+    """`predict --input f.csv --output f.csv` replaced its input; so did a link to it."""
+    import os
+
+    source = tmp_path / "mine.csv"
+    source.write_text("id,sentence\n1,a gripping film\n")
+    os.symlink(source, tmp_path / "link.csv")
+    for output in (source, tmp_path / "link.csv", tmp_path / "." / "mine.csv"):
+        argv = ["predict", "--run", str(smoke_run("pal-cross")), "--task", "sst", "--input", str(source), "--output", str(output)]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "is the --input file" in err and err.count("\n") == 1, err
+        assert source.read_text() == "id,sentence\n1,a gripping film\n"

@@ -190,6 +190,32 @@ def test_the_recipe_does_not_rewrite_a_workbook_run(tmp_path, monkeypatch, capsy
     assert _files(tmp_path / "runs" / "wref") == before
 
 
+@pytest.mark.parametrize("maker", ["workbook", "recipe"])
+def test_the_command_line_does_not_write_a_stage_of_a_workbook_or_recipe_run(tmp_path, monkeypatch, capsys, maker):
+    """`python -m mtlib ... --save_path runs/wb1/stages/finetune --overwrite` replaced a stage of a
+    finished workbook run, whose results.json went on reporting the old stage."""
+    import mtlib.run.pipeline
+    from mtlib.__main__ import main
+    from mtlib.workbook.runner import RECIPE_MARKER, WORKBOOK_MARKER
+
+    monkeypatch.setattr(mtlib.run.pipeline, "run", _no("training"))
+    folder = tmp_path / "runs" / "wb1"
+    _finished_workbook_run(folder)
+    if maker == "recipe":
+        (folder / WORKBOOK_MARKER).unlink()
+        (folder / "notebooks").rmdir()
+        (folder / RECIPE_MARKER).touch()
+        (folder / "results.json").write_text(json.dumps({"notebooks": {}}))
+    (folder / "stages" / "finetune" / ".mtlib-run").touch()  # a stage folder is a run folder --overwrite may clear
+    before = _files(folder)
+    for save_path in (folder / "stages" / "finetune", folder / "stages" / "new", folder):
+        argv = ["--encoder", "tiny-random", "--device", "cpu", "--no-progress", "--save_path", str(save_path), "--overwrite"]
+        err = _one_line(capsys, main(argv))
+        assert f"is inside the {maker} run {folder}, which python -m mtlib does not write into" in err
+        assert ("make workbook OVERWRITE=1" if maker == "workbook" else "python -m mtlib recipe --overwrite") in err
+    assert _files(folder) == before and not (folder / "stages" / "new").exists()
+
+
 @pytest.mark.parametrize("record", ["marker", "results"])
 def test_the_workbook_does_not_rewrite_a_recipe_run(tmp_path, monkeypatch, capsys, record):
     from mtlib.workbook import runner

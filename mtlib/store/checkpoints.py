@@ -10,7 +10,6 @@ their tensors and a JSON skeleton that points at them.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,8 +20,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..util.errors import CheckpointError
-from ..util.files import atomic_write_json, file_mode, make_temp_folder, read_json, replace_folder
+from ..util.errors import CheckpointError, as_os_error
+from ..util.files import atomic_write_json, built_aside, file_mode, read_json
 
 MODEL_WEIGHTS = "model.safetensors"
 MODEL_SPEC = "model.json"
@@ -37,11 +36,10 @@ def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta
         try:
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
         except SafetensorError as exc:  # a failed write (a full disk) is an OSError like any other
-            code = re.search(r"code: (\d+)|os error (\d+)", str(exc))
-            if code is None:
+            failure = as_os_error(exc, path)
+            if failure is None:
                 raise
-            errno_ = int(code.group(1) or code.group(2))
-            raise OSError(errno_, os.strerror(errno_), str(path)) from exc
+            raise failure from exc
         os.chmod(tmp, file_mode())  # safetensors writes 0600 whatever the umask
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -173,11 +171,11 @@ TOKENIZER_SOURCE = "mtlib-encoder.json"  # inside tokenizer/: the encoder the to
 
 
 def save_tokenizer(target: Path, tokenizer: Any, encoder_name: str) -> None:
-    """Replace `target` with `tokenizer` (written aside, then swapped in by renames)."""
-    tmp = make_temp_folder(target)
-    tokenizer.save_pretrained(str(tmp))
-    atomic_write_json(tmp / TOKENIZER_SOURCE, {"encoder": encoder_name})
-    replace_folder(tmp, target)
+    """Replace `target` with `tokenizer` (written aside, then swapped in by renames). A full disk
+    is the OSError it is (tokenizers raises it as a bare Exception's text), the old folder kept."""
+    with built_aside(target) as tmp:
+        tokenizer.save_pretrained(str(tmp))
+        atomic_write_json(tmp / TOKENIZER_SOURCE, {"encoder": encoder_name})
 
 
 def check_tokenizer(folder: Path, encoder_name: str) -> None:

@@ -44,7 +44,7 @@ from ..config.config import Config
 from ..data.tasks import TASKS
 from ..store.checkpoints import MODEL_WEIGHTS, save_model
 from ..util.errors import CheckpointError, run_command
-from ..util.files import atomic_write_text
+from ..util.files import atomic_write_text, built_aside, check_output_folder
 
 # what the reference's save_model writes besides tensors: plain data, nothing that runs on load
 _reconstruct = (getattr(np, "_core", None) or np.core).multiarray._reconstruct
@@ -74,6 +74,7 @@ _ENCODER = [
 _HEADS = {spec.reference_head: t for t, spec in TASKS.items() if spec.reference_head}
 _OUTPUTS = {t: TASKS[t].num_outputs for t in _HEADS.values()}
 _IGNORED = ("bert.position_ids",)  # a constant buffer (0..511), rebuilt by BertModel
+MARKER = ".mtlib-convert"  # in every folder convert writes (last): --overwrite replaces only such a folder
 
 
 def load_reference_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -205,18 +206,16 @@ def check_fits(state: dict[str, torch.Tensor], skeleton: dict[str, torch.Tensor]
 def convert(
     source: str | Path, out: str | Path, tokenizer: str = "bert-base-uncased", attention_heads: int = 0, overwrite: bool = False
 ) -> Path:
-    """Write `out/` (model.safetensors, model.json, config.yaml, tokenizer/) from the reference's
-    `source` .pt file; returns the weights path."""
+    """Write `out/` (model.safetensors, model.json, config.yaml, tokenizer/, `MARKER`) from the
+    reference's `source` .pt file; returns the weights path. `out` must be new, empty, or with
+    `overwrite` an earlier output of convert (never a run folder, nor the folder of `source`)."""
     from transformers import BertConfig
 
     from ..model.encoders import encoder_from_config, load_tokenizer
     from ..model.multitask_bert import ModelSpec, MultitaskBert
 
     source, out = Path(source), Path(out)
-    if out.exists() and not out.is_dir():
-        raise CheckpointError(f"{out} is a file; convert writes a run folder: choose another output path")
-    if (out / MODEL_WEIGHTS).exists() and not overwrite:
-        raise CheckpointError(f"{out} already holds a model; pass --overwrite to replace it")
+    check_output_folder(out, MARKER, overwrite, flag="", what="a converted checkpoint", reads=(source,))  # files.py: the rule
     saved = load_reference_checkpoint(source)
     state, shape = map_state_dict(saved["model"])
     if not shape["tasks"]:
@@ -255,8 +254,6 @@ def convert(
         )
     model = MultitaskBert(encoder_from_config(encoder_config), spec)
     model.load_state_dict(state, strict=False)
-    out.mkdir(parents=True, exist_ok=True)
-    weights = save_model(out, model, words)
     cfg = Config.from_dict(
         {
             "encoder": "bert-base-uncased",
@@ -272,8 +269,11 @@ def convert(
             "save_path": str(out),
         }
     )
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    return weights
+    with built_aside(out, MARKER, "choose a writable output folder") as tmp:  # renamed into place whole, marker last
+        save_model(tmp, model, words)
+        atomic_write_text(tmp / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        atomic_write_text(tmp / MARKER, "made by python -m mtlib convert: convert --overwrite may replace this folder\n")
+    return out / MODEL_WEIGHTS
 
 
 def main(argv: list[str] | None = None) -> int:

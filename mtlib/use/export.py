@@ -12,7 +12,7 @@
       modules.json, sentence_bert_config.json, 1_Pooling/, 2_Normalize/
                                        a sentence-transformers model: SentenceTransformer(DIR)
 
-The folder is built beside DIR and renamed into place once complete (`checkpoints.replace_folder`);
+The folder is built beside DIR and renamed into place once complete (`files.replace_folder`);
 `--overwrite` replaces only an earlier export, never the run it reads (`check_target`).
 
 The sentence-transformers part is written when a pair task is bi-encoded with mean pooling and
@@ -37,8 +37,8 @@ import numpy as np
 
 from ..data.tasks import SIMILARITY_TASK, TASKS, metric_value
 from ..store.checkpoints import atomic_save_tensors
-from ..util.errors import ConfigError, MtlibError, run_command
-from ..util.files import atomic_write_json, atomic_write_text, make_temp_folder, replace_folder
+from ..util.errors import MtlibError, run_command
+from ..util.files import atomic_write_json, atomic_write_text, built_aside, check_output_folder
 
 LOADER = Path(__file__).with_name("standalone_loader.py")
 PAL_SOURCE = Path(__file__).parents[1] / "model" / "pal.py"
@@ -101,22 +101,11 @@ MARKER = "mtlib_model.json"  # every export holds it (written last): --overwrite
 
 def check_target(to: Path, weights: Path, run: Path, overwrite: bool) -> None:
     """Whether `to` may receive an export of `weights` (from `run`): checked before anything is
-    read or written. A file is refused; so is a folder that holds something, unless --overwrite
-    and it is an earlier export (its `mtlib_model.json`); and never the source: the checkpoint's
-    folder, the run folder, or a folder that contains either."""
-    if to.exists() and not to.is_dir():
-        raise ConfigError(f"--to {to} is a file; an export is a folder: choose another --to")
-    target = to.resolve()
-    for source in {run.resolve(), weights.resolve().parent}:
-        if source == target or source.is_relative_to(target):
-            raise ConfigError(
-                f"--to {to} holds what it exports ({weights}); writing there would destroy it: choose a folder outside the run"
-            )
-    if to.is_dir() and any(to.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{to} exists and is not empty; pass --overwrite to replace it, or choose another folder")
-        if not (to / MARKER).is_file():
-            raise ConfigError(f"--to {to} --overwrite: not an mtlib export (no {MARKER}), so nothing in it is deleted; choose another --to")
+    read or written (`files.check_output_folder`). A file is refused; so is a folder that holds
+    something, unless --overwrite and it is an earlier export (its `mtlib_model.json`); and
+    never the source: the checkpoint's folder, the run folder, or a folder that contains either."""
+    reads = (run, weights.resolve().parent)
+    check_output_folder(to, MARKER, overwrite, flag="--to", what="an mtlib export", reads=reads, verb="exports")
 
 
 def source_name(weights: Path, run: Path) -> str:
@@ -131,7 +120,7 @@ def source_name(weights: Path, run: Path) -> str:
 def export(run_or_checkpoint: str | Path, to: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Write the export folder (see the module docstring); returns what mtlib_model.json holds.
     Everything is checked first; the folder is built beside `to` and renamed into place whole
-    (`checkpoints.replace_folder`), an earlier export replaced only then."""
+    (`files.replace_folder`), an earlier export replaced only then."""
     from ..run.stages import reported_checkpoint
     from .predict import load
 
@@ -139,13 +128,8 @@ def export(run_or_checkpoint: str | Path, to: str | Path, overwrite: bool = Fals
     check_target(to, reported_checkpoint(run), run, overwrite)
     predictor = load(run, device="cpu", amp="off")  # fp32 weights and checks
     assert predictor.checkpoint is not None
-    tmp = make_temp_folder(to)
-    try:
+    with built_aside(to, MARKER, "choose a writable --to") as tmp:  # a failed write: one line, the old export kept
         info = _write(predictor, tmp, source_name(predictor.checkpoint, run))
-        replace_folder(tmp, to)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return info
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -115,7 +116,13 @@ def text_inputs(texts: list[str], spec: TaskSpec) -> pd.DataFrame:
     return table
 
 
-def check_output(output: str) -> None:
-    """An `--output` that cannot be a file is refused before anything is predicted."""
+def check_output(output: str, source: object = None) -> None:
+    """An `--output` that cannot be a file, or that is the `--input` file (`source`; through a
+    link or another spelling too), is refused before anything is predicted."""
     if output != "-" and Path(output).is_dir():
         raise ConfigError(f"--output {output} is a folder; give the CSV file to write (e.g. {Path(output) / 'answers.csv'})")
+    if isinstance(source, (str, Path)) and str(source) != "-" and output != "-" and Path(output).exists() and Path(source).exists():
+        if os.path.samefile(output, source):
+            raise ConfigError(
+                f"--output {output} is the --input file {source}; writing it would destroy the input: choose another --output"
+            )

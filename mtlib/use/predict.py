@@ -194,7 +194,7 @@ def predict_file(predictor: Predictor, task: str, source: str | pd.DataFrame, ou
     from ..util.files import atomic_write_text
 
     spec = TASKS[task_named(task)]
-    check_output(output)
+    check_output(output, source)
     table = source if isinstance(source, pd.DataFrame) else read_inputs(source, spec)
     answers = predictor.predict(spec.name, list(zip(*(table[c] for c in spec.text_columns))))
     key_name = next((c for c in ("id", "line") if c in table.columns), "")
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def work() -> None:
         spec = TASKS[task_named(args.task)]
-        check_output(args.output)
+        check_output(args.output, args.input)
         table = text_inputs(args.text, spec) if args.text else read_inputs(args.input, spec)  # checked before the model loads
         predictor = load(args.run, args.device, args.amp, args.batch_size)
         out = predict_file(predictor, spec.name, table, args.output)

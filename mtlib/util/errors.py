@@ -69,8 +69,30 @@ def disk_error_message(exc: OSError, hint: str = "choose a writable folder (--sa
 def write_failure(target: object, exc: OSError, hint: str) -> MtlibError:
     """A failed write of `target` (often through a temporary file beside it) as one line that
     names `target` and what to do (`hint`)."""
+    import errno
+
     text = disk_error_message(OSError(exc.errno, exc.strerror or str(exc), str(target)), hint)
+    if exc.errno == errno.ENOSPC:  # the machine failed, not the input: exit 3, and the same command finishes
+        failure = MtlibError(f"the disk is full: {text}; free some space, then run the same command again")
+        failure.exit_code = 3
+        return failure
     return MtlibError(text if text.endswith(hint) else f"{text}; {hint}")
+
+
+def as_os_error(exc: BaseException, target: object) -> OSError | None:
+    """The failed write inside `exc`, as an OSError naming `target`: an OSError itself, or the
+    text a Rust library gives one (safetensors' `IoError(Os { code: 28, .. })`, tokenizers'
+    `No space left on device (os error 28)`); None for any other failure."""
+    import os
+    import re
+
+    if isinstance(exc, OSError):
+        return OSError(exc.errno, exc.strerror or str(exc), str(target)) if exc.errno else None
+    code = re.search(r"code: (\d+)|os error (\d+)", str(exc)) if isinstance(exc, Exception) else None
+    if code is None:
+        return None
+    number = int(code.group(1) or code.group(2))
+    return OSError(number, os.strerror(number), str(target))
 
 
 def run_command(prog: str, work: Any) -> int:
@@ -89,12 +111,13 @@ def run_command(prog: str, work: Any) -> int:
 def one_line(prog: str, exc: BaseException) -> int | None:
     """For a command's `main`: one line on stderr for a failure the user can act on, and its exit
     code; None for anything else (the caller re-raises it, traceback and all)."""
+    import errno
     import sys
 
     if isinstance(exc, MtlibError):
         text, code = f"error: {exc}", exc.exit_code
     elif isinstance(exc, OSError):
-        text, code = f"error: {disk_error_message(exc)}", 2
+        text, code = f"error: {disk_error_message(exc)}", 3 if exc.errno == errno.ENOSPC else 2
     elif isinstance(exc, Interrupted):  # the training loop saved its state
         text, code = f"{exc}. Run the same command again to continue.", exc.exit_code
     elif isinstance(exc, KeyboardInterrupt):

@@ -12,6 +12,7 @@ workbook or recipe run folder, or a CLI run folder (`python -m mtlib`), read thr
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +148,31 @@ def figure(folders: list[Path]) -> Any:
     return fig
 
 
-def compare(folders: list[str | Path], out: str | Path | None = None, groups: dict[str, str] | None = None) -> str:
-    """Print the comparison; with `out`, also write compare.md and compare.png/.svg there."""
+WRITTEN = ("compare.md", "compare.png", "compare.svg")
+HEADER = re.compile(r"# \d+ runs compared\n")  # how the compare.md it writes begins: its mark
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """`--out` must be a folder (or new), and the files compare writes there new or its own (a
+    compare.md that begins with `HEADER`: then the figures beside it are its own too), unless
+    --overwrite: a user's compare.md is never replaced unasked."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; compare writes compare.md and compare.png/.svg into a folder: choose another --out")
+    try:
+        ours = HEADER.match((out / "compare.md").read_text(encoding="utf-8", errors="replace")[:200]) is not None
+    except OSError:  # none there (or a folder of that name: the write says so)
+        ours = False
+    theirs = [name for name in WRITTEN if (out / name).exists() and not ours]
+    if theirs and not overwrite:
+        raise ConfigError(
+            f"--out {out} holds {', '.join(theirs)}, not written by compare (its compare.md begins '# N runs compared'): "
+            "pass --overwrite to replace them, or choose another --out"
+        )
+
+
+def compare(folders: list[str | Path], out: str | Path | None = None, groups: dict[str, str] | None = None, overwrite: bool = False) -> str:
+    """Print the comparison; with `out`, also write compare.md and compare.png/.svg there
+    (`check_out`: files it did not write are replaced only with `overwrite`)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -157,8 +181,8 @@ def compare(folders: list[str | Path], out: str | Path | None = None, groups: di
     paths = [Path(f) for f in folders]
     if len(paths) < 2:
         raise ConfigError("compare needs at least two run folders")
-    if out and Path(out).exists() and not Path(out).is_dir():
-        raise ConfigError(f"--out {out} is a file; compare writes compare.md and compare.png/.svg into a folder: choose another --out")
+    if out:
+        check_out(Path(out), overwrite)
     try:  # everything is read and drawn before anything is written
         text = render(paths, groups)
         fig = figure(paths) if out else None
@@ -188,5 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtlib compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="finished run folders")
     parser.add_argument("--out", default="", help="folder for compare.md and compare.png/.svg")
+    parser.add_argument("--overwrite", action="store_true", help="replace compare.md/.png/.svg there even if compare did not write them")
     args = parser.parse_args(argv)
-    return run_command("mtlib compare", lambda: compare(args.runs, args.out or None))
+    return run_command("mtlib compare", lambda: compare(args.runs, args.out or None, overwrite=args.overwrite))
