@@ -1,0 +1,136 @@
+"""Issue 34, items 3 and 4: every parameter is validated before anything is deleted or trained,
+and every value read back (trainer.json, a checkpoint's weights, a run's config.yaml, WordNet,
+a YAML file) is checked where it is read. A problem is one line naming the file or setting and
+what to do, exit 2. Each test here failed on the code before its fix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def _one_line(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, (code, err)
+    return err
+
+
+def _no(what: str):
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{what} ran")
+
+    return refuse
+
+
+# ---- a YAML key given twice ------------------------------------------------------------------------
+def test_a_yaml_key_given_twice_is_refused_with_file_line_and_key(tmp_path, capsys):
+    """`lr: 1e-3` then `lr: 1e-2` trained with 1e-2 and said nothing."""
+    from mtlib.__main__ import main
+    from mtlib.config.yaml_files import load_yaml
+    from mtlib.util.errors import ConfigError
+
+    path = tmp_path / "twice.yaml"
+    path.write_text("train:\n  lr: 0.001\n  epochs: 1\n  lr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml:4:\d+: .*the key 'lr' is given twice \(first at line 2\)"):
+        load_yaml(path)
+    path.write_text("encoder: tiny-random\nepochs: 1\nencoder: minilm-l6\n")
+    err = _one_line(capsys, main(["--config", str(path), "--save_path", str(tmp_path / "run")]))
+    assert "twice.yaml:3:" in err and "'encoder' is given twice" in err
+    assert not (tmp_path / "run").exists()
+    path.write_text("stages:\n  finetune: {lr: 0.001}\n  individual_pretrain: {lr: 0.01}\n")  # the same key in two mappings is fine
+    assert load_yaml(path)["stages"]["finetune"] == {"lr": 0.001}
+
+
+# ---- benchmarks/baselines.py --minutes -------------------------------------------------------------
+@pytest.mark.parametrize("minutes", ["nan", "inf", "-inf", "-1"])
+def test_baseline_minutes_must_be_finite_and_positive(minutes, capsys):
+    """`--minutes nan` recorded budget_minutes NaN and exited 0; `--minutes inf` was an OverflowError traceback."""
+    from benchmarks import baselines
+
+    with pytest.raises(SystemExit) as stop:
+        baselines.parse_args(["trainer", f"--minutes={minutes}"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "--minutes" in err and "finite, positive" in err and "Traceback" not in err
+
+
+# ---- values read back from a run: trainer.json, the weights, config.yaml ---------------------------
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory):
+    """A finished tiny --keep_state run, trained once for this module; each test gets a copy."""
+    from conftest import data_dir
+
+    from mtlib.config import Config
+    from mtlib.run.pipeline import run
+
+    folder = tmp_path_factory.mktemp("kept") / "run"
+    settings = dict(encoder="tiny-random", data_dir=str(data_dir()), device="cpu", amp="off", max_length=48, batch_size=8)
+    settings |= dict(max_train_examples=32, max_eval_examples=32, epochs=1, lr=1e-3, progress=False, keep_state=True)
+    run(Config.from_dict({**settings, "save_path": str(folder)}))
+    return folder
+
+
+def _copy(run: Path, tmp_path: Path, name: str = "kept") -> Path:
+    return Path(shutil.copytree(run, tmp_path / name, ignore=shutil.ignore_patterns(".lock")))
+
+
+def _set_loop(trainer: Path, **values) -> None:
+    saved = json.loads(trainer.read_text())  # {"__dict__": [[key, value], ...]} (mtlib.store.checkpoints.split_state)
+    loop = dict(saved["__dict__"])["loop"]["__dict__"]
+    for key, value in values.items():
+        loop[[k for k, _ in loop].index(key)][1] = value
+    trainer.write_text(json.dumps(saved))
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"epoch": 1, "update": 1000}, "update"),  # the attacker's: resumed silently, ended at step 61 of 90
+        ({"epoch": 1, "update": 2}, "global_step"),  # counters that disagree with each other
+        ({"skipped_steps": 10_000}, "skipped_steps"),
+        ({"task_steps": {"sst": 8, "imdb": 3}}, "task_steps"),
+    ],
+)
+def test_every_trainer_json_value_is_checked_against_the_run(kept_run, tmp_path, capsys, values, key):
+    from mtlib.__main__ import main
+
+    folder = _copy(kept_run, tmp_path)
+    trainer = folder / "state" / "trainer.json"
+    _set_loop(trainer, **values)
+    before = _files(folder)
+    err = _one_line(capsys, main(["--resume", str(folder)]))
+    assert f"{trainer}: loop.{key} is " in err and "start the run again with --overwrite" in err
+    assert _files(folder) == before  # nothing trained, nothing rewritten (metrics.jsonl included)
+
+
+def _poison(weights: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights))
+    name = next(k for k in tensors if k.startswith("heads."))
+    tensors[name][0] = float("nan")
+    save_file(tensors, str(weights))
+
+
+def test_a_nan_weight_in_a_loaded_checkpoint_is_one_line_naming_the_file(kept_run, tmp_path, capsys):
+    """mtlib.load, predict and a stage starting from the run all computed with the NaN weight."""
+    import mtlib
+    from mtlib.__main__ import main
+    from mtlib.util.errors import CheckpointError
+
+    folder = _copy(kept_run, tmp_path)
+    weights = folder / "model.safetensors"
+    _poison(weights)
+    with pytest.raises(CheckpointError, match="holds NaN or infinite values"):
+        mtlib.load(folder, device="cpu")
+    err = _one_line(capsys, main(["predict", "--run", str(folder), "--task", "sst", "--text", "A fine film.", "--device", "cpu"]))
+    assert f"{weights}: weight heads." in err and "holds NaN or infinite values" in err
+    config = ["--config", str(folder / "config.yaml"), "--save_path", str(tmp_path / "next")]
+    err = _one_line(capsys, main([*config, "--pretrained_model_name", str(folder)]))
+    assert f"{weights}: weight heads." in err and not (tmp_path / "next").exists()
