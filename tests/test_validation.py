@@ -134,3 +134,38 @@ def test_a_nan_weight_in_a_loaded_checkpoint_is_one_line_naming_the_file(kept_ru
     config = ["--config", str(folder / "config.yaml"), "--save_path", str(tmp_path / "next")]
     err = _one_line(capsys, main([*config, "--pretrained_model_name", str(folder)]))
     assert f"{weights}: weight heads." in err and not (tmp_path / "next").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--head_rnn_hidden", "100000000", "--head_rnn_hidden must be in [1, 8192]"),  # 11 GB, then SystemError
+        ("--n_hidden_layers", "100000", "--n_hidden_layers must be in [0, 64]"),
+        ("--max_length", "999999", "--max_length must be in [8, 8192]"),
+    ],
+)
+def test_sizes_have_upper_bounds(tmp_path, capsys, flag, value, message):
+    from mtlib.__main__ import main
+
+    argv = ["--encoder", "tiny-random", "--head_rnn", "lstm", flag, value, "--save_path", str(tmp_path / "run")]
+    assert message in _one_line(capsys, main(argv)) and not (tmp_path / "run").exists()
+
+
+def test_predict_refuses_a_runs_max_length_past_the_model_and_a_line_too_long(kept_run, tmp_path, capsys):
+    """A run whose config.yaml says max_length 100000 was a traceback; a 94 MB line took the
+    tokenizer to 10.9 GB and an abort (exit 134)."""
+    from mtlib.__main__ import main
+    from mtlib.use.inputs import MAX_TEXT_CHARS
+
+    folder = _copy(kept_run, tmp_path)
+    config = folder / "config.yaml"
+    config.write_text(config.read_text().replace("max_length: 48", "max_length: 100000"))
+    predict = ["predict", "--run", str(folder), "--task", "sst", "--device", "cpu"]
+    err = _one_line(capsys, main([*predict, "--text", "A fine film."]))
+    assert f"{config}: max_length 100000 is more than the model reads" in err
+    lines = tmp_path / "lines.txt"
+    lines.write_text("A fine film.\n" + "x" * (MAX_TEXT_CHARS + 1) + "\n")
+    err = _one_line(capsys, main([*predict, "--input", str(lines)]))
+    assert f"{lines}:2: a text of {MAX_TEXT_CHARS + 1:,} characters" in err
+    err = _one_line(capsys, main([*predict, "--text", "y" * (MAX_TEXT_CHARS + 1)]))
+    assert "--text:1: a text of" in err
