@@ -169,3 +169,56 @@ def test_predict_refuses_a_runs_max_length_past_the_model_and_a_line_too_long(ke
     assert f"{lines}:2: a text of {MAX_TEXT_CHARS + 1:,} characters" in err
     err = _one_line(capsys, main([*predict, "--text", "y" * (MAX_TEXT_CHARS + 1)]))
     assert "--text:1: a text of" in err
+
+
+# ---- the workbook: every notebook's parameters, before anything is deleted -------------------------
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("bootstrap_resamples=0", "-p bootstrap_resamples=0: must be in [100, 100000]"),  # notebook 04: IndexError after retraining
+        ("n_errors=-1", "-p n_errors=-1: must be in [0, 1000]"),
+        ("sample_rows=-5", "-p sample_rows=-5: must be 0 (all) or more"),
+        ("seed=-2", "-p seed=-2: must be in [0, 4.29497e+09)"),
+        ("max_length=999999", "--max_length must be in [8, 8192]"),  # recorded, yet notebooks 02-03 never got it
+        (
+            "checkpoint=/elsewhere/other/stages/finetune",
+            "-p checkpoint=/elsewhere/other/stages/finetune: the workbook analyses a stage of run k60",
+        ),
+        ("recorded=true", "no notebook declares the parameter(s) ['recorded'] among those the workbook runs (01, 02, 03, 04)"),  # 05's
+    ],
+)
+def test_every_notebooks_parameters_are_checked_before_anything_is_deleted(tmp_path, monkeypatch, capsys, param, message):
+    from test_reliability_runs import _finished_workbook_run
+
+    from mtlib.workbook import runner
+
+    monkeypatch.setattr(runner, "execute", _no("a notebook"))
+    monkeypatch.setattr(runner, "run_test_stage", _no("the test stage"))
+    runs = tmp_path / "runs"
+    before = _finished_workbook_run(runs / "k60")
+    code = runner.main(["--profile", "smoke", "--run", "k60", "--runs_dir", str(runs), "--overwrite", "--quiet", "-p", param])
+    assert message in _one_line(capsys, code)
+    assert _files(runs / "k60") == before
+
+
+def test_a_checkpoint_of_this_run_is_accepted(tmp_path):
+    from mtlib.workbook.parameters import check_checkpoint
+
+    folder = tmp_path / "runs" / "k60"
+    check_checkpoint(str(folder / "stages" / "finetune"), folder)
+    check_checkpoint(str(folder / "stages" / "finetune" / "model.safetensors"), folder)
+
+
+def test_every_setting_the_workbook_records_reaches_each_notebook_that_trains_its_stage():
+    """`-p max_length=256` was recorded in the run's command, yet notebooks 02 and 03 trained with the profile's."""
+    from mtlib.util import paths
+    from mtlib.workbook.notebook_exec import declared_parameters
+    from mtlib.workbook.parameters import CONFIG_PARAMETERS
+    from mtlib.workbook.runner import NOTEBOOK_STAGES, NOTEBOOKS
+
+    declared = {n[:2]: declared_parameters(paths.notebooks_dir() / f"{n}.ipynb") for n in NOTEBOOKS}
+    missing = [
+        (name, key) for name, (stages, _, _) in CONFIG_PARAMETERS.items()
+        for key, trained in NOTEBOOK_STAGES.items() if set(stages) & set(trained) and name not in declared[key]
+    ]  # fmt: skip
+    assert not missing
