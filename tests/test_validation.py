@@ -222,3 +222,32 @@ def test_every_setting_the_workbook_records_reaches_each_notebook_that_trains_it
         for key, trained in NOTEBOOK_STAGES.items() if set(stages) & set(trained) and name not in declared[key]
     ]  # fmt: skip
     assert not missing
+
+
+# ---- the recipe: a stage's own starting checkpoint ---------------------------------------------------
+def test_the_recipe_honours_a_stages_own_starting_checkpoint(tmp_path, monkeypatch, capsys):
+    """`--set finetune.pretrained_model_name=X` was recorded, and stage 2 started from stage 1 all the same."""
+    from mtlib.run import pipeline, stages
+    from mtlib.workbook import recipe
+
+    class Started(Exception):
+        pass
+
+    started = []
+
+    def run(cfg, recorders=()):
+        started.append(cfg)
+        raise Started
+
+    monkeypatch.setattr(pipeline, "run", run)
+    checkpoint = tmp_path / "elsewhere" / "model.safetensors"
+    with pytest.raises(Started):
+        stages.run_stage("smoke", tmp_path / "runs" / "r", "finetune", {"pretrained_model_name": str(checkpoint)}, say=lambda t: None)
+    assert [c.run.save_path for c in started] == [str(tmp_path / "runs" / "r" / "stages" / "finetune")]  # stage 1 not trained first
+    assert started[0].train.pretrained_model_name == str(checkpoint)
+    assert stages.stage_config("smoke", tmp_path / "r", "finetune").train.pretrained_model_name == str(
+        tmp_path / "r" / "stages" / "individual_pretrain"
+    )
+    argv = ["--profile", "smoke", "--run", "r", "--runs_dir", str(tmp_path / "runs"), "--set", f"pretrained_model_name={checkpoint}"]
+    assert "give it for the stage that starts from it" in _one_line(capsys, recipe.main(argv))
+    assert not (tmp_path / "runs").exists()

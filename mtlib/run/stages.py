@@ -109,10 +109,15 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
     cfg = Config.from_profile(profile, stage)
     cfg.update(given, source="settings")
     previous = BY_NAME[stage].input
-    if previous:
+    if previous and not starts_elsewhere(given):  # a checkpoint given for this stage replaces its input stage's
         cfg.train.pretrained_model_name = str(stage_folder(run, previous))
     cfg.run.save_path = str(stage_folder(run, stage))
     return cfg
+
+
+def starts_elsewhere(settings: dict[str, Any] | None) -> bool:
+    """Whether `settings` give the stage its own starting checkpoint (`pretrained_model_name`)."""
+    return bool(flatten({k: v for k, v in (settings or {}).items() if v not in ("", None)}, "settings").get("pretrained_model_name"))
 
 
 SHOWN_DIFFERENCES = 3  # a refusal names this many differing settings, then counts the rest
@@ -153,7 +158,7 @@ def run_stage(
     spec = BY_NAME.get(stage)
     if spec is None:
         raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
-    if spec.input and not is_finished(stage_folder(run, spec.input)):
+    if spec.input and not is_finished(stage_folder(run, spec.input)) and not starts_elsewhere(settings):
         say(f"[{stage}] starts from {spec.input}, which run {run.name} has not finished: running it first")
         run_stage(profile, run, spec.input, common, common=common, say=say, recorders=recorders)
     cfg = stage_config(profile, run, stage, {**(common or {}), **(settings or {})})
