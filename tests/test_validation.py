@@ -251,3 +251,24 @@ def test_the_recipe_honours_a_stages_own_starting_checkpoint(tmp_path, monkeypat
     argv = ["--profile", "smoke", "--run", "r", "--runs_dir", str(tmp_path / "runs"), "--set", f"pretrained_model_name={checkpoint}"]
     assert "give it for the stage that starts from it" in _one_line(capsys, recipe.main(argv))
     assert not (tmp_path / "runs").exists()
+
+
+# ---- a damaged WordNet copy (--use_preprocessing lengths_augmented) -----------------------------------
+@pytest.mark.parametrize("damage", ["empty data.noun", "garbled index.noun", "garbled data.noun"])
+def test_a_damaged_wordnet_copy_is_one_line_naming_it(tmp_path, monkeypatch, capsys, real_data_dir, damage):
+    """An empty data.noun was an AttributeError traceback in the middle of preparing the data."""
+    from mtlib.__main__ import main
+    from mtlib.data import eda
+
+    source = next((Path(d) for d in eda.WORDNET_DIRS if (Path(d) / "index.noun").is_file()), None)
+    if source is None:
+        pytest.skip("WordNet (wordnet-base) is not installed")
+    copy = Path(shutil.copytree(source, tmp_path / "wordnet"))
+    kind, _, name = damage.partition(" ")
+    (copy / name).write_text("" if kind == "empty" else "\n".join(f"{i} garbage {i * 7919} x" for i in range(2000)))
+    monkeypatch.setenv("MTLIB_WORDNET_DIR", str(copy))
+    argv = ["--encoder", "tiny-random", "--data_dir", str(real_data_dir), "--use_preprocessing", "lengths_augmented", "--tasks", "sst"]
+    argv += ["--max_train_examples", "64", "--max_eval_examples", "16", "--epochs", "1", "--save_path", str(tmp_path / "run")]
+    err = _one_line(capsys, main([*argv, "--device", "cpu", "--amp", "off"]))
+    assert str(copy) in err and "reinstall it: apt-get install --reinstall wordnet-base" in err
+    assert not (tmp_path / "run" / "results.json").exists()
