@@ -272,3 +272,22 @@ def test_a_damaged_wordnet_copy_is_one_line_naming_it(tmp_path, monkeypatch, cap
     err = _one_line(capsys, main([*argv, "--device", "cpu", "--amp", "off"]))
     assert str(copy) in err and "reinstall it: apt-get install --reinstall wordnet-base" in err
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_a_finished_stage_that_started_from_another_checkpoint_is_not_reused(tmp_path, monkeypatch):
+    import yaml
+
+    from mtlib.run import pipeline, stages
+    from mtlib.util.errors import ConfigError
+
+    monkeypatch.setattr(pipeline, "run", _no("a stage"))
+    run, first, second = tmp_path / "runs" / "r", tmp_path / "a" / "model.safetensors", tmp_path / "b" / "model.safetensors"
+    cfg = stages.stage_config("smoke", run, "finetune", {"pretrained_model_name": str(first)})
+    folder = Path(cfg.run.save_path)
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    (folder / "results.json").write_text("{}")
+    monkeypatch.setattr(stages, "read_results", lambda folder: {})
+    assert stages.run_stage("smoke", run, "finetune", {"pretrained_model_name": str(first)}, say=lambda t: None).how == "reused"
+    with pytest.raises(ConfigError, match="finished with other settings .pretrained_model_name: "):
+        stages.run_stage("smoke", run, "finetune", {"pretrained_model_name": str(second)}, say=lambda t: None)
