@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import shlex
 import sys
 import tempfile
@@ -87,8 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dev_limit", type=int, default=0, help="cap on dev rows (tests)")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.minutes < 0 or (args.minutes and args.kind != "trainer") or (args.minutes and args.epochs):
-        parser.error("--minutes is a positive budget for `trainer`, without --epochs (it chooses the epochs)")
+    if not math.isfinite(args.minutes) or args.minutes < 0 or (args.minutes and args.kind != "trainer") or (args.minutes and args.epochs):
+        parser.error(f"--minutes {args.minutes:g}: a finite, positive budget for `trainer`, without --epochs (it chooses the epochs)")
     args.out = Path(args.out or ROOT / "runs" / f"baseline-{args.kind}")
     args.command = BY_THIS_SCRIPT + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     return args

@@ -86,9 +86,10 @@ def _f(default: Any, help: str, choices: tuple | None = None, range: Range | Non
 
 @dataclass
 class DataConfig:
+    # max_length: no BERT-family encoder reads more than a few thousand positions (checked against the encoder later)
     data_dir: str = _f("", "task-file folder; empty means $MTLIB_DATA_DIR or ./data")
     tasks: list[str] = _f(list(TASK_NAMES), "tasks to train and evaluate (comma-separated)")
-    max_length: int = _f(128, "max tokens per example (sentence or pair); longer ones are truncated and counted", range=at_least(8))
+    max_length: int = _f(128, "max tokens per example (sentence or pair); longer ones are truncated and counted", range=between(8, 8192))
     max_train_examples: int = _f(0, "cap on training rows per task (0: all); for smoke runs", range=at_least(0, "all"))
     max_eval_examples: int = _f(0, "cap on dev/test rows per task (0: all); for smoke runs", range=at_least(0, "all"))
     use_preprocessing: str = _f(
@@ -101,6 +102,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    # upper bounds far past any head the reports use: --n_hidden_layers 100000 built 11 GB of heads, then failed
     encoder: str = _f("minilm-l6", "hub id (bert-base-uncased), local path, or packaged alias minilm-l6")
     pooling: str = _f("mean", "sentence representation fed to the heads", POOLINGS)
     pair_encoding: str = _f(
@@ -114,7 +116,7 @@ class ModelConfig:
     encoder_dropout: float = _f(
         -1.0, "dropout inside the encoder (hidden and attention); -1 keeps the encoder's own", range=between(0, 1, "[)", -1.0, "keep")
     )
-    n_hidden_layers: int = _f(0, "hidden (dropout, linear, activation) blocks per head before the output layer", range=at_least(0))
+    n_hidden_layers: int = _f(0, "hidden (dropout, linear, activation) blocks per head before the output layer", range=between(0, 64))
     head_activation: str = _f("gelu", "activation of the heads' hidden blocks (the reference project: relu)", HEAD_ACTIVATIONS)
     use_pal: bool = _f(False, "add Projected Attention Layers (Stickland & Murray, 2019)")
     # a PAL is a low-rank layer: its width stays under the encoder's hidden size (BERT-large: 1024)
@@ -123,7 +125,7 @@ class ModelConfig:
     )
     pal_heads: int = _f(4, "attention heads inside each PAL block", range=at_least(1))
     head_rnn: str = _f("none", "a recurrent reader of the token states in the heads (the reference report's RNN / LSTM rows)", RNN_KINDS)
-    head_rnn_hidden: int = _f(128, "hidden size of --head_rnn (the report: 128 or 256)", range=at_least(1))
+    head_rnn_hidden: int = _f(128, "hidden size of --head_rnn (the report: 128 or 256)", range=between(1, 8192))
     head_rnn_tasks: list[str] = _f([], "tasks whose heads get --head_rnn (empty: all; the report's 'STS only': sts)")
     head_rnn_cls: bool = _f(
         True, "--head_rnn reads the tokens after [CLS] and the pooled [CLS] goes beside its last state ('+ [CLS] embed.')"

@@ -41,14 +41,29 @@ MAX_YAML_BYTES = 1_000_000  # a config is a few hundred bytes; this bounds what 
 
 
 class _SafeLoaderNoAliases(yaml.SafeLoader):
-    """yaml.SafeLoader without anchors and aliases: a config never needs them, and an alias bomb
-    of a few hundred bytes expands to gigabytes."""
+    """yaml.SafeLoader without anchors and aliases (a config never needs them, and an alias bomb
+    of a few hundred bytes expands to gigabytes) and without duplicate keys."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             mark = self.peek_event().start_mark
             raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted in mtlib configs", mark)
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A key given twice is refused at its second line: YAML's last-wins would silently drop
+        the first value, and a config that says two things means neither for sure."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"the key {key!r} is given twice (first at line {seen[key] + 1}); keep one", key_node.start_mark
+                        )
+                    seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

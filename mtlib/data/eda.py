@@ -43,6 +43,8 @@ ALPHA = 0.1  # the share of a sentence's words each operation changes (EDA's def
 LONGEST_SHARE = 0.02  # `lengths`: the share of the longest training rows left out
 WORDNET_DIRS = ("/usr/share/wordnet",)  # where Debian's wordnet-base puts the dictionary
 INSTALL = "apt-get install wordnet-base (as root; `make install` does it)"
+REINSTALL = "reinstall it: apt-get install --reinstall wordnet-base (as root), or point $MTLIB_WORDNET_DIR at a whole copy"
+PROBES = {"noun": "dog", "verb": "run", "adj": "good", "adv": "quickly"}  # a word of each part of speech WordNet must know
 
 # Words that synonym replacement and insertion leave alone: English function words.
 STOP_WORDS = frozenset(
@@ -106,15 +108,37 @@ def _reader(folder: str) -> Any:
 
 
 def wordnet_synonyms() -> Synonyms:
-    """word -> its WordNet synonyms (lower case, letters and spaces only, the word left out)."""
-    reader = _reader(str(wordnet_dir()))
+    """word -> its WordNet synonyms (lower case, letters and spaces only, the word left out). A
+    damaged copy (an empty or garbled file) is a ConfigError naming the file or the folder."""
+    folder = wordnet_dir()
+    for pos in PROBES:
+        for kind in ("index", "data"):
+            path = folder / f"{kind}.{pos}"
+            if not path.is_file() or path.stat().st_size == 0:
+                raise ConfigError(f"{path} is missing or empty: the WordNet copy in {folder} is damaged; {REINSTALL}")
+    try:
+        reader = _reader(str(folder))
+    except Exception as exc:  # nltk's reader fails on a garbled index in its own ways
+        raise ConfigError(f"WordNet in {folder} cannot be read ({type(exc).__name__}: {exc}); {REINSTALL}") from None
 
     @cache
     def synonyms(word: str) -> list[str]:
         word = word.lower()
-        found = {lemma.name().replace("_", " ").replace("-", " ").lower() for synset in reader.synsets(word) for lemma in synset.lemmas()}
+        try:
+            found = {
+                lemma.name().replace("_", " ").replace("-", " ").lower() for synset in reader.synsets(word) for lemma in synset.lemmas()
+            }
+        except Exception as exc:  # a garbled data file: offsets that point at nothing
+            raise ConfigError(
+                f"WordNet in {folder} is damaged: looking up {word!r} failed ({type(exc).__name__}: {exc}); {REINSTALL}"
+            ) from None
         return sorted(s for s in found if s != word and all(c.isalpha() or c == " " for c in s))
 
+    for pos, word in PROBES.items():  # a copy that knows none of these is no WordNet
+        if not synonyms(word):
+            raise ConfigError(
+                f"{folder / ('index.' + pos)} does not know the word {word!r}: the WordNet copy in {folder} is damaged; {REINSTALL}"
+            )
     return synonyms
 
 

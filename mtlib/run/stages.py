@@ -109,18 +109,24 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
     cfg = Config.from_profile(profile, stage)
     cfg.update(given, source="settings")
     previous = BY_NAME[stage].input
-    if previous:
+    if previous and not starts_elsewhere(given):  # a checkpoint given for this stage replaces its input stage's
         cfg.train.pretrained_model_name = str(stage_folder(run, previous))
     cfg.run.save_path = str(stage_folder(run, stage))
     return cfg
 
 
+def starts_elsewhere(settings: dict[str, Any] | None) -> bool:
+    """Whether `settings` give the stage its own starting checkpoint (`pretrained_model_name`)."""
+    return bool(flatten({k: v for k, v in (settings or {}).items() if v not in ("", None)}, "settings").get("pretrained_model_name"))
+
+
 SHOWN_DIFFERENCES = 3  # a refusal names this many differing settings, then counts the rest
 
 
-def _refuse_other_settings(stage: str, folder: Path, asked: Config, what: str) -> None:
+def _refuse_other_settings(stage: str, folder: Path, asked: Config, what: str, own_start: bool = False) -> None:
+    """A stage's input-stage path may move with the run; a starting checkpoint of its own is compared."""
     recorded = recorded_config(folder)
-    diff = asked.differences(recorded, ignore=("pretrained_model_name",))
+    diff = asked.differences(recorded, ignore=() if own_start else ("pretrained_model_name",))
     if diff:
         shown = "; ".join(f"{k}: {theirs!r} there, {mine!r} asked" for k, (mine, theirs) in list(diff.items())[:SHOWN_DIFFERENCES])
         if len(diff) > SHOWN_DIFFERENCES:
@@ -153,18 +159,21 @@ def run_stage(
     spec = BY_NAME.get(stage)
     if spec is None:
         raise ConfigError(f"no stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
-    if spec.input and not is_finished(stage_folder(run, spec.input)):
+    if spec.input and not is_finished(stage_folder(run, spec.input)) and not starts_elsewhere(settings):
         say(f"[{stage}] starts from {spec.input}, which run {run.name} has not finished: running it first")
         run_stage(profile, run, spec.input, common, common=common, say=say, recorders=recorders)
     cfg = stage_config(profile, run, stage, {**(common or {}), **(settings or {})})
+    own_start = starts_elsewhere(settings)
+    if own_start:  # as the stage records it: an absolute path, so that a rerun compares like with like
+        cfg.train.pretrained_model_name = str(Path(cfg.train.pretrained_model_name).resolve())
     if is_finished(folder) and not retrain:
-        _refuse_other_settings(stage, folder, cfg, "finished")
+        _refuse_other_settings(stage, folder, cfg, "finished", own_start)
         say(f"[{stage}] finished before in {folder}: reused (retrain=True trains it again)")
         return StageRun(stage, folder, recorded_config(folder), read_results(folder), "reused")
     how = "trained"
     interrupted = state_exists(folder / "state") and (folder / "config.yaml").is_file()
     if interrupted and not retrain:
-        _refuse_other_settings(stage, folder, cfg, "was interrupted")
+        _refuse_other_settings(stage, folder, cfg, "was interrupted", own_start)
         cfg.run.resume, how = str(folder), "resumed"
         say(f"[{stage}] resuming the interrupted stage in {folder}")
     if how == "trained":

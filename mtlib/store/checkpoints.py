@@ -217,8 +217,16 @@ def read_model_spec(weights: Path) -> dict[str, Any]:
 
 def load_weights_into(model: Any, weights: Path) -> list[str]:
     """Load a checkpoint's weights into `model`; returns the names the checkpoint did not have
-    (fresh PAL blocks or new heads). Shape mismatches are errors that say which part differs."""
+    (fresh PAL blocks or new heads). Shape mismatches are errors that say which part differs,
+    and a weight that is not finite (NaN, inf) names the file and the weight: nothing computed
+    from it would mean anything."""
     state = load_tensors(weights)
+    not_finite = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if not_finite:
+        raise CheckpointError(
+            f"{weights}: weight {not_finite} holds NaN or infinite values, so the checkpoint is damaged; "
+            "train the run again, or load another checkpoint"
+        )
     own = model.state_dict()
     problems = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape

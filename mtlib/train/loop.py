@@ -126,6 +126,9 @@ class Trainer:
         self.state = LoopState.from_saved(
             saved.get("loop") if isinstance(saved, dict) else None, source, len(phases_of(self.cfg)), self.cfg.train.epochs
         )
+        tasks = phases_of(self.cfg)[self.state.phase].tasks  # the saved position lies inside its phase's epochs
+        sizes = {t: TaskStream(self.data[t]["train"], self.cfg.train.batch_size, 0, 0).num_batches for t in tasks}
+        self.state.check_position(source, plan_epoch(self.cfg, sizes).updates_per_epoch)
         try:
             self.model.load_state_dict(saved["model"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:

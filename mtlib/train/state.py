@@ -75,38 +75,58 @@ class LoopState:
         """The loop state a `trainer.json` (`source`) recorded, each value checked against the
         run it resumes (`phases` phases of `epochs` epochs): a value out of range is refused in
         one line naming the file and the key, never trained from."""
-        from ..util.errors import CheckpointError
-
-        def refuse(key: str, rule: str) -> CheckpointError:
-            value = saved.get(key) if isinstance(saved, dict) else saved
-            return CheckpointError(
-                f"{source}: loop.{key} is {value!r}; {rule}. The saved training state is damaged: start the run again with --overwrite"
-            )
-
         if not isinstance(saved, dict):
-            raise refuse("(all)", "expected an object of loop counters")
+            raise _refused(source, "(all)", saved, "expected an object of loop counters")
         unknown = sorted(set(saved) - set(cls.__dataclass_fields__))
         if unknown:
-            raise refuse(unknown[0], "not a loop counter this mtlib knows")
+            raise _refused(source, unknown[0], saved[unknown[0]], "not a loop counter this mtlib knows")
         bounds = {"phase": (0, phases - 1), "epoch": (1, epochs + 1), "update": (0, None), "global_step": (0, None)}
         bounds |= {k: (0, None) for k in ("bad_epochs", "bad_steps", "skipped_steps")}
         for key, (low, high) in bounds.items():
             value = saved.get(key, getattr(cls(), key))
             if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-                raise refuse(key, f"expected a whole number from {low}" + (f" to {high}" if high is not None else " up"))
+                raise _refused(source, key, value, f"expected a whole number from {low}" + (f" to {high}" if high is not None else " up"))
         for key in ("best", "elapsed"):
             value = saved.get(key, getattr(cls(), key))
             if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value == math.inf:
-                raise refuse(key, "expected a number")
+                raise _refused(source, key, value, "expected a number")
         if saved.get("elapsed", 0.0) < 0:
-            raise refuse("elapsed", "expected a number of seconds from 0 up")
+            raise _refused(source, "elapsed", saved["elapsed"], "expected a number of seconds from 0 up")
         steps = saved.get("task_steps", {})
         if not isinstance(steps, dict) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in steps.values()):
-            raise refuse("task_steps", "expected whole numbers from 0 up, by task")
+            raise _refused(source, "task_steps", steps, "expected whole numbers from 0 up, by task")
+        if set(steps) - set(TASK_NAMES):
+            raise _refused(source, "task_steps", steps, f"expected counts of the tasks {', '.join(TASK_NAMES)}")
         for key, kind in (("epoch_loss", dict), ("history", list)):
             if not isinstance(saved.get(key, kind()), kind):
-                raise refuse(key, f"expected a JSON {'object' if kind is dict else 'list'}")
+                raise _refused(source, key, saved[key], f"expected a JSON {'object' if kind is dict else 'list'}")
         return cls(**saved)
+
+    def check_position(self, source: object, per_epoch: int) -> None:
+        """The saved position lies inside the phase it resumes, of `per_epoch` updates an epoch:
+        the update within the epoch, the steps counted before it (all of them in the first
+        phase, where nothing came earlier), the skipped and bad ones among them."""
+        done = (self.epoch - 1) * per_epoch + self.update  # this phase's updates before the saved one
+        checks = (
+            ("update", self.update, self.update <= per_epoch, f"expected at most {per_epoch}, the updates of an epoch of this run"),
+            ("global_step", self.global_step, self.global_step >= done and (self.phase > 0 or self.global_step == done),
+             f"expected {'at least ' if self.phase else ''}{done}: {self.epoch - 1} epoch(s) of {per_epoch} updates and {self.update}"),
+            ("skipped_steps", self.skipped_steps, self.skipped_steps <= self.global_step, "expected at most loop.global_step"),
+            ("bad_steps", self.bad_steps, self.bad_steps <= self.skipped_steps, "expected at most loop.skipped_steps"),
+            ("bad_epochs", self.bad_epochs, self.bad_epochs < self.epoch, "expected fewer than the epochs done"),
+        )  # fmt: skip
+        for key, value, ok, rule in checks:
+            if not ok:
+                raise _refused(source, key, value, rule)
+
+
+def _refused(source: object, key: str, value: Any, rule: str) -> Exception:
+    """A `trainer.json` value the run cannot hold: one line naming the file and the key."""
+    from ..util.errors import CheckpointError
+
+    return CheckpointError(
+        f"{source}: loop.{key} is {value!r}; {rule}. The saved training state is damaged: start the run again with --overwrite"
+    )
 
 
 @dataclass

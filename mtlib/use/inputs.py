@@ -16,6 +16,7 @@ from ..data.tasks import TaskSpec
 from ..util.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+MAX_TEXT_CHARS = 100_000  # a sentence is a few hundred; the tokenizer needs ~100 bytes a character of one line
 QUOTING = 'quote a field that holds the separator, doubling its quotes: "It was fine, I guess." or "She said ""hi"", then left."'
 
 
@@ -41,6 +42,18 @@ def read_inputs(source: str, spec: TaskSpec) -> pd.DataFrame:
     if empty:
         where = int(table.attrs["lines"][empty[0]])
         raise DataError(f"{len(empty)} example(s) have an empty text field (first: line {where})", name, where)
+    return _short_enough(table, name)
+
+
+def _short_enough(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A text field over `MAX_TEXT_CHARS` is refused at its line: the model reads a few hundred
+    tokens of it, and tokenizing one 94 MB line took 10.9 GB before the process was killed."""
+    for column in (c for c in table.columns if c not in ("id", "line")):
+        lengths = table[column].str.len().to_numpy()
+        if len(lengths) and lengths.max() > MAX_TEXT_CHARS:
+            where = int(table.attrs["lines"][int(lengths.argmax())])
+            message = f"a text of {int(lengths.max()):,} characters; at most {MAX_TEXT_CHARS:,} are read"
+            raise DataError(message, name, where, hint="split the text into sentences")
     return table
 
 
@@ -113,7 +126,7 @@ def text_inputs(texts: list[str], spec: TaskSpec) -> pd.DataFrame:
         raise ConfigError("--text is empty; give the sentence to answer")
     table = pd.DataFrame([[t.strip() for t in texts]], columns=list(spec.text_columns), dtype=str)
     table.attrs["lines"] = [1]
-    return table
+    return _short_enough(table, "--text")
 
 
 def check_output(output: str, source: object = None) -> None:

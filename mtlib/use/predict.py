@@ -180,6 +180,9 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
         raise ConfigError(f"{recorded}: max_length {cfg.data.max_length} must be at least 1; correct it there")
     precision = Precision.create(device, amp or cfg.train.amp)
     model, tokenizer = load_model(weights, precision.device)
+    limit = getattr(model.encoder.config, "max_position_embeddings", 0)
+    if limit and cfg.data.max_length > limit:  # longer inputs would index past the position embeddings
+        raise ConfigError(f"{recorded}: max_length {cfg.data.max_length} is more than the model reads ({limit} tokens); correct it there")
     settings = {"max_length": source, "amp": "asked" if amp else source, "model": str(weights.with_suffix(".json"))}
     return Predictor(model, tokenizer, cfg.data.max_length, batch_size or cfg.train.eval_batch_size, precision, weights, settings)
 

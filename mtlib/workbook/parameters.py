@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..config.sections import Range, at_least, between
 from ..config.yaml_files import profile_path
 from ..run.stages import STAGE_NAMES, stage_config
 from ..util import paths
@@ -25,6 +26,13 @@ CONFIG_PARAMETERS: dict[str, tuple[tuple[str, ...], str, Any]] = {
     "max_train_examples": (STAGE_NAMES, "max_train_examples", -1),
     "seed": (STAGE_NAMES, "seed", -1),
     "max_length": (STAGE_NAMES, "max_length", 0),
+}
+# the notebooks' own parameters (no stage setting): the values their analyses can use
+NOTEBOOK_RANGES: dict[str, Range] = {
+    "sample_rows": at_least(0, "all"),  # 01
+    "bootstrap_resamples": between(100, 100_000),  # 04: scipy's bootstrap; 0 was an IndexError after every stage retrained
+    "n_errors": between(0, 1000),  # 04
+    "seed": between(0, 2**32, "[)"),  # 04's bootstrap seed too (02 and 03: the stages' seed)
 }
 _TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str, int, float)}
 
@@ -48,7 +56,10 @@ def check_parameters(
                 )
     unknown = [k for k in extra if not any(k in d for d in declared.values())]
     if unknown:
-        raise ConfigError(f"no notebook declares the parameter(s) {unknown}; see `papermill --help-notebook notebooks/<name>.ipynb`")
+        raise ConfigError(
+            f"no notebook declares the parameter(s) {unknown} among those the workbook runs ({', '.join(declared)}); "
+            "see `papermill --help-notebook notebooks/<name>.ipynb`"
+        )
     for name, value in extra.items():
         for key, params in declared.items():
             kind = params.get(name, {}).get("inferred_type_name", "None")
@@ -57,6 +68,11 @@ def check_parameters(
                 raise ConfigError(f"-p {name}={value!r}: notebook {key} declares {name} as {kind}; give a value of that type")
             if kind == "str":
                 extra[name] = str(value)
+    for name, allowed in NOTEBOOK_RANGES.items():
+        if name in extra and not allowed.admits(extra[name]):
+            raise ConfigError(f"-p {name}={extra[name]!r}: must be {allowed.describe()}")
+    if extra.get("checkpoint"):
+        check_checkpoint(str(extra["checkpoint"]), folder)
     by_stage: dict[str, dict[str, Any]] = {s: {"encoder": encoder, "data_dir": data_dir} for s in STAGE_NAMES}
     for name, (stages, setting, profiles) in CONFIG_PARAMETERS.items():
         if name in extra and extra[name] != profiles:
@@ -68,6 +84,18 @@ def check_parameters(
         except ConfigError as exc:
             raise ConfigError(f"the notebook parameters give stage {stage} settings it cannot train with: {exc}") from None
     return extra
+
+
+def check_checkpoint(checkpoint: str, folder: Path) -> None:
+    """Notebook 04's `checkpoint`, in the workbook: a stage of this run only; another run's
+    analysis would go into this run's report under its name."""
+    stage = paths.from_root(checkpoint).resolve()
+    stage = stage.parent if stage.suffix == ".safetensors" else stage
+    if stage.parent != folder / "stages":
+        raise ConfigError(
+            f"-p checkpoint={checkpoint}: the workbook analyses a stage of run {folder.name} only ({folder / 'stages'}/<stage>), "
+            "so that its report shows its own model; to analyse another run, run the workbook (or notebook 04) for that run"
+        )
 
 
 def one_profile(profile: str, extra: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.yaml_files import profile_path
-from ..run.stages import stage_config
+from ..run.stages import stage_config, starts_elsewhere
 from ..store.run_folder import locked
 from ..util import paths
 from ..util.errors import MtlibError, run_command
@@ -80,6 +80,12 @@ def run_recipe(
     if stages != STAGE_NAMES[: len(stages)] or not stages:
         raise MtlibError(f"stages {list(stages)}: expected the first stages of {', '.join(STAGE_NAMES)}, in order")
     common, per_stage = parse_sets(sets or [])
+    if starts_elsewhere(common):  # every stage would start from it, and stages 2 and 3 not from their input stage
+        raise MtlibError(
+            "--set pretrained_model_name=...: give it for the stage that starts from it: "
+            "individual_pretrain.pretrained_model_name=CKPT starts the chain from CKPT, "
+            "finetune.pretrained_model_name=CKPT starts stage 2 from CKPT instead of stage 1"
+        )
     folder = paths.run_folder(run_name, root or "").resolve()
     if Path(profile).suffix in (".yaml", ".yml"):  # a profile file: recorded as the file that ran
         profile = str(profile_path(profile))
