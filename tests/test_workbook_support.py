@@ -253,3 +253,56 @@ def test_notebooks_show_an_mtlib_error_as_its_line_not_a_traceback(capsys):
     shown = capsys.readouterr().out
     assert "ConfigError\x1b[0m: stage x: set retrain = True" in shown
     assert "Traceback" not in shown and "train()" not in shown
+
+
+def test_notebook_04_never_writes_into_a_run_it_did_not_make(smoke_run, tmp_path, monkeypatch):
+    """Issue 35: with no finished stage in its own run, notebook 04 analyses nothing (no guess at
+    the newest run); a run picked in Lab, or a checkpoint of another run, gets its figures in
+    runs/analyses/analysis-of-<run>/, and the analysed run is left byte for byte as it was."""
+    import shutil
+
+    from mtlib.workbook import run_analysis
+
+    runs = tmp_path / "runs"
+    other = runs / "finished-elsewhere"
+    shutil.copytree(smoke_run("pal-cross"), other)
+    before = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    monkeypatch.setenv("MTLIB_FIGURES", str(tmp_path / "figure-copies"))
+    view = run_analysis.open_analysis("mine", "", str(runs))
+    assert view.empty and view.stage is None and "`finished-elsewhere`" in view.why
+
+    shown = []
+    monkeypatch.setattr(run_analysis.Analysis, "_show", lambda self, *items: shown.extend(items))
+    stage = next(iter(run_analysis.finished_stages(other).values()))
+    view.pick(stage, run_analysis.analyses_folder(runs, other), "picked")
+    view.per_class()
+    picked = runs / "analyses" / "analysis-of-finished-elsewhere" / "figures" / "04_per_class.png"
+    assert picked.is_file() and shown
+
+    elsewhere = run_analysis.open_analysis("mine", str(stage), str(runs))
+    elsewhere.per_class()
+    assert elsewhere.run == runs / "analyses" / "analysis-of-finished-elsewhere"
+    assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == before
+    assert not (tmp_path / "figure-copies" / "finished-elsewhere").exists()
+
+    own = run_analysis.open_analysis("finished-elsewhere", "", str(runs))
+    assert own.run == other and "Figures go to" in own.why  # its own run: its own figures folder
+
+
+def test_notebook_04s_picker_loads_the_chosen_run(smoke_run, tmp_path, monkeypatch):
+    import IPython.display
+
+    from mtlib.workbook import run_analysis
+
+    runs = tmp_path / "runs"
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *items: shown.extend(items))
+    import shutil
+
+    shutil.copytree(smoke_run("pal-cross"), runs / "done")
+    view = run_analysis.open_analysis("mine", "", str(runs), interactive=True)
+    (box,) = shown
+    picker = box.children[0]
+    assert [label for label, _ in picker.options] == ["choose a finished run", "done"] and view.empty
+    picker.value = runs / "done"
+    assert not view.empty and view.run == runs / "analyses" / "analysis-of-done" and "picked" in view.why

@@ -1,12 +1,15 @@
 """Notebook 04's driver: find the run to analyse, then draw and describe each part of it.
 
-`open_analysis` picks what to analyse: the `checkpoint` folder when one is given; else the
-reported stage (best mean dev score) of runs/<run_name>/ (no name: runs/interactive-<profile>/); else, when that run has no finished
-stage, the newest finished workbook run, saying so. With nothing to analyse it says which
-notebook to run first, and every later cell shows nothing (never an error).
+`open_analysis` analyses what it is told, never a run it guesses: the `checkpoint` folder when
+one is given; else the reported stage (best mean dev score) of runs/<run_name>/ (no name:
+runs/interactive-<profile>/). When that run has no finished stage it analyses nothing and, in
+Lab (`interactive`), shows a picker of the finished runs: choosing one loads it, and the cells
+below show it when run again. Figures go to the run's own `figures/` only when the analysed run
+is the notebook's run; the analysis of any other run (picked, or a `checkpoint` elsewhere) saves
+its figures under runs/analyses/analysis-of-<that run>/, so notebook 04 never writes into a run it did not make.
 
-Each `Analysis` method displays its sentences (`mtlib.workbook.narrative`), its figure (saved under the
-run's `figures/`) and its table, for every task it applies to: the notebook names no task.
+Each `Analysis` method displays its sentences (`mtlib.workbook.narrative`), its figure and its
+table, for every task it applies to: the notebook names no task.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ NOTHING_YET = (
 )
 
 
-def newest_workbook_run(runs: Path) -> Path | None:
-    """The most recently finished workbook or recipe run under `runs` (it has results.json
-    with a reported stage)."""
+def finished_runs(runs: Path) -> list[Path]:
+    """The finished workbook or recipe runs under `runs` (a results.json with a reported stage),
+    newest first."""
     found = []
     for results in runs.glob("*/results.json"):
         try:
@@ -37,15 +40,24 @@ def newest_workbook_run(runs: Path) -> Path | None:
                 found.append((results.stat().st_mtime, results.parent))
         except (OSError, ValueError):
             continue
-    return max(found)[1] if found else None
+    return [run for _, run in sorted(found, reverse=True)]
+
+
+def analyses_folder(runs: Path, analysed: Path) -> Path:
+    """Where the analysis of a run other than the notebook's own keeps its figures."""
+    return runs / "analyses" / f"analysis-of-{analysed.name}"  # its figure copies: figures/analysis-of-<run>/
 
 
 @dataclass
 class Analysis:
-    run: Path | None  # the run folder whose figures folder receives the figures
+    run: Path | None  # the folder whose figures/ receives the figures: the analysed run if it is the notebook's, else runs/analyses/<run>
     stage: Path | None  # the stage folder analysed
     why: str
     frames: analysis.Frames = field(default_factory=dict)
+
+    def pick(self, stage: Path, run: Path, why: str) -> None:
+        """Analyse `stage` from now on (the picker), its figures into `run`."""
+        self.stage, self.run, self.why, self.frames = stage, run, why, analysis.load_predictions(stage, "dev")
 
     @property
     def empty(self) -> bool:
@@ -120,9 +132,16 @@ class Analysis:
         self._show(playground.show(self.stage, interactive, examples, self.run or self.stage))
 
 
-def open_analysis(run_name: str = "", checkpoint: str = "", runs_dir: str = "") -> Analysis:
+def _reported(run: Path) -> tuple[str, Path, int]:
+    done = finished_stages(run)
+    chosen = reported_stage(done)
+    return chosen, done[chosen], len(done)
+
+
+def open_analysis(run_name: str = "", checkpoint: str = "", runs_dir: str = "", interactive: bool = False) -> Analysis:
     """What notebook 04 analyses (see the module docstring)."""
     runs = paths.runs_dir(runs_dir)
+    own = run_folder(run_name, "", runs_dir)  # no name: interactive-<$MTLIB_PROFILE>
     if checkpoint:
         stage = Path(checkpoint)
         if stage.suffix == ".safetensors":
@@ -130,20 +149,48 @@ def open_analysis(run_name: str = "", checkpoint: str = "", runs_dir: str = "") 
         if not (stage / "predictions").is_dir():
             return Analysis(None, None, f"**`{stage}` holds no predictions.** Point `checkpoint` at a finished stage folder.")
         run = stage.parent.parent if stage.parent.name == "stages" else stage
-        return Analysis(run, stage, f"Analysing `{stage}` (the `checkpoint` parameter).", analysis.load_predictions(stage, "dev"))
-    run = run_folder(run_name, "", runs_dir)  # no name: interactive-<$MTLIB_PROFILE>
-    done = finished_stages(run)
-    why = ""
-    if not done:
-        newest = newest_workbook_run(runs)
-        if newest is None:
-            return Analysis(None, None, NOTHING_YET + f" (No finished stage in `{run}`, and no finished run in `{runs}`.)")
-        why = f"Run `{run.name}` has no finished stage yet, so this analyses the newest finished run, `{newest.name}`. "
-        run, done = newest, finished_stages(newest)
-    chosen = reported_stage(done)
-    stage = done[chosen]
-    why += (
-        f"Analysing run `{run.name}`, stage `{chosen}`: the stage it reports, the best mean dev score of its "
-        f"{len(done)} finished stage(s). Figures go to `{run / 'figures'}`."
-    )
-    return Analysis(run, stage, why, analysis.load_predictions(stage, "dev"))
+        mine = run.resolve() == own.resolve()
+        out = run if mine else analyses_folder(runs, run)
+        why = f"Analysing `{stage}` (the `checkpoint` parameter). Figures go to `{out / 'figures'}`."
+        return Analysis(out, stage, why, analysis.load_predictions(stage, "dev"))
+    if finished_stages(own):
+        chosen, stage, n = _reported(own)
+        why = (
+            f"Analysing run `{own.name}`, stage `{chosen}`: the stage it reports, the best mean dev score of its "
+            f"{n} finished stage(s). Figures go to `{own / 'figures'}`."
+        )
+        return Analysis(own, stage, why, analysis.load_predictions(stage, "dev"))
+    others = finished_runs(runs)
+    view = Analysis(None, None, NOTHING_YET + f" (No finished stage in `{own}`.)")
+    if others:
+        view.why += f" Or analyse a finished run: set `run_name` to one of {', '.join(f'`{r.name}`' for r in others[:5])}" + (
+            ", or pick one below." if interactive else "."
+        )
+    if interactive and others:
+        _show_picker(view, others, runs)
+    return view
+
+
+def _show_picker(view: Analysis, others: list[Path], runs: Path) -> None:
+    """An ipywidgets dropdown of the finished runs; a choice loads it into `view`."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    picker = widgets.Dropdown(options=[("choose a finished run", None), *((r.name, r) for r in others)], description="run")
+    said = widgets.Output()
+
+    def chosen(change: dict[str, Any]) -> None:
+        run = change["new"]
+        if run is None:
+            return
+        name, stage, n = _reported(run)
+        out = analyses_folder(runs, run)
+        view.pick(
+            stage, out, f"Analysing run `{run.name}`, stage `{name}` (picked; {n} finished stage(s)). Figures go to `{out / 'figures'}`."
+        )
+        with said:
+            said.clear_output()
+            display(narrative.md(f"Loaded `{run.name}`. Now run the cells below (Run → Run Selected Cell and All Below)."))
+
+    picker.observe(chosen, names="value")
+    display(widgets.VBox([picker, said]))
