@@ -107,7 +107,7 @@ def test_a_row_is_scored_on_its_own_stage_not_the_runs_best():
 def test_records_of_two_machines_are_two_sets_never_paired():
     records = _records({"base": (0.6, 0.61)}) + _records({"base-pal": (0.7, 0.71)}, precision="bf16", cpu_capability="AVX512")
     sets = study.study_sets(records)
-    assert sorted(s.name for s in sets) == ["p-avx2-fp32", "p-avx512-bf16"]
+    assert sorted(s.name for s in sets) == ["p-minilm-l6-avx2-fp32", "p-minilm-l6-avx512-bf16"]
     assert all(study_report.comparisons(s) == {} for s in sets)
 
 
@@ -137,14 +137,19 @@ def test_record_never_replaces_a_record_made_elsewhere(tmp_path):
     record of the same name; with --replace it may; the same run again is no conflict."""
     (minilm,) = _records({"base": (0.643,)}, profile="study-cpu")
     first = study_records.write([minilm], tmp_path)
-    assert [p.relative_to(tmp_path).as_posix() for p in first] == ["study-cpu-avx2-fp32/study-study-cpu-base-s0.json"]
+    assert [p.relative_to(tmp_path).as_posix() for p in first] == ["study-cpu-minilm-l6-avx2-fp32/study-study-cpu-base-s0.json"]
     assert study_records.write([minilm], tmp_path) == first  # the same run: rewritten as it was
-    tiny = minilm | {"encoder": "tiny-random", "dev_mean": 0.197, "git": {"commit": "fff0000", "dirty": False}}
-    with pytest.raises(study_records.ConfigError, match=r"made elsewhere \(encoder 'minilm-l6' -> 'tiny-random', commit"):
-        study_records.write([tiny], tmp_path)
+    elsewhere = minilm | {"cpu": "AMD EPYC 7B13", "dev_mean": 0.601, "git": {"commit": "fff0000", "dirty": False}}
+    with pytest.raises(
+        study_records.ConfigError, match=r"made elsewhere \(commit 'abc1234' -> 'fff0000', cpu 'cpu X' -> 'AMD EPYC 7B13'\)"
+    ):
+        study_records.write([elsewhere], tmp_path)
     assert study_records.load(tmp_path)[0]["dev_mean"] == 0.643
-    study_records.write([tiny], tmp_path, replace=True)
-    assert study_records.load(tmp_path)[0]["dev_mean"] == 0.197
+    tiny = minilm | {"encoder": "tiny-random", "dev_mean": 0.197}  # another encoder: another set, beside it
+    assert study_records.write([tiny], tmp_path)[0].parent.name == "study-cpu-tiny-random-avx2-fp32"
+    assert sorted(r["dev_mean"] for r in study_records.load(tmp_path)) == [0.197, 0.643]
+    study_records.write([elsewhere], tmp_path, replace=True)
+    assert sorted(r["dev_mean"] for r in study_records.load(tmp_path)) == [0.197, 0.601]
 
 
 @pytest.mark.parametrize(
@@ -241,4 +246,16 @@ def test_notebook_05_shows_the_committed_records_with_no_parameter_set(capsys):
     summaries = study.open_records("", "", True)
     assert len(summaries) >= 54 and "finished study run(s) in" in capsys.readouterr().out
     block = study.study_block(summaries)
-    assert "Study set `study-cpu-avx512-bf16`" in block and "runs//" not in block
+    assert "Study set `study-cpu-minilm-l6-avx512-bf16`" in block and "runs//" not in block
+
+
+def test_a_setting_given_to_the_whole_study_makes_another_set():
+    """Runs of one row with a study-wide `--set` (here a learning rate) are never paired with
+    those without it; threads and other run-only settings do not count."""
+    plain, fast = _records({"base": (0.6,)}), _records({"base": (0.7,)})
+    row_sets = {"all_stages": {"threads": "1"}, "finetune": {"lr": "1e-3"}}
+    fast[0]["settings"] = row_sets
+    plain[0]["settings"] = {"all_stages": {"threads": "1"}}
+    assert study_records.extra_settings(plain[0]) == {} and study_records.extra_settings(fast[0]) == {"finetune": {"lr": "1e-3"}}
+    assert study_records.set_name(plain[0]) == "p-minilm-l6-avx2-fp32"
+    assert study_records.set_name(fast[0]).startswith("p-minilm-l6-avx2-fp32-x")

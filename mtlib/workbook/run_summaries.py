@@ -31,7 +31,9 @@ def read_summary(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}); restore it with git or delete it") from None
+        raise ConfigError(
+            f"{path}: not valid JSON ({exc}); restore it from git if it is a committed record, else delete it (the run then finishes again)"
+        ) from None
 
 
 def checked(path: Path, summary: Any) -> dict[str, Any]:

@@ -149,7 +149,13 @@ def summary_of(folder: Path, run: StudyRun, profile: str) -> dict[str, Any]:
         for stage, info in (results.get("stages") or {}).items()
         if isinstance(info, dict) and info.get("dev_mean") is not None
     }
-    study = {"row": run.row.id, "seed": run.seed, "profile": profile_stem(profile), "profile_sha256": sha}
+    # a profile file is named by its path from the project root, never by its stem alone: a copy
+    # called study-cpu.yaml is not the packaged study-cpu
+    named = profile_stem(ran)
+    if str(ran).endswith((".yaml", ".yml")):
+        file = Path(ran).resolve()
+        named = file.relative_to(paths.project_root()).as_posix() if file.is_relative_to(paths.project_root()) else f"file:{file.name}"
+    study = {"row": run.row.id, "seed": run.seed, "profile": named, "profile_sha256": sha}
     return summary | {"stages": stages, "study": study}
 
 

@@ -38,11 +38,35 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", text.lower()).strip("-") or "unknown"
 
 
+def extra_settings(summary: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The settings a study run recorded beyond its row's and its seed (`--set` given to the
+    whole study), less those that only change how a run is carried out (threads, ...)."""
+    from ..config.config import RUN_ONLY
+    from .recipe import parse_sets
+
+    row = BY_ID[summary["study"]["row"]]
+    common, per_stage = parse_sets([*row.sets, f"seed={summary['study']['seed']}"])
+    expected = {"all_stages": common, **per_stage}
+    extra: dict[str, dict[str, str]] = {}
+    for stage, values in (summary.get("settings") or {}).items():
+        if not isinstance(values, dict):
+            continue
+        kept = {k: str(v) for k, v in values.items() if k not in RUN_ONLY and str(expected.get(stage, {}).get(k)) != str(v)}
+        if kept:
+            extra[stage] = kept
+    return extra
+
+
 def set_name(summary: dict[str, Any]) -> str:
-    """The study set a record belongs to: profile, the CPU's capability (or the GPU) and precision."""
+    """The study set a record belongs to: its profile (a profile file by its path, so a copy
+    named like a packaged profile is never mixed with it), encoder, the CPU's capability (or the
+    GPU), precision, and a hash of any setting given to the whole study beyond the rows'."""
     device = str(summary.get("device") or "cpu")
     kind = (summary.get("cpu_capability") or "cpu") if device == "cpu" else device
-    return "-".join(_slug(str(p)) for p in (summary["study"]["profile"], kind, summary.get("precision") or "fp32"))
+    parts = [summary["study"]["profile"], summary.get("encoder") or "encoder", kind, summary.get("precision") or "fp32"]
+    if extra := extra_settings(summary):
+        parts.append("x" + hashlib.sha256(repr(sorted(extra.items())).encode()).hexdigest()[:8])
+    return "-".join(_slug(str(p)) for p in parts)
 
 
 def provenance(summary: dict[str, Any]) -> dict[str, str]:
