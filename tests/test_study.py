@@ -259,3 +259,15 @@ def test_a_setting_given_to_the_whole_study_makes_another_set():
     assert study_records.extra_settings(plain[0]) == {} and study_records.extra_settings(fast[0]) == {"finetune": {"lr": "1e-3"}}
     assert study_records.set_name(plain[0]) == "p-minilm-l6-avx2-fp32"
     assert study_records.set_name(fast[0]).startswith("p-minilm-l6-avx2-fp32-x")
+
+
+def test_the_readme_sentence_counts_the_verdicts_and_prices_a_study_that_detects_001():
+    seeds = [0.55 + 0.01 * k * (-1) ** k for k in range(10)]
+    records = _records(
+        {"base": tuple(seeds), "base-pal": tuple(v + 0.05 + 0.002 * (k % 3) for k, v in enumerate(seeds))}, wall_seconds=120.0
+    )
+    lead = study_report.study_lead(records)
+    assert lead.startswith("Study set `p-minilm-l6-avx2-fp32`: 20 runs, 10 to 10 paired seeds per comparison.")
+    assert "Of the report's 12 findings: 1 holds (partly run), 11 not run." in lead
+    assert "paired seeds per row" in lead and "2.0 min a run as recorded" in lead
+    assert study_report.study_lead([]).startswith("No study run is recorded yet")

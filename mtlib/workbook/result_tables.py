@@ -101,6 +101,7 @@ def update_readme(
     blocks["budget"] = budget_figure.verdict(summaries)  # the equal-minutes front: mtlib against Trainer
     blocks["budget-lead"] = budget_figure.lead(summaries)  # its answer in one paragraph (the README)
     blocks["study"] = study.update_block(studied, figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
+    blocks["study-lead"] = study.study_lead(studied)  # the README's sentence on it
     if figure_dir is not None:
         budget_figure.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget_figure.BASELINE_GROUP])[0])
     for page in (readme, front) if front else (readme,):

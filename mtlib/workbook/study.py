@@ -35,6 +35,7 @@ from .study_report import (  # noqa: F401 (notebook 05 and the tests call these 
     FIGURE,
     differences_figure,
     study_block,
+    study_lead,
     study_sets,
     write_outputs,
 )

@@ -225,6 +225,49 @@ def study_block(summaries: list[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
+def study_lead(summaries: list[dict[str, Any]]) -> str:
+    """The README's study sentence, from the largest study set: how many findings each verdict
+    has, what the seeds could detect, and what a study that detects 0.01 would cost."""
+    sets = study_sets(summaries)
+    if not sets:
+        return "No study run is recorded yet (`make study`, then `python -m mtlib study --record` and `make results`)."
+    main = sets[0]
+    paired = comparisons(main)
+    verdicts = []
+    for finding in FINDINGS:
+        per = [
+            paired[c].verdict if c in paired and paired[c].n > 1 else st.INCONCLUSIVE if c in paired else st.NOT_RUN
+            for c in finding.comparisons
+        ]
+        verdicts.append(st.finding_verdict(per))
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    told = ", ".join(f"{n} {v}" for v, n in counts.items())
+    measured = [c for c in paired.values() if c.n > 1 and math.isfinite(c.detectable)]
+    seeds = sorted(c.n for c in measured)
+    detect = sorted(c.detectable for c in measured)
+    needs = sorted(c.seeds_for_target for c in measured if c.seeds_for_target)
+    minutes = [r["wall_seconds"] / 60 for r in main.records if isinstance(r.get("wall_seconds"), (int, float))]
+    rows = len({r for c in paired for r in c[:2]})
+    left_out = len(main.dirty) + len(main.unscored)
+    out = (
+        f"Study set `{main.name}`: {len(main.records) - left_out} runs" + (f" ({left_out} more left out)" if left_out else "")
+        + f", {seeds[0] if seeds else 0} to {seeds[-1] if seeds else 0} paired seeds per comparison. "
+        f"Of the report's {len(FINDINGS)} findings: {told}."
+    )  # fmt: skip
+    if detect:
+        out += f" The smallest differences these seeds could detect (α 0.05, power 0.8) run from {detect[0]:.3f} to {detect[-1]:.3f}"
+        out += "; the report's differences are mostly 0.003 to 0.04."
+    if needs and minutes:
+        median = needs[len(needs) // 2]
+        hours = median * rows * mean(minutes) / 60
+        out += (
+            f" Detecting 0.01 needs a median of {median} paired seeds per row (at the spread measured), about {hours:.0f} "
+            f"CPU-hours for the {rows} compared rows at {mean(minutes):.1f} min a run as recorded: a cluster's job array "
+            "(`--launcher slurm`, docs/distributed.md)."
+        )
+    return out
+
+
 # ---- figure -------------------------------------------------------------------------------------
 def differences_figure(summaries: list[dict[str, Any]]) -> Any:
     """The forest plot of the largest study set: each comparison's paired Δ with its 95% interval,
