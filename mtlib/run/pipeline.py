@@ -127,7 +127,12 @@ def score_and_write(
             if split == "dev" and known and task in known:
                 pred = known[task]
             else:
-                pred = predict_split(p.model, p.data[task][split], p.precision, p.cfg.train.eval_batch_size, p.tokenizer.pad_token_id or 0)
+                label = (
+                    f"[{p.cfg.train.option}] predicting {split} {task}" if p.cfg.run.progress else ""
+                )  # kept on screen: no line follows it
+                pred = predict_split(
+                    p.model, p.data[task][split], p.precision, p.cfg.train.eval_batch_size, p.tokenizer.pad_token_id or 0, label, True
+                )
             examples += len(pred.ids)
             if dist.rank() == 0:
                 results["predictions"].append(str(write_predictions(run.predictions, pred)))

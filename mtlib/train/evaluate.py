@@ -1,7 +1,8 @@
 """Scoring: model outputs on a split, metrics, confidence intervals, prediction files.
 
 `predict_split` runs the model over a tokenized split (inference mode, batches sorted by
-length, the largest batch that `--eval_batch_size` allows) and returns a `Predictions` table.
+length, the largest batch that `--eval_batch_size` allows) and returns a `Predictions` table; given
+a `progress` label it shows the rows done (`mtlib.util.progress.Progress`).
 Metrics are the pure functions of `mtlib.data.tasks`; `bootstrap_ci` adds a 95% interval.
 """
 
@@ -11,7 +12,7 @@ import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import torch
@@ -20,7 +21,9 @@ from sklearn.metrics import confusion_matrix
 from ..data.batching import Encoded, sorted_batches
 from ..data.tasks import TASKS, TaskSpec
 from ..model.amp import Precision
+from ..util.errors import TrainingError
 from ..util.files import atomic_write_text
+from ..util.progress import Progress
 from . import distributed as dist
 
 
@@ -45,7 +48,12 @@ class Predictions:
 
 
 @torch.inference_mode()
-def predict_split(model: torch.nn.Module, encoded: Encoded, precision: Precision, batch_size: int, pad_id: int = 0) -> Predictions:
+def predict_split(
+    model: torch.nn.Module, encoded: Encoded, precision: Precision, batch_size: int, pad_id: int = 0,
+    progress: str = "", leave: bool = False, file: TextIO | None = None,
+) -> Predictions:  # fmt: skip
+    """The model's outputs on every row of `encoded`. `progress`: the bar's label (none when
+    empty; only rank 0 shows its share of the rows); `leave`, `file`: as `Progress`'s."""
     spec = TASKS[encoded.examples.task]
     was_training = model.training
     model.eval()
@@ -54,11 +62,15 @@ def predict_split(model: torch.nn.Module, encoded: Encoded, precision: Precision
     probs = np.zeros((n, spec.num_outputs) if spec.label_kind == "class" else n, dtype=np.float64)
     batches = sorted_batches(encoded.lengths, batch_size)[dist.rank() :: dist.world_size()]  # sharded, then gathered
     outputs = []  # kept on the device: one copy to the host at the end, not a sync per batch
+    rows = sum(len(b) for b in batches)
+    shown = Progress(progress, rows, enabled=bool(progress and rows) and dist.rank() == 0, leave=leave, file=file)
     for index in batches:
         batch = precision.batch(encoded, index, pad_id)
         with precision.autocast():
             output = model(spec.name, **batch)
         outputs.append((spec.predict(output).float(), spec.soft_output(output).float()))
+        shown.update(len(index))
+    shown.close()
     if batches:
         order = np.concatenate(batches)
         preds[order] = torch.cat([p for p, _ in outputs]).cpu().numpy()
@@ -97,6 +109,19 @@ def summary(scores: dict[str, float]) -> float:
     if not values or not all(np.isfinite(v) for v in values):
         return float("nan")
     return float(np.mean(values))
+
+
+def refuse_non_finite(model: torch.nn.Module, where: str, scores: dict[str, float]) -> None:
+    """A diverged model is never "best": a non-finite dev score or weight ends the run (`where`: the epoch)."""
+    bad = [t for t, v in scores.items() if not np.isfinite(v)]
+    weights = [n for n, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad or weights:
+        what = (
+            f"dev score of {', '.join(bad)} is not finite" if bad else f"{len(weights)} weight tensor(s) are not finite ({weights[0]}, ...)"
+        )
+        raise TrainingError(
+            f"{where}: the model diverged: {what}. Nothing of this epoch was kept as best; lower --lr, try --amp off, or check the data"
+        )
 
 
 # ---- prediction files ------------------------------------------------------------------------

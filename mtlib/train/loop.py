@@ -21,8 +21,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
-
 from ..config.config import Config
 from ..data.batching import Encoded, TaskStream
 from ..model.amp import Precision
@@ -33,7 +31,7 @@ from ..util.errors import CheckpointError, TrainingError, disk_error_message
 from ..util.progress import EpochProgress, duration, say
 from . import distributed as dist
 from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
-from .evaluate import predict_split, summary
+from .evaluate import predict_split, refuse_non_finite, summary
 from .events import ConflictMeasured, DevScored, E, EpochEnded, FitStarted, PhaseStarted, UpdateDone, UpdateSkipped
 from .gradients import make_method
 from .optimization import EpochPlan, make_lr_schedule, make_optimizer, plan_epoch
@@ -232,13 +230,16 @@ class Trainer:
         if not self.score_and_save:
             return False
         cfg, st = self.cfg, self.state
+        label = f"[{phase.name}] epoch {epoch}/{cfg.train.epochs} dev " if cfg.run.progress else ""  # the bar goes; the dev line says
         preds = {
-            t: predict_split(self.model, self.data[t]["dev"], self.precision, cfg.train.eval_batch_size, self.bench.pad_id)
+            t: predict_split(
+                self.model, self.data[t]["dev"], self.precision, cfg.train.eval_batch_size, self.bench.pad_id, label and label + t
+            )
             for t in phase.tasks
         }
         scores = {t: p.score() for t, p in preds.items()}
         mean = summary(scores)
-        self._refuse_non_finite(phase, epoch, scores)
+        refuse_non_finite(self.model, f"[{phase.name}] epoch {epoch}", scores)
         improved = mean > st.best
         st.best, st.bad_epochs = (mean, 0) if improved else (st.best, st.bad_epochs + 1)
         record = {"phase": phase.name, "epoch": epoch, "step": st.global_step, "dev": scores, "dev_mean": mean, "best": improved}
@@ -258,21 +259,6 @@ class Trainer:
         dist.barrier()  # other ranks may read the checkpoint rank 0 just wrote
         self._emit(EpochEnded(record))
         return bool(cfg.train.patience) and st.bad_epochs >= cfg.train.patience
-
-    def _refuse_non_finite(self, phase: Phase, epoch: int, scores: dict[str, float]) -> None:
-        """A diverged model is never "best": a non-finite dev score or weight ends the run."""
-        bad = [t for t, v in scores.items() if not math.isfinite(v)]
-        weights = [n for n, p in self.model.named_parameters() if not bool(torch.isfinite(p).all())]
-        if bad or weights:
-            what = (
-                f"dev score of {', '.join(bad)} is not finite"
-                if bad
-                else f"{len(weights)} weight tensor(s) are not finite ({weights[0]}, ...)"
-            )
-            raise TrainingError(
-                f"[{phase.name}] epoch {epoch}: the model diverged: {what}. Nothing of this epoch was kept as best; "
-                "lower --lr, try --amp off, or check the data"
-            )
 
     # ---- records -----------------------------------------------------------------------------
     def _print(self, text: str) -> None:

@@ -92,8 +92,9 @@ class Predictor:
     def tasks(self) -> list[str]:
         return list(self.model.spec.tasks)
 
-    def predictions(self, task: str, inputs: Any) -> Predictions:
-        """The raw `Predictions` of `task` for `inputs` (sentences, or pairs for a pair task)."""
+    def predictions(self, task: str, inputs: Any, progress: bool = False) -> Predictions:
+        """The raw `Predictions` of `task` for `inputs` (sentences, or pairs for a pair task);
+        `progress`: a bar of the rows done on stderr (`mtlib.util.progress`), as `predict` shows."""
         from ..data.batching import encode
         from ..data.task_files import Examples
         from ..train.evaluate import predict_split
@@ -105,11 +106,14 @@ class Predictor:
         examples = Examples(task, "predict", "predict", [str(i) for i in range(len(rows))], rows, None)
         encoded = encode(examples, self.tokenizer, self.max_length, pair_mode(self.model.spec.pair_encoding, task))
         assert self.precision is not None
-        return predict_split(self.model, encoded, self.precision, self.batch_size, self.tokenizer.pad_token_id or 0)
+        label = f"predict {task}" if progress else ""
+        return predict_split(
+            self.model, encoded, self.precision, self.batch_size, self.tokenizer.pad_token_id or 0, label, True, sys.stderr
+        )
 
-    def predict(self, task: str, inputs: Any) -> pd.DataFrame:
+    def predict(self, task: str, inputs: Any, progress: bool = False) -> pd.DataFrame:
         """`answer_table` of `task` for `inputs`, one row per input, in input order."""
-        return answer_table(self.predictions(task, inputs))
+        return answer_table(self.predictions(task, inputs, progress))
 
     def embeddings(self, sentences: list[str], task: str = SIMILARITY_TASK) -> np.ndarray:
         """Unit-length sentence vectors: the encoder's pooled output for each sentence alone, as
@@ -199,7 +203,7 @@ def predict_file(predictor: Predictor, task: str, source: str | pd.DataFrame, ou
     spec = TASKS[task_named(task)]
     check_output(output, source)
     table = source if isinstance(source, pd.DataFrame) else read_inputs(source, spec)
-    answers = predictor.predict(spec.name, list(zip(*(table[c] for c in spec.text_columns))))
+    answers = predictor.predict(spec.name, list(zip(*(table[c] for c in spec.text_columns))), progress=True)
     key_name = next((c for c in ("id", "line") if c in table.columns), "")
     key = table[[key_name]] if key_name else pd.DataFrame({"row": range(1, len(table) + 1)})
     out = pd.concat([key.reset_index(drop=True), table[list(spec.text_columns)].reset_index(drop=True), answers], axis=1)
