@@ -93,3 +93,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file is a mapping of settings (name: value), not a {type(data).__name__}")
     return data
+
+
+def content_sha256(text: bytes) -> str:
+    """A profile's content hash: of its settings as YAML reads them (sorted JSON), so a comment
+    or a reordering does not make it another profile; unreadable YAML hashes its bytes."""
+    import hashlib
+    import json
+
+    try:
+        content = json.dumps(yaml.safe_load(text), sort_keys=True, default=str).encode("utf-8")
+    except yaml.YAMLError:
+        content = text
+    return hashlib.sha256(content).hexdigest()

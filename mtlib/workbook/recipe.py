@@ -18,13 +18,12 @@ from its saved state, so re-running the same command continues a run that was st
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..config.yaml_files import profile_path
+from ..config.yaml_files import content_sha256, profile_path
 from ..run.stages import stage_config, starts_elsewhere
 from ..store.run_folder import locked
 from ..util import paths
@@ -121,7 +120,7 @@ def _run_recipe(
     )
     common, per_stage = parse_sets(recorded_sets(sets))
     results["settings"] = {"all_stages": common, **{s: v for s, v in per_stage.items() if v}}
-    results["profile_sha256"] = hashlib.sha256(profile_path(profile).read_bytes()).hexdigest()  # the profile by content
+    results["profile_sha256"] = content_sha256(profile_path(profile).read_bytes())  # the profile by content
     report.write(folder, results)
     say(str(folder / "results.json"))
     return results

@@ -76,22 +76,23 @@ def provenance(summary: dict[str, Any]) -> dict[str, str]:
 
 
 def profile_sha256(profile: str, commit: str = "", recorded: str = "") -> str:
-    """The profile's content hash: as the run recorded it, else the named profile's file at the
-    run's commit (git), else the file as it is now; "" when none can be read."""
-    if recorded:
-        return recorded
-    from ..config.yaml_files import profile_path
+    """The profile's content hash (`content_sha256`: its settings, not its comments): a profile
+    file of the checkout as it was at the run's commit (git), else as the run recorded it, else
+    the file as it is now; "" when none can be read."""
+    from ..config.yaml_files import content_sha256, profile_path
 
     try:
         path = profile_path(profile)
     except ConfigError:
-        return ""
+        return recorded
     root = paths.project_root()
     if commit and path.is_relative_to(root):
         shown = subprocess.run(["git", "show", f"{commit}:{path.relative_to(root).as_posix()}"], cwd=root, capture_output=True, check=False)
         if shown.returncode == 0:
-            return hashlib.sha256(shown.stdout).hexdigest()
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+            return content_sha256(shown.stdout)
+    if recorded:
+        return recorded
+    return content_sha256(path.read_bytes()) if path.is_file() else ""
 
 
 # ---- the schema -----------------------------------------------------------------------------
