@@ -163,7 +163,7 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
     """A `Predictor` for a run folder (workbook and recipe runs: the reported stage), a stage or
     CLI run folder, or a weights file. `amp` and `batch_size` default to the run's own."""
     from ..config.config import Config
-    from ..run.pipeline import load_model
+    from ..run.loading import load_model  # not run.pipeline: the training loop's imports are seconds one answer does not need
     from ..run.stages import reported_checkpoint
 
     weights = reported_checkpoint(run_or_checkpoint)
