@@ -71,11 +71,11 @@ def render(folder: Path, cfg: Config, result: RunResult) -> str:
     lines += [
         "## Model",
         "",
-        f"`{base_model}` ({counts.get('encoder', 0):,} parameters) with one head per task ({', '.join(cfg.tasks)}) and {pal}; "
+        f"`{base_model}` ({counts.get('encoder', 0):,} parameters) with one head per task ({', '.join(flat['tasks'])}) and {pal}; "
         f"pooling {flat['pooling']}, pairs `pair_encoding={flat['pair_encoding']}`, at most {flat['max_length']} tokens per example"
         + (f"; started from `{started}`" if started else "")
         + ".",
-        f"The checkpoint: `{paths.recorded(result.checkpoint, folder) if result.checkpoint else '?'}`"
+        f"The checkpoint: `{paths.recorded_argument(str(Path(result.checkpoint).absolute()), folder) if result.checkpoint else '?'}`"
         + (" (the best mean dev score across epochs)." if result.option != "test" else " (scored as given, not trained here)."),
         "",
         "Use it with `mtlib.load(folder)` (`.sentiment`, `.paraphrase`, `.similarity`), `python -m mtlib predict --run FOLDER`, "
@@ -133,7 +133,7 @@ def limitations(flat: dict[str, Any], result: RunResult) -> list[str]:
     out = []
     if flat["encoder"] == "tiny-random":
         out.append("A tiny random encoder: the scores only show that the pipeline runs.")
-    if result.dev:
+    if result.dev and result.option != "test":
         out.append("Dev chose the checkpoint, so the dev scores are optimistic; the test labels are not public.")
     if flat["max_train_examples"]:
         out.append(f"Training rows were capped at {flat['max_train_examples']} per task (`max_train_examples`).")
