@@ -18,12 +18,14 @@ rows of a test file get the test stage's predictions.
     python -m mtlib predict --run runs/X --task sst --input sentences.txt   # one a line
     python -m mtlib predict --run runs/X --task sts --text "A man plays." --text "A person plays."
     cat pairs.tsv | python -m mtlib predict --run runs/X --task sts --input -
+    echo "A fine film." | python -m mtlib predict --run runs/X --task sst --format jsonl  # piped: stdin
 
 A CSV or TSV (tab when its header line holds a tab, as the task files are) has a header naming
 the task's text columns (`sentence`; `sentence1`, `sentence2` for pairs); an `id` column is
 kept. Plain text (a `.txt` file, or an input without that header) is one example a line, a pair
 as two tab-separated fields. The output CSV holds the id (or the line or row number), the texts
-and the answer columns.
+and the answer columns; `--format tsv` the same tab-separated, `--format jsonl` one JSON object
+per input (`answers_as_jsonl`).
 """
 
 from __future__ import annotations
