@@ -13,12 +13,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
+from typing import TYPE_CHECKING, Any
 
 from ..util.errors import ConfigError
+
+if TYPE_CHECKING:
+    from transformers import BertModel
+
+# transformers is imported where it is used, from its submodules: its top-level names resolve
+# through a lazy module that scans the whole package first, seconds that one prediction on the
+# command line would spend before its first token (benchmarks/predict_latency.py).
 
 PACKAGED_ALIASES = ("minilm-l6", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 TINY_ALIAS = "tiny-random"
@@ -46,12 +50,18 @@ def load_tokenizer(name: str) -> Any:
     path = resolve_encoder_path(name)
     if path == TINY_ALIAS:
         path = str(packaged_model_dir())
+    from transformers.models.auto.tokenization_auto import AutoTokenizer
+
     return _from_pretrained(AutoTokenizer, path, name)
 
 
 def load_encoder(name: str, seed: int = 0, attn_implementation: str = "sdpa") -> BertModel:
     """A BertModel for `name` with its pretrained weights (the tiny random model: seeded init).
     A checkpoint's own architecture comes from `encoder_from_config`, with no download."""
+    import torch
+    from transformers.models.bert.configuration_bert import BertConfig
+    from transformers.models.bert.modeling_bert import BertModel
+
     path = resolve_encoder_path(name)
     if path == TINY_ALIAS:
         config = BertConfig(vocab_size=30522, **TINY_CONFIG)
@@ -64,6 +74,9 @@ def load_encoder(name: str, seed: int = 0, attn_implementation: str = "sdpa") ->
 
 def encoder_from_config(config_dict: dict[str, Any], attn_implementation: str = "sdpa") -> BertModel:
     """The architecture saved in a checkpoint, with no download."""
+    from transformers.models.bert.configuration_bert import BertConfig
+    from transformers.models.bert.modeling_bert import BertModel
+
     config = BertConfig.from_dict(config_dict)
     config._attn_implementation = attn_implementation
     return BertModel(config)

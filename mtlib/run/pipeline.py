@@ -33,6 +33,7 @@ from ..train.evaluate import bootstrap_ci, predict_split, summary, write_predict
 from ..train.loop import Recorder
 from ..util.errors import ConfigError
 from ..util.progress import say_once
+from . import model_card
 from .loading import build_model, load_data, load_model, shown_path
 
 
@@ -250,6 +251,7 @@ def _train(p: Prepared, run_dir: RunDir, results: dict[str, Any], recorders: Seq
 
 def _record_end(cfg: Config, run_dir: RunDir, result: RunResult, steps: int) -> None:
     result.write(run_dir.path)  # its paths relative to the run folder (RunResult.write)
+    model_card.write(run_dir.path, cfg, result)  # every run folder gets its MODEL_CARD.md
     if cfg.train.option != "test" and not cfg.run.keep_state:
         run_dir.drop_state()  # finished: the model and the records stay, the resume state goes
     if result.dev and cfg.run.tensorboard:  # the test stage has no dev scores: it writes no (empty) event file

@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..util import paths
 from ..util.errors import CheckpointError, as_os_error
 from ..util.files import atomic_write_json, built_aside, file_mode, read_json
 
@@ -161,10 +162,23 @@ def save_model(folder: str | Path, model: Any, tokenizer: Any = None, stem: str 
     folder = Path(folder)
     weights = folder / f"{stem}.safetensors"
     atomic_save_tensors(weights, model.state_dict(), metadata={"format": "pt", "mtlib": "model"})
-    atomic_write_json(folder / f"{stem}.json", model.spec.to_dict())
+    atomic_write_json(folder / f"{stem}.json", portable_spec(model.spec.to_dict(), folder))
     if tokenizer is not None:  # the tokenizer belongs to this checkpoint: written each time, never a stale one kept
         save_tokenizer(folder / "tokenizer", tokenizer, model.spec.encoder_name)
     return weights
+
+
+def portable_spec(spec: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """model.json names no place of this machine: transformers' `_name_or_path` (where the encoder
+    was loaded from, in the virtual environment for the packaged one) becomes the encoder's name
+    as mtlib knows it (`minilm-l6`), or, for a folder given as the encoder, its path as the run
+    records paths (`mtlib.util.paths.recorded_argument`). Loading never reads it."""
+    config = dict(spec.get("encoder_config") or {})
+    where = config.get("_name_or_path")
+    if isinstance(where, str) and os.path.isabs(where):
+        name = spec.get("encoder_name") or ""
+        config["_name_or_path"] = paths.recorded_argument(name if name and not os.path.isabs(name) else where, folder)
+    return {**spec, "encoder_config": config}
 
 
 TOKENIZER_SOURCE = "mtlib-encoder.json"  # inside tokenizer/: the encoder the tokenizer came with

@@ -200,7 +200,7 @@ class RunDir:
         atomic_write_text(self.path / "command.txt", command + "\n")
         base = {
             "created": _dt.datetime.now().isoformat(timespec="seconds"),
-            "argv": [paths.recorded(a, self.path) if os.path.isabs(a) else a for a in sys.argv],
+            "argv": [paths.recorded_argument(a, self.path) for a in sys.argv],
             "versions": library_versions(),
             "git": git_state(),
             "host": platform.node(),

@@ -16,7 +16,6 @@ from typing import Any, TextIO
 
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix
 
 from ..data.batching import Encoded, sorted_batches
 from ..data.tasks import TASKS, TaskSpec
@@ -99,6 +98,8 @@ def confusion(pred: Predictions) -> np.ndarray | None:
     spec = pred.spec
     if not spec.is_classification or pred.labels is None:
         return None
+    from sklearn.metrics import confusion_matrix  # here: sklearn takes seconds to import, and predicting needs none of it
+
     classes = list(range(spec.num_outputs if spec.label_kind == "class" else 2))
     return confusion_matrix(pred.labels.astype(int), pred.predictions.astype(int), labels=classes)
 

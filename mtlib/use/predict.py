@@ -18,12 +18,14 @@ rows of a test file get the test stage's predictions.
     python -m mtlib predict --run runs/X --task sst --input sentences.txt   # one a line
     python -m mtlib predict --run runs/X --task sts --text "A man plays." --text "A person plays."
     cat pairs.tsv | python -m mtlib predict --run runs/X --task sts --input -
+    echo "A fine film." | python -m mtlib predict --run runs/X --task sst --format jsonl  # piped: stdin
 
 A CSV or TSV (tab when its header line holds a tab, as the task files are) has a header naming
 the task's text columns (`sentence`; `sentence1`, `sentence2` for pairs); an `id` column is
 kept. Plain text (a `.txt` file, or an input without that header) is one example a line, a pair
 as two tab-separated fields. The output CSV holds the id (or the line or row number), the texts
-and the answer columns.
+and the answer columns; `--format tsv` the same tab-separated, `--format jsonl` one JSON object
+per input (`answers_as_jsonl`).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
     """A `Predictor` for a run folder (workbook and recipe runs: the reported stage), a stage or
     CLI run folder, or a weights file. `amp` and `batch_size` default to the run's own."""
     from ..config.config import Config
-    from ..run.pipeline import load_model
+    from ..run.loading import load_model  # not run.pipeline: the training loop's imports are seconds one answer does not need
     from ..run.stages import reported_checkpoint
 
     weights = reported_checkpoint(run_or_checkpoint)
@@ -194,27 +196,48 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
 # ---- the command line --------------------------------------------------------------------------
 
 
-def predict_file(predictor: Predictor, task: str, source: str | pd.DataFrame, output: str) -> pd.DataFrame:
+FORMATS = {"csv": ",", "tsv": "\t", "jsonl": ""}
+
+
+def predict_file(predictor: Predictor, task: str, source: str | pd.DataFrame, output: str, fmt: str = "csv") -> pd.DataFrame:
     """Answer every row of the input (a file for `read_inputs`, or a table); write its key (`id`,
-    else the input's `line` or `row` number), texts and answers as CSV (`-`: stdout)."""
+    else the input's `line` or `row` number), texts and answers (`-`: stdout) as CSV, TSV or
+    JSON lines (`answers_as_jsonl`)."""
     from ..util.errors import write_failure
     from ..util.files import atomic_write_text
 
     spec = TASKS[task_named(task)]
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format {fmt!r}: one of {', '.join(FORMATS)}")
     check_output(output, source)
     table = source if isinstance(source, pd.DataFrame) else read_inputs(source, spec)
     answers = predictor.predict(spec.name, list(zip(*(table[c] for c in spec.text_columns))), progress=True)
     key_name = next((c for c in ("id", "line") if c in table.columns), "")
     key = table[[key_name]] if key_name else pd.DataFrame({"row": range(1, len(table) + 1)})
     out = pd.concat([key.reset_index(drop=True), table[list(spec.text_columns)].reset_index(drop=True), answers], axis=1)
+    text = answers_as_jsonl(out, spec) if fmt == "jsonl" else out.to_csv(index=False, sep=FORMATS[fmt])
     if output == "-":
-        out.to_csv(sys.stdout, index=False)
+        sys.stdout.write(text)
     else:
         try:
-            atomic_write_text(output, out.to_csv(index=False))
+            atomic_write_text(output, text)
         except OSError as exc:
             raise write_failure(output, exc, "choose a writable --output (or - for stdout)") from None
     return out
+
+
+def answers_as_jsonl(out: pd.DataFrame, spec: TaskSpec) -> str:
+    """One JSON object a line, one line per input: its key, its text(s), then `label`, `label_id`,
+    `probability` and `probabilities` ({class name: p}), or `score`."""
+    import json
+
+    lines = []
+    for row in out.to_dict(orient="records"):
+        record = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items() if not k.startswith("p(")}
+        if spec.label_kind != "score":
+            record["probabilities"] = {name: float(row[f"p({name})"]) for name in spec.class_names}
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    return "".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,25 +248,32 @@ def main(argv: list[str] | None = None) -> int:
         "--run", required=True, help="a run folder (workbook/recipe: its reported stage), a stage folder or a .safetensors file"
     )
     parser.add_argument("--task", required=True, help=f"{' | '.join(TASKS)} (or {' | '.join(s.answer_name for s in TASKS.values())})")
-    given = parser.add_mutually_exclusive_group(required=True)
+    given = parser.add_mutually_exclusive_group()
     given.add_argument(
         "--input",
         help="a CSV or TSV with the task's text columns, or plain text (.txt): one example a line, a pair as two tab-separated "
-        "fields; - reads stdin",
+        "fields; - reads stdin (read without --input when stdin is a pipe or a file and no --text is given)",
     )
     given.add_argument("--text", action="append", help="one example on the command line (twice for a pair)")
-    parser.add_argument("--output", default="-", help="the CSV to write (default -: stdout)")
+    parser.add_argument("--output", default="-", help="the file to write (default -: stdout)")
+    parser.add_argument(
+        "--format", default="csv", choices=tuple(FORMATS), help="csv (default), tsv, or jsonl: one JSON object per input with its answer"
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: the GPU if there is one)")
     parser.add_argument("--amp", default="", choices=("", "off", "bf16", "fp16", "auto"), help="precision (default: the run's)")
     parser.add_argument("--batch_size", type=int, default=0, help="rows per batch, at least 1 (default: the run's eval_batch_size)")
     args = parser.parse_args(argv)
+    if not args.text and not args.input:
+        if sys.stdin is None or sys.stdin.isatty():
+            parser.error("give --text, --input FILE (- for stdin), or pipe the input in: echo 'A fine film.' | python -m mtlib predict ...")
+        args.input = "-"  # piped: `echo "text" | python -m mtlib predict --run R --task sst`
 
     def work() -> None:
         spec = TASKS[task_named(args.task)]
         check_output(args.output, args.input)
         table = text_inputs(args.text, spec) if args.text else read_inputs(args.input, spec)  # checked before the model loads
         predictor = load(args.run, args.device, args.amp, args.batch_size)
-        out = predict_file(predictor, spec.name, table, args.output)
+        out = predict_file(predictor, spec.name, table, args.output, args.format)
         if args.output != "-":
             print(f"{len(out)} rows predicted with {predictor.checkpoint}: {args.output}", file=sys.stderr)
 

@@ -132,3 +132,30 @@ def from_record(value: str, folder: str | Path) -> str:
     if value == "." or value.startswith(("./", "../")):
         return os.path.normpath(Path(folder) / value)
     return str(project_root() / value)
+
+
+def recorded_argument(arg: str, folder: str | Path) -> str:
+    """One word of a command line (manifest.json's `argv`) as the run folder `folder` records it:
+    an absolute path (alone, or the value of `--flag=PATH`) inside the run or the project as
+    `recorded` writes it, one inside an installed package's folder (the interpreter's
+    site-packages: `.../site-packages/pytest/__main__.py`) from that folder (`pytest/__main__.py`),
+    and one elsewhere (a temporary file, say) by its name alone (`<outside>/params.yaml`): the
+    argv tells how the process was called; command.txt, not it, is the command to run again."""
+    flag, sep, value = arg.partition("=") if arg.startswith("-") and "=" in arg else ("", "", arg)
+    if not os.path.isabs(value):
+        return arg
+    target, run = Path(os.path.abspath(value)), enclosing_run(Path(os.path.abspath(folder)))
+    if target.resolve().is_relative_to(run.resolve()) or target.resolve().is_relative_to(project_root()):
+        shown = recorded(target, folder)
+    else:
+        shown = next((target.relative_to(p).as_posix() for p in _package_dirs() if target.is_relative_to(p)), f"<outside>/{target.name}")
+    return flag + sep + shown
+
+
+def _package_dirs() -> list[Path]:
+    """The interpreter's own folders (site-packages first, then its prefix), longest first."""
+    import site
+    import sys
+
+    found = [*site.getsitepackages(), site.getusersitepackages(), sys.prefix, sys.base_prefix]
+    return sorted({Path(p) for p in found if p}, key=lambda p: -len(p.parts))

@@ -13,10 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..config.config import Config
 from ..data.tasks import DEV_SPLIT_TASKS, TASKS
+from ..run.model_card import HF_TASK, HUB_NAMES, front_matter  # noqa: F401 (the core's card: the front matter is shared)
 from ..run.stages import BY_NAME, STAGE_NAMES, TEST_STAGE
 from ..store.results_file import summary_as_read
 from ..util import paths
@@ -28,8 +27,6 @@ BASELINES = {  # recorded runs of the packaged encoder on the whole dev sets (re
     "single-task Trainer": narrative.SINGLE_TASK_BASELINE,
     "zero-shot encoder": "results/baseline-zero-shot.json",
 }
-HUB_NAMES = {"minilm-l6": "sentence-transformers/all-MiniLM-L6-v2"}
-HF_TASK = {"class": "text-classification", "binary": "text-classification", "score": "sentence-similarity"}
 # settings that tell one stage from another in the recipe table
 STAGE_SETTINGS = ("option", "epochs", "num_batches_per_epoch", "lr", "task_scheduler", "projection", "use_pal", "max_train_examples")
 
@@ -70,27 +67,6 @@ def baselines() -> dict[str, dict[str, Any]]:
 def _titles() -> str:
     titles = [spec.title for spec in TASKS.values()]
     return ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else titles[0]
-
-
-def front_matter(results: dict[str, Any], base_model: str) -> str:
-    index = []
-    for task in [t for t in TASKS if t in results["dev"]]:
-        spec = TASKS[task]
-        metric = {"type": "pearsonr" if spec.metric_name == "pearson" else spec.metric_name, "value": round(results["dev"][task], 4)}
-        metric["name"] = f"dev {spec.metric_name}" + (
-            f" (held-out fifth of {Path(spec.files['dev']).stem})" if spec.train_from_dev_split else ""
-        )
-        dataset = {"type": task, "name": f"{spec.title} (CS224N files)", "split": "dev"}
-        index.append({"task": {"type": HF_TASK[spec.label_kind], "name": spec.title}, "dataset": dataset, "metrics": [metric]})
-    meta = {
-        "language": ["en"],
-        "library_name": "transformers",
-        "base_model": base_model,
-        "tags": ["mtlib", "multitask", "bert", *(spec.card_tag for spec in TASKS.values())],
-        "metrics": sorted({"pearsonr" if TASKS[t].metric_name == "pearson" else TASKS[t].metric_name for t in results["dev"]}),
-        "model-index": [{"name": results["run"], "results": index}],
-    }
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
 
 
 def _cell(value: float | None, ci: list[float] | None = None) -> str:
