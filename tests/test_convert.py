@@ -197,6 +197,11 @@ DAMAGE = {  # what a damaged or foreign checkpoint does -> the one line convert 
         "missing ['encoder.encoder.layer.1.attention.self.key.weight']",
     ),
     "a layer norm of another size": (_set("bert.embed_layer_norm.bias", torch.zeros(HIDDEN + 1)), [], "shapes differ"),
+    "a NaN weight": (
+        _set("bert.bert_layers.0.interm_dense.weight", torch.full((4 * HIDDEN, HIDDEN), float("nan"))),
+        [],
+        "weight encoder.encoder.layer.0.intermediate.dense.weight holds NaN or infinite values",
+    ),
     "one token type for pairs": (_set("bert.tk_type_embedding.weight", torch.zeros(1, HIDDEN)), [], "token type table has 1 row(s)"),
     "a vocabulary smaller than the tokenizer's": (
         lambda s: s.__setitem__("bert.word_embedding.weight", s["bert.word_embedding.weight"][:100]),

@@ -1,12 +1,10 @@
 """`python -m mtlib.use.convert FILE.pt OUT/`: a reference-project checkpoint as an mtlib run folder.
 
 The reference project (a fork of the CS224N default final project, "minbert") saves
-`torch.save({"model": state_dict, "optim": ..., "args": Namespace, "model_config": ...,
-"system_rng": ..., "numpy_rng": ..., "torch_rng": ...})`. mtlib never unpickles: the file is read
-with `torch.load(weights_only=True)`, whose unpickler builds tensors and plain containers only.
-Beyond those it is allowed exactly the plain-data types that the reference's `save_model` writes
-(`argparse.Namespace`, `types.SimpleNamespace`, and the numpy array of its RNG state); anything
-else it refuses, and so does this command, without running it.
+`torch.save({"model": state_dict, "optim": ..., "args": Namespace, "model_config": ..., RNG states})`.
+mtlib never unpickles: `torch.load(weights_only=True)` builds tensors and plain containers only,
+plus exactly the plain-data types `save_model` writes (`argparse.Namespace`, `types.SimpleNamespace`,
+the numpy array of its RNG state); anything else is refused, not run. A NaN weight is refused too.
 
 Parameter names, as minbert's `bert.py` / `multitask_classifier.py` define them, mapped onto
 transformers' `BertModel` (the `encoder.` of `MultitaskBert`) and mtlib's heads:
@@ -194,6 +192,11 @@ def check_fits(state: dict[str, torch.Tensor], skeleton: dict[str, torch.Tensor]
     ]
     missing = [k for k in skeleton if k not in state]
     unexpected = [k for k in state if k not in skeleton]
+    not_finite = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if not_finite:  # a model built from it would predict nothing meaningful, and say so nowhere
+        raise CheckpointError(
+            f"{source}: weight {not_finite[0]} holds NaN or infinite values, so the checkpoint is damaged; nothing converted"
+        )
     if wrong or missing or unexpected:
         parts = [
             f"shapes differ ({'; '.join(wrong[:3])})" if wrong else "",
