@@ -284,9 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="the reference project's .pt checkpoint")
     parser.add_argument("out", help="the mtlib run folder to write (then: python -m mtlib --option test --pretrained_model_name OUT)")
     parser.add_argument(
-        "--tokenizer",
-        default="bert-base-uncased",
-        help="tokenizer saved beside the weights (offline: minilm-l6, whose uncased WordPiece vocabulary is bert-base-uncased's)",
+        "--tokenizer", default="bert-base-uncased", help="tokenizer saved beside the weights (offline: minilm-l6, same vocabulary)"
     )
     parser.add_argument("--num_attention_heads", type=int, default=0, help="attention heads per layer (0: hidden size / 64, as BERT)")
     parser.add_argument("--overwrite", action="store_true")
