@@ -77,8 +77,7 @@ MARKER = ".mtlib-convert"  # in every folder convert writes (last): --overwrite 
 
 def load_reference_checkpoint(path: str | Path) -> dict[str, Any]:
     """The saved dict, read by weights_only's unpickler (see the module docstring)."""
-    path = Path(path)
-    if not path.is_file():
+    if not (path := Path(path)).is_file():
         raise CheckpointError(f"{path} does not exist")
     try:
         with torch.serialization.safe_globals(_PLAIN_DATA):
