@@ -109,6 +109,7 @@ def _drawn_points(ax: Any, renderer: Any) -> Any:
     """Display-space points every pixel along the axes' lines (NaN breaks a line, as drawn) and at
     their markers: what a value label must keep clear of."""
     import numpy as np
+    from matplotlib.collections import LineCollection
 
     found = [np.empty((0, 2))]
     for line in ax.lines:
@@ -118,16 +119,19 @@ def _drawn_points(ax: Any, renderer: Any) -> Any:
             continue
         a, b = xy[:-1], xy[1:]
         keep = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
-        for p, q in zip(a[keep], b[keep]):
-            t = np.linspace(0, 1, int(np.hypot(*(q - p))) + 2)[:, None]
-            found.append(p + (q - p) * t)
+        found += [p + (q - p) * np.linspace(0, 1, int(np.hypot(*(q - p))) + 2)[:, None] for p, q in zip(a[keep], b[keep])]
+    for bars in [c for c in ax.collections if isinstance(c, LineCollection) and c.get_visible()]:  # error bars
+        for segment in bars.get_segments():
+            p, q = bars.get_transform().transform(np.asarray(segment, float))[[0, -1]]
+            found.append(p + (q - p) * np.linspace(0, 1, int(np.hypot(*(q - p))) + 2)[:, None])
     return np.concatenate(found)
 
 
-def label_points(ax: Any, points: list[tuple[float, float]], texts: list[str]) -> None:
+def label_points(ax: Any, points: list[tuple[float, float]], texts: list[str], **style: Any) -> None:
     """Value labels for points, most important first: each above its point, else below, else
     beside or diagonal to it, else left out, so no label overlaps another label, a line or a
-    marker of the axes, or crosses the axes' frame. Call it once the layout is final (after `finish`)."""
+    marker or error bar of the axes, or crosses the axes' frame; `style`: the annotations' (colour,
+    font size 8). Call it once the layout is final (after `finish`)."""
     renderer = ax.figure.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     drawn = _drawn_points(ax, renderer)
@@ -138,7 +142,7 @@ def label_points(ax: Any, points: list[tuple[float, float]], texts: list[str]) -
     places += [((0, 16), "center", "bottom"), ((0, -16), "center", "top")]
     for (x, y), text in zip(points, texts):
         for offset, ha, va in places:
-            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, fontsize=8)
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, **{"fontsize": 8, **style})
             box = label.get_window_extent(renderer)
             inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
             near = box.padded(clearance)
