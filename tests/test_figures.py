@@ -1,5 +1,6 @@
 """Every figure of the workbook is fit for a paper: drawn as the notebooks draw them, from a
-recorded smoke run (the session's `smoke_run`) and the recorded results (`make results`' figure),
+recorded smoke run (the session's `smoke_run`) and the recorded results (`make results`' two
+figures, from results/ and results/study/: those under figures/readme/),
 no two texts overlap, no legend covers a text or the data (bars, line points), and no text
 leaves the figure. Read from matplotlib's own bounding boxes (`get_window_extent` with the
 figure's renderer), so what is checked is what is drawn."""
@@ -38,6 +39,7 @@ FIGURES = [  # every figure a workbook run writes (runs/<run>/figures/), and mak
     "04_dev_scores_ci",
     "04_playground_example",
     "score_vs_minutes",
+    "study_differences",
 ]
 
 
@@ -48,7 +50,7 @@ def draw_all(run: Path, monkeypatch) -> dict[str, object]:
     from mtlib.model.encoders import load_tokenizer
     from mtlib.run.stages import finished_stages, reported_stage
     from mtlib.store.results_file import RunResult
-    from mtlib.workbook import budget_figure, explore, history, plots, result_tables, run_analysis, trivial_baselines
+    from mtlib.workbook import budget_figure, explore, history, plots, result_tables, run_analysis, study, study_report, trivial_baselines
 
     drawn: dict[str, object] = {}
 
@@ -84,6 +86,7 @@ def draw_all(run: Path, monkeypatch) -> dict[str, object]:
     view.scores(100, 0)
     view.playground(False, "A gripping, beautifully acted and often very funny film. | A man plays. || A person plays.")
     budget_figure.draw(result_tables.load_summaries(), run / "figures")
+    keep(study_report.differences_figure(study.load_records(result_tables.RESULTS / "study")), run, "study_differences")
     return drawn
 
 
@@ -329,6 +332,21 @@ def test_the_conflict_timeline_spans_the_monitored_updates(figures):
     low, high = left.get_xlim()
     assert xs and (max(xs) - min(xs)) / (high - low) > 0.6
     assert not [t.get_text() for t in right.texts if "no records" in t.get_text()]
+
+
+def test_the_study_legend_names_every_kind_of_mark_and_no_other(figures):
+    """The forest plot's legend: one entry per verdict colour drawn (each comparison's interval and
+    mean), the report's diamond and the equivalence band; none for a verdict no comparison has."""
+    from matplotlib.colors import to_hex
+
+    fig = figures["study_differences"]
+    (ax,) = fig.axes
+    drawn = {to_hex(line.get_color()) for line in ax.lines if line.get_marker() == "o"}
+    entries = ax.get_legend().get_lines()
+    verdicts = {to_hex(h.get_color()) for h in entries if h.get_marker() == "o"}
+    assert drawn and verdicts == drawn
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "the report's Δ" in labels and any(t.startswith("equivalence band") for t in labels)
 
 
 def test_a_one_point_dev_series_is_a_labelled_marker(figures):
