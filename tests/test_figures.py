@@ -349,6 +349,20 @@ def test_the_study_legend_names_every_kind_of_mark_and_no_other(figures):
     assert "the report's Δ" in labels and any(t.startswith("equivalence band") for t in labels)
 
 
+def test_learning_curves_give_each_stage_an_equal_share_and_join_no_stages(figures):
+    """Across stages the x axis is the stages side by side, one unit each (named under the
+    bottom panels), and no line of the figure runs from one stage into the next."""
+    fig = figures["03_learning_curves"]
+    for ax in fig.axes:
+        for line in ax.lines:
+            xs = line.get_xdata()
+            if len(xs) > 1:
+                assert max(xs) - int(min(xs)) <= 1 + 1e-9, line.get_label()
+    bottom = fig.axes[3]
+    names = [t.get_text().replace("\n", "_") for t in bottom.get_xticklabels(minor=True)]
+    assert names == ["individual_pretrain", "finetune", "finetune_vaccine"]
+
+
 def test_a_one_point_dev_series_is_a_labelled_marker(figures):
     fig = figures["02_learning_curves"]
     bottom = [ax for ax in fig.axes if ax.get_ylabel().startswith("dev ")]

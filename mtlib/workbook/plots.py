@@ -133,20 +133,20 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
         losses, dev = losses.assign(x=losses["global_step"]), dev.assign(x=dev["global_step"])
     tasks = [t for t in TASKS if t in set(losses["task"]) | set(dev["task"])]
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.6 * len(tasks), 6.2), squeeze=False, sharex="col")
+    smoothed = False
     for col, task in enumerate(tasks):
         color = TASK_COLORS[task]
         top, bottom = axes[0, col], axes[1, col]
         part = losses[losses["task"] == task].sort_values("global_step")
         window = max(1, len(part) // 15)
-        for i, (_, stage) in enumerate(part.groupby("stage", sort=False)):  # a line per stage: none across a gap
+        for _, stage in part.groupby("stage", sort=False):  # a line per stage: none across a gap
             if window > 1:
                 mean = stage["loss"].rolling(min(window, max(1, len(stage) // 3)), min_periods=1).mean()
-                top.plot(stage["x"], stage["loss"], ".", ms=3, alpha=0.35, color=color, label="per update" if i == 0 else None)
-                top.plot(stage["x"], mean, color=color, lw=2, label=f"running mean (≤{window} updates)" if i == 0 else None)
+                top.plot(stage["x"], stage["loss"], ".", ms=3, alpha=0.35, color=color)
+                top.plot(stage["x"], mean, color=color, lw=2)
             else:
                 top.plot(stage["x"], stage["loss"], ".-", ms=5, lw=1.5, color=color)
-        if window > 1:
-            top.legend(fontsize=8)
+        smoothed = smoothed or window > 1
         top.set_title(TASKS[task].title)
         top.set_ylabel("training loss")
         scores = dev[dev["task"] == task].sort_values("global_step")
@@ -171,6 +171,12 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
             bottom.set_xlabel("stage (each its updates of the task, in order)")
         else:
             bottom.set_xlabel("update step")
+    if smoothed:  # one legend under the panels: a cloud of points leaves no room inside
+        marks = [
+            ("per update", dict(ls="", marker=".", alpha=0.5)),
+            ("running mean within a stage (1/15 of the task's updates)", dict(lw=2)),
+        ]
+        _figure_legend(fig, [Line2D([], [], color="#555555", label=label, **style) for label, style in marks])
     finish(fig, "Learning curves")
     for col, task in enumerate(tasks):
         scores = dev[dev["task"] == task].sort_values("global_step").reset_index(drop=True)
