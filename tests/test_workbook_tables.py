@@ -99,6 +99,26 @@ def test_stages_share_one_step_axis_and_sampling_counts_batches(tmp_path):
 
 
 # ---- baselines ---------------------------------------------------------------------------------
+def test_stage_progress_gives_every_stage_the_same_width():
+    """A stage of 100 updates and one of 2 each span one unit of the axis; a task's updates fill
+    its stage in order (slot centres), a dev pass sits after the updates before it, and a stage
+    where the task trained nothing is read by its update steps."""
+    import pandas as pd
+
+    from mtlib.workbook import history
+
+    spans = pd.DataFrame({"stage": ["long", "short"], "start": [1, 101], "end": [100, 102]})
+    steps = [*range(1, 101, 2), 101, 102]  # sst trains every other update of "long", both of "short"
+    losses = pd.DataFrame({"stage": ["long"] * 50 + ["short"] * 2, "task": "sst", "global_step": steps})
+    x = history.stage_progress(losses, losses, spans)
+    assert x.iloc[0] == pytest.approx(0.01) and x.iloc[49] == pytest.approx(0.99)
+    assert x.iloc[50:].tolist() == pytest.approx([1.25, 1.75])
+    dev = pd.DataFrame(
+        {"stage": ["long", "long", "short", "short"], "task": ["sst", "sst", "sst", "sts"], "global_step": [50, 100, 102, 101]}
+    )
+    assert history.stage_progress(dev, losses, spans, at_end=True).tolist() == pytest.approx([0.5, 1.0, 2.0, 1.5])
+
+
 def test_baselines_predict_the_majority_class_and_the_mean():
     train = {"sst": np.array([3, 3, 1, 0]), "para": np.array([0, 0, 1]), "sts": np.array([1.0, 3.0])}
     dev = {"sst": np.array([3, 1, 3, 3]), "para": np.array([1, 0]), "sts": np.array([0.0, 5.0])}

@@ -252,9 +252,9 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import write_figure
+    from .plots import label_points, write_figure
 
-    lines = front(summaries)
+    lines, named = front(summaries), {}
     if not lines:
         return []
     unbounded, zero_shot = reference_scores(summaries, baseline), reference_scores(summaries, ZERO_SHOT_GROUP)
@@ -273,28 +273,28 @@ def draw(summaries: list[dict[str, Any]], folder: Path, name: str = "score_vs_mi
                 ax.fill_between(xs, low, high, color=color, alpha=0.18, linewidth=0)
             ax.errorbar(xs, ys, yerr=[np.subtract(ys, low), np.subtract(high, ys)], fmt="none", ecolor=color, capsize=3)
             if line == MTLIB:  # which profile each point is (Trainer's points are their budgets, on the axis)
-                for p in points:
-                    profile = re.sub(r"^mtlib-|-s\d+$", "", p["name"])
-                    ax.annotate(
-                        profile, (p["minutes"], p["score"][panel]), xytext=(6, -10), textcoords="offset points", fontsize=7, color=color
-                    )
+                named[ax] = [((p["minutes"], p["score"][panel]), re.sub(r"^mtlib-|-s\d+$", "", p["name"])) for p in points]
         if panel in unbounded:
-            ax.axhline(unbounded[panel], color="tab:red", linestyle="--", linewidth=1, label=f"{baseline}, no budget (its full epochs)")
-        if panel in zero_shot:
-            ax.axhline(zero_shot[panel], color="gray", linestyle=":", linewidth=1, label=f"{ZERO_SHOT_GROUP}")
+            ax.axhline(unbounded[panel], color="tab:red", ls="--", lw=1, zorder=1, label=f"{baseline}, no budget (its full epochs)")
+        if panel in zero_shot:  # both reference lines under the measured ones, which may lie on them
+            ax.axhline(zero_shot[panel], color="gray", linestyle=":", linewidth=1, zorder=1, label=f"{ZERO_SHOT_GROUP}")
         ax.set_xscale("log")
         ticks = [t for t in (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 60, 80) if min(everything) * 0.7 <= t <= max(everything) * 1.4]
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.minorticks_off()
         ax.set_xlim(min(everything) * 0.7, max(everything) * 1.4)
-        ax.set_ylabel("dev score" if panel == "mean" else f"dev {TASKS[panel].metric_name}")
-        ax.set_xlabel("CPU minutes (log)")
-        ax.set_title(_title(panel))
+        metric = "score" if panel == "mean" else TASKS[panel].metric_name
+        ax.set(xlabel="CPU minutes (log)", ylabel=f"dev {metric}", title=_title(panel))
+        ax.margins(y=0.12)  # room above and below the lines for the points' names
         ax.grid(alpha=0.3)
     where = machine_text(summaries)
     fig.suptitle(f"Dev score against CPU minutes ({where})", fontsize=11)
     legend = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
     fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    fig.canvas.draw()  # the layout placed the axes: keep it, then label the points clear of every line
+    fig.set_layout_engine("none")
+    for ax, labelled in named.items():
+        label_points(ax, [xy for xy, _ in labelled], [text for _, text in labelled], color=styles[MTLIB][0], fontsize=7)
     out = write_figure(fig, folder, name)
     plt.close(fig)
     return out

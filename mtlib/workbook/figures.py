@@ -105,20 +105,49 @@ def _stage_legend(fig: Any, spans: Any, shown: Any = None) -> None:
     _figure_legend(fig, [Patch(color=c, label=f"stage {s}") for s, c in colors.items() if shown is None or s in shown])
 
 
-def label_points(ax: Any, points: list[tuple[float, float]], texts: list[str]) -> None:
+def _drawn_points(ax: Any, renderer: Any) -> Any:
+    """Display-space points every pixel along the axes' lines (NaN breaks a line, as drawn) and at
+    their markers: what a value label must keep clear of."""
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    found = [np.empty((0, 2))]
+    for line in ax.lines:
+        xy = line.get_transform().transform(np.asarray(line.get_xydata(), float)) if line.get_visible() else np.empty((0, 2))
+        found.append(xy[np.isfinite(xy).all(axis=1)])
+        if line.get_linestyle() in ("None", "", " ") or len(xy) < 2:
+            continue
+        a, b = xy[:-1], xy[1:]
+        keep = np.isfinite(a).all(axis=1) & np.isfinite(b).all(axis=1)
+        found += [p + (q - p) * np.linspace(0, 1, int(np.hypot(*(q - p))) + 2)[:, None] for p, q in zip(a[keep], b[keep])]
+    for bars in [c for c in ax.collections if isinstance(c, LineCollection) and c.get_visible()]:  # error bars
+        for segment in bars.get_segments():
+            p, q = bars.get_transform().transform(np.asarray(segment, float))[[0, -1]]
+            found.append(p + (q - p) * np.linspace(0, 1, int(np.hypot(*(q - p))) + 2)[:, None])
+    return np.concatenate(found)
+
+
+def label_points(ax: Any, points: list[tuple[float, float]], texts: list[str], **style: Any) -> None:
     """Value labels for points, most important first: each above its point, else below, else
-    beside it, else left out, so no label overlaps another or leaves the axes. Call it once the
-    layout is final (after `finish`)."""
+    beside or diagonal to it, else left out, so no label overlaps another label, a line or a
+    marker or error bar of the axes, or crosses the axes' frame; `style`: the annotations' (colour,
+    font size 8). Call it once the layout is final (after `finish`)."""
     renderer = ax.figure.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
+    drawn = _drawn_points(ax, renderer)
+    clearance = 4 * ax.figure.dpi / 72  # a marker's radius (points) and a line's half width
     placed: list[Any] = []
     places = [((0, 7), "center", "bottom"), ((0, -7), "center", "top"), ((7, 0), "left", "center"), ((-7, 0), "right", "center")]
+    places += [((6, 6), "left", "bottom"), ((-6, 6), "right", "bottom"), ((6, -6), "left", "top"), ((-6, -6), "right", "top")]
+    places += [((0, 16), "center", "bottom"), ((0, -16), "center", "top")]
     for (x, y), text in zip(points, texts):
         for offset, ha, va in places:
-            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, fontsize=8)
+            label = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, **{"fontsize": 8, **style})
             box = label.get_window_extent(renderer)
             inside = frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
-            if inside and not any(box.overlaps(other) for other in placed):
+            near = box.padded(clearance)
+            on_data = ((drawn[:, 0] > near.x0) & (drawn[:, 0] < near.x1) & (drawn[:, 1] > near.y0) & (drawn[:, 1] < near.y1)).any()
+            if inside and not on_data and not any(box.overlaps(other) for other in placed):
                 placed.append(box)
                 break
             label.remove()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..store.results_file import RunResult
@@ -37,6 +38,29 @@ def stage_spans(stages: Stages) -> pd.DataFrame:
     frame = pd.DataFrame(records, columns=["stage", "global_step"])
     spans = frame.groupby("stage", sort=False)["global_step"].agg(start="min", end="max").reset_index()
     return spans
+
+
+def stage_progress(rows: pd.DataFrame, losses: pd.DataFrame, spans: pd.DataFrame, at_end: bool = False) -> pd.Series:
+    """Where each of `rows` (stage, task, global_step) sits on an axis that gives every stage the
+    same width, whatever its number of updates: stage i spans [i, i + 1], and inside it the task's
+    own training updates of that stage (`losses`) in order, each a slot of equal width. A training
+    update sits at its slot's centre; with `at_end` (a dev pass) a row sits at the end of the last
+    of the task's updates before it. In a stage where the task trained no update: the stage's
+    share of its update steps (`spans`) done by then."""
+    order = {stage: i for i, stage in enumerate(spans["stage"])}
+    bounds = spans.set_index("stage")
+    own = {key: np.sort(part["global_step"].to_numpy()) for key, part in losses.groupby(["stage", "task"], sort=False)}
+    out = []
+    for stage, task, step in zip(rows["stage"], rows["task"], rows["global_step"]):
+        steps = own.get((stage, task), np.empty(0))
+        if len(steps):
+            done = int(np.searchsorted(steps, step, side="right"))
+            share = done / len(steps) if at_end else (done - 0.5) / len(steps)
+        else:
+            start, end = bounds.loc[stage, "start"], bounds.loc[stage, "end"]
+            share = (step - start + (1 if at_end else 0.5)) / (end - start + 1)
+        out.append(order[stage] + min(max(share, 0.0), 1.0))
+    return pd.Series(out, index=rows.index, dtype=float)
 
 
 def _per_task(stages: Stages, kind: str, field: str, value: str, keep: list[str], columns: list[str]) -> pd.DataFrame:

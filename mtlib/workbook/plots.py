@@ -12,6 +12,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from ..data.tasks import TASKS
 from .figures import (  # noqa: F401 (the helpers every figure module uses, named here too)
@@ -88,15 +89,18 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
     bins = np.linspace(0, top, 40)
     for ax, task in zip(axes[0], tasks):
         part = lengths[lengths["task"] == task]
+        peak = 0.0
         for split, group in part.groupby("split", sort=False):
-            ax.hist(
+            heights, _, _ = ax.hist(
                 group["length"].clip(upper=top), bins=bins, histtype="step", density=True, lw=1.6, label=split, color=SPLIT_COLORS[split]
             )
+            peak = max(peak, float(np.max(heights)))
         cut = int((part["length"] > max_length).sum())
         ax.axvline(max_length, color="crimson", ls="--", lw=1.2)
+        ax.set_ylim(0, peak * 1.4)  # the top 2/7 of the axes stay free of the histogram: the note's row
         ax.text(
             max_length,
-            0.6,
+            0.97,
             f" max_length {max_length} \n {cut:,} truncated ({percent(cut / len(part))}) ",
             color="crimson",
             transform=ax.get_xaxis_transform(),
@@ -107,47 +111,72 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
         ax.set_title(TASKS[task].title + (" (pair)" if TASKS[task].is_pair else ""))
         ax.set_xlabel("tokens per example")
         ax.set_ylabel("density")
-        ax.legend(title="split", fontsize=8)
+    handles = [Line2D([], [], color=SPLIT_COLORS[s], lw=1.6, label=s) for s in dict.fromkeys(lengths["split"])]
+    _figure_legend(fig, handles, title=None)  # under the panels: never over a histogram or the note
     return finish(fig, "Token lengths under the encoder's tokenizer")
 
 
 # ---- 02 / 03: training -------------------------------------------------------------------------
 def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
-    """Per task: training loss per update (raw and smoothed) above the dev score per epoch,
-    over the global update step (`mtlib.workbook.history.train_losses` / `dev_scores` / `stage_spans`)."""
+    """Per task: training loss per update (raw and smoothed) above the dev score per epoch. One
+    stage: over its update steps. Several (`spans`): each stage gets the same width of the x axis,
+    its updates of the task in order inside it (`mtlib.workbook.history.stage_progress`), so a
+    stage of 10 updates reads as well as one of 450; no line joins two stages (`train_losses` /
+    `dev_scores` / `stage_spans`)."""
+    from .history import stage_progress
+
+    staged = spans is not None and len(spans) > 1
+    if staged:
+        losses = losses.assign(x=stage_progress(losses, losses, spans))
+        dev = dev.assign(x=stage_progress(dev, losses, spans, at_end=True))
+    else:
+        losses, dev = losses.assign(x=losses["global_step"]), dev.assign(x=dev["global_step"])
     tasks = [t for t in TASKS if t in set(losses["task"]) | set(dev["task"])]
     fig, axes = plt.subplots(2, len(tasks), figsize=(4.6 * len(tasks), 6.2), squeeze=False, sharex="col")
+    smoothed = False
     for col, task in enumerate(tasks):
         color = TASK_COLORS[task]
         top, bottom = axes[0, col], axes[1, col]
         part = losses[losses["task"] == task].sort_values("global_step")
         window = max(1, len(part) // 15)
-        if window > 1:
-            top.plot(part["global_step"], part["loss"], ".", ms=3, alpha=0.35, color=color, label="per update")
-            top.plot(
-                part["global_step"],
-                part["loss"].rolling(window, min_periods=1).mean(),
-                color=color,
-                lw=2,
-                label=f"mean of {window} updates",
-            )
-            top.legend(fontsize=8)
-        else:
-            top.plot(part["global_step"], part["loss"], ".-", ms=5, lw=1.5, color=color)
+        for _, stage in part.groupby("stage", sort=False):  # a line per stage: none across a gap
+            if window > 1:
+                mean = stage["loss"].rolling(min(window, max(1, len(stage) // 3)), min_periods=1).mean()
+                top.plot(stage["x"], stage["loss"], ".", ms=3, alpha=0.35, color=color)
+                top.plot(stage["x"], mean, color=color, lw=2)
+            else:
+                top.plot(stage["x"], stage["loss"], ".-", ms=5, lw=1.5, color=color)
+        smoothed = smoothed or window > 1
         top.set_title(TASKS[task].title)
-        top.margins(x=0.06)  # a marker at the last step stays whole
         top.set_ylabel("training loss")
         scores = dev[dev["task"] == task].sort_values("global_step")
         if len(scores) == 1:  # one dev pass: a marker, labelled below
-            bottom.plot(scores["global_step"], scores["score"], "D", ms=9, color=color, label="dev")
-        else:
-            bottom.plot(scores["global_step"], scores["score"], "o-", color=color)
-        bottom.margins(x=0.06, y=0.25)
+            bottom.plot(scores["x"], scores["score"], "D", ms=9, color=color, label="dev")
+        for _, stage in scores.groupby("stage", sort=False) if len(scores) > 1 else ():
+            bottom.plot(stage["x"], stage["score"], "o-", color=color)
+        bottom.margins(y=0.3)
         bottom.set_ylabel(f"dev {_metric_label(task)}")
-        bottom.set_xlabel("update step (across stages)")
-        _shade_stages(top, spans)
-        _shade_stages(bottom, spans)
-    _stage_legend(fig, spans)
+        for ax in (top, bottom):
+            if staged:
+                colors = _stage_colors(spans)
+                for i, stage in enumerate(spans["stage"]):
+                    ax.axvspan(i, i + 1, color=colors[stage], zorder=0, lw=0)
+                ax.set_xlim(-0.07, len(spans) + 0.07)  # a marker at a stage end stays whole
+            else:
+                ax.margins(x=0.06)  # a marker at the last step stays whole
+        if staged:
+            bottom.set_xticks(range(len(spans) + 1), [""] * (len(spans) + 1))
+            bottom.set_xticks([i + 0.5 for i in range(len(spans))], [s.replace("_", "\n") for s in spans["stage"]], minor=True)
+            bottom.tick_params(axis="x", which="minor", length=0, labelsize=8)
+            bottom.set_xlabel("stage (each its updates of the task, in order)")
+        else:
+            bottom.set_xlabel("update step")
+    if smoothed:  # one legend under the panels: a cloud of points leaves no room inside
+        marks = [
+            ("per update", dict(ls="", marker=".", alpha=0.5)),
+            ("running mean within a stage (1/15 of the task's updates)", dict(lw=2)),
+        ]
+        _figure_legend(fig, [Line2D([], [], color="#555555", label=label, **style) for label, style in marks])
     finish(fig, "Learning curves")
     for col, task in enumerate(tasks):
         scores = dev[dev["task"] == task].sort_values("global_step").reset_index(drop=True)
@@ -155,7 +184,7 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
             continue
         # the last score first, then the best, then the others from the end back
         order = list(dict.fromkeys([len(scores) - 1, int(scores["score"].idxmax()), *range(len(scores) - 1, -1, -1)]))
-        points = [(scores["global_step"][i], scores["score"][i]) for i in order]
+        points = [(scores["x"][i], scores["score"][i]) for i in order]
         texts = [f"{scores['score'][i]:.3f}" + (f" (epoch {scores['epoch'][i]})" if len(scores) == 1 else "") for i in order]
         label_points(axes[1, col], points, texts)
     return fig

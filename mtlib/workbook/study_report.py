@@ -297,7 +297,8 @@ def differences_figure(summaries: list[dict[str, Any]]) -> Any:
     ax.set_xlabel("Δ mean dev score, paired by seed (row − compared row)")
     seeds = sets[0].seeds
     ax.set_title(f"Table 2 comparisons, study set {sets[0].name}: {len(seeds)} seeds", fontsize=10)
-    handles = [Line2D([], [], color=v, marker="o", lw=2, label=f"mtlib Δ, 95% CI: {k}") for k, v in colours.items()]
+    shown = [k for k in colours if k in {c.verdict for c in paired}]  # an entry for each kind of mark drawn, none for another
+    handles = [Line2D([], [], color=colours[k], marker="o", lw=2, label=f"mtlib Δ, 95% CI: {k}") for k in shown]
     handles += [
         Line2D([], [], color="black", marker="D", lw=0, label="the report's Δ"),
         Patch(color="#55a868", alpha=0.25, label=f"equivalence band ±{st.MARGIN:g}"),
