@@ -114,7 +114,7 @@ def write_study(profile: str, runs: list[StudyRun], runs_dir: Path, out: str | P
     (default runs/studies/<profile>/); returns that folder."""
     out = Path(out) if out else default_out(runs_dir, profile)
     summaries = summaries_of(runs_dir, runs, profile)
-    write_outputs(summaries, out)
+    write_outputs(summaries, out, keep_dirty=True)  # your own run folders: a dirty tree is named, not left out
     folders = [runs_dir / r.name for r in runs]
     if len(folders) > 1:
         from .compare import compare

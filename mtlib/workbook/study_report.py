@@ -68,15 +68,16 @@ class StudySet:
         return out
 
 
-def study_sets(summaries: list[dict[str, Any]]) -> list[StudySet]:
-    """The records grouped by study set, largest first."""
+def study_sets(summaries: list[dict[str, Any]], keep_dirty: bool = False) -> list[StudySet]:
+    """The records grouped by study set, largest first. A record from a dirty tree is left out
+    (named) unless `keep_dirty`: your own run folders, read while you work on the code."""
     grouped: dict[str, list[dict[str, Any]]] = {}
     for s in summaries:
         grouped.setdefault(set_name(s), []).append(s)
     out = []
     for name, records in grouped.items():
         scores: dict[str, dict[str, dict[int, float]]] = {k: {} for k in ("mean", *TASK_NAMES)}
-        dirty = [r["run"] for r in records if (r.get("git") or {}).get("dirty")]
+        dirty = [r["run"] for r in records if (r.get("git") or {}).get("dirty") and not keep_dirty]
         unscored = [r["run"] for r in records if r["run"] not in dirty and score(r) is None]
         for r in records:
             if r["run"] in dirty or r["run"] in unscored:
@@ -197,11 +198,11 @@ STATS_NOTE = (
 )
 
 
-def study_block(summaries: list[dict[str, Any]]) -> str:
+def study_block(summaries: list[dict[str, Any]], keep_dirty: bool = False) -> str:
     """docs/results.md's study block: per study set, the table and the verdicts; with no record,
     a sentence that says so (no number is made up)."""
     parts = []
-    sets = study_sets(summaries)
+    sets = study_sets(summaries, keep_dirty)
     if not sets:
         parts.append(
             "No study run is recorded yet. `make study` (`python -m mtlib study --profile study-cpu --seeds 0,1,2`) runs "
@@ -269,14 +270,14 @@ def study_lead(summaries: list[dict[str, Any]]) -> str:
 
 
 # ---- figure -------------------------------------------------------------------------------------
-def differences_figure(summaries: list[dict[str, Any]]) -> Any:
+def differences_figure(summaries: list[dict[str, Any]], keep_dirty: bool = False) -> Any:
     """The forest plot of the largest study set: each comparison's paired Δ with its 95% interval,
     coloured by verdict, the equivalence band ±MARGIN, and the report's own Δ as a diamond."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    sets = study_sets(summaries)
+    sets = study_sets(summaries, keep_dirty)
     paired = [c for c in comparisons(sets[0]).values() if c.n > 1] if sets else []
     fig, ax = plt.subplots(figsize=(9.5, 0.42 * max(len(paired), 1) + 2.0))
     if not paired:
@@ -308,15 +309,15 @@ def differences_figure(summaries: list[dict[str, Any]]) -> Any:
     return fig
 
 
-def write_outputs(summaries: list[dict[str, Any]], out: Path) -> list[Path]:
+def write_outputs(summaries: list[dict[str, Any]], out: Path, keep_dirty: bool = False) -> list[Path]:
     """study.md (the block) and the figure into `out`."""
     from .plots import write_figure
 
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "study.md", "# The reference report's Table 2, rerun\n\n" + study_block(summaries) + "\n")
+    atomic_write_text(out / "study.md", "# The reference report's Table 2, rerun\n\n" + study_block(summaries, keep_dirty) + "\n")
     import matplotlib.pyplot as plt
 
-    fig = differences_figure(summaries)
+    fig = differences_figure(summaries, keep_dirty)
     try:
         return [out / "study.md", *write_figure(fig, out, FIGURE)]
     finally:
