@@ -114,7 +114,9 @@ def _run_recipe(
 
     quiet = {"progress": False}
     for stage in stages:
-        run_stage(profile, folder, stage, {**quiet, **common, **per_stage[stage]}, common={**quiet, **common}, retrain=overwrite, say=say)
+        run_stage(
+            profile, folder, stage, {**quiet, **common, **per_stage[stage]}, common={**quiet, **common}, retrain=overwrite, replace_other_model=overwrite, say=say
+        )
     run_test_stage(profile, folder, common, say=say)
     results = report.collect(folder, profile, run_name, finished_stages(folder), {}, [])
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(
