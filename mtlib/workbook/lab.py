@@ -87,11 +87,11 @@ def install_git_filter(root: Path) -> str | None:
 
         if importlib.util.find_spec("nbstripout") is None:
             return "nbstripout is missing (make install): a notebook Lab saves may show as modified in git status"
-        git("config", "filter.nbstripout.clean", f"{shlex.quote(sys.executable)} -m nbstripout --extra-keys {shlex.quote(FILTER_KEYS)}")
+        git("config", "filter.nbstripout.clean", f"{shlex.quote(sys.executable)} -m nbstripout --keep-id --extra-keys {shlex.quote(FILTER_KEYS)}")
         git("config", "filter.nbstripout.smudge", "cat")
     except (OSError, subprocess.SubprocessError) as exc:
         return f"git's notebook filter not installed ({exc})"
-    return f"installed git's notebook filter (nbstripout --extra-keys '{FILTER_KEYS}'; see .gitattributes)"
+    return f"installed git's notebook filter (nbstripout --keep-id --extra-keys '{FILTER_KEYS}'; see .gitattributes)"
 
 
 def lab_command(folder: Path, extra: list[str], as_root: bool | None = None) -> list[str]:
