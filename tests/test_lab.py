@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from mtlib.workbook import lab
 
@@ -49,7 +48,7 @@ def test_each_lab_profile_works_on_its_own_copies_never_overwritten(tmp_path, mo
     for folder in (smoke, cpu):
         assert (folder / name).read_bytes() == (tmp_path / "notebooks" / name).read_bytes()
     # the default Lab saves run_name and retrain into its copy: the smoke Lab's copy and notebooks/ never see it
-    edited = (cpu / name).read_text().replace(r'run_name: str = \"\"', r'run_name: str = \"ux-cpu-progress\"')
+    edited = (cpu / name).read_text().replace(r"run_name: str = \"\"", r"run_name: str = \"ux-cpu-progress\"")
     assert edited != (cpu / name).read_text()
     (cpu / name).write_text(edited)
     assert lab.prepare_copies(cpu) == [] and (cpu / name).read_text() == edited  # never overwritten
@@ -58,7 +57,9 @@ def test_each_lab_profile_works_on_its_own_copies_never_overwritten(tmp_path, mo
     source = tmp_path / "notebooks" / name
     source.write_text(source.read_text().replace("# train the stage again", "# train stage 1 again"))
     said = lab.prepare_copies(cpu)
-    assert said == [f"notebooks/{name} has changed since labs/cpu/{name} was copied from it; your copy is kept (delete or rename it to start again from the new one)"]
+    assert said == [
+        f"notebooks/{name} has changed since labs/cpu/{name} was copied from it; your copy is kept (delete or rename it to start again from the new one)"
+    ]
     assert (cpu / name).read_text() == edited
 
 

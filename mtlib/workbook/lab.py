@@ -87,7 +87,11 @@ def install_git_filter(root: Path) -> str | None:
 
         if importlib.util.find_spec("nbstripout") is None:
             return "nbstripout is missing (make install): a notebook Lab saves may show as modified in git status"
-        git("config", "filter.nbstripout.clean", f"{shlex.quote(sys.executable)} -m nbstripout --keep-id --extra-keys {shlex.quote(FILTER_KEYS)}")
+        git(
+            "config",
+            "filter.nbstripout.clean",
+            f"{shlex.quote(sys.executable)} -m nbstripout --keep-id --extra-keys {shlex.quote(FILTER_KEYS)}",
+        )
         git("config", "filter.nbstripout.smudge", "cat")
     except (OSError, subprocess.SubprocessError) as exc:
         return f"git's notebook filter not installed ({exc})"
@@ -106,7 +110,9 @@ def lab_command(folder: Path, extra: list[str], as_root: bool | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mtlib.workbook.lab", description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    parser.add_argument("--profile", default="", help="cpu | cpu-full | gpu | reference | smoke (or a YAML path); default $MTLIB_PROFILE, else cpu")
+    parser.add_argument(
+        "--profile", default="", help="cpu | cpu-full | gpu | reference | smoke (or a YAML path); default $MTLIB_PROFILE, else cpu"
+    )
     parser.add_argument("--no-git-filter", action="store_true", help="do not define git's notebook filter")
     args, extra = parser.parse_known_args(argv)
 

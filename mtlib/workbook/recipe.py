@@ -115,7 +115,14 @@ def _run_recipe(
     quiet = {"progress": False}
     for stage in stages:
         run_stage(
-            profile, folder, stage, {**quiet, **common, **per_stage[stage]}, common={**quiet, **common}, retrain=overwrite, replace_other_model=overwrite, say=say
+            profile,
+            folder,
+            stage,
+            {**quiet, **common, **per_stage[stage]},
+            common={**quiet, **common},
+            retrain=overwrite,
+            replace_other_model=overwrite,
+            say=say,
         )
     run_test_stage(profile, folder, common, say=say)
     results = report.collect(folder, profile, run_name, finished_stages(folder), {}, [])

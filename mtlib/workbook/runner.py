@@ -179,7 +179,9 @@ def _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, ro
         notebooks[key] = {"seconds": seconds, "executed": str(output), "parameters": given, "stages": list(NOTEBOOK_STAGES.get(key, ()))}
         notebooks[key] |= pinned.record  # the file executed: source, sha256, commit
     figures = sorted((folder / "figures").glob("*.*"), key=lambda p: (p.name[:2], p.name))
-    command = recreate_command(profile, run_name, data_dir, encoder, extra, str(folder.parent) if root else "", edited_setting(sources, folder))
+    command = recreate_command(
+        profile, run_name, data_dir, encoder, extra, str(folder.parent) if root else "", edited_setting(sources, folder)
+    )
     results = report.collect(folder, profile, run_name, finished_stages(folder), notebooks, figures, test_seconds, command=command)
     json_path, md_path = report.write(folder, results)
     say(summary(results, folder))
