@@ -391,12 +391,12 @@ def test_the_workbook_runs_the_committed_notebooks_and_records_them(smoke):
     import subprocess
 
     results = json.loads((smoke["folder"] / "results.json").read_text())
-    head = results["git"]["commit"]  # the checkout's commit when the run ended
     for key, info in results["notebooks"].items():
         source = next(p for p in NOTEBOOKS if p.name.startswith(key))
-        assert info["source"] == f"notebooks/{source.name}" and info["commit"] == head, info
-        committed = subprocess.run(["git", "show", f"{head}:notebooks/{source.name}"], cwd=ROOT, capture_output=True).stdout
-        assert info["sha256"] == notebook_sources.sha256(committed), key  # what ran is the commit's file
+        assert info["source"] == f"notebooks/{source.name}" and info["commit"], info
+        committed = subprocess.run(["git", "show", f"{info['commit']}:notebooks/{source.name}"], cwd=ROOT, capture_output=True).stdout
+        assert info["sha256"] == notebook_sources.sha256(committed) == notebook_sources.sha256(source.read_bytes()), key
+    head = results["notebooks"]["01"]["commit"]
     assert "--edited-notebooks" not in smoke["results"]["command"]
     assert f"Notebooks: as committed at {head[:10]}" in (smoke["folder"] / "report.md").read_text()
 
