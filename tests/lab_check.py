@@ -165,7 +165,7 @@ def check_lab_folder(lab: Lab) -> None:
     location = connection.getresponse().getheader("Location") or ""
     connection.close()
     expected = f"/lab/tree/{lab_folder().relative_to(ROOT).as_posix()}"
-    if not location.endswith(expected):
+    if not location.split("?")[0].endswith(expected):
         raise CheckError(f"`make lab` does not open Lab on {expected}: / redirects to {location!r}")
     for source in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
         copy = lab_folder() / source.name
