@@ -28,6 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	# torch first and pinned: a resolver left alone may pick a newer CUDA build of several GB
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	-$(PY) -c 'from mtlib.workbook.lab import install_git_filter as f; from mtlib.util.paths import project_root as r; print(f(r()) or "")'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install mtlib with its dev tools
@@ -41,8 +42,8 @@ test: $(VENV)/.installed data  ## the whole test suite (CPU only)
 test-fast: $(VENV)/.installed data  ## skip the tests that load the packaged encoder or run notebooks
 	$(PY) -m pytest -n 2 -q -m "not slow"
 
-workbook: $(VENV)/.installed data  ## run notebooks 01-04 with PROFILE (cpu | cpu-full | gpu | reference | smoke) into runs/RUN; SEED=n replaces the profile's seed; OVERWRITE=1 retrains a finished RUN
-	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(SEED),-p seed=$(SEED),) $(if $(filter 1,$(OVERWRITE)),--overwrite,)
+workbook: $(VENV)/.installed data  ## run the committed notebooks 01-04 with PROFILE (cpu | cpu-full | gpu | reference | smoke) into runs/RUN; SEED=n replaces the profile's seed; OVERWRITE=1 retrains a finished RUN; EDITED=1 runs notebooks/ as edited (kept in the run)
+	$(PY) -m mtlib.workbook --profile $(PROFILE) --run $(RUN) $(if $(SEED),-p seed=$(SEED),) $(if $(filter 1,$(OVERWRITE)),--overwrite,) $(if $(filter 1,$(EDITED)),--edited-notebooks,)
 
 sweep: $(VENV)/.installed data  ## run PROFILE's recipe for each seed of SEEDS (0,1,2) and each point of GRID (finetune.lr=2e-5,5e-5; several separated by spaces), skipping finished runs, then compare them
 	$(PY) -m mtlib sweep --profile $(PROFILE) --seeds $(SEEDS) $(foreach g,$(GRID),--grid '$(g)')
@@ -51,8 +52,8 @@ study: $(VENV)/.installed data  ## run the reference report's Table 2 (every run
 	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --seeds $(STUDY_SEEDS) $(if $(ROWS),--rows $(ROWS),) --launcher $(LAUNCHER) $(if $(filter slurm,$(LAUNCHER)),--wait,) $(SLURM_ARGS)
 	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --record
 
-lab: $(VENV)/.installed data  ## JupyterLab at the project root, opened on notebooks/ (runs/ in the same file browser); the notebooks run with PROFILE into runs/interactive-PROFILE; more flags: LAB_ARGS
-	MTLIB_PROFILE=$(PROFILE) $(VENV)/bin/jupyter lab --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
+lab: $(VENV)/.installed data  ## JupyterLab at the project root, opened on labs/PROFILE/ (the profile's own copies of notebooks/; runs/ in the same file browser); they run with PROFILE into runs/interactive-PROFILE; more flags: LAB_ARGS
+	$(PY) -m mtlib.workbook.lab --profile $(PROFILE) $(LAB_ARGS)
 
 lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab` in headless Chromium, smoke profile, then open a run's figure and executed notebook there; screenshots to LAB_CHECK_OUT
 	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)

@@ -2,7 +2,8 @@
 
 Starts JupyterLab with `make lab` (PROFILE=smoke: a 2-layer random BERT on a few rows; `-o` skips
 its install and data prerequisites, which the calling make target has run; Lab's root is the
-project root), opens each notebook of notebooks/ in Chromium (Debian's /usr/bin/chromium, driven by Playwright), runs Run > Run All Cells, and
+project root, its default URL the profile's own copies, labs/smoke/), checks that Lab opens on
+that folder and that the copies are notebooks/'s, opens each copy in Chromium (Debian's /usr/bin/chromium, driven by Playwright), runs Run > Run All Cells, and
 waits until every code cell has an execution count and the kernel is idle. A notebook fails on an
 error output, on stderr that holds a traceback or an error (other stderr is reported), or on a
 cell that never finishes (--timeout). Each notebook is saved as a screenshot of its whole height
@@ -14,7 +15,8 @@ the file holds must be drawn (decoded <img> in the output areas; PNG draws in an
 notebook too; outputs are drawn after the cells, so the check waits for them), with no error
 output, the saved execution counts, and the file unchanged (screenshot workbook-smoke-01_*.png).
 
-Nothing of the user's is written: run folders go to a temporary folder under runs/ (Lab reaches
+Nothing of the user's is written: the Lab copies go to a temporary $MTLIB_LABS under runs/, git's
+notebook filter is not defined (--no-git-filter), run folders go to a temporary folder under runs/ (Lab reaches
 only what is under the project root; or --runs, which must be under the root too), figures to a
 temporary folder;
 JupyterLab's settings, workspace, checkpoints and runtime files go to a temporary folder. Autosave
@@ -63,6 +65,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 RUN_NAME = "interactive-smoke"  # the notebooks' default run name under `make lab PROFILE=smoke`
+LAB_PROFILE = "smoke"  # `make lab PROFILE=smoke` serves labs/smoke/ ($MTLIB_LABS/smoke)
 # the stage folder a notebook reads, and the notebook that writes it
 NEEDS = {"03": ("individual_pretrain", "02"), "04": ("finetune_vaccine", "03")}
 # a run as `make workbook` saves it: notebook 01 (no training; three figures) executed headless
@@ -148,6 +151,28 @@ def compare_sources(before: dict[Path, bytes], out: Path) -> list[str]:
     return problems
 
 
+def lab_folder() -> Path:
+    """The folder `make lab PROFILE=smoke` serves: $MTLIB_LABS/smoke."""
+    return Path(os.environ["MTLIB_LABS"]) / LAB_PROFILE
+
+
+def check_lab_folder(lab: Lab) -> None:
+    """Lab's default URL is the profile's folder, whose copies are notebooks/'s (made on this start)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", lab.port, timeout=30)
+    connection.request("GET", "/", headers={"Authorization": f"token {lab.token}"})  # the address `make lab` opens
+    location = connection.getresponse().getheader("Location") or ""
+    connection.close()
+    expected = f"/lab/tree/{lab_folder().relative_to(ROOT).as_posix()}"
+    if not location.split("?")[0].endswith(expected):
+        raise CheckError(f"`make lab` does not open Lab on {expected}: / redirects to {location!r}")
+    for source in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        copy = lab_folder() / source.name
+        if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+            raise CheckError(f"`make lab` did not copy {source.relative_to(ROOT)} to {copy.relative_to(ROOT)}")
+
+
 # ---- JupyterLab ---------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as s:
@@ -179,8 +204,7 @@ class Lab:
             f"--LabApp.workspaces_dir={tmp / 'lab-workspaces'}",
             f"--FileCheckpoints.root_dir={tmp / 'checkpoints'}",  # not notebooks/.ipynb_checkpoints
         ]
-        if os.geteuid() == 0:
-            args.append("--allow-root")
+        args.append("--no-git-filter")  # mtlib.workbook.lab's own flag: the user's git config is left alone; --allow-root: added as root
         venv = Path(sys.prefix)
         if not (venv / "bin" / "jupyter").is_file():
             raise CheckError(f"{venv}/bin/jupyter not found: run this with the project's .venv/bin/python")
@@ -194,7 +218,7 @@ class Lab:
             "data",
             "lab",
             f"VENV={venv}",
-            "PROFILE=smoke",
+            f"PROFILE={LAB_PROFILE}",
             "LAB_ARGS=" + " ".join(shlex.quote(a) for a in args),
         ]
         self.log_path = log
@@ -317,7 +341,7 @@ def strip_ansi(text: str) -> str:
 def run_notebook(page, lab: Lab, path: Path, out: Path, timeout: float) -> Result:
     result = Result(path.stem)
     start = time.monotonic()
-    lab_path = f"{NOTEBOOKS_DIR.name}/{path.name}"  # Lab's root is the project root
+    lab_path = f"{lab_folder().relative_to(ROOT).as_posix()}/{path.name}"  # the profile's copy; Lab's root is the project root
     page.goto(lab.url(f"/lab/tree/{lab_path}", reset=""), wait_until="domcontentloaded")
     page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
     deadline = time.monotonic() + 120
@@ -574,12 +598,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = Path(args.runs).resolve() if args.runs else Path(tempfile.mkdtemp(prefix="lab-check-runs-", dir=ROOT / "runs"))
     if not runs.is_relative_to(ROOT):
         parser.error(f"--runs {runs} is outside the project root {ROOT}: JupyterLab could not open the run folders")
+    labs = Path(tempfile.mkdtemp(prefix="lab-check-labs-", dir=ROOT / "runs"))  # under the root: Lab opens it
     data_dir = Path(os.environ.get("MTLIB_DATA_DIR") or "data")
     os.environ.update(
         MTLIB_RUNS=str(runs),
         MTLIB_FIGURES=str(tmp / "figures"),
         MTLIB_DATA_DIR=str(data_dir if data_dir.is_absolute() else ROOT / data_dir),
         MTLIB_PROFILE="smoke",
+        MTLIB_LABS=str(labs),
         JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
     )
     before = snapshot()
@@ -597,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             lab.wait_ready()
             lab.check_settings()
+            check_lab_folder(lab)
             print(f"[lab-check] JupyterLab up on {lab.base} (autosave off); its log: {lab.log_path}", flush=True)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -653,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
             lab.stop()
         problems += compare_sources(before, out)
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(labs, ignore_errors=True)
         if not args.runs:
             shutil.rmtree(runs, ignore_errors=True)
     for problem in problems:

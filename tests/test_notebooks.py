@@ -20,7 +20,7 @@ from conftest import data_dir
 from mtlib.run.stages import STAGE_NAMES
 from mtlib.util import paths
 from mtlib.util.errors import ConfigError
-from mtlib.workbook import notebook_exec
+from mtlib.workbook import notebook_exec, notebook_sources
 from mtlib.workbook import runner as workbook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -350,3 +350,123 @@ def test_each_notebook_runs_with_its_defaults_in_any_order_with_the_kernel_in_no
     assert "Stage `individual_pretrain` had finished before: reused" in text(nb02)
     assert "Analysing run `interactive-smoke`, stage `" in text(last)  # the run of MTLIB_PROFILE
     assert (tmp_path / "runs" / "interactive-smoke" / "figures" / "04_sst_confusion.png").is_file()
+
+
+# ---- which notebook files a headless run executes (issue 35) -------------------------------------
+def _stand_in_project(folder, version):
+    """A git checkout of stand-in notebooks (no imports: their kernels start in seconds), committed,
+    each printing `version`."""
+    import subprocess
+
+    notebooks = folder / "notebooks"
+    notebooks.mkdir(parents=True)
+    for name in workbook.NOTEBOOKS:
+        _stand_in(notebooks / f"{name}.ipynb", version)
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "stand-ins"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=folder, check=True, capture_output=True)
+    return notebooks
+
+
+def _stand_in(path, version):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('run_name: str = "x"  # run', metadata={"tags": ["parameters"]})])
+    nb.cells.append(nbformat.v4.new_code_cell(f'print("{version} of", run_name)'))
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_an_edited_notebook_is_refused_in_one_line_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    """As when Lab autosaved max_train_examples = 1500 into notebooks/02: `make workbook` refuses it."""
+    notebooks = _stand_in_project(tmp_path / "project", "committed")
+    _stand_in(notebooks / "02_individual_pretraining.ipynb", "edited")
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: notebooks)
+    code = workbook.main(["--profile", "smoke", "--run", "x", "--runs_dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "02_individual_pretraining.ipynb differs from the committed one" in err and "--edited-notebooks" in err, err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_the_workbook_runs_the_committed_notebooks_and_records_them(smoke):
+    import subprocess
+
+    results = json.loads((smoke["folder"] / "results.json").read_text())
+    for key, info in results["notebooks"].items():
+        source = next(p for p in NOTEBOOKS if p.name.startswith(key))
+        assert info["source"] == f"notebooks/{source.name}" and info["commit"], info
+        committed = subprocess.run(["git", "show", f"{info['commit']}:notebooks/{source.name}"], cwd=ROOT, capture_output=True).stdout
+        assert info["sha256"] == notebook_sources.sha256(committed) == notebook_sources.sha256(source.read_bytes()), key
+    head = results["notebooks"]["01"]["commit"]
+    assert "--edited-notebooks" not in smoke["results"]["command"]
+    assert f"Notebooks: as committed at {head[:10]}" in (smoke["folder"] / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_edited_notebooks_run_only_when_asked_kept_in_the_run_so_its_command_recreates_it(smoke, tmp_path, monkeypatch, capsys):
+    """The smoke run's stages copied into a new run (reused, not trained), stand-in notebooks of
+    a temporary git checkout, 01 edited: refused; run with --edited-notebooks; then the working
+    copy changes again and the recorded command still runs the notebook the run ran."""
+    import shlex
+    import shutil
+
+    notebooks = _stand_in_project(tmp_path / "project", "committed")
+    edited = notebooks / "01_data_exploration.ipynb"
+    _stand_in(edited, "edited-1")
+    monkeypatch.setattr(paths, "notebooks_dir", lambda: notebooks)
+    monkeypatch.setenv("MTLIB_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("MTLIB_DATA_DIR", str(data_dir()))
+    runs = tmp_path / "runs"
+    shutil.copytree(smoke["folder"] / "stages", runs / "edited" / "stages")
+    args = ["--profile", "smoke", "--run", "edited", "--runs_dir", str(runs), "--quiet"]
+    assert workbook.main(args) == 2 and "01_data_exploration.ipynb differs" in capsys.readouterr().err
+    assert workbook.main([*args, "--edited-notebooks"]) == 0, capsys.readouterr().err
+    folder, kept = runs / "edited", runs / "edited" / "sources"
+    data = edited.read_bytes()
+    assert (kept / edited.name).read_bytes() == data and len(list(kept.glob("*.ipynb"))) == 4
+    results = json.loads((folder / "results.json").read_text())
+    assert results["notebooks"]["01"] | {"source": 0} == results["notebooks"]["01"] | {
+        "source": 0,
+        "sha256": notebook_sources.sha256(data),
+        "commit": None,
+    }
+    assert results["notebooks"]["01"]["source"] == f"./sources/{edited.name}"
+    command = (folder / "command.txt").read_text().strip()
+    assert f"--edited-notebooks {kept}" in command and f"Recreate it: `{command}`" in (folder / "report.md").read_text()
+    assert "kept in `sources/`" in (folder / "report.md").read_text()
+
+    def printed():
+        return str(nbformat.read(folder / "notebooks" / edited.name, as_version=4).cells[-1].outputs)
+
+    assert "edited-1 of edited" in printed()
+    _stand_in(edited, "edited-2")  # the working copy moves on
+    assert workbook.main([*shlex.split(command)[3:], "--overwrite", "--quiet"]) == 0, capsys.readouterr().err
+    assert "edited-1 of edited" in printed() and "edited-2" not in printed()
+    assert json.loads((folder / "results.json").read_text())["notebooks"]["01"]["sha256"] == notebook_sources.sha256(data)
+
+
+@pytest.mark.slow
+def test_retrain_refuses_to_replace_a_stage_another_encoder_or_profile_trained(smoke, tmp_path):
+    """retrain = True in the default (cpu, MiniLM) Lab on a run the smoke profile trained: one
+    line naming the run, what trained it and what would replace it; nothing is touched. With
+    replace_other_model it goes ahead and says what it replaces."""
+    import shutil
+
+    from mtlib.run import stages as core
+
+    run = tmp_path / "runs" / "ux-cpu-progress"
+    shutil.copytree(smoke["folder"] / "stages" / "individual_pretrain", run / "stages" / "individual_pretrain")
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError) as refused:
+        core.run_stage("cpu", run, "individual_pretrain", retrain=True)
+    message = str(refused.value)
+    assert "\n" not in message and "stage individual_pretrain of run ux-cpu-progress" in message, message
+    assert "trained with encoder tiny-random, profile smoke" in message and "encoder minilm-l6, profile cpu" in message, message
+    assert "replace_other_model = True" in message
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    said = []
+    cfg = core.stage_config("cpu", run, "individual_pretrain")
+    core._check_replacing("individual_pretrain", run / "stages" / "individual_pretrain", cfg, "cpu", True, said.append)
+    assert said and "replacing the stage trained with encoder tiny-random, profile smoke" in said[0]
+    same = core.stage_config("smoke", run, "individual_pretrain")  # the same encoder and profile: retrain as before
+    core._check_replacing("individual_pretrain", run / "stages" / "individual_pretrain", same, "smoke", False, said.append)
+    assert len(said) == 1

@@ -26,6 +26,7 @@ from ..store.checkpoints import state_exists
 from ..store.recorded_config import recorded_config
 from ..store.results_file import RunResult
 from ..util.errors import ConfigError
+from ..util.files import atomic_write_text
 
 if TYPE_CHECKING:
     from ..train.loop import Recorder
@@ -145,13 +146,15 @@ def run_stage(
     *,
     common: dict[str, Any] | None = None,
     retrain: bool = False,
+    replace_other_model: bool = False,
     say: Callable[[str], None] = print,
     recorders: Sequence[Recorder] = (),
 ) -> StageRun:
     """Train `stage` of the run folder `run` unless it is already there (see the module
     docstring). `settings` apply to this stage; `common` (encoder, data, rows, seed) also to an
-    input stage trained first because it was missing. `recorders`: more hooks on the training
-    loop (`mtlib.run.pipeline.run`)."""
+    input stage trained first because it was missing. `retrain` trains a finished stage again,
+    but one another encoder or profile trained only with `replace_other_model` too. `recorders`:
+    more hooks on the training loop (`mtlib.run.pipeline.run`)."""
     from .pipeline import run as run_pipeline
 
     run, stage = Path(run), stage_name(stage)
@@ -170,6 +173,8 @@ def run_stage(
         _refuse_other_settings(stage, folder, cfg, "finished", own_start)
         say(f"[{stage}] finished before in {folder}: reused (retrain=True trains it again)")
         return StageRun(stage, folder, recorded_config(folder), read_results(folder), "reused")
+    if retrain and (folder / "config.yaml").is_file():
+        _check_replacing(stage, folder, cfg, profile, replace_other_model, say)
     how = "trained"
     interrupted = state_exists(folder / "state") and (folder / "config.yaml").is_file()
     if interrupted and not retrain:
@@ -180,7 +185,29 @@ def run_stage(
         cfg.run.overwrite = folder.exists()
         say(f"[{stage}] training into {folder}")
     results = run_pipeline(cfg, recorders)
+    atomic_write_text(folder / TRAINED_WITH, Path(profile).stem + "\n")
     return StageRun(stage, folder, recorded_config(folder), results, how)
+
+
+TRAINED_WITH = "profile.txt"  # in a stage folder: the profile run_stage trained it with (older stages: none)
+
+
+def _check_replacing(stage: str, folder: Path, cfg: Config, profile: str, replace: bool, say: Callable[[str], None]) -> None:
+    """`retrain` of a stage another encoder or profile trained: refused in one line naming the
+    run, what trained it and what would replace it, unless `replace` (then said)."""
+    theirs = recorded_config(folder).model.encoder
+    made = (folder / TRAINED_WITH).read_text(encoding="utf-8").strip() if (folder / TRAINED_WITH).is_file() else ""
+    mine = Path(profile).stem
+    if theirs == cfg.model.encoder and made in ("", mine):
+        return
+    was = f"encoder {theirs}" + (f", profile {made}" if made else "")
+    now = f"encoder {cfg.model.encoder}, profile {mine}"
+    if not replace:
+        raise ConfigError(
+            f"stage {stage} of run {folder.parent.parent.name} was trained with {was}; retrain = True would replace it with {now}: "
+            "set replace_other_model = True as well to replace it (OVERWRITE=1 for make workbook), or choose another run_name"
+        )
+    say(f"[{stage}] replacing the stage trained with {was} ({folder}) by one trained with {now}")
 
 
 def reported_stage_of(per_stage: dict[str, Any]) -> str:

@@ -92,15 +92,16 @@ def with_current_names(results: dict[str, Any]) -> dict[str, Any]:
 
 def _summary_paths(results: dict[str, Any], change: Callable[[str], str], parameters: bool = False) -> dict[str, Any]:
     """A copy of a workbook results.json with `change` applied to each path it holds (each
-    stage's run, checkpoint and start, the test stage's, the figures, the executed notebooks;
+    stage's run, checkpoint and start, the test stage's, the figures, the executed notebooks and their sources;
     with `parameters`, the notebooks' parameters that are absolute paths)."""
     out = json.loads(json.dumps(results))
     for info in [*(out.get("stages") or {}).values(), out.get("test_stage") or {}]:
         info |= {k: change(info[k]) for k in ("run", "checkpoint", "started_from") if isinstance(info.get(k), str) and info[k]}
     out["figures"] = [change(f) for f in out.get("figures", [])]
     for info in (out.get("notebooks") or {}).values():
-        if info.get("executed"):
-            info["executed"] = change(info["executed"])
+        for key in ("executed", "source"):  # the executed copy; the notebook file it ran (notebooks/, or the run's sources/)
+            if info.get(key):
+                info[key] = change(info[key])
         if parameters and isinstance(info.get("parameters"), dict):
             info["parameters"] = {k: change(v) if isinstance(v, str) and os.path.isabs(v) else v for k, v in info["parameters"].items()}
     return out

@@ -7,6 +7,7 @@ against the project root, whatever the working directory:
     data/      $MTLIB_DATA_DIR, else data/        the task files
     runs/      $MTLIB_RUNS, else runs/            run folders (the workbook's and the CLI's default)
     figures/   $MTLIB_FIGURES, else figures/      copies of each run's figures, for papers
+    labs/      $MTLIB_LABS, else labs/            each Lab profile's notebooks (`make lab`)
 
 A relative path in one of these variables (or in `--data_dir`) is taken from the project root.
 The project root is $MTLIB_ROOT, else the checkout this package lives in, else the nearest
@@ -62,6 +63,11 @@ def runs_dir(setting: str | Path = "") -> Path:
 def figures_dir(setting: str | Path = "") -> Path:
     """The folder of figure copies: the setting, else $MTLIB_FIGURES, else figures/."""
     return from_root(setting or os.environ.get("MTLIB_FIGURES") or "figures")
+
+
+def labs_dir(setting: str | Path = "") -> Path:
+    """The folder of each Lab profile's own notebook copies (`make lab`): the setting, else $MTLIB_LABS, else labs/."""
+    return from_root(setting or os.environ.get("MTLIB_LABS") or "labs")
 
 
 def notebooks_dir() -> Path:

@@ -4,6 +4,8 @@ The training core (`mtlib/`) knows nothing about notebooks; this package drives 
 what it recorded:
 
     runner.py             `python -m mtlib.workbook`: the four notebooks through papermill
+    notebook_sources.py   which notebook files it executes: the committed ones, or edited ones kept in the run
+    lab.py                `make lab`: each profile's own notebook copies (labs/<profile>/), then `jupyter lab`
     recipe.py             `python -m mtlib.recipe`: the same stages without notebooks
     sweep.py              a recipe per seed and grid point, then `compare`
     report.py             a workbook run's results.json and report.md

@@ -112,7 +112,9 @@ def _run_recipe(
         print(f"[recipe] {text}", flush=True)
 
     for stage in stages:  # progress as the profile says (the study's are off: short logs); --set progress=false hides it
-        run_stage(profile, folder, stage, {**common, **per_stage[stage]}, common=common, retrain=overwrite, say=say)
+        run_stage(
+            profile, folder, stage, {**common, **per_stage[stage]}, common=common, retrain=overwrite, replace_other_model=overwrite, say=say
+        )
     run_test_stage(profile, folder, common, say=say)
     results = report.collect(folder, profile, run_name, finished_stages(folder), {}, [])
     results["command"] = command or f"python -m mtlib.recipe --profile {profile} --run {run_name}" + "".join(

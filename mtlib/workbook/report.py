@@ -122,6 +122,8 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
     ]
     if results.get("command"):
         lines += [f"Recreate it: `{results['command']}` (also in `command.txt`).", ""]
+    if results["notebooks"]:
+        lines += [_sources_line(results["notebooks"], folder), ""]
     if results["profile"] == "smoke":
         lines += ["> Smoke profile: a tiny random encoder on a few rows. These scores only show that the pipeline runs.", ""]
     lines += ["## Dev results", "", _results_table(results), "", "## Time", "", _time_table(results), ""]
@@ -143,6 +145,21 @@ def markdown(results: dict[str, Any], folder: Path) -> str:
             caption = figure.stem[3:].replace("_", " ")
             lines += [f"![{caption}]({_rel(figure, folder)})", ""]
     return "\n".join(lines)
+
+
+def _sources_line(notebooks: dict[str, Any], folder: Path) -> str:
+    """Which notebook files ran: as committed, or edited ones kept in the run (`notebook_sources`)."""
+    infos = [i for i in notebooks.values() if i.get("sha256")]
+    if not infos:
+        return "Notebooks: not recorded (a run of an older mtlib)."
+    commits = {i.get("commit") for i in infos}
+    kept = sorted(Path(i["source"]).name for i in infos if not i.get("commit"))
+    if commits == {None} and all(Path(i["source"]).parent.name == "sources" for i in infos):
+        where = _rel(Path(infos[0]["source"]).parent, folder)
+        return f"Notebooks: edited ones, run as they were (`--edited-notebooks`) and kept in `{where}/` (sha256 in results.json)."
+    if None in commits:
+        return f"Notebooks: {', '.join(kept)} run as found (no git checkout; sha256 in results.json)."
+    return f"Notebooks: as committed at {str(next(iter(commits)))[:10]} (sha256 in results.json)."
 
 
 def _stage_order(results: dict[str, Any]) -> list[str]:

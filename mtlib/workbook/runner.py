@@ -41,6 +41,7 @@ from ..util.errors import ConfigError, run_command
 from ..util.files import has_content
 from . import report
 from .notebook_exec import KernelDied, WorkbookError, declared_parameters, execute, make_portable  # noqa: F401 (raised here too)
+from .notebook_sources import EDITED_FLAG, edited_setting, keep, pinned_sources
 from .parameters import check_parameters, one_profile
 
 NOTEBOOKS = ("01_data_exploration", "02_individual_pretraining", "03_staged_finetuning", "04_confusion_matrix_analysis")
@@ -48,7 +49,8 @@ NOTEBOOK_STAGES = {"02": ("individual_pretrain",), "03": ("finetune", "finetune_
 
 
 def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_dir: str = "", encoder: str = "", retrain: bool = False):
-    """The parameters every notebook may get; each notebook is given those it declares."""
+    """The parameters every notebook may get; each notebook is given those it declares. OVERWRITE
+    is explicit: it also replaces stages another encoder or profile trained (each says so)."""
     return {
         "profile": profile,
         "run_name": run_name,
@@ -56,6 +58,7 @@ def notebook_parameters(profile: str, run_name: str, runs_dir: str = "", data_di
         "data_dir": data_dir,
         "encoder": encoder,
         "retrain": retrain,
+        "replace_other_model": retrain,
         "interactive": False,
     }
 
@@ -122,20 +125,23 @@ def run_workbook(
     notebooks_dir: Path | None = None,
     overwrite: bool = False,
     echo: bool = True,
+    edited_notebooks: str | None = None,
 ) -> dict[str, Any]:
     """Execute notebooks 01 to 04 in order (the test stage after 03), then write results.json
     and report.md. `extra` sets further notebook parameters by name (e.g. {"sample_rows": 500});
     each goes to every notebook that declares it. Everything is checked first (the parameters,
     the profile, the folder), then the run's lock taken (the recipe takes the same one), then the
-    folder checked again under it; only then is anything deleted."""
+    folder checked again under it; only then is anything deleted. The notebooks run as committed
+    (`notebook_sources`); `edited_notebooks` ("" or a folder) runs them as they are, kept in the run."""
     folder = paths.run_folder(run_name, root or "").resolve()
     profile, extra = one_profile(profile, extra or {})
-    sources = {name[:2]: (notebooks_dir or paths.notebooks_dir()) / f"{name}.ipynb" for name in NOTEBOOKS}
-    declared = {key: declared_parameters(path) for key, path in sources.items()}
+    sources = pinned_sources(NOTEBOOKS, notebooks_dir or paths.notebooks_dir(), edited_notebooks, folder)
+    declared = {key: declared_parameters(source.path) for key, source in sources.items()}
     extra = check_parameters(profile, folder, data_dir, encoder, extra, declared)
     check_run_folder(folder, overwrite)  # before taking the lock: a refusal leaves no trace
     with locked(folder):
         state = check_run_folder(folder, overwrite)  # under the lock: the folder as it is now
+        sources = keep(sources, folder) if edited_notebooks is not None else sources
         return _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, root, sources, declared, echo)
 
 
@@ -154,7 +160,8 @@ def _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, ro
     params = notebook_parameters(profile, run_name, runs_setting, data_dir, encoder, retrain=state == "overwrite")
     notebooks: dict[str, dict[str, Any]] = {}
     test_seconds = None
-    for key, source in sources.items():
+    for key, pinned in sources.items():
+        source = pinned.path
         if key == "04":  # the test split, with the checkpoint the run reports (the best mean dev score); 04 analyses it
             start = time.perf_counter()
             run_test_stage(profile, folder, {"data_dir": data_dir} if data_dir else {}, say=say)
@@ -170,8 +177,11 @@ def _run_workbook(profile, run_name, folder, state, data_dir, encoder, extra, ro
                 make_portable(output, folder)
         say(f"[workbook] {source.stem} done in {seconds:.1f} s")
         notebooks[key] = {"seconds": seconds, "executed": str(output), "parameters": given, "stages": list(NOTEBOOK_STAGES.get(key, ()))}
+        notebooks[key] |= pinned.record  # the file executed: source, sha256, commit
     figures = sorted((folder / "figures").glob("*.*"), key=lambda p: (p.name[:2], p.name))
-    command = recreate_command(profile, run_name, data_dir, encoder, extra, str(folder.parent) if root else "")
+    command = recreate_command(
+        profile, run_name, data_dir, encoder, extra, str(folder.parent) if root else "", edited_setting(sources, folder)
+    )
     results = report.collect(folder, profile, run_name, finished_stages(folder), notebooks, figures, test_seconds, command=command)
     json_path, md_path = report.write(folder, results)
     say(summary(results, folder))
@@ -185,16 +195,19 @@ def from_root_if_under(path: str) -> str:
     return path
 
 
-def recreate_command(profile: str, run_name: str, data_dir: str, encoder: str, extra: dict[str, Any] | None, runs_dir: str) -> str:
+def recreate_command(
+    profile: str, run_name: str, data_dir: str, encoder: str, extra: dict[str, Any] | None, runs_dir: str, edited: str | None = None
+) -> str:
     """The command that runs this workbook again with the same settings (the notebook parameters
-    given by name included), as recorded in the run's results.json and command.txt."""
+    given by name included; `edited`: the folder of the edited notebooks it executed), as recorded
+    in the run's results.json and command.txt."""
     if Path(profile).is_absolute() and Path(profile).is_relative_to(paths.project_root()):
         profile = str(Path(profile).relative_to(paths.project_root()))  # a profile file of the checkout
     data_dir, runs_dir = (from_root_if_under(p) for p in (data_dir, runs_dir))  # both are read from the root (issue 25)
     words = ["python", "-m", "mtlib.workbook", "--profile", profile, "--run", run_name]
-    for flag, value in (("--data_dir", data_dir), ("--encoder", encoder), ("--runs_dir", runs_dir)):
+    for flag, value in (("--data_dir", data_dir), ("--encoder", encoder), ("--runs_dir", runs_dir), (EDITED_FLAG, edited)):
         if value:
-            words += [flag, value]
+            words += [flag, from_root_if_under(value) if flag == EDITED_FLAG else value]
     for name, value in (extra or {}).items():
         words += ["-p", f"{name}={str(value).lower() if isinstance(value, bool) else value}"]
     return shlex.join(words)
@@ -253,6 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a notebook parameter, e.g. -p sample_rows=500 (repeatable)",
     )
+    parser.add_argument(
+        EDITED_FLAG,
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="run notebooks/ (or DIR's notebooks) as they are, not as committed; kept in runs/<run>/sources/ (make workbook EDITED=1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not stream the notebooks' printed progress")
     args = parser.parse_args(argv)
 
@@ -266,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             root=args.runs_dir or None,
             overwrite=args.overwrite,
             echo=not args.quiet,
+            edited_notebooks=args.edited_notebooks,
         )
 
     return run_command("mtlib.workbook", work)
