@@ -151,17 +151,21 @@ def recorded_argument(arg: str, folder: str | Path) -> str:
     if not os.path.isabs(value):
         return arg
     target, run = Path(os.path.abspath(value)), enclosing_run(Path(os.path.abspath(folder)))
-    if target.resolve().is_relative_to(run.resolve()) or target.resolve().is_relative_to(project_root()):
+    # an installed package first: a virtual environment may sit inside the project (.venv/)
+    package = next((target.relative_to(p).as_posix() for p in _package_dirs(site_only=True) if target.is_relative_to(p)), "")
+    if package and not target.resolve().is_relative_to(run.resolve()):
+        shown = package
+    elif target.resolve().is_relative_to(run.resolve()) or target.resolve().is_relative_to(project_root()):
         shown = recorded(target, folder)
     else:
         shown = next((target.relative_to(p).as_posix() for p in _package_dirs() if target.is_relative_to(p)), f"<outside>/{target.name}")
     return flag + sep + shown
 
 
-def _package_dirs() -> list[Path]:
-    """The interpreter's own folders (site-packages first, then its prefix), longest first."""
+def _package_dirs(site_only: bool = False) -> list[Path]:
+    """The interpreter's own folders (site-packages first, then, unless `site_only`, its prefix), longest first."""
     import site
     import sys
 
-    found = [*site.getsitepackages(), site.getusersitepackages(), sys.prefix, sys.base_prefix]
+    found = [*site.getsitepackages(), site.getusersitepackages(), *(() if site_only else (sys.prefix, sys.base_prefix))]
     return sorted({Path(p) for p in found if p}, key=lambda p: -len(p.parts))
