@@ -50,7 +50,7 @@ def draw_all(run: Path, monkeypatch) -> dict[str, object]:
     from mtlib.model.encoders import load_tokenizer
     from mtlib.run.stages import finished_stages, reported_stage
     from mtlib.store.results_file import RunResult
-    from mtlib.workbook import budget_figure, explore, history, plots, result_tables, run_analysis, study, study_report, trivial_baselines
+    from mtlib.workbook import budget_figure, explore, history, plots, result_tables, run_analysis, study, trivial_baselines
 
     drawn: dict[str, object] = {}
 
@@ -86,7 +86,7 @@ def draw_all(run: Path, monkeypatch) -> dict[str, object]:
     view.scores(100, 0)
     view.playground(False, "A gripping, beautifully acted and often very funny film. | A man plays. || A person plays.")
     budget_figure.draw(result_tables.load_summaries(), run / "figures")
-    keep(study_report.differences_figure(study.load_records(result_tables.RESULTS / "study")), run, "study_differences")
+    keep(study.differences_figure(study.load_records(result_tables.RESULTS / "study")), run, "study_differences")
     return drawn
 
 

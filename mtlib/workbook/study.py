@@ -31,14 +31,8 @@ from ..util.errors import ConfigError, run_command
 from ..util.files import read_json
 from . import study_records
 from .study_launch import Launch, add_arguments, chosen, launch
-from .study_report import (  # noqa: F401 (notebook 05 and the tests call these through this module)
-    FIGURE,
-    differences_figure,
-    study_block,
-    study_lead,
-    study_sets,
-    write_outputs,
-)
+from .study_outputs import FIGURE, differences_figure, write_outputs  # noqa: F401 (notebook 05 and the tests call these here)
+from .study_report import study_block, study_lead, study_sets  # noqa: F401
 from .study_rows import BY_ID, ROWS, Row
 from .sweep import _seeds, _slug, refuse_seed_settings, run_each
 
