@@ -271,3 +271,5 @@ def test_the_readme_sentence_counts_the_verdicts_and_prices_a_study_that_detects
     assert "Of the report's 12 findings: 1 holds (partly run), 11 not run." in lead
     assert "paired seeds per row" in lead and "2.0 min a run as recorded" in lead
     assert study_report.study_lead([]).startswith("No study run is recorded yet")
+    shared = [r | {"shared_cores": True} for r in records]  # timed with the cores shared: no cost is claimed
+    assert "paired seeds per row" in study_report.study_lead(shared) and "min a run" not in study_report.study_lead(shared)

@@ -176,10 +176,14 @@ def find_runs(runs_dir: str | Path = "", profile: str = "") -> list[dict[str, An
     return found
 
 
-def record(runs_dir: str | Path = "", profile: str = "", to: Path | None = None, replace: bool = False) -> list[Path]:
+def record(
+    runs_dir: str | Path = "", profile: str = "", to: Path | None = None, replace: bool = False, shared_cores: bool = False
+) -> list[Path]:
     """results/study/<set>/<run>.json for every finished study run in `runs_dir` (of `profile`);
-    a record made elsewhere is never replaced without `replace` (`mtlib.workbook.study_records`)."""
-    return study_records.write(find_runs(runs_dir, profile), to, replace)
+    a record made elsewhere is never replaced without `replace` (`mtlib.workbook.study_records`).
+    `shared_cores`: the runs shared the machine with other work, so their wall time is not their cost."""
+    found = [s | ({"shared_cores": True} if shared_cores else {}) for s in find_runs(runs_dir, profile)]
+    return study_records.write(found, to, replace)
 
 
 def load_records(folder: Path | None = None) -> list[dict[str, Any]]:
@@ -232,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", action="store_true", help="train nothing: copy the profile's finished study runs into results/study/")
     parser.add_argument("--records_dir", default="", help="with --record: the folder to record into (default results/study/)")
     parser.add_argument("--replace", action="store_true", help="with --record: replace records of the same runs made elsewhere")
+    parser.add_argument("--shared_cores", action="store_true", help="with --record: the runs shared the cores, so their time is no cost")
     parser.add_argument("--list", action="store_true", help="train nothing: list the rows, their settings and what cannot run")
     add_arguments(parser)  # --launcher slurm, --shard K/N, --train_only (mtlib.workbook.study_launch)
     args = parser.parse_args(argv)
@@ -245,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{row.id:20} {row.label}\n{'':20} {what}")
             return
         if args.record:
-            for path in record(args.runs_dir, args.profile, Path(args.records_dir) if args.records_dir else None, args.replace):
+            for path in record(
+                args.runs_dir, args.profile, Path(args.records_dir) if args.records_dir else None, args.replace, args.shared_cores
+            ):
                 print(f"recorded {path}")
             return
         if launched:

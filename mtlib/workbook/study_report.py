@@ -243,7 +243,9 @@ def study_lead(summaries: list[dict[str, Any]]) -> str:
     seeds = sorted(c.n for c in measured)
     detect = sorted(c.detectable for c in measured)
     needs = sorted(c.seeds_for_target for c in measured if c.seeds_for_target)
-    minutes = [r["wall_seconds"] / 60 for r in main.records if isinstance(r.get("wall_seconds"), (int, float))]
+    minutes = [
+        r["wall_seconds"] / 60 for r in main.records if isinstance(r.get("wall_seconds"), (int, float)) and not r.get("shared_cores")
+    ]
     rows = len({r for c in paired for r in c[:2]})
     left_out = len(main.dirty) + len(main.unscored)
     out = (
@@ -254,6 +256,8 @@ def study_lead(summaries: list[dict[str, Any]]) -> str:
     if detect:
         out += f" The smallest differences these seeds could detect (α 0.05, power 0.8) run from {detect[0]:.3f} to {detect[-1]:.3f}"
         out += "; the report's differences are mostly 0.003 to 0.04."
+    if needs and not minutes:
+        out += f" Detecting 0.01 needs a median of {needs[len(needs) // 2]} paired seeds per row (at the spread measured)."
     if needs and minutes:
         median = needs[len(needs) // 2]
         hours = median * rows * mean(minutes) / 60
