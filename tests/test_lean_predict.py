@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +178,9 @@ def test_predict_answers_the_same_on_both_paths(smoke_run, name):
 
 
 def test_autocast_keeps_transformers_encoder(smoke_run):
-    predictor = mtlib.load(smoke_run("bi-no-pal"), device="cpu", amp="bf16", lean=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bf16 on a CPU without it: slow, said once; beside the point here
+        predictor = mtlib.load(smoke_run("bi-no-pal"), device="cpu", amp="bf16", lean=True)
     assert "precision bf16" in predictor.settings["encoder"] and not isinstance(predictor.model.encoder, LeanBert)
 
 
@@ -198,3 +201,15 @@ def test_one_sentence_from_the_shell_imports_no_transformers(smoke_run):
     )
     assert "'transformers" in fallback.stderr.strip().splitlines()[-1]  # --lean off: transformers' BertModel
     assert json.loads(fallback.stdout)["probabilities"] == pytest.approx(answer["probabilities"], abs=1e-5)
+
+
+def test_the_finite_check_by_sum_finds_nan_and_infinity_and_is_not_fooled_by_overflow():
+    from mtlib.store.checkpoints import all_finite
+
+    weights = torch.randn(50, 40)
+    assert all_finite(weights)
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        poisoned = weights.clone()
+        poisoned[7, 3] = bad
+        assert not all_finite(poisoned)
+    assert all_finite(torch.full((100,), 60000.0, dtype=torch.float16))  # its fp16 sum overflows; every value is finite

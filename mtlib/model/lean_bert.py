@@ -11,9 +11,11 @@ residual + LayerNorm, and the pooler (dense + tanh of the first token). Its modu
 BertModel's names, so a checkpoint's `encoder.*` weights load as they are, and PAL's hooks
 (`mtlib.model.pal`) attach to its `encoder.layer` as they attach to BertModel's.
 
-It has no dropout, no training, no cache and no cross-attention: `unsupported(config)` says
-why a config needs transformers' BertModel instead, and `mtlib.run.loading.load_model` falls
-back to it then. tests/test_lean_predict.py checks the hidden states against BertModel's.
+It has no dropout, no training, no cache and no cross-attention, and no initialisation: its
+parameters are uninitialised memory until a checkpoint's weights are loaded into it (drawing
+MiniLM's 22M random values only to overwrite them costs about half a CPU-second).
+`unsupported(config)` says why a config needs transformers' BertModel instead, and
+`mtlib.run.loading.load_model` falls back to it then. tests/test_lean_predict.py checks the hidden states against BertModel's.
 """
 
 from __future__ import annotations
@@ -76,6 +78,16 @@ def unsupported(config: dict[str, Any]) -> str:
     return ""
 
 
+class Linear(nn.Linear):
+    def reset_parameters(self) -> None:  # loaded from a checkpoint, never drawn
+        pass
+
+
+class Embedding(nn.Embedding):
+    def reset_parameters(self) -> None:  # loaded from a checkpoint, never drawn
+        pass
+
+
 class EncoderOutput(NamedTuple):
     """The two fields of transformers' output that `MultitaskBert` reads."""
 
@@ -86,9 +98,9 @@ class EncoderOutput(NamedTuple):
 class Embeddings(nn.Module):
     def __init__(self, c: LeanBertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.word_embeddings = Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
@@ -101,9 +113,9 @@ class SelfAttention(nn.Module):
     def __init__(self, c: LeanBertConfig):
         super().__init__()
         self.heads = c.num_attention_heads
-        self.query = nn.Linear(c.hidden_size, c.hidden_size)
-        self.key = nn.Linear(c.hidden_size, c.hidden_size)
-        self.value = nn.Linear(c.hidden_size, c.hidden_size)
+        self.query = Linear(c.hidden_size, c.hidden_size)
+        self.key = Linear(c.hidden_size, c.hidden_size)
+        self.value = Linear(c.hidden_size, c.hidden_size)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         b, n, d = x.shape
@@ -117,7 +129,7 @@ class DenseResidual(nn.Module):
 
     def __init__(self, d_in: int, d_out: int, eps: float):
         super().__init__()
-        self.dense = nn.Linear(d_in, d_out)
+        self.dense = Linear(d_in, d_out)
         self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
@@ -137,7 +149,7 @@ class Attention(nn.Module):
 class Intermediate(nn.Module):
     def __init__(self, c: LeanBertConfig):
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.dense = Linear(c.hidden_size, c.intermediate_size)
         self.act = ACTIVATIONS[c.hidden_act]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -165,7 +177,7 @@ class Encoder(nn.Module):
 class Pooler(nn.Module):
     def __init__(self, c: LeanBertConfig):
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dense = Linear(c.hidden_size, c.hidden_size)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.dense(hidden[:, 0]))

@@ -138,12 +138,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", lean: bool 
     lean = lean and not why_not_lean(saved, tok_dir)
     try:
         spec = ModelSpec(**saved)
-        model = MultitaskBert((LeanBert if lean else encoder_from_config)(spec.encoder_config), spec)
+        model = MultitaskBert(LeanBert(spec.encoder_config) if lean else encoder_from_config(spec.encoder_config), spec)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(
             f"{weights.with_suffix('.json')} does not describe an mtlib model ({exc}); the run folder is damaged"
         ) from None
-    missing = load_weights_into(model, weights)
+    missing = load_weights_into(model, weights, assign=lean)
     if missing:
         raise CheckpointError(f"{weights} lacks weights for {missing[:3]}")
     check_tokenizer(tok_dir, spec.encoder_name)
