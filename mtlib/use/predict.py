@@ -13,6 +13,8 @@ by length) with every setting the checkpoint recorded: `max_length` from the run
 config.yaml, pair encoding, pooling and PAL from model.json, and the run's precision (its `amp`
 setting, resolved on the device the predictor runs on, as the test stage resolves it). So the
 rows of a test file get the test stage's predictions.
+From a shell, `predict` runs its encoder and tokenizer without transformers where they give the
+same answers (`--lean`; `mtlib.run.loading.load_model`), seconds sooner.
 
     python -m mtlib predict --run runs/X --task sst --input sentences.csv > predicted.csv
     python -m mtlib predict --run runs/X --task sst --input sentences.txt   # one a line
