@@ -30,12 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "It was fine, I guess."
 
 
-def one_command(run: str, task: str, text: str, python: str) -> dict[str, Any]:
+def one_command(run: str, task: str, text: str, python: str, lean: str = "auto") -> dict[str, Any]:
     """One whole `python -m mtlib predict` in a fresh process: its wall and CPU seconds and answer."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(
-        [python, "-m", "mtlib", "predict", "--run", run, "--task", task, "--text", text, "--device", "cpu"],
+        [python, "-m", "mtlib", "predict", "--run", run, "--task", task, "--text", text, "--device", "cpu", "--lean", lean],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -49,12 +49,14 @@ def one_command(run: str, task: str, text: str, python: str) -> dict[str, Any]:
     return {"wall_seconds": round(wall, 3), "cpu_seconds": round(cpu, 3), "answer": done.stdout.strip().splitlines()[-1]}
 
 
-def precision_of(run: str) -> str:
-    """The precision the run's predictions use on this CPU (its `amp` setting, resolved as predict resolves it)."""
+def precision_and_encoder(run: str, lean: str) -> tuple[str, str]:
+    """The precision the run's predictions use on this CPU (its `amp` setting, resolved as predict
+    resolves it), and which encoder answers (`--lean`: mtlib's lean BERT, or transformers' and why)."""
     sys.path.insert(0, str(ROOT))
     import mtlib
 
-    return mtlib.load(run, device="cpu").precision.mode.replace("off", "fp32")
+    predictor = mtlib.load(run, device="cpu", lean=lean == "auto")
+    return predictor.precision.mode.replace("off", "fp32"), predictor.settings["encoder"]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -63,21 +65,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--task", default="sst")
     parser.add_argument("--text", default=SENTENCE)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--lean", default="auto", choices=("auto", "off"), help="predict's --lean: off times transformers' BertModel path")
     parser.add_argument("--shared", default="", help="what else ran on the cores, if anything (recorded as said)")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
 
     start = machine_info()
-    runs = [one_command(args.run, args.task, args.text, args.python) for _ in range(args.repeats)]
+    runs = [one_command(args.run, args.task, args.text, args.python, args.lean) for _ in range(args.repeats)]
     end_load = os.getloadavg()[0]
     walls = [r["wall_seconds"] for r in runs]
     busy = max(start["loadavg"][0] if start["loadavg"] else 0.0, end_load) > (os.cpu_count() or 1)
+    precision, encoder = precision_and_encoder(args.run, args.lean)
     result = {
-        "command": f'python -m mtlib predict --run {args.run} --task {args.task} --text "{args.text}" --device cpu',
+        "command": f'python -m mtlib predict --run {args.run} --task {args.task} --text "{args.text}" --device cpu --lean {args.lean}',
         "machine": start,
         "loadavg_end": round(end_load, 2),
-        "precision": precision_of(args.run),
+        "precision": precision,
+        "encoder": encoder,
         "cores_shared": args.shared or ("yes: load average above the core count" if busy else "no"),
         "target_seconds": 5.0,
         "wall_seconds_median": round(statistics.median(walls), 3),
@@ -86,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
     }
     print(
-        f"{args.repeats} x predict, {result['precision']}, {start['cpu']}: wall median {result['wall_seconds_median']:.2f} s "
+        f"{args.repeats} x predict, {result['precision']}, {encoder}, {start['cpu']}: wall median {result['wall_seconds_median']:.2f} s "
         f"(min {result['wall_seconds_min']:.2f}), CPU median {result['cpu_seconds_median']:.2f} s; cores shared: {result['cores_shared']}"
     )
     if args.out:

@@ -14,9 +14,13 @@ from ..config.config import Config
 from ..data.batching import Encoded, encode
 from ..data.eda import note as eda_note
 from ..data.eda import prepare_train
+from ..data.lean_tokenizer import LeanTokenizer
+from ..data.lean_tokenizer import unsupported as tokenizer_unsupported
 from ..data.task_files import cap_rows, check_data_dir, load_task, md5_of, resolve_data_dir
 from ..data.tasks import TASKS, pair_mode
 from ..model.encoders import encoder_from_config, load_encoder, load_tokenizer
+from ..model.lean_bert import LeanBert
+from ..model.lean_bert import unsupported as encoder_unsupported
 from ..model.multitask_bert import ModelSpec, MultitaskBert
 from ..store.checkpoints import check_tokenizer, load_weights_into, read_model_spec, resolve_checkpoint
 from ..util import paths
@@ -123,21 +127,37 @@ def shown_path(path: str | Path, cfg: Config) -> str:
     return paths.recorded(path, cfg.run.save_path) if cfg.run.save_path else str(path)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[MultitaskBert, Any]:
-    """A trained model and its tokenizer from a run folder or weights file (no download)."""
+def load_model(path: str | Path, device: str | torch.device = "cpu", lean: bool = False) -> tuple[MultitaskBert, Any]:
+    """A trained model and its tokenizer from a run folder or weights file (no download).
+    `lean`: the encoder and tokenizer without transformers (`mtlib.model.lean_bert`,
+    `mtlib.data.lean_tokenizer`: inference only, the same answers, seconds fewer of imports)
+    where `why_not_lean` finds no reason against them; transformers' otherwise."""
     weights = resolve_checkpoint(path)
     saved = read_model_spec(weights)
+    tok_dir = weights.parent / "tokenizer"
+    lean = lean and not why_not_lean(saved, tok_dir)
     try:
         spec = ModelSpec(**saved)
-        model = MultitaskBert(encoder_from_config(spec.encoder_config), spec)
+        model = MultitaskBert(LeanBert(spec.encoder_config) if lean else encoder_from_config(spec.encoder_config), spec)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CheckpointError(
             f"{weights.with_suffix('.json')} does not describe an mtlib model ({exc}); the run folder is damaged"
         ) from None
-    missing = load_weights_into(model, weights)
+    missing = load_weights_into(model, weights, assign=lean)
     if missing:
         raise CheckpointError(f"{weights} lacks weights for {missing[:3]}")
-    tok_dir = weights.parent / "tokenizer"
     check_tokenizer(tok_dir, spec.encoder_name)
-    tokenizer = load_tokenizer(str(tok_dir) if tok_dir.is_dir() else spec.encoder_name)
+    if lean:
+        tokenizer: Any = LeanTokenizer(tok_dir)
+    else:
+        tokenizer = load_tokenizer(str(tok_dir) if tok_dir.is_dir() else spec.encoder_name)
     return model.to(device).eval(), tokenizer
+
+
+def why_not_lean(saved: dict[str, Any], tok_dir: Path) -> str:
+    """Why a checkpoint (its model.json, its tokenizer folder) needs transformers' BertModel or
+    tokenizer to be answered as it was trained ("" when the lean ones give the same answers)."""
+    config = saved.get("encoder_config")
+    if not isinstance(config, dict):
+        return "model.json has no encoder_config"
+    return encoder_unsupported(config) or tokenizer_unsupported(tok_dir)

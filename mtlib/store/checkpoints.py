@@ -229,13 +229,22 @@ def read_model_spec(weights: Path) -> dict[str, Any]:
     return spec
 
 
-def load_weights_into(model: Any, weights: Path) -> list[str]:
+def all_finite(tensor: torch.Tensor) -> bool:
+    """No NaN or infinity in `tensor`. A NaN or an infinity makes the sum NaN or infinite, so the
+    sum answers for almost every tensor in one pass without a temporary (a MiniLM checkpoint:
+    0.15 against 1.6 CPU-s for `isfinite(...).all()` here); only a sum that overflowed is looked
+    at element by element."""
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
+def load_weights_into(model: Any, weights: Path, assign: bool = False) -> list[str]:
     """Load a checkpoint's weights into `model`; returns the names the checkpoint did not have
     (fresh PAL blocks or new heads). Shape mismatches are errors that say which part differs,
     and a weight that is not finite (NaN, inf) names the file and the weight: nothing computed
-    from it would mean anything."""
+    from it would mean anything. `assign`: the loaded tensors become the parameters (no copy), as
+    a model built on the meta device needs."""
     state = load_tensors(weights)
-    not_finite = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    not_finite = next((k for k, v in state.items() if v.is_floating_point() and not all_finite(v)), None)
     if not_finite:
         raise CheckpointError(
             f"{weights}: weight {not_finite} holds NaN or infinite values, so the checkpoint is damaged; "
@@ -257,5 +266,5 @@ def load_weights_into(model: Any, weights: Path) -> list[str]:
     bad_missing = [k for k in missing if k.startswith("encoder.")]
     if bad_missing:
         raise CheckpointError(f"{weights} lacks encoder weights {bad_missing[:3]}: it was saved from another encoder")
-    model.load_state_dict(state, strict=False)
+    model.load_state_dict(state, strict=False, assign=assign)
     return missing

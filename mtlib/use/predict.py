@@ -13,6 +13,8 @@ by length) with every setting the checkpoint recorded: `max_length` from the run
 config.yaml, pair encoding, pooling and PAL from model.json, and the run's precision (its `amp`
 setting, resolved on the device the predictor runs on, as the test stage resolves it). So the
 rows of a test file get the test stage's predictions.
+From a shell, `predict` runs its encoder and tokenizer without transformers where they give the
+same answers (`--lean`; `mtlib.run.loading.load_model`), seconds sooner.
 
     python -m mtlib predict --run runs/X --task sst --input sentences.csv > predicted.csv
     python -m mtlib predict --run runs/X --task sst --input sentences.txt   # one a line
@@ -165,12 +167,16 @@ def _rows(spec: TaskSpec, inputs: Any) -> list[tuple[str, ...]]:
     return rows
 
 
-def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", batch_size: int = 0) -> Predictor:
+def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", batch_size: int = 0, lean: bool = False) -> Predictor:
     """A `Predictor` for a run folder (workbook and recipe runs: the reported stage), a stage or
-    CLI run folder, or a weights file. `amp` and `batch_size` default to the run's own."""
+    CLI run folder, or a weights file. `amp` and `batch_size` default to the run's own. `lean`:
+    in fp32, the encoder and tokenizer without transformers where the checkpoint allows
+    (`mtlib.run.loading.load_model`; `settings["encoder"]` says which ran): the same answers,
+    seconds sooner from a shell; not for `export`, which saves transformers' encoder."""
     from ..config.config import Config
-    from ..run.loading import load_model  # not run.pipeline: the training loop's imports are seconds one answer does not need
+    from ..run.loading import load_model, why_not_lean  # not run.pipeline: the training loop's imports are seconds one answer does not need
     from ..run.stages import reported_checkpoint
+    from ..store.checkpoints import read_model_spec
 
     weights = reported_checkpoint(run_or_checkpoint)
     recorded = weights.parent / "config.yaml"
@@ -185,11 +191,16 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
     if cfg.data.max_length < 1:
         raise ConfigError(f"{recorded}: max_length {cfg.data.max_length} must be at least 1; correct it there")
     precision = Precision.create(device, amp or cfg.train.amp)
-    model, tokenizer = load_model(weights, precision.device)
+    if lean and precision.mode != "off":  # autocast may round the two encoders' sums differently
+        lean_reason = f"precision {precision.mode}: the lean encoder is checked in fp32 only"
+    else:
+        lean_reason = why_not_lean(read_model_spec(weights), weights.parent / "tokenizer") if lean else "not asked"
+    model, tokenizer = load_model(weights, precision.device, lean=not lean_reason)
     limit = getattr(model.encoder.config, "max_position_embeddings", 0)
     if limit and cfg.data.max_length > limit:  # longer inputs would index past the position embeddings
         raise ConfigError(f"{recorded}: max_length {cfg.data.max_length} is more than the model reads ({limit} tokens); correct it there")
     settings = {"max_length": source, "amp": "asked" if amp else source, "model": str(weights.with_suffix(".json"))}
+    settings["encoder"] = "lean: mtlib.model.lean_bert" if not lean_reason else f"transformers BertModel ({lean_reason})"
     return Predictor(model, tokenizer, cfg.data.max_length, batch_size or cfg.train.eval_batch_size, precision, weights, settings)
 
 
@@ -262,6 +273,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run (default: the GPU if there is one)")
     parser.add_argument("--amp", default="", choices=("", "off", "bf16", "fp16", "auto"), help="precision (default: the run's)")
     parser.add_argument("--batch_size", type=int, default=0, help="rows per batch, at least 1 (default: the run's eval_batch_size)")
+    parser.add_argument(
+        "--lean",
+        default="auto",
+        choices=("auto", "off"),
+        help="auto (default): in fp32, mtlib's lean BERT and tokenizer, which import no transformers (the same answers, "
+        "seconds sooner), where the checkpoint allows; off: transformers' BertModel and tokenizer",
+    )
     args = parser.parse_args(argv)
     if not args.text and not args.input:
         if sys.stdin is None or sys.stdin.isatty():
@@ -272,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = TASKS[task_named(args.task)]
         check_output(args.output, args.input)
         table = text_inputs(args.text, spec) if args.text else read_inputs(args.input, spec)  # checked before the model loads
-        predictor = load(args.run, args.device, args.amp, args.batch_size)
+        predictor = load(args.run, args.device, args.amp, args.batch_size, lean=args.lean == "auto")
         out = predict_file(predictor, spec.name, table, args.output, args.format)
         if args.output != "-":
             print(f"{len(out)} rows predicted with {predictor.checkpoint}: {args.output}", file=sys.stderr)
