@@ -266,4 +266,6 @@ def study_lead(summaries: list[dict[str, Any]]) -> str:
             f"CPU-hours for the {rows} compared rows at {mean(minutes):.1f} min a run as recorded: a cluster's job array "
             "(`--launcher slurm`, docs/distributed.md)."
         )
+    for other in sets[1:]:
+        out += f" Also recorded: study set `{other.name}` ({other.describe()}); docs/results.md judges each set alone."
     return out
