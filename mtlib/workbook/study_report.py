@@ -150,7 +150,9 @@ def comparison_line(c: st.Paired) -> str:
     needs = f"{c.seeds_for_target}" if c.seeds_for_target else f"over {st.MAX_SEEDS}"
     return (
         f"{c.row} vs {c.against}: Δ {c.mean:+.3f} {_interval(c)} over {c.n} paired seeds, p_Holm {c.p_holm:.2g}, "
-        f"equivalence p_Holm {c.p_equivalent_holm:.2g}; detectable {c.detectable:.3f}, {st.TARGET:g} needs {needs} seeds; "
+        f"equivalence p_Holm {c.p_equivalent_holm:.2g}; detectable {c.detectable:.3f}, {st.TARGET:g} needs {needs} seeds"
+        + (" (the spread itself from so few seeds is rough)" if c.n < 5 else "")
+        + "; "
         f"report {_report_delta(c.row, c.against):+.3f}: **{c.verdict}**"
     )
 
