@@ -78,3 +78,16 @@ def smoke_run(tmp_path_factory, worker_id):
         return folder
 
     return make
+
+
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory):
+    """A finished tiny --keep_state run, trained once per test module; each test gets a copy."""
+    from mtlib.config import Config
+    from mtlib.run.pipeline import run
+
+    folder = tmp_path_factory.mktemp("kept") / "run"
+    settings = dict(encoder="tiny-random", data_dir=str(data_dir()), device="cpu", amp="off", max_length=48, batch_size=8)
+    settings |= dict(max_train_examples=32, max_eval_examples=32, epochs=1, lr=1e-3, progress=False, keep_state=True)
+    run(Config.from_dict({**settings, "save_path": str(folder)}))
+    return folder

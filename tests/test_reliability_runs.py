@@ -42,21 +42,6 @@ def test_a_run_that_finished_into_the_folder_while_this_one_started_is_not_repla
 
 
 # ---- 10. values are validated where they are read: trainer.json ---------------------------------
-@pytest.fixture(scope="module")
-def kept_run(tmp_path_factory):
-    """A finished tiny --keep_state run, trained once for this module; each test gets a copy."""
-    from conftest import data_dir
-
-    from mtlib.config import Config
-    from mtlib.run.pipeline import run
-
-    folder = tmp_path_factory.mktemp("kept") / "run"
-    settings = dict(encoder="tiny-random", data_dir=str(data_dir()), device="cpu", amp="off", max_length=48, batch_size=8)
-    settings |= dict(max_train_examples=32, max_eval_examples=32, epochs=1, lr=1e-3, progress=False, keep_state=True)
-    run(Config.from_dict({**settings, "save_path": str(folder)}))
-    return folder
-
-
 def _copy(run: Path, tmp_path: Path) -> Path:
     import shutil
 

@@ -61,21 +61,6 @@ def test_baseline_minutes_must_be_finite_and_positive(minutes, capsys):
 
 
 # ---- values read back from a run: trainer.json, the weights, config.yaml ---------------------------
-@pytest.fixture(scope="module")
-def kept_run(tmp_path_factory):
-    """A finished tiny --keep_state run, trained once for this module; each test gets a copy."""
-    from conftest import data_dir
-
-    from mtlib.config import Config
-    from mtlib.run.pipeline import run
-
-    folder = tmp_path_factory.mktemp("kept") / "run"
-    settings = dict(encoder="tiny-random", data_dir=str(data_dir()), device="cpu", amp="off", max_length=48, batch_size=8)
-    settings |= dict(max_train_examples=32, max_eval_examples=32, epochs=1, lr=1e-3, progress=False, keep_state=True)
-    run(Config.from_dict({**settings, "save_path": str(folder)}))
-    return folder
-
-
 def _copy(run: Path, tmp_path: Path, name: str = "kept") -> Path:
     return Path(shutil.copytree(run, tmp_path / name, ignore=shutil.ignore_patterns(".lock")))
 
