@@ -144,7 +144,8 @@ def test_heads_and_pal_keep_their_own_task_gradient(tiny_cfg):
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
 def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, amp):
     from mtlib.run.pipeline import run
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Conflict, Train
+    from mtlib.store.metrics_file import read as read_metrics
 
     cfg = tiny_cfg(
         projection=projection,
@@ -158,29 +159,31 @@ def test_projection_steps_under_amp_stay_finite(tiny_cfg, tmp_path, projection, 
     )
     results = run(cfg)
     rows = read_metrics(tmp_path / "r")
-    train = [r for r in rows if r["kind"] == "train"]
-    assert len(train) == 4 and all(set(r["tasks"]) == {"sst", "para", "sts"} for r in train)
-    assert all(math.isfinite(v) for r in train for v in r["loss"].values())
-    conflicts = [r for r in rows if r["kind"] == "conflict"]
-    assert len(conflicts) == 2 and all(-1 <= v <= 1 for r in conflicts for v in r["cosine"].values())
+    train = [r for r in rows if isinstance(r, Train)]
+    assert len(train) == 4 and all(set(r.tasks) == {"sst", "para", "sts"} for r in train)
+    assert all(math.isfinite(v) for r in train for v in r.loss.values())
+    conflicts = [r for r in rows if isinstance(r, Conflict)]
+    assert len(conflicts) == 2 and all(-1 <= v <= 1 for r in conflicts for v in r.cosine.values())
     assert all(math.isfinite(v) for v in results.dev.values())
 
 
 def test_conflict_monitor_probes_when_an_update_holds_one_task(tiny_cfg, tmp_path):
     from mtlib.run.pipeline import run
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Conflict
+    from mtlib.store.metrics_file import read as read_metrics
 
     run(tiny_cfg(task_scheduler="round_robin", num_batches_per_epoch=6, conflict_every=3, save_path=str(tmp_path / "r")))
-    conflicts = [r for r in read_metrics(tmp_path / "r") if r["kind"] == "conflict"]
-    assert [r["step"] for r in conflicts] == [1, 4]
-    assert set(conflicts[0]["cosine"]) == {"sst-para", "sst-sts", "para-sts"}
-    assert all(-1 <= v <= 1 for r in conflicts for v in r["cosine"].values())
+    conflicts = [r for r in read_metrics(tmp_path / "r") if isinstance(r, Conflict)]
+    assert [r.step for r in conflicts] == [1, 4]
+    assert set(conflicts[0].cosine) == {"sst-para", "sst-sts", "para-sts"}
+    assert all(-1 <= v <= 1 for r in conflicts for v in r.cosine.values())
 
 
 def test_conflict_probes_leave_the_training_unchanged(tiny_cfg, tmp_path):
     """The probe runs forward passes with dropout; it must not shift training's random stream."""
     from mtlib.run.pipeline import run
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Conflict, Train
+    from mtlib.store.metrics_file import read as read_metrics
 
     losses = {}
     for every in (0, 2):
@@ -191,6 +194,6 @@ def test_conflict_probes_leave_the_training_unchanged(tiny_cfg, tmp_path):
             )
         )
         rows = read_metrics(folder)
-        assert sum(r["kind"] == "conflict" for r in rows) == (3 if every else 0)
-        losses[every] = [r["loss"] for r in rows if r["kind"] == "train"]
+        assert sum(isinstance(r, Conflict) for r in rows) == (3 if every else 0)
+        losses[every] = [r.loss for r in rows if isinstance(r, Train)]
     assert len(losses[0]) == 6 and losses[2] == losses[0]

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from mtlib.run.stages import STAGE_NAMES as STAGES
+from mtlib.store.metrics_file import Dev, PhaseStart
+from mtlib.store.metrics_file import read as read_metrics
 from mtlib.store.recorded_config import recorded_config
-from mtlib.store.run_folder import read_metrics
 from mtlib.util.errors import ConfigError, MtlibError
 from mtlib.workbook import recipe
 
@@ -65,8 +66,8 @@ def test_smoke_recipe_chains_stages_and_resumes_by_skipping_finished_ones(tmp_pa
     assert "[finetune_vaccine] epoch 1/1: dev" in logged and "[finetune] epoch 2/2: dev" in logged
     assert "[finetune] epoch 1/1" not in logged
     for stage in ("finetune", "finetune_vaccine"):
-        records = [r for r in read_metrics(folder / "stages" / stage) if r["kind"] in ("phase", "dev")]
-        assert len(records) >= 2 and {r["phase"] for r in records} == {stage}
+        records = [r for r in read_metrics(folder / "stages" / stage) if isinstance(r, (PhaseStart, Dev))]
+        assert len(records) >= 2 and {r.phase for r in records} == {stage}
     # a second call finds every stage finished and keeps them as they are
     stamps = {s: (folder / "stages" / s / "model.safetensors").stat().st_mtime_ns for s in STAGES}
     again = recipe.run_recipe("smoke", "r1", sets, root=tmp_path)

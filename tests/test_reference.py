@@ -14,7 +14,8 @@ import pytest
 from mtlib.__main__ import main
 from mtlib.config.command_line import parse_args
 from mtlib.config.config import Config
-from mtlib.store.run_folder import read_metrics
+from mtlib.store.metrics_file import PhaseStart, Train
+from mtlib.store.metrics_file import read as read_metrics
 from mtlib.train.events import UpdateDone
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,37 +128,37 @@ def test_the_readme_commands_pasted_train_on_the_references_schedule(tmp_path, r
             *("--no-progress", "--threads", "1", "--save_path", str(folder)),
         ]
 
-    def train_rows(folder: Path) -> list[dict]:
-        return [r for r in read_metrics(folder) if r["kind"] == "train"]
+    def train_rows(folder: Path) -> list[Train]:
+        return [r for r in read_metrics(folder) if isinstance(r, Train)]
 
     # README line 34: each head alone, 3 epochs of one pass over its task's 300 rows in batches of 256
     s1 = tmp_path / "s1"
     assert main(pasted(34) + tiny(s1, 300)) == 0
-    phases = [r for r in read_metrics(s1) if r["kind"] == "phase"]
-    assert [p["phase"] for p in phases] == ["individual_pretrain:sst", "individual_pretrain:para", "individual_pretrain:sts"]
-    assert all(p["batches_per_epoch"] == p["updates_per_epoch"] == 2 and p["batches_per_update"] == 1 for p in phases)
+    phases = [r for r in read_metrics(s1) if isinstance(r, PhaseStart)]
+    assert [p.phase for p in phases] == ["individual_pretrain:sst", "individual_pretrain:para", "individual_pretrain:sts"]
+    assert all(p.batches_per_epoch == p.updates_per_epoch == 2 and p.batches_per_update == 1 for p in phases)
     rows = train_rows(s1)
-    assert len(rows) == 3 * 3 * 2 and all(len(r["tasks"]) == 1 and r["lr"] == 1e-3 for r in rows)
+    assert len(rows) == 3 * 3 * 2 and all(len(r.tasks) == 1 and r.lr == 1e-3 for r in rows)
 
     # README line 40: 300 batches per epoch, each its own update (one task, drawn by `pal`), lr 1e-5 throughout
     s2 = tmp_path / "s2"
     stop_after(305)  # the first epoch and a few updates of the second
     assert main(pasted(40, s1) + tiny(s2, 4)) == 143
-    (phase,) = [r for r in read_metrics(s2) if r["kind"] == "phase"]
-    assert (phase["batches_per_epoch"], phase["batches_per_update"], phase["updates_per_epoch"]) == (300, 1, 300)
+    (phase,) = [r for r in read_metrics(s2) if isinstance(r, PhaseStart)]
+    assert (phase.batches_per_epoch, phase.batches_per_update, phase.updates_per_epoch) == (300, 1, 300)
     rows = train_rows(s2)
-    assert [r["step"] for r in rows] == list(range(1, 306))
-    assert sum(r["epoch"] == 1 for r in rows) == 300 and rows[300]["epoch"] == 2
-    assert all(sum(r["tasks"].values()) == 1 for r in rows) and {t for r in rows for t in r["tasks"]} == {"sst", "para", "sts"}
-    assert {r["lr"] for r in rows} == {1e-5}
+    assert [r.step for r in rows] == list(range(1, 306))
+    assert sum(r.epoch == 1 for r in rows) == 300 and rows[300].epoch == 2
+    assert all(sum(r.tasks.values()) == 1 for r in rows) and {t for r in rows for t in r.tasks} == {"sst", "para", "sts"}
+    assert {r.lr for r in rows} == {1e-5}
     assert "[finetune] epoch 1/10: dev" in capsys.readouterr().out
 
     # README line 46: 1800 batches per epoch in 600 updates of one batch of each task (GradVac), lr 5e-6
     s3 = tmp_path / "s3"
     stop_after(12)
     assert main(pasted(46, s2) + tiny(s3, 4)) == 143
-    (phase,) = [r for r in read_metrics(s3) if r["kind"] == "phase"]
-    assert (phase["batches_per_epoch"], phase["batches_per_update"], phase["updates_per_epoch"]) == (1800, 3, 600)
+    (phase,) = [r for r in read_metrics(s3) if isinstance(r, PhaseStart)]
+    assert (phase.batches_per_epoch, phase.batches_per_update, phase.updates_per_epoch) == (1800, 3, 600)
     rows = train_rows(s3)
-    assert len(rows) == 12 and all(r["tasks"] == {"sst": 1, "para": 1, "sts": 1} for r in rows)
-    assert {r["lr"] for r in rows} == {5e-6}
+    assert len(rows) == 12 and all(r.tasks == {"sst": 1, "para": 1, "sts": 1} for r in rows)
+    assert {r.lr for r in rows} == {5e-6}

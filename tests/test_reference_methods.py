@@ -208,12 +208,13 @@ def test_option_optimize_trains_the_adjustment_matrix_alone(tiny_cfg, tmp_path):
 
 
 def test_single_task_scheduler_trains_and_scores_that_task_alone(tiny_cfg, tmp_path):
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Dev, Train
+    from mtlib.store.metrics_file import read as read_metrics
 
     _run(tiny_cfg(task_scheduler="sst", num_batches_per_epoch=5))
     rows = read_metrics(tmp_path / "run")
-    assert [r["tasks"] for r in rows if r["kind"] == "train"] == [{"sst": 1}] * 5
-    assert [set(r["dev"]) for r in rows if r["kind"] == "dev"] == [{"sst"}]
+    assert [r.tasks for r in rows if isinstance(r, Train)] == [{"sst": 1}] * 5
+    assert [set(r.dev) for r in rows if isinstance(r, Dev)] == [{"sst"}]
 
 
 def test_no_train_classifier_and_no_tensorboard_and_loss_logs(tiny_cfg, tmp_path):
@@ -357,7 +358,8 @@ def test_the_frozen_encoder_keeps_its_dropout_in_the_reference_profile():
 
 # ---- the loop: pal's epoch index, patience --------------------------------------------------------
 def test_the_pal_schedule_is_proportional_in_epoch_1_and_at_alpha_02_in_the_last(tiny_cfg, tmp_path, monkeypatch):
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import PhaseStart
+    from mtlib.store.metrics_file import read as read_metrics
     from mtlib.train.task_schedulers import AnnealedPAL
 
     seen: dict[int, np.ndarray] = {}
@@ -369,8 +371,8 @@ def test_the_pal_schedule_is_proportional_in_epoch_1_and_at_alpha_02_in_the_last
 
     monkeypatch.setattr(AnnealedPAL, "next_task", record)
     _run(tiny_cfg(task_scheduler="pal", epochs=3, num_batches_per_epoch=2, max_train_examples=40))
-    (phase,) = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "phase"]
-    sizes = np.array([phase["sizes"][t] for t in ("sst", "para", "sts")], dtype=float)
+    (phase,) = [r for r in read_metrics(tmp_path / "run") if isinstance(r, PhaseStart)]
+    sizes = np.array([phase.sizes[t] for t in ("sst", "para", "sts")], dtype=float)
     assert sorted(seen) == [1, 2, 3]
     assert np.allclose(seen[1], sizes / sizes.sum())  # α = 1 in the first epoch
     assert np.allclose(seen[3], sizes**0.2 / (sizes**0.2).sum())  # α = 0.2 in the last
@@ -378,8 +380,9 @@ def test_the_pal_schedule_is_proportional_in_epoch_1_and_at_alpha_02_in_the_last
 
 def test_patience_stops_after_that_many_epochs_without_improvement(tiny_cfg, tmp_path):
     """lr 1e-30 changes no weight, so no epoch after the first improves: patience 2 stops after epoch 3."""
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Dev
+    from mtlib.store.metrics_file import read as read_metrics
 
     _run(tiny_cfg(lr=1e-30, epochs=6, patience=2, num_batches_per_epoch=1, head_dropout=0.0))
-    dev = [r for r in read_metrics(tmp_path / "run") if r["kind"] == "dev"]
-    assert [r["epoch"] for r in dev] == [1, 2, 3] and [r["best"] for r in dev] == [True, False, False]
+    dev = [r for r in read_metrics(tmp_path / "run") if isinstance(r, Dev)]
+    assert [r.epoch for r in dev] == [1, 2, 3] and [r.best for r in dev] == [True, False, False]

@@ -68,7 +68,8 @@ def test_pal_over_one_epoch_samples_at_the_annealings_end_as_the_reference():
 def test_pal_uses_real_batch_counts_in_a_run(tiny_cfg, tmp_path):
     """In a run with --num_batches_per_epoch, the phase logs the real per-task batch counts."""
     from mtlib.run.pipeline import run
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import PhaseStart
+    from mtlib.store.metrics_file import read as read_metrics
 
     cfg = tiny_cfg(
         task_scheduler="pal",
@@ -81,9 +82,9 @@ def test_pal_uses_real_batch_counts_in_a_run(tiny_cfg, tmp_path):
     )
     cfg.data.max_eval_examples = 8
     run(cfg)
-    phase = next(r for r in read_metrics(tmp_path / "r") if r["kind"] == "phase")
-    assert phase["sizes"] == {"sst": 8544 // 8, "sts": 6040 // 8}
-    assert phase["updates_per_epoch"] == 2
+    phase = next(r for r in read_metrics(tmp_path / "r") if isinstance(r, PhaseStart))
+    assert phase.sizes == {"sst": 8544 // 8, "sts": 6040 // 8}
+    assert phase.updates_per_epoch == 2
 
 
 def test_schedule_is_reproducible_and_resumable():

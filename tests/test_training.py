@@ -10,11 +10,12 @@ import torch
 
 from mtlib.data.tasks import TASKS
 from mtlib.run.pipeline import load_model, prepare, run
-from mtlib.store.run_folder import read_metrics
+from mtlib.store.metrics_file import Dev, Train
+from mtlib.store.metrics_file import read as read_metrics
 
 
 def _train_losses(run_dir):
-    rows = [r for r in read_metrics(run_dir) if r["kind"] == "train"]
+    rows = [r for r in read_metrics(run_dir) if isinstance(r, Train)]
     return rows
 
 
@@ -26,7 +27,7 @@ def test_each_option_lowers_the_training_loss(tiny_cfg, tmp_path, option):
     results = run(cfg)
     rows = _train_losses(cfg.run.save_path)
     for task in TASKS:
-        losses = [r["loss"][task] for r in rows if task in r["loss"]]
+        losses = [r.loss[task] for r in rows if task in r.loss]
         assert len(losses) >= 8, (task, len(losses))
         first, last = np.mean(losses[:3]), np.mean(losses[-3:])
         assert last < first, f"{option}/{task}: loss {first:.4f} -> {last:.4f} did not fall"
@@ -161,4 +162,4 @@ def test_an_epoch_that_does_not_improve_still_prints_its_dev_line(tiny_cfg, tmp_
     assert len(lines) == 2, lines
     assert "epoch 1/2: dev" in lines[0] and "mean 0.500" in lines[0] and "* best, saved" in lines[0]
     assert "epoch 2/2: dev" in lines[1] and "mean 0.400" in lines[1] and "(best 0.500)" in lines[1] and "saved" not in lines[1]
-    assert [r["best"] for r in read_metrics(tmp_path / "r") if r["kind"] == "dev"] == [True, False]
+    assert [r.best for r in read_metrics(tmp_path / "r") if isinstance(r, Dev)] == [True, False]

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from mtlib.data.task_files import DroppedRow, Examples
+from mtlib.store import metrics_file
+from mtlib.store.metrics_file import Conflict, Dev, PhaseStart, Train
 from mtlib.workbook import analysis, explore, history, report
 from mtlib.workbook import trivial_baselines as baselines
 
@@ -62,7 +64,8 @@ def test_label_distribution_shares_sum_to_one_and_skip_unlabelled_splits():
 # ---- history -----------------------------------------------------------------------------------
 def write_metrics(folder, records):
     folder.mkdir(parents=True)
-    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    for record in records:
+        metrics_file.append(folder, record)
     return folder
 
 
@@ -70,18 +73,18 @@ def test_stages_share_one_step_axis_and_sampling_counts_batches(tmp_path):
     first = write_metrics(
         tmp_path / "a",
         [
-            {"kind": "phase", "step": 0, "phase": "finetune", "sizes": {"sst": 3, "sts": 1}},
-            {"kind": "train", "step": 1, "epoch": 1, "tasks": {"sst": 2}, "loss": {"sst": 1.0}, "lr": 0.1},
-            {"kind": "train", "step": 2, "epoch": 1, "tasks": {"sst": 1, "sts": 1}, "loss": {"sst": 0.5, "sts": 2.0}, "lr": 0.1},
-            {"kind": "conflict", "step": 2, "cosine": {"sst-sts": -0.25}},
-            {"kind": "dev", "step": 2, "phase": "finetune", "epoch": 1, "dev": {"sst": 0.3}, "best": True},
+            PhaseStart(0, "finetune", {"sst": 3, "sts": 1}, 2, 1, 2),
+            Train(1, 1, {"sst": 2}, {"sst": 1.0}, 0.1),
+            Train(2, 1, {"sst": 1, "sts": 1}, {"sst": 0.5, "sts": 2.0}, 0.1),
+            Conflict(2, {"sst-sts": -0.25}),
+            Dev("finetune", 1, 2, {"sst": 0.3}, 0.3, True),
         ],
     )
     second = write_metrics(
         tmp_path / "b",
         [
-            {"kind": "train", "step": 1, "epoch": 1, "tasks": {"sts": 1}, "loss": {"sts": 1.5}, "lr": 0.01},
-            {"kind": "conflict", "step": 1, "cosine": {"sst-sts": 0.5}},
+            Train(1, 1, {"sts": 1}, {"sts": 1.5}, 0.01),
+            Conflict(1, {"sst-sts": 0.5}),
         ],
     )
     stages = {"one": first, "two": second}
@@ -206,15 +209,17 @@ def test_report_tables_keep_stage_order_after_a_json_round_trip(tmp_path):
 
 def test_overwriting_a_run_folder_starts_its_records_afresh(tmp_path):
     from mtlib.config.config import Config
-    from mtlib.store.run_folder import RunDir, read_metrics
+    from mtlib.store.metrics_file import Start
+    from mtlib.store.metrics_file import read as read_metrics
+    from mtlib.store.run_folder import RunDir
 
     cfg = Config.from_dict({"save_path": str(tmp_path / "run"), "overwrite": True})
     first = RunDir.open(cfg)
-    first.log(kind="start", step=0)
+    first.log(Start(0, "finetune"))
     (first.predictions).mkdir()
     first.release()  # a run holds its folder's lock until it ends
     second = RunDir.open(cfg)
-    second.log(kind="start", step=0)
+    second.log(Start(0, "finetune"))
     assert len(read_metrics(second.path)) == 1 and not second.predictions.exists()
 
 

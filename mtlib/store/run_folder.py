@@ -5,7 +5,7 @@ runs/<name>/
   command.txt        a command that recreates the run, given in the project root (paths under it
                      written from it; a run folder outside it is ".": its paths as config.yaml's)
   manifest.json      versions, git commit (+dirty), data md5 sums, device, data notes
-  metrics.jsonl      one JSON object per event (train losses, dev scores, schedule, ...)
+  metrics.jsonl      one record per event (train losses, dev scores, schedule, ...): `mtlib.store.metrics_file`
   results.json       final dev scores (written atomically)
   tb/                TensorBoard event files
   model.safetensors  best checkpoint (+ model.json, tokenizer/)
@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
-import json
 import os
 import platform
 import shlex
@@ -36,6 +35,7 @@ from ..config.config import Config
 from ..util import paths
 from ..util.errors import ConfigError
 from ..util.files import LOCK, MARKER, atomic_write_json, atomic_write_text, has_content, is_run_folder, mark_run_folder
+from . import metrics_file
 
 
 @contextlib.contextmanager
@@ -217,14 +217,9 @@ class RunDir:
         return {"data": {**data, "data_dir": paths.recorded(data.get("data_dir", ""), self.path), "files": files}}
 
     # ---- metrics -----------------------------------------------------------------------------
-    def log(self, **record: Any) -> None:
-        """Append one event to metrics.jsonl (flushed and fsynced, so a kill loses at most the
-        line being written; `read_metrics` skips a torn last line)."""
-        line = json.dumps(record, sort_keys=True, default=float)
-        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+    def log(self, record: metrics_file.Record) -> None:
+        """Append one record to metrics.jsonl (`mtlib.store.metrics_file.append`: fsynced)."""
+        metrics_file.append(self.path, record)
 
     def writer(self, purge_step: int | None = None) -> Any:
         """The run's TensorBoard writer (created on first use, so a run that logs nothing leaves
@@ -261,23 +256,9 @@ class RunDir:
         return self.path / "state"
 
 
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a kill
-    return rows
-
-
 def truncate_metrics(path: Path, step: int) -> None:
-    """On resume: drop events logged after the state being resumed (they will be logged again)."""
-    file = path / "metrics.jsonl"
-    if not file.exists():
+    """On resume: drop records logged after the state being resumed (they will be logged again)."""
+    if not (path / metrics_file.NAME).exists():
         return
-    keep = [r for r in read_metrics(file) if r.get("step", -1) <= step or r.get("kind") == "start"]
-    atomic_write_text(file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in keep))
+    keep = [r for r in metrics_file.read(path) if r.step <= step or isinstance(r, metrics_file.Start)]
+    atomic_write_text(path / metrics_file.NAME, "".join(metrics_file.to_line(r) + "\n" for r in keep))

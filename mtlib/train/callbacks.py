@@ -15,25 +15,21 @@ from typing import Any
 from ..data.tasks import TASKS
 from ..store.checkpoints import save_model
 from ..store.run_folder import RunDir
-from .events import ConflictMeasured, DevScored, Hooks, PhaseStarted, UpdateDone, UpdateSkipped
+from .events import Conflict, DevScored, Hooks, PhaseStart, Skipped, UpdateDone
 
 
 class MetricsLog:
-    """metrics.jsonl: one line per phase start, update, skipped update, conflict probe and dev score."""
+    """metrics.jsonl: one record (`mtlib.store.metrics_file`) per phase start, update, skipped
+    update, conflict probe and dev score."""
 
     def __init__(self, run: RunDir):
         self.run = run
 
     def attach(self, trainer: Hooks) -> None:
-        trainer.register_callback(PhaseStarted, lambda e: self.run.log(kind="phase", **e.record()))
-        trainer.register_callback(ConflictMeasured, lambda e: self.run.log(kind="conflict", step=e.step, cosine=e.cosine))
-        trainer.register_callback(UpdateSkipped, lambda e: self.run.log(kind="skipped", step=e.step, tasks=e.tasks))
-        trainer.register_callback(UpdateDone, self.on_update)
-        trainer.register_callback(DevScored, lambda e: self.run.log(kind="dev", **e.record))
-
-    def on_update(self, e: UpdateDone) -> None:
-        if e.losses:
-            self.run.log(kind="train", step=e.step, epoch=e.epoch, tasks=e.counts, loss=e.losses, lr=e.lr)
+        for record in (PhaseStart, Conflict, Skipped):
+            trainer.register_callback(record, self.run.log)
+        trainer.register_callback(UpdateDone, lambda e: e.train and self.run.log(e.train))
+        trainer.register_callback(DevScored, lambda e: self.run.log(e.record))
 
 
 class TensorBoardLog:
@@ -44,36 +40,36 @@ class TensorBoardLog:
         self.run = run
 
     def attach(self, trainer: Hooks) -> None:
-        trainer.register_callback(ConflictMeasured, self.on_conflict)
+        trainer.register_callback(Conflict, self.on_conflict)
         trainer.register_callback(UpdateDone, self.on_update)
         trainer.register_callback(DevScored, self.on_dev)
 
-    def on_conflict(self, e: ConflictMeasured) -> None:
+    def on_conflict(self, e: Conflict) -> None:
         for name, value in e.cosine.items():
             self.run.writer().add_scalar(f"Grad cosine [{name}]", value, e.step)
 
     def on_update(self, e: UpdateDone) -> None:
-        if not e.losses:
+        if e.train is None:
             return
-        writer = self.run.writer()
-        for task, value in e.losses.items():
+        writer, train = self.run.writer(), e.train
+        for task, value in train.loss.items():
             label = TASKS[task].label
-            writer.add_scalar(f"Loss [{label}]", value, e.step)
+            writer.add_scalar(f"Loss [{label}]", value, train.step)
             writer.add_task_scalar(f"Specific Loss [{label}]", value, e.task_steps[task])
-        writer.add_scalar("Learning rate", e.lr, e.step)
+        writer.add_scalar("Learning rate", train.lr, train.step)
 
     def on_dev(self, e: DevScored) -> None:
         writer, record = self.run.writer(), e.record
-        step = record["step"]
-        for t, value in record["dev"].items():
+        step = record.step
+        for t, value in record.dev.items():
             label = TASKS[t].label
             # "accuracy" for every task, STS's Pearson r included: the reference project's tag, kept so
             # that its TensorBoard views and ours line up
             writer.add_scalar(f"Dev accuracy [{label}]", value, step)
             total, count = e.epoch_loss.get(t, [0.0, 0])
             if count:
-                writer.add_task_scalar(f"[EPOCH] Loss [{label}]", total / count, record["epoch"])
-        writer.add_scalar("Dev accuracy mean", record["dev_mean"], step)
+                writer.add_task_scalar(f"[EPOCH] Loss [{label}]", total / count, record.epoch)
+        writer.add_scalar("Dev accuracy mean", record.dev_mean, step)
         writer.flush()
 
 
@@ -87,5 +83,5 @@ class BestCheckpoint:
         trainer.register_callback(DevScored, self.on_dev)
 
     def on_dev(self, e: DevScored) -> None:
-        if e.record["best"]:
+        if e.record.best:
             save_model(self.run.path, self.model, self.tokenizer)

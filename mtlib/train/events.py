@@ -3,7 +3,11 @@
 A recorder registers one function per event it cares about, as minGPT's `register_callback`
 does, but keyed by the event's type rather than a string:
 
-    trainer.register_callback(DevScored, lambda e: print(e.record["dev_mean"]))
+    trainer.register_callback(DevScored, lambda e: print(e.record.dev_mean))
+
+The events that metrics.jsonl records are its records (`mtlib.store.metrics_file`): `PhaseStart`,
+`Conflict` and `Skipped` are announced as they are, `UpdateDone` and `DevScored` carry a `Train`
+and a `Dev` record beside what only the live recorders need.
 
 They run on rank 0 only (the Trainer announces there): metrics.jsonl and TensorBoard are one per run.
 """
@@ -14,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ..store.metrics_file import Conflict, Dev, PhaseStart, Skipped, Train
+
 E = TypeVar("E")
 
 
@@ -23,51 +29,12 @@ class FitStarted:
 
 
 @dataclass(frozen=True)
-class PhaseStarted:
-    """A phase starts: its tasks' batch counts and how its epochs divide into updates."""
-
-    step: int
-    phase: str
-    sizes: dict[str, int]
-    updates_per_epoch: int
-    batches_per_update: int
-
-    def record(self) -> dict[str, Any]:  # metrics.jsonl's "phase" line
-        return dict(
-            step=self.step,
-            phase=self.phase,
-            sizes=self.sizes,
-            updates_per_epoch=self.updates_per_epoch,
-            batches_per_update=self.batches_per_update,
-            batches_per_epoch=self.updates_per_epoch * self.batches_per_update,
-        )
-
-
-@dataclass(frozen=True)
-class ConflictMeasured:
-    """Task-gradient cosines were measured (`--conflict_every`): {"sst-para": cos, ...}."""
-
-    step: int
-    cosine: dict[str, float]
-
-
-@dataclass(frozen=True)
-class UpdateSkipped:
-    """A non-finite loss of `tasks` skipped the update."""
-
-    step: int
-    tasks: list[str]
-
-
-@dataclass(frozen=True)
 class UpdateDone:
-    """An update ended: its task losses (empty when skipped), batch counts and learning rate."""
+    """An update ended: its `Train` record (None when a non-finite loss skipped it, see `Skipped`)
+    and each task's training steps so far (TensorBoard's per-task axis)."""
 
     step: int
-    epoch: int
-    losses: dict[str, float]
-    counts: dict[str, int]
-    lr: float
+    train: Train | None
     task_steps: dict[str, int]
 
 
@@ -75,7 +42,7 @@ class UpdateDone:
 class DevScored:
     """An epoch's dev scores (`record`), the predictions behind them, the epoch's summed losses."""
 
-    record: dict[str, Any]
+    record: Dev
     predictions: dict[str, Any]
     epoch_loss: dict[str, list]
 
@@ -84,10 +51,11 @@ class DevScored:
 class EpochEnded:
     """The epoch is over and every rank has passed the barrier (its dev record)."""
 
-    record: dict[str, Any]
+    record: Dev
 
 
-EVENTS = (FitStarted, PhaseStarted, ConflictMeasured, UpdateSkipped, UpdateDone, DevScored, EpochEnded)
+# a phase's start, a conflict probe and a skipped update are announced as their records themselves
+EVENTS = (FitStarted, PhaseStart, Conflict, Skipped, UpdateDone, DevScored, EpochEnded)
 
 
 class Hooks(Protocol):

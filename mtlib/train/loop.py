@@ -26,13 +26,14 @@ from ..data.batching import Encoded, TaskStream
 from ..model.amp import Precision
 from ..model.multitask_bert import MultitaskBert
 from ..store.checkpoints import load_state, load_weights_into, save_state, state_exists
+from ..store.metrics_file import Conflict, Dev, PhaseStart, Skipped, Train, as_dict
 from ..store.run_folder import RunDir, truncate_metrics
 from ..util.errors import CheckpointError, TrainingError, disk_error_message
 from ..util.progress import EpochProgress, duration, say
 from . import distributed as dist
 from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
 from .evaluate import predict_split, refuse_non_finite, summary
-from .events import ConflictMeasured, DevScored, E, EpochEnded, FitStarted, PhaseStarted, UpdateDone, UpdateSkipped
+from .events import DevScored, E, EpochEnded, FitStarted, UpdateDone
 from .gradients import make_method
 from .optimization import EpochPlan, make_lr_schedule, make_optimizer, plan_epoch
 from .reference_methods import LossAccLogs, combine_strategy, prepare_phase, scheduler_sizes
@@ -203,11 +204,11 @@ class Trainer:
         out: Outcome = run_update(self.bench, draws, parts, bool(every) and st.global_step % every == 0)
         for tasks, cos in out.conflicts:
             pairs = {f"{tasks[i]}-{tasks[j]}": float(cos[i, j]) for i in range(len(tasks)) for j in range(i + 1, len(tasks))}
-            self._emit(ConflictMeasured(st.global_step + 1, pairs))
+            self._emit(Conflict(st.global_step + 1, pairs))
         if out.non_finite:
             st.bad_steps += 1
             st.skipped_steps += 1
-            self._emit(UpdateSkipped(st.global_step + 1, out.non_finite))
+            self._emit(Skipped(st.global_step + 1, out.non_finite))
             if st.bad_steps >= self.cfg.train.max_bad_steps:
                 raise TrainingError(
                     f"{st.bad_steps} non-finite losses in a row, the last at step {st.global_step + 1} "
@@ -221,7 +222,8 @@ class Trainer:
                 acc[0], acc[1] = acc[0] + value, acc[1] + 1
         st.update += 1
         st.global_step += 1
-        self._emit(UpdateDone(st.global_step, st.epoch, out.losses, dict(out.counts), out.lr, st.task_steps))
+        train = Train(st.global_step, st.epoch, dict(out.counts), out.losses, out.lr) if out.losses else None
+        self._emit(UpdateDone(st.global_step, train, st.task_steps))
         return out.losses
 
     # ---- the end of an epoch -----------------------------------------------------------------
@@ -242,8 +244,8 @@ class Trainer:
         refuse_non_finite(self.model, f"[{phase.name}] epoch {epoch}", scores)
         improved = mean > st.best
         st.best, st.bad_epochs = (mean, 0) if improved else (st.best, st.bad_epochs + 1)
-        record = {"phase": phase.name, "epoch": epoch, "step": st.global_step, "dev": scores, "dev_mean": mean, "best": improved}
-        st.history.append(record)
+        record = Dev(phase.name, epoch, st.global_step, scores, mean, improved)
+        st.history.append(as_dict(record))
         self._emit(DevScored(record, preds, st.epoch_loss))
         if improved:
             self.best_dev_predictions.update(preds)
@@ -274,7 +276,7 @@ class Trainer:
             f"{batch / self.world:g} per rank x {self.world} rank(s) x {k} batch(es) accumulated; "
             f"learning rate {train.lr:g}, {train.lr_schedule}"
         )
-        self._emit(PhaseStarted(self.state.global_step, phase.name, sizes, per_epoch, k))
+        self._emit(PhaseStart(self.state.global_step, phase.name, sizes, per_epoch, k, per_epoch * k))
 
     def _save_state(self, parts: PhaseParts) -> None:
         if self.rank != 0 or not self.score_and_save:

@@ -80,7 +80,7 @@ class LossAccLogs:
         trainer.register_callback(DevScored, self.on_dev)
 
     def on_dev(self, e: DevScored) -> None:
-        for task, value in e.record["dev"].items():
+        for task, value in e.record.dev.items():
             total, count = e.epoch_loss.get(task, [0.0, 0])
             self.loss.setdefault(task, []).append(total / count if count else 0.0)
             self.dev.setdefault(task, []).append(value)

@@ -155,10 +155,10 @@ def record_confusion_figures(trainer: Any) -> None:
 
     def on_dev(e: DevScored) -> None:
         writer = trainer.run.writer()
-        for t in e.record["dev"]:
+        for t in e.record.dev:
             matrix = confusion(e.predictions[t])
             if matrix is not None:
-                writer.add_figure(f"Confusion Matrix [{TASKS[t].label}]", confusion_pair_figure(matrix, t), e.record["step"])
+                writer.add_figure(f"Confusion Matrix [{TASKS[t].label}]", confusion_pair_figure(matrix, t), e.record.step)
         writer.flush()
 
     trainer.register_callback(DevScored, on_dev)

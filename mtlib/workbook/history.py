@@ -15,26 +15,32 @@ import numpy as np
 import pandas as pd
 
 from ..store.results_file import RunResult
-from ..store.run_folder import read_metrics
+from ..store import metrics_file
+from ..store.metrics_file import Conflict, Dev, PhaseStart, Train
 
 Stages = Mapping[str, str | Path]  # stage name -> run folder, in training order
 
 
-def stage_records(stages: Stages) -> list[dict[str, Any]]:
-    """Every metrics record of every stage, with `stage` and `global_step` added."""
+def stage_records(stages: Stages, kind: type | None = None) -> list[dict[str, Any]]:
+    """Every metrics record (of type `kind`, a `mtlib.store.metrics_file` record, or all) of every
+    stage, as its fields with `stage` and `global_step` added."""
     out: list[dict[str, Any]] = []
     offset = 0
     for stage, folder in stages.items():
-        records = read_metrics(folder)
-        last = max((r.get("step", 0) for r in records), default=0)
-        out += [{**r, "stage": stage, "global_step": r.get("step", 0) + offset} for r in records]
+        records = metrics_file.read(folder)
+        last = max((r.step for r in records), default=0)
+        out += [
+            {**metrics_file.as_dict(r), "stage": stage, "global_step": r.step + offset}
+            for r in records
+            if kind is None or isinstance(r, kind)
+        ]
         offset += last
     return out
 
 
 def stage_spans(stages: Stages) -> pd.DataFrame:
     """First and last global update step of each stage (for shading stage boundaries)."""
-    records = [r for r in stage_records(stages) if r["kind"] == "train"]
+    records = stage_records(stages, Train)
     frame = pd.DataFrame(records, columns=["stage", "global_step"])
     spans = frame.groupby("stage", sort=False)["global_step"].agg(start="min", end="max").reset_index()
     return spans
@@ -63,12 +69,11 @@ def stage_progress(rows: pd.DataFrame, losses: pd.DataFrame, spans: pd.DataFrame
     return pd.Series(out, index=rows.index, dtype=float)
 
 
-def _per_task(stages: Stages, kind: str, field: str, value: str, keep: list[str], columns: list[str]) -> pd.DataFrame:
+def _per_task(stages: Stages, kind: type, field: str, value: str, keep: list[str], columns: list[str]) -> pd.DataFrame:
     """Explode records of `kind` into one row per task of their `field` mapping."""
     rows = [
         {**{k: r[k] for k in keep}, "task": task, value: v}
-        for r in stage_records(stages)
-        if r["kind"] == kind
+        for r in stage_records(stages, kind)
         for task, v in r[field].items()
     ]
     return pd.DataFrame(rows, columns=columns)
@@ -77,30 +82,28 @@ def _per_task(stages: Stages, kind: str, field: str, value: str, keep: list[str]
 def train_losses(stages: Stages) -> pd.DataFrame:
     """One row per (update, task): the task's mean training loss in that update, and the lr."""
     keep = ["stage", "step", "global_step", "epoch", "lr"]
-    return _per_task(stages, "train", "loss", "loss", keep, ["stage", "step", "global_step", "epoch", "task", "loss", "lr"])
+    return _per_task(stages, Train, "loss", "loss", keep, ["stage", "step", "global_step", "epoch", "task", "loss", "lr"])
 
 
 def dev_scores(stages: Stages) -> pd.DataFrame:
     """One row per (end of epoch, task): the dev score, and whether it was the best so far."""
     keep = ["stage", "phase", "epoch", "global_step", "best"]
-    return _per_task(stages, "dev", "dev", "score", keep, ["stage", "phase", "epoch", "global_step", "task", "score", "best"])
+    return _per_task(stages, Dev, "dev", "score", keep, ["stage", "phase", "epoch", "global_step", "task", "score", "best"])
 
 
 def task_sampling(stages: Stages) -> pd.DataFrame:
     """One row per (update, task): how many of the update's batches came from the task."""
-    return _per_task(stages, "train", "tasks", "batches", ["stage", "global_step"], ["stage", "global_step", "task", "batches"])
+    return _per_task(stages, Train, "tasks", "batches", ["stage", "global_step"], ["stage", "global_step", "task", "batches"])
 
 
 def sampling_summary(stages: Stages) -> pd.DataFrame:
     """Per stage and task: batches drawn, their share, and the share that sampling in
     proportion to training-set size would give (from the stage's `phase` records)."""
-    records = stage_records(stages)
     drawn = task_sampling(stages).groupby(["stage", "task"], sort=False)["batches"].sum().reset_index()
     drawn["share"] = drawn["batches"] / drawn.groupby("stage")["batches"].transform("sum")
     sizes: dict[str, dict[str, int]] = {}
-    for r in records:
-        if r["kind"] == "phase":
-            sizes.setdefault(r["stage"], {}).update(r["sizes"])
+    for r in stage_records(stages, PhaseStart):
+        sizes.setdefault(r["stage"], {}).update(r["sizes"])
     drawn["size share"] = [
         sizes.get(s, {}).get(t, 0) / max(sum(sizes.get(s, {}).values()), 1) for s, t in zip(drawn["stage"], drawn["task"])
     ]
@@ -112,8 +115,7 @@ def conflicts(stages: Stages) -> pd.DataFrame:
     on the shared encoder (negative: the tasks pull the encoder in conflicting directions)."""
     rows = [
         {"stage": r["stage"], "global_step": r["global_step"], "pair": pair, "cosine": value}
-        for r in stage_records(stages)
-        if r["kind"] == "conflict"
+        for r in stage_records(stages, Conflict)
         for pair, value in r["cosine"].items()
     ]
     return pd.DataFrame(rows, columns=["stage", "global_step", "pair", "cosine"])
