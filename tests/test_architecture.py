@@ -79,10 +79,42 @@ def test_the_import_graph_has_no_circle():
     assert circles == []
 
 
+def stated_layers() -> tuple[str, ...]:
+    """The order of the layers as the README's architecture section states it:
+    (`util` < `config` < ... < `workbook`)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"\(`(\w+)`((?:\s*<\s*`\w+`)+)\)", readme)
+    assert stated, "README.md states no layer order like (`util` < `config` < ...)"
+    return (stated.group(1), *re.findall(r"`(\w+)`", stated.group(2)))
+
+
+def layer(module: str, layers: tuple[str, ...]) -> int:
+    """A module's place in the stack: its subpackage's index; `mtlib` itself and mtlib/__main__.py
+    (the command line) sit on top."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__main__":
+        return len(layers)
+    assert parts[1] in layers, f"{module}: mtlib/{parts[1]} is in no layer the README states"
+    return layers.index(parts[1])
+
+
+def test_every_import_goes_down_the_layers_the_readme_states():
+    """Issue 36: each subpackage imports only itself and the layers below it, in the README's order
+    (type-only and function-level imports included)."""
+    layers = stated_layers()
+    assert layers[:2] == ("util", "config") and layers[-1] == "workbook", layers
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert sorted(layers) == folders, "the README's layers and mtlib's subpackages differ"
+    upward = sorted(f"{m} -> {d}" for m, deps in graph().items() for d in deps if layer(d, layers) > layer(m, layers))
+    assert upward == []
+
+
 def test_the_config_is_a_leaf_and_loads_no_torch():
     deps = {d for m, ds in graph().items() if m.startswith("mtlib.config") for d in ds}
-    core = {d for d in deps if not d.startswith(("mtlib.config", "mtlib.util", "mtlib.data.tasks"))}
-    assert core == set()  # the task table's names only, besides the config itself and the bottom of the stack
+    core = {d for d in deps if not d.startswith(("mtlib.config", "mtlib.util"))}
+    assert core == set()  # the config (with the task facts, mtlib/config/tasks.py) reads only itself and the bottom of the stack
     code = "import sys, mtlib.config; mtlib.config.Config().validate(); print(sorted(m for m in ('torch', 'transformers', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -181,7 +181,7 @@ def test_prediction_writer_escapes_hostile_text(tmp_path):
 
 
 def test_non_finite_losses_are_skipped_then_stop_the_run(tiny_cfg, tmp_path, monkeypatch):
-    from mtlib.data.tasks import TASKS, TaskSpec
+    from mtlib.config.tasks import TASKS, TaskSpec
     from mtlib.run.pipeline import run
     from mtlib.store.run_folder import read_metrics
     from mtlib.util.errors import TrainingError

@@ -11,8 +11,8 @@ import math
 from dataclasses import fields
 from typing import Any
 
-from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, TASKS, pair_mode, pair_modes, recurrent_tasks
 from .sections import SCHEDULE_WEIGHT, batches_per_update
+from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, TASKS, pair_mode, pair_modes, recurrent_tasks
 
 
 def _pair_encoding_ok(setting: str) -> bool:

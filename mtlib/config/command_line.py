@@ -8,10 +8,10 @@ import dataclasses
 from dataclasses import fields
 from typing import get_type_hints
 
-from ..data.tasks import TASKS
 from ..util.errors import ConfigError
 from . import reference_flags
 from .config import MICRO_BATCH_ALIASES, RENAMED, RUN_ONLY, SECTIONS, SPELLINGS, Config
+from .tasks import TASKS
 
 OPTIONAL_VALUE = ("save_loss_acc_logs",)  # bool settings whose flag takes an optional value
 

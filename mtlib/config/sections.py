@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 from ..util.errors import ConfigError
+from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 
 OPTIONS = ("individual_pretrain", "pretrain", "finetune", "optimize", "test")  # optimize: the SST adjustment matrix alone
 POOLINGS = ("cls", "mean", "pooler")

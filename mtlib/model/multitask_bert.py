@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.tasks import TASKS, pair_mode, recurrent_tasks
+from ..config.tasks import TASKS, pair_mode, recurrent_tasks
 from .heads import Adjustment, RecurrentReader
 from .pal import PALBank
 

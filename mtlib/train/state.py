@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..config.config import Config
+from ..config.tasks import TASK_NAMES, TASKS
 from ..data.batching import TaskStream
-from ..data.tasks import TASK_NAMES, TASKS
 from ..util.errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
 
 

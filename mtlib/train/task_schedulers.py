@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..config.sections import COMBINE_STRATEGIES  # noqa: F401 (declared on the config's fields)
-from ..data.tasks import TASK_NAMES
+from ..config.tasks import TASK_NAMES
 
 
 class TaskScheduler:

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tasks import SIMILARITY_TASK, TASKS, metric_value
+from ..config.tasks import SIMILARITY_TASK, TASKS, metric_value
 from ..store.checkpoints import atomic_save_tensors
 from ..util.errors import MtlibError, run_command
 from ..util.files import atomic_write_json, atomic_write_text, built_aside, check_output_folder
@@ -63,7 +63,7 @@ def sentence_transformers_reason(spec: Any) -> str:
 
 
 def _bi(spec: Any, task: str) -> bool:
-    from ..data.tasks import pair_mode
+    from ..config.tasks import pair_mode
 
     return TASKS[task].is_pair and pair_mode(spec.pair_encoding, task) == "bi"
 
