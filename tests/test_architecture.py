@@ -120,13 +120,46 @@ def test_the_config_is_a_leaf_and_loads_no_torch():
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
-def test_the_registries_implement_the_choices_the_config_declares():
-    from mtlib.config import sections
-    from mtlib.train.gradients import PROJECTIONS
-    from mtlib.train.task_schedulers import SCHEDULERS
+def test_every_method_setting_takes_its_choices_from_the_registry_and_each_has_its_behaviour():
+    """Issue 36: a method (scheduler, projection, combine strategy, head reader, pooling) is one
+    registry row: its setting's choices are the registry's names, the config fields it reads
+    exist, and the behaviour it names is found in a layer above the config."""
+    from dataclasses import fields
 
-    assert tuple(SCHEDULERS) == sections.SCHEDULERS
-    assert tuple(PROJECTIONS) == sections.PROJECTIONS
+    from mtlib.config import methods, sections
+
+    flat = {f.name: f for section in sections.SECTIONS.values() for f in fields(section)}
+    for kind in methods.KINDS:
+        assert isinstance(flat[kind].metadata["choices"], methods.Names) and flat[kind].metadata["choices"].kind == kind
+        for m in methods.registered(kind).values():
+            assert set(m.options.values()) <= set(flat), (kind, m.name, m.options)
+            if m.implementation:
+                assert not m.implementation.startswith("mtlib.config"), m.implementation
+                assert callable(methods.behaviour(m)), m.implementation
+
+
+def test_no_method_name_is_compared_outside_its_own_module():
+    """Issue 36: `== "pal"`, `!= "none"`, `in ("cls", "pooler")`: the rest of mtlib asks the
+    method's registry row (mtlib/config/method_table.py declares them; the behaviour's own module
+    may name it; mtlib/use/standalone_loader.py is a file written out alone, importing no mtlib)."""
+    import re
+
+    from mtlib.config import methods
+
+    names = {m.name for kind in methods.KINDS for m in methods.registered(kind).values()} - {"none"}  # "none": other settings' too
+    quoted, kinds = "|".join(re.escape(n) for n in sorted(names)), "|".join(methods.KINDS)
+    by_name = rf"""(?:[=!]=|\bin)\s*\(?\s*["'](?:{quoted})["']|["'](?:{quoted})["']\s*[=!]="""
+    by_setting = rf"""\b(?:{kinds})\s*(?:[=!]=|(?:not\s+)?in)\s*[("']"""  # `.projection != "none"`, `.pooling in ("cls", ...)`
+    compare = re.compile(f"{by_name}|{by_setting}")
+    own = {"config/method_table.py", "train/combine_strategies.py", "train/gradients/torchjd_methods.py", "use/standalone_loader.py"}
+    found = [
+        f"{p.relative_to(PACKAGE)}:{i}: {line.strip()}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if str(p.relative_to(PACKAGE)) not in own and "workbook" not in p.parts
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if compare.search(line)
+    ]
+    assert found == []
 
 
 def test_modules_are_small_and_the_top_level_short():

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                 group.add_argument(*names, action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 choices = f.metadata.get("choices")
+                if hasattr(choices, "described"):  # a method's setting: each registered method with its line
+                    help_text = f"{f.metadata['help']}: {choices.described()} (default: {default!r})"
                 group.add_argument(*names, choices=choices, help=help_text)
     legacy = parser.add_argument_group("aliases kept from the CS224N reference project")
     for old, new in RENAMED.items():

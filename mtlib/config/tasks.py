@@ -10,7 +10,6 @@ keyed by the row's `label_kind`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,12 +201,3 @@ def pair_modes(setting: str) -> dict[str, str]:
 def pair_mode(setting: str, task: str) -> str:
     """How `task`'s pairs are encoded under a `pair_encoding` setting (see `pair_modes`)."""
     return pair_modes(setting).get(task, "cross")
-
-
-def recurrent_tasks(kind: str, tasks: Iterable[str], only: Iterable[str]) -> list[str]:
-    """The tasks whose heads get a recurrent reader (`--head_rnn`, mtlib.model.heads): all of
-    `tasks`, or those named in `only`."""
-    if kind == "none":
-        return []
-    only = list(only)
-    return [t for t in tasks if not only or t in only]
