@@ -2,7 +2,8 @@
 
 A method is one value of a setting that picks a behaviour: a task scheduler (`--task_scheduler`),
 a projection (`--projection`), a combine strategy (`--combine_strategy`), a recurrent head reader
-(`--head_rnn`) or a pooling (`--pooling`). Its `Method` row holds everything the config, the
+(`--head_rnn`), the activation of the heads' hidden blocks (`--head_activation`) or a pooling
+(`--pooling`). Its `Method` row holds everything the config, the
 checks, the loop, `--help` and the docs need to know about it: its name and help, the config
 fields it reads (`options`), its checks, and the facts the rest of mtlib asks instead of
 comparing names (how many batches an update of it takes, whether it combines gradients, ...).
@@ -16,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("task_scheduler", "projection", "combine_strategy", "head_rnn", "pooling")  # each is the name of its config field
+# each kind is the name of the config field that holds its method
+KINDS = ("task_scheduler", "projection", "combine_strategy", "head_rnn", "head_activation", "pooling")
 
 
 @dataclass(frozen=True)

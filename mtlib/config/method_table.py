@@ -106,6 +106,9 @@ BUILT_IN: tuple[Method, ...] = (
     Method("head_rnn", "none", "no recurrent reader"),
     Method("head_rnn", "rnn", "an Elman RNN over the token states", "torch.nn:RNN", recurrent=True, checks=_reads_one_sequence),
     Method("head_rnn", "lstm", "an LSTM over the token states", "torch.nn:LSTM", recurrent=True, checks=_reads_one_sequence),
+    # the activation of the heads' hidden blocks (--head_activation, mtlib.model.multitask_bert.make_head)
+    Method("head_activation", "gelu", "GELU", "torch.nn:GELU"),
+    Method("head_activation", "relu", "ReLU (the reference project)", "torch.nn:ReLU"),
     # poolings (mtlib.model.pooling): the sentence representation fed to the heads
     Method("pooling", "cls", "the [CLS] token's last hidden state", "mtlib.model.pooling:cls_token", pools_cls=True),
     Method("pooling", "mean", "the mean of the real tokens' last hidden states", "mtlib.model.pooling:mean_tokens", sentence_transformers=True),

@@ -1,5 +1,5 @@
 """The registry of methods: every task scheduler, projection, combine strategy, recurrent head
-reader and pooling, by kind and name (rows: `mtlib.config.method_table`; the row type:
+reader, head activation and pooling, by kind and name (rows: `mtlib.config.method_table`; the row type:
 `mtlib.config.method_spec.Method`).
 
 Torch-free, so the config reads it: a field's choices are the registry's live names

@@ -22,7 +22,7 @@ from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 OPTIONS = ("individual_pretrain", "pretrain", "finetune", "optimize", "test")  # optimize: the SST adjustment matrix alone
 POOLINGS = Names("pooling")
 LR_SCHEDULES = ("constant", "linear")
-HEAD_ACTIVATIONS = ("gelu", "relu")
+HEAD_ACTIVATIONS = Names("head_activation")
 # the methods' names, read from the registry (mtlib.config.method_table declares them)
 SCHEDULERS, PROJECTIONS, COMBINE_STRATEGIES = Names("task_scheduler"), Names("projection"), Names("combine_strategy")
 AMP_MODES = ("off", "bf16", "fp16", "auto", "auto_fp16")  # auto, auto_fp16: resolve_amp picks one of the others

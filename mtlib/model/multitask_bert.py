@@ -56,13 +56,11 @@ class ModelSpec:
         return asdict(self)
 
 
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
-
-
 def make_head(hidden: int, outputs: int, n_hidden_layers: int, dropout: float, activation: str = "gelu") -> nn.Sequential:
     layers: list[nn.Module] = []
+    act = methods.behaviour(methods.method("head_activation", activation))  # torch.nn.GELU or ReLU (mtlib.config.method_table)
     for _ in range(n_hidden_layers):
-        layers += [nn.Dropout(dropout), nn.Linear(hidden, hidden), ACTIVATIONS[activation]()]
+        layers += [nn.Dropout(dropout), nn.Linear(hidden, hidden), act()]
     layers += [nn.Dropout(dropout), nn.Linear(hidden, outputs)]
     return nn.Sequential(*layers)
 
