@@ -61,9 +61,10 @@ def combine_strategy(cfg: Config) -> str:
     """The combine strategy updates are drawn with. With `--combine_only_with_pal` and another
     scheduler, a projection's update is one batch of each task (`force` over as many batches as
     tasks: `mtlib.config.methods.batches_per_update`), and without a projection there is nothing to combine."""
-    mt, m = cfg.multitask, methods.chosen(cfg)
-    if mt.combine_only_with_pal and not m["task_scheduler"].keeps_combine_strategy and m["combine_strategy"].batches:
-        return methods.EVERY_TASK_FIRST if m["projection"].combines else methods.DRAWN
+    mt = cfg.multitask  # asked once per update: three registry look-ups, no copy of the config
+    scheduler, strategy = methods.method("task_scheduler", mt.task_scheduler), methods.method("combine_strategy", mt.combine_strategy)
+    if mt.combine_only_with_pal and not scheduler.keeps_combine_strategy and strategy.batches:
+        return methods.EVERY_TASK_FIRST if methods.method("projection", mt.projection).combines else methods.DRAWN
     return mt.combine_strategy
 
 
