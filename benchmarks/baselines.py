@@ -55,8 +55,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.train_throughput import ListDataset, hf_data, hf_model, hf_rows  # noqa: E402
+from mtlib.config.tasks import DEV_SPLIT_TASKS, TASKS  # noqa: E402
 from mtlib.data.task_files import cap_rows  # noqa: E402
-from mtlib.data.tasks import DEV_SPLIT_TASKS, TASKS  # noqa: E402
 from mtlib.model.amp import cpu_has_fast_bf16  # noqa: E402
 from mtlib.model.multitask_bert import mean_pool  # noqa: E402
 from mtlib.train.evaluate import Predictions, bootstrap_ci, summary  # noqa: E402

@@ -42,7 +42,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import common  # noqa: E402
 from benchmarks.train_throughput import ListDataset, hf_model, hf_rows  # noqa: E402
-from mtlib.data.tasks import SENTENCE_TASK  # noqa: E402
+from mtlib.config.tasks import SENTENCE_TASK  # noqa: E402
 
 TASK = SENTENCE_TASK  # SST: the single-sentence task
 
@@ -134,9 +134,9 @@ def mtlib_row(args: argparse.Namespace, encoder: str, amp: str, compile: str) ->
 def trainer_row(args: argparse.Namespace, encoder: str, amp: str) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
+    from mtlib.config.tasks import TASKS
     from mtlib.data.batching import encode
     from mtlib.data.task_files import load_task, resolve_data_dir
-    from mtlib.data.tasks import TASKS
     from mtlib.model.encoders import load_tokenizer
 
     tokenizer = load_tokenizer(encoder)

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import common  # noqa: E402
-from mtlib.data.tasks import TASK_NAMES  # noqa: E402
+from mtlib.config.tasks import TASK_NAMES  # noqa: E402
 
 
 def measure(args: argparse.Namespace, amp: str) -> dict[str, Any]:

@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from train_throughput import ListDataset, hf_model, hf_rows  # noqa: E402
 
-from mtlib.data.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+from mtlib.config.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+from mtlib.model.task_outputs import predict, soft_output  # noqa: E402
 
 CONTENDERS = ("mtlib", "trainer")
 
@@ -95,8 +96,8 @@ def variant_predict(
             batch = collate(encoded, index, 0)
             with precision.autocast():
                 out = model(spec.name, **batch)
-            spec.predict(out).float().numpy()
-            spec.soft_output(out).float().numpy()
+            predict(spec, out).float().numpy()
+            soft_output(spec, out).float().numpy()
     return time.perf_counter() - start, batches
 
 

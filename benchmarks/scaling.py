@@ -38,7 +38,7 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mtlib.data.tasks import TASK_NAMES  # noqa: E402
+from mtlib.config.tasks import TASK_NAMES  # noqa: E402
 
 PARTS = ("length", "batch", "projection", "pal", "levers")
 
@@ -70,9 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def synthetic(task: str, n: int, length: int, seed: int) -> Any:
     """`n` examples of exactly `length` tokens ([CLS] random ids [SEP]; pairs: segment 1 for the second half)."""
+    from mtlib.config.tasks import TASKS
     from mtlib.data.batching import Encoded
     from mtlib.data.task_files import Examples
-    from mtlib.data.tasks import TASKS
 
     spec = TASKS[task]
     rng = np.random.default_rng([seed, length, n])

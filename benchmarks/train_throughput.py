@@ -41,7 +41,7 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mtlib.data.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
+from mtlib.config.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 CONTENDERS = ("mtlib", "trainer")
@@ -141,7 +141,7 @@ def hf_model(encoder: str, task: str, seed: int) -> Any:
     """AutoModelForSequenceClassification from the encoder folder mtlib resolves `encoder` to."""
     from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
-    from mtlib.data.tasks import TASKS
+    from mtlib.config.tasks import TASKS
     from mtlib.model.encoders import TINY_ALIAS, TINY_CONFIG, resolve_encoder_path
 
     spec = TASKS[task]
@@ -161,9 +161,9 @@ def hf_model(encoder: str, task: str, seed: int) -> Any:
 
 def hf_data(args: argparse.Namespace, task: str, tokenizer: Any, splits: tuple[str, ...] = ("train", "dev")) -> dict[str, Any]:
     """The same validated rows and token ids mtlib uses (mtlib.data.task_files.load_task + encode)."""
+    from mtlib.config.tasks import TASKS
     from mtlib.data.batching import encode
     from mtlib.data.task_files import cap_rows, load_task, resolve_data_dir
-    from mtlib.data.tasks import TASKS
 
     spec = TASKS[task]
     examples, _ = load_task(spec, resolve_data_dir(args.data_dir), splits)
@@ -175,7 +175,7 @@ def hf_data(args: argparse.Namespace, task: str, tokenizer: Any, splits: tuple[s
 
 
 def hf_score(task: str, raw: np.ndarray, labels: np.ndarray) -> float:
-    from mtlib.data.tasks import TASKS
+    from mtlib.config.tasks import TASKS
 
     spec = TASKS[task]
     pred = raw.reshape(len(labels), -1)
@@ -186,7 +186,7 @@ def hf_score(task: str, raw: np.ndarray, labels: np.ndarray) -> float:
 def run_trainer(args: argparse.Namespace) -> dict[str, Any]:
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-    from mtlib.data.tasks import TASKS
+    from mtlib.config.tasks import TASKS
     from mtlib.model.encoders import load_tokenizer
 
     common.set_threads(args.threads)
@@ -276,7 +276,7 @@ def finish(
 
 
 def _metric(task: str) -> str:
-    from mtlib.data.tasks import TASKS
+    from mtlib.config.tasks import TASKS
 
     return TASKS[task].metric_name
 

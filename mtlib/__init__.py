@@ -1,7 +1,7 @@
 """mtlib: one BERT encoder fine-tuned jointly for SST-5, Quora paraphrase and STS-B."""
 
 from .config.config import Config
-from .data.tasks import TASKS, TaskSpec
+from .config.tasks import TASKS, TaskSpec
 from .util import old_paths
 from .util.errors import ConfigError, DataError, MtlibError
 

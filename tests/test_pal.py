@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from mtlib.config.tasks import TASKS
 from mtlib.data.batching import collate
-from mtlib.data.tasks import TASKS
+from mtlib.model.task_outputs import task_loss
 from mtlib.run.pipeline import prepare
 
 
@@ -32,7 +33,7 @@ def test_pal_learns_and_tasks_stay_isolated(tiny_cfg):
     def step(task):
         batch = collate(p.data[task]["train"], list(range(8)))
         optimizer.zero_grad(set_to_none=True)
-        TASKS[task].loss(model(task, **batch), batch["labels"]).backward()
+        task_loss(TASKS[task], model(task, **batch), batch["labels"]).backward()
         optimizer.step()
 
     step("sts")  # up-projection starts at zero: it gets a gradient, the rest moves from step 2

@@ -6,7 +6,7 @@ import matplotlib
 import pytest
 import torch
 
-from mtlib.data.tasks import TASKS
+from mtlib.config.tasks import TASKS
 from mtlib.model.encoders import load_encoder, load_tokenizer
 from mtlib.model.multitask_bert import ModelSpec, MultitaskBert
 from mtlib.workbook.playground import Playground, parse_inputs, widget

@@ -11,7 +11,7 @@ import pytest
 
 import mtlib
 import mtlib.__main__ as cli
-from mtlib.data.tasks import TASKS
+from mtlib.config.tasks import TASKS
 from mtlib.run.stages import finished_stages, reported_checkpoint, reported_stage
 from mtlib.train.evaluate import read_detailed
 from mtlib.use.predict import read_inputs

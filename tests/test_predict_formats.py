@@ -15,7 +15,7 @@ import pytest
 
 import mtlib
 import mtlib.__main__ as cli
-from mtlib.data.tasks import TASKS
+from mtlib.config.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mtlib.config.tasks import TASKS
 from mtlib.data.task_files import DataWarning, load_task, quora_held_out, read_task_file
-from mtlib.data.tasks import TASKS
 from mtlib.util.errors import DataError
 
 

@@ -116,9 +116,9 @@ def test_smart_loss_is_positive_for_every_head_and_reaches_the_weights(kind, out
 
 def test_smart_adds_its_weighted_loss_to_each_batchs_loss(tiny_cfg):
     """The reference computed the SMART loss and dropped it (its return value was discarded); here it counts."""
+    from mtlib.config.tasks import TASKS
     from mtlib.data import load_task, resolve_data_dir
     from mtlib.data.batching import encode
-    from mtlib.data.tasks import TASKS
     from mtlib.model.amp import Precision
     from mtlib.model.encoders import load_tokenizer
     from mtlib.run.loading import build_model
@@ -273,9 +273,9 @@ def test_the_four_eda_operations():
 
 
 def test_preparation_is_seeded_recorded_and_touches_only_training_rows(real_data_dir):
+    from mtlib.config.tasks import TASKS
     from mtlib.data import load_task
     from mtlib.data.eda import OPERATIONS, prepare_train
-    from mtlib.data.tasks import TASKS
 
     splits, _ = load_task(TASKS["sst"], real_data_dir, ("train", "dev"))
     train = splits["train"].subset(range(400))

@@ -172,8 +172,8 @@ def _sst_file(tmp_path, rows):
 
 
 def test_an_unmatched_quote_that_swallows_rows_is_reported_at_its_line(tmp_path):
+    from mtlib.config.tasks import TASKS
     from mtlib.data.task_files import read_task_file
-    from mtlib.data.tasks import TASKS
 
     rows = [f"{i}\tid{i}\tsentence {i} .\t{i % 5}\n" for i in range(6)]
     rows[2] = '2\tid2\t"an unmatched quote .\t2\n'
@@ -185,8 +185,8 @@ def test_an_unmatched_quote_that_swallows_rows_is_reported_at_its_line(tmp_path)
 
 
 def test_a_duplicate_id_is_reported_with_both_lines(tmp_path):
+    from mtlib.config.tasks import TASKS
     from mtlib.data.task_files import read_task_file
-    from mtlib.data.tasks import TASKS
 
     rows = ["0\tidA\tone .\t1\n", "1\tidB\ttwo .\t2\n", "2\tidA\tthree .\t3\n"]
     with pytest.raises(DataError, match=r":4 \(column 'id'\): id 'idA' is used twice in this file \(first at line 2\)"):

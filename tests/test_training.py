@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtlib.data.tasks import TASKS
+from mtlib.config.tasks import TASKS
 from mtlib.run.pipeline import load_model, prepare, run
 from mtlib.store.metrics_file import Dev, Train
 from mtlib.store.metrics_file import read as read_metrics

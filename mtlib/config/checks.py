@@ -1,5 +1,5 @@
 """`Config.validate`'s checks: the choices and ranges declared on the fields (`sections`), then
-the settings that must go together.
+the settings that must go together; each chosen method (`mtlib.config.methods`) adds its own.
 
 Reads the config's sections only; it imports none of the training core, so the config stays a
 leaf (no torch) and no module of the core is needed to say what is wrong.
@@ -11,8 +11,9 @@ import math
 from dataclasses import fields
 from typing import Any
 
-from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, TASKS, pair_mode, pair_modes, recurrent_tasks
-from .sections import SCHEDULE_WEIGHT, batches_per_update
+from . import methods
+from .sections import SCHEDULE_WEIGHT
+from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES, TASKS, pair_modes
 
 
 def _pair_encoding_ok(setting: str) -> bool:
@@ -70,11 +71,7 @@ def problems(cfg: Any) -> list[str]:
     need(not bad_weights, f"--task_weights names unknown task(s) {bad_weights}")
     need(all(math.isfinite(w) and w >= 0 for w in mt.task_weights.values()), "--task_weights must be finite and 0 or more")
     need(any(mt.task_weights.get(x, 1.0) > 0 for x in d.tasks), "--task_weights gives every task weight 0: nothing would train")
-    need(
-        mt.combine_strategy == "none" or mt.projection != "none",
-        f"--combine_strategy {mt.combine_strategy} only applies with a gradient projection; "
-        "add e.g. --projection pcgrad, or drop --combine_strategy",
-    )
+    problems += methods.problems(cfg)
     problems += epoch_problems(cfg)
     problems += reference_method_problems(cfg)
     need(
@@ -99,24 +96,22 @@ def epoch_problems(cfg: Any) -> list[str]:
             "--num_batches_per_epoch (task batches, as the reference counted) and --updates_per_epoch both set the "
             "length of an epoch; give one of them"
         )
-    if mt.combine_strategy in ("force", "encourage") and 0 < mt.batches_per_update < len(tasks):
-        out.append(
-            f"--combine_strategy {mt.combine_strategy} puts every task in each update, so "
-            f"--batches_per_update must be at least the number of tasks ({len(tasks)})"
-        )
-    if mt.projection == "none" or mt.combine_strategy != "none" or t.option == "individual_pretrain" or len(tasks) < 2:
+    picked = methods.chosen(cfg)  # None: a name is unknown, which the fields' checks say
+    if picked is None or not picked["projection"].combines or picked["combine_strategy"].batches:
+        return out  # no projection, or a combine strategy that puts every task in each update (its own checks)
+    if t.option == "individual_pretrain" or len(tasks) < 2:
         return out
     # a projection combines the gradients of the tasks present in an update: one that is missing
     # is left out of the projection for that update (the reference README: "Make sure to use
     # --combine_strategy [STRATEGY] if you plan to use a scheduler as well as a projection")
-    if mt.task_scheduler != "round_robin":
+    if not picked["task_scheduler"].cycles_tasks:
         out.append(
             f"--task_scheduler {mt.task_scheduler} with --projection {mt.projection} needs a combine strategy, "
             "else updates drawn from the scheduler miss tasks: add --combine_strategy encourage (every task in each "
             "update, the rest as the scheduler draws; the reference's advice) or force, or leave --task_scheduler "
             "out to take one batch of each task per update"
         )
-    elif batches_per_update(cfg, len(tasks)) % len(tasks):
+    elif methods.batches_per_update(cfg, len(tasks)) % len(tasks):
         out.append(
             f"--batches_per_update {mt.batches_per_update} with --projection {mt.projection}: round-robin updates of "
             f"{mt.batches_per_update} batches miss some of the {len(tasks)} tasks; use a multiple of {len(tasks)}, "
@@ -126,17 +121,10 @@ def epoch_problems(cfg: Any) -> list[str]:
 
 
 def reference_method_problems(cfg: Any) -> list[str]:
-    """The settings of the reference's methods (RNN heads, SMART, `optimize`, single-task
-    schedulers, frozen parts) that are wrong or do not go together."""
-    m, t, mt, tasks = cfg.model, cfg.train, cfg.multitask, cfg.data.tasks
+    """The settings of the reference's methods (SMART, `optimize`, frozen parts) that are wrong or
+    do not go together (the RNN heads' and single-task schedulers' are their methods' checks)."""
+    m, t, tasks = cfg.model, cfg.train, cfg.data.tasks
     out: list[str] = []
-    if m.head_rnn != "none":
-        unknown = [x for x in m.head_rnn_tasks if x not in TASK_NAMES]
-        if unknown:
-            out.append(f"--head_rnn_tasks names unknown task(s) {unknown}; choose from {', '.join(TASK_NAMES)}")
-        bi = [x for x in recurrent_tasks(m.head_rnn, tasks, m.head_rnn_tasks) if TASKS[x].is_pair and pair_mode(m.pair_encoding, x) == "bi"]
-        if bi and not unknown:
-            out.append(f"--head_rnn reads the token states of one sequence, but {', '.join(bi)} is bi-encoded; use --pair_encoding cross")
     if t.no_train_pal and not m.use_pal:
         out.append("--no_train_pal freezes PAL blocks, but there are none: add --use_pal or drop --no_train_pal")
     if t.option == "optimize":
@@ -144,8 +132,4 @@ def reference_method_problems(cfg: Any) -> list[str]:
             out.append("--option optimize trains the SST adjustment matrix, but --tasks has no multi-class task: add sst")
         if not t.pretrained_model_name and not cfg.run.resume:
             out.append("--option optimize adjusts a trained model: pass --pretrained_model_name RUN_DIR_OR_FILE")
-    if mt.task_scheduler in TASK_NAMES and mt.task_scheduler not in tasks:
-        out.append(f"--task_scheduler {mt.task_scheduler} trains that task alone, but --tasks leaves it out")
-    if mt.task_scheduler in TASK_NAMES and mt.projection != "none":
-        out.append(f"--task_scheduler {mt.task_scheduler} trains one task: there is nothing for --projection {mt.projection} to combine")
     return out

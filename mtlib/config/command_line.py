@@ -8,10 +8,10 @@ import dataclasses
 from dataclasses import fields
 from typing import get_type_hints
 
-from ..data.tasks import TASKS
 from ..util.errors import ConfigError
-from . import reference_flags
+from . import methods, reference_flags
 from .config import MICRO_BATCH_ALIASES, RENAMED, RUN_ONLY, SECTIONS, SPELLINGS, Config
+from .tasks import TASKS
 
 OPTIONAL_VALUE = ("save_loss_acc_logs",)  # bool settings whose flag takes an optional value
 
@@ -54,13 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="YAML file of settings (flat or by section); flags override it")
     parser.add_argument("--stage", help="with --config: apply that profile's `stages: <name>` overrides")
+    readers: dict[str, list[str]] = {}  # a method's own setting -> the methods that read it (their registry rows)
+    for kind in methods.KINDS:
+        for m in methods.registered(kind).values():
+            for name in m.options.values():
+                readers.setdefault(name, []).append(f"--{kind} {m.name}")
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(section)
         hints = get_type_hints(cls)
         for f in fields(cls):
             kind = hints[f.name]
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            help_text = f"{f.metadata['help']} (default: {default!r})"
+            read_by = f" (read by {', '.join(readers[f.name])})" if f.name in readers else ""
+            help_text = f"{f.metadata['help']}{read_by} (default: {default!r})"
             names = [f"--{f.name}", *SPELLINGS.get(f.name, ())]
             if f.name in OPTIONAL_VALUE:  # the reference's `type=bool` flag: `--save_loss_acc_logs True` or alone
                 group.add_argument(*names, nargs="?", const=True, help=help_text)
@@ -68,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                 group.add_argument(*names, action=argparse.BooleanOptionalAction, help=help_text)
             else:
                 choices = f.metadata.get("choices")
+                if hasattr(choices, "described"):  # a method's setting: each registered method with its line
+                    help_text = f"{f.metadata['help']}: {choices.described()}{read_by} (default: {default!r})"
                 group.add_argument(*names, choices=choices, help=help_text)
     legacy = parser.add_argument_group("aliases kept from the CS224N reference project")
     for old, new in RENAMED.items():

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from ..data.tasks import TASK_NAMES
 from ..util import paths
 from ..util.errors import ConfigError
 from . import checks as config_checks
 from . import reference_flags
 from .sections import SECTIONS, DataConfig, ModelConfig, MultitaskConfig, RunConfig, TrainConfig
 from .sections import truthy as _truthy
+from .tasks import TASK_NAMES
 from .yaml_files import default_profile, load_yaml, profile_path
 
 __all__ = ["Config", "default_profile", "load_yaml", "profile_path", "flatten", "profile_settings", "RUN_ONLY"]

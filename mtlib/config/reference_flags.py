@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..data.tasks import TASKS
 from ..util.errors import ConfigError
 from .sections import truthy
+from .tasks import TASKS
 
 SPLITS = ("train", "dev", "test")
 DATA_FILES = {f"{t}_{split}": (t, split) for t in TASKS for split in SPLITS}  # --sst_train PATH, ...

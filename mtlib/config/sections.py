@@ -4,8 +4,9 @@ list of choices or its range of values, declared on the field (as `run_glue.py`'
 carry their help); `checks.problems` reads them. Each leaf name is unique across the sections,
 so a setting is named the same way on the command line, in YAML and in a notebook's parameters.
 
-The registries that implement a choice (`mtlib.train.task_schedulers.SCHEDULERS`,
-`mtlib.train.gradients.PROJECTIONS`) are keyed by the names declared here (tests/test_config_leaf.py).
+A setting that picks a method (`--task_scheduler`, `--projection`, `--combine_strategy`,
+`--head_rnn`, `--pooling`) takes its choices from the registry of methods,
+`mtlib.config.methods` (tests/test_architecture.py and tests/test_registry.py check it).
 """
 
 from __future__ import annotations
@@ -14,24 +15,22 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 from ..util.errors import ConfigError
+from .methods import COMBINE_BATCHES, Names, batches_per_update  # noqa: F401 (named here for the modules that read them)
+from .tasks import PAIR_ENCODING_EXAMPLE, TASK_NAMES
 
 OPTIONS = ("individual_pretrain", "pretrain", "finetune", "optimize", "test")  # optimize: the SST adjustment matrix alone
-POOLINGS = ("cls", "mean", "pooler")
+POOLINGS = Names("pooling")
 LR_SCHEDULES = ("constant", "linear")
-HEAD_ACTIVATIONS = ("gelu", "relu")
-# round_robin .. pal draw among tasks; sst, para, sts train that task alone (the reference's single-task schedulers)
-SCHEDULERS = ("round_robin", "random", "proportional", "temperature", "weighted", "pal", *TASK_NAMES)
-PROJECTIONS = ("none", "pcgrad", "vaccine", "upgrad", "mgda", "dualproj", "aligned_mtl", "imtl_g", "cagrad", "nash_mtl")
-COMBINE_STRATEGIES = ("none", "force", "encourage")  # draw_update's strategies
+HEAD_ACTIVATIONS = Names("head_activation")
+# the methods' names, read from the registry (mtlib.config.method_table declares them)
+SCHEDULERS, PROJECTIONS, COMBINE_STRATEGIES = Names("task_scheduler"), Names("projection"), Names("combine_strategy")
 AMP_MODES = ("off", "bf16", "fp16", "auto", "auto_fp16")  # auto, auto_fp16: resolve_amp picks one of the others
 DEVICES = ("auto", "cpu", "cuda")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "auto")
 PREPROCESSING = ("none", "lengths", "lengths_augmented")  # the reference's --use_preprocessing (mtlib.data.eda)
 SCHEDULER_SIZES = ("batches", "micro_batches")
-RNN_KINDS = ("none", "rnn", "lstm")  # --head_rnn (mtlib.model.heads)
-COMBINE_BATCHES = 16  # the reference's nb_batches_per_update for `pal` with `force` / `encourage`
+RNN_KINDS = Names("head_rnn")  # --head_rnn (mtlib.model.heads)
 
 
 @dataclass(frozen=True)
@@ -240,18 +239,6 @@ class RunConfig:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "multitask": MultitaskConfig, "run": RunConfig}
-
-
-def batches_per_update(cfg: Any, n_tasks: int) -> int:
-    """The batches one update of `cfg` (a `Config`) gathers in a phase of `n_tasks` tasks."""
-    mt = cfg.multitask
-    if mt.batches_per_update:
-        return mt.batches_per_update
-    if mt.projection == "none" or n_tasks == 1:
-        return 1
-    # with --combine_only_with_pal (the reference) a combine strategy applies under `pal` only
-    combining = mt.combine_strategy != "none" and (mt.task_scheduler == "pal" or not mt.combine_only_with_pal)
-    return COMBINE_BATCHES if combining else n_tasks
 
 
 def truthy(value: Any) -> bool:

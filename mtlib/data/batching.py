@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config.tasks import TASKS
 from .task_files import Examples
-from .tasks import TASKS
 
 
 # ---- tokenization and batches ----------------------------------------------------------------

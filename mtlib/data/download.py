@@ -16,10 +16,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from ..config.tasks import DEV_SPLIT_TASKS, TASKS
 from ..util.errors import DataError
 from ..util.files import atomic_write_bytes
 from .task_files import md5_of
-from .tasks import DEV_SPLIT_TASKS, TASKS
 
 UPSTREAM = "https://raw.githubusercontent.com/gpoesia/minbert-default-final-project/7ac8260577fc12a86c7aaf38918056c30054ef39/data/"
 

@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from ..config.tasks import TaskSpec
 from ..util.errors import ConfigError
 from .task_files import Examples
-from .tasks import TaskSpec
 
 OPERATIONS = ("synonym_replacement", "random_insertion", "random_swap", "random_deletion")
 ALPHA = 0.1  # the share of a sentence's words each operation changes (EDA's default)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config.tasks import DEV_SPLIT_TASKS, TASKS, TaskSpec
 from ..util import paths
 from ..util.errors import DataError
-from .tasks import DEV_SPLIT_TASKS, TASKS, TaskSpec
 
 MAX_DROPPED_SHARE = 0.01  # more empty-field rows than this means the file itself is wrong
 QUORA_SPLIT_NOTE = " ".join(TASKS[t].split_note for t in DEV_SPLIT_TASKS)  # the notes of the md5 dev-split fallback

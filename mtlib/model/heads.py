@@ -20,11 +20,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from ..config import methods
+
 
 class RecurrentReader(nn.Module):
     def __init__(self, kind: str, width: int, hidden: int, with_cls: bool):
         super().__init__()
-        layer = {"rnn": nn.RNN, "lstm": nn.LSTM}[kind]
+        layer = methods.behaviour(methods.method("head_rnn", kind))  # torch.nn.RNN or LSTM (mtlib.config.method_table)
         self.rnn = layer(width, hidden, batch_first=True)
         self.with_cls = with_cls
 

@@ -23,9 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.tasks import TASKS, pair_mode, recurrent_tasks
+from ..config import methods
+from ..config.tasks import TASKS, pair_mode
 from .heads import Adjustment, RecurrentReader
 from .pal import PALBank
+from .pooling import mean_pool  # noqa: F401 (importable from here, as before)
 
 
 @dataclass
@@ -54,19 +56,11 @@ class ModelSpec:
         return asdict(self)
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The mean of the hidden states over the real (unmasked) tokens of each row."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-
-
-ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
-
-
 def make_head(hidden: int, outputs: int, n_hidden_layers: int, dropout: float, activation: str = "gelu") -> nn.Sequential:
     layers: list[nn.Module] = []
+    act = methods.behaviour(methods.method("head_activation", activation))  # torch.nn.GELU or ReLU (mtlib.config.method_table)
     for _ in range(n_hidden_layers):
-        layers += [nn.Dropout(dropout), nn.Linear(hidden, hidden), ACTIVATIONS[activation]()]
+        layers += [nn.Dropout(dropout), nn.Linear(hidden, hidden), act()]
     layers += [nn.Dropout(dropout), nn.Linear(hidden, outputs)]
     return nn.Sequential(*layers)
 
@@ -77,6 +71,8 @@ class MultitaskBert(nn.Module):
         self.spec = spec
         self.encoder = encoder
         self.graph_step: Callable[[], None] | None = None  # set by mtlib.model.compiling for CUDA graphs
+        self.pooling = methods.method("pooling", spec.pooling)  # its row in the registry (mtlib.config.method_table)
+        self.pool = methods.behaviour(self.pooling)  # mtlib.model.pooling
         hidden = encoder.config.hidden_size
         self._bi_tasks = frozenset(t for t in spec.tasks if TASKS[t].is_pair and pair_mode(spec.pair_encoding, t) == "bi")
         self.heads = nn.ModuleDict()
@@ -103,7 +99,7 @@ class MultitaskBert(nn.Module):
 
     @property
     def recurrent_tasks(self) -> list[str]:
-        return recurrent_tasks(self.spec.head_rnn, self.spec.tasks, self.spec.head_rnn_tasks)
+        return methods.recurrent_tasks(self.spec.head_rnn, self.spec.tasks, self.spec.head_rnn_tasks)
 
     def bi_encoded(self, task: str) -> bool:
         """Whether this task's pairs are encoded one sentence at a time."""
@@ -112,8 +108,8 @@ class MultitaskBert(nn.Module):
     # ---- parameter groups ------------------------------------------------------------------
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters every task's loss flows through (the encoder): the ones projections act on.
-        The BERT pooler is left out unless `pooling == "pooler"`: no loss reaches it otherwise."""
-        use_pooler = self.spec.pooling == "pooler"
+        The BERT pooler is left out unless the pooling uses it (`--pooling pooler`): no loss reaches it otherwise."""
+        use_pooler = self.pooling.uses_pooler
         return [p for n, p in self.encoder.named_parameters() if p.requires_grad and (use_pooler or not n.startswith("pooler."))]
 
     def task_parameters(self, task: str) -> list[nn.Parameter]:
@@ -177,12 +173,7 @@ class MultitaskBert(nn.Module):
             self.graph_step()
         with context:
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        hidden = out.last_hidden_state
-        if self.spec.pooling == "pooler" and out.pooler_output is not None:
-            return out.pooler_output, hidden
-        if self.spec.pooling == "cls":
-            return hidden[:, 0], hidden
-        return mean_pool(hidden, attention_mask), hidden
+        return self.pool(out, attention_mask), out.last_hidden_state
 
     def features(
         self, task: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor, **_: Any
@@ -194,7 +185,7 @@ class MultitaskBert(nn.Module):
             u, v = F.normalize(pooled.float(), dim=-1).chunk(2)
             pooled = torch.cat([u * v, (u - v).abs()], dim=-1)
         if task in self.recurrent:  # the [CLS] embedding beside the RNN: the pooled [CLS], or the [CLS] token's state
-            cls = pooled if self.spec.pooling in ("cls", "pooler") else states[:, 0]
+            cls = pooled if self.pooling.pools_cls else states[:, 0]
             pooled = self.recurrent[task](cls, states, attention_mask)
         return pooled
 

@@ -11,13 +11,13 @@ from typing import Any
 import torch
 
 from ..config.config import Config
+from ..config.tasks import TASKS, pair_mode
 from ..data.batching import Encoded, encode
 from ..data.eda import note as eda_note
 from ..data.eda import prepare_train
 from ..data.lean_tokenizer import LeanTokenizer
 from ..data.lean_tokenizer import unsupported as tokenizer_unsupported
 from ..data.task_files import cap_rows, check_data_dir, load_task, md5_of, resolve_data_dir
-from ..data.tasks import TASKS, pair_mode
 from ..model.encoders import encoder_from_config, load_encoder, load_tokenizer
 from ..model.lean_bert import LeanBert
 from ..model.lean_bert import unsupported as encoder_unsupported

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ..config.config import Config
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..store.results_file import RunResult
 from ..util import paths
 from ..util.files import atomic_write_text, read_json

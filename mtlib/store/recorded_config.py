@@ -22,8 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..config import methods
 from ..config.config import Config, flatten, load_yaml
-from ..config.sections import COMBINE_BATCHES
 from ..util import paths
 from ..util.errors import ConfigError
 
@@ -54,8 +54,9 @@ def recorded_config(folder: str | Path) -> Config:
     values |= {k: paths.from_record(v, folder) for k, v in values.items() if k in PATH_SETTINGS and isinstance(v, str)}
     if "lr_schedule" not in values:  # recorded by an mtlib that counted epochs in updates
         values = {**values, "lr_schedule": "linear"}
-        projection = values.get("projection", "none")
-        k = values.get("batches_per_update") or (1 if projection == "none" else COMBINE_BATCHES)
+        projection = methods.registered("projection").get(values.get("projection", Config().multitask.projection))
+        combines = projection is None or projection.combines  # an unknown name: Config.from_dict refuses it below
+        k = values.get("batches_per_update") or (methods.COMBINE_BATCHES if combines else 1)
         if k > 1:
             values["batches_per_update"] = k
             values["updates_per_epoch"] = values.pop("num_batches_per_epoch", 0)

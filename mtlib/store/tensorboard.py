@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 
 HPARAMS = (
     "option", "encoder", "pooling", "pair_encoding", "lr", "lr_schedule", "epochs", "batch_size", "task_scheduler",

@@ -3,7 +3,8 @@
 state.py      Phase, LoopState, PhaseParts (optimizer, LR schedule, gradient method, task
               scheduler, streams) and the RNG state, all saved for `--resume`
 update.py     one update as a function: batches, micro-batches, per-task gradients, step
-callbacks.py  metrics.jsonl, TensorBoard, confusion figures, the best checkpoint
+callbacks.py  metrics.jsonl, TensorBoard, the best checkpoint (the confusion figures are the
+              workbook's recorder: mtlib/workbook/error_plots.py)
 loop.py       the Trainer: phases, epochs, early stopping, signals, resume
 """
 

@@ -3,7 +3,7 @@
 `predict_split` runs the model over a tokenized split (inference mode, batches sorted by
 length, the largest batch that `--eval_batch_size` allows) and returns a `Predictions` table; given
 a `progress` label it shows the rows done (`mtlib.util.progress.Progress`).
-Metrics are the pure functions of `mtlib.data.tasks`; `bootstrap_ci` adds a 95% interval.
+Metrics are the pure functions of `mtlib.config.tasks`; `bootstrap_ci` adds a 95% interval.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from ..config.tasks import TASKS, TaskSpec
 from ..data.batching import Encoded, sorted_batches
-from ..data.tasks import TASKS, TaskSpec
 from ..model.amp import Precision
+from ..model.task_outputs import predict, soft_output
 from ..util.errors import TrainingError
 from ..util.files import atomic_write_text
 from ..util.progress import Progress
@@ -67,7 +68,7 @@ def predict_split(
         batch = precision.batch(encoded, index, pad_id)
         with precision.autocast():
             output = model(spec.name, **batch)
-        outputs.append((spec.predict(output).float(), spec.soft_output(output).float()))
+        outputs.append((predict(spec, output).float(), soft_output(spec, output).float()))
         shown.update(len(index))
     shown.close()
     if batches:

@@ -34,7 +34,7 @@ from . import distributed as dist
 from .callbacks import BestCheckpoint, MetricsLog, TensorBoardLog
 from .evaluate import predict_split, refuse_non_finite, summary
 from .events import DevScored, E, EpochEnded, FitStarted, UpdateDone
-from .gradients import make_method
+from .gradients import method_for
 from .optimization import EpochPlan, make_lr_schedule, make_optimizer, plan_epoch
 from .reference_methods import LossAccLogs, combine_strategy, prepare_phase, scheduler_sizes
 from .state import Interrupted, LoopState, Phase, PhaseParts, get_rng, phases_of, seed_everything, set_rng
@@ -152,7 +152,7 @@ class Trainer:
         total = plan.updates_per_epoch * cfg.train.epochs
         optimizer = make_optimizer(cfg, model, phase.tasks)
         lr_schedule = make_lr_schedule(optimizer, cfg.train.lr_schedule, int(cfg.train.warmup_ratio * total), total)
-        method = make_method(cfg.multitask.projection, phase.tasks, beta=cfg.multitask.gradvac_beta)
+        method = method_for(cfg, phase.tasks)  # with the config fields it reads (its registry row)
         return PhaseParts(optimizer, lr_schedule, method, scheduler, streams, self.precision.scaler), plan, sizes
 
     def _run_phase(self, phase: Phase, resumed: dict[str, Any] | None) -> None:

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..config.sections import COMBINE_BATCHES, batches_per_update  # noqa: F401 (COMBINE_BATCHES: named by the docstring)
+from ..config.methods import COMBINE_BATCHES, batches_per_update  # noqa: F401 (COMBINE_BATCHES: named by the docstring)
 
 if TYPE_CHECKING:
     from ..config.config import Config

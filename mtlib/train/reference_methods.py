@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..config import methods
 from ..util.files import atomic_write_text
 from .events import DevScored
 
@@ -59,10 +60,11 @@ def scheduler_sizes(cfg: Config, streams: dict[str, Any]) -> dict[str, int]:
 def combine_strategy(cfg: Config) -> str:
     """The combine strategy updates are drawn with. With `--combine_only_with_pal` and another
     scheduler, a projection's update is one batch of each task (`force` over as many batches as
-    tasks: `mtlib.config.sections.batches_per_update`), and without a projection there is nothing to combine."""
-    mt = cfg.multitask
-    if mt.combine_only_with_pal and mt.task_scheduler != "pal" and mt.combine_strategy != "none":
-        return "force" if mt.projection != "none" else "none"
+    tasks: `mtlib.config.methods.batches_per_update`), and without a projection there is nothing to combine."""
+    mt = cfg.multitask  # asked once per update: three registry look-ups, no copy of the config
+    scheduler, strategy = methods.method("task_scheduler", mt.task_scheduler), methods.method("combine_strategy", mt.combine_strategy)
+    if mt.combine_only_with_pal and not scheduler.keeps_combine_strategy and strategy.batches:
+        return methods.EVERY_TASK_FIRST if methods.method("projection", mt.projection).combines else methods.DRAWN
     return mt.combine_strategy
 
 

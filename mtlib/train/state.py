@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import methods
 from ..config.config import Config
+from ..config.tasks import TASK_NAMES, TASKS
 from ..data.batching import TaskStream
-from ..data.tasks import TASK_NAMES, TASKS
 from ..util.errors import Interrupted  # noqa: F401 (re-exported: the loop raises it)
 
 
@@ -39,8 +40,9 @@ def phases_of(cfg: Config) -> list[Phase]:
         return [Phase(f"individual_pretrain:{t}", [t], True) for t in tasks]
     if option == "optimize":  # the adjustment matrices alone (`mtlib.model.heads.Adjustment`)
         return [Phase(option, [t for t in tasks if TASKS[t].label_kind == "class"], True)]
-    if cfg.multitask.task_scheduler in TASK_NAMES:  # `--task_scheduler sst`: that task alone
-        tasks = [cfg.multitask.task_scheduler]
+    only = methods.method("task_scheduler", cfg.multitask.task_scheduler).only_task
+    if only:  # `--task_scheduler sst`: that task alone
+        tasks = [only]
     return [Phase(stage_label(cfg), tasks, option == "pretrain")]
 
 

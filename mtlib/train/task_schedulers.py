@@ -15,6 +15,9 @@ an overridden epoch length.
   A one-epoch stage samples with α = 0.2, the end point, as the reference project's scheduler did.
 - `sst`, `para`, `sts`: that task alone (the reference's single-task schedulers; the phase
   trains and scores that task only, `mtlib.train.state.phases_of`).
+
+Each is declared once, torch-free, in the registry (`mtlib.config.method_table`: its name,
+help, the config fields it reads, its checks); `make_scheduler` finds its class there by name.
 """
 
 from __future__ import annotations
@@ -23,12 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config.sections import COMBINE_STRATEGIES  # noqa: F401 (declared on the config's fields)
-from ..data.tasks import TASK_NAMES
+from ..config import methods
 
 
 class TaskScheduler:
-    name = "base"
+    """The plumbing every scheduler shares; its name is its row in `mtlib.config.method_table`."""
 
     def __init__(
         self,
@@ -64,8 +66,6 @@ class TaskScheduler:
 
 
 class RoundRobin(TaskScheduler):
-    name = "round_robin"
-
     def __init__(self, *args: Any, **kw: Any):
         super().__init__(*args, **kw)
         self.position = 0
@@ -87,8 +87,6 @@ class RoundRobin(TaskScheduler):
 
 
 class Uniform(TaskScheduler):
-    name = "random"
-
     def probabilities(self) -> np.ndarray:
         return np.full(len(self.tasks), 1.0 / len(self.tasks))
 
@@ -99,29 +97,21 @@ def _power(sizes: np.ndarray, alpha: float) -> np.ndarray:
 
 
 class Proportional(TaskScheduler):
-    name = "proportional"
-
     def probabilities(self) -> np.ndarray:
         return _power(self.sizes, 1.0)
 
 
 class Temperature(TaskScheduler):
-    name = "temperature"
-
     def probabilities(self) -> np.ndarray:
         return _power(self.sizes, 1.0 / self.temperature)
 
 
 class Weighted(TaskScheduler):
-    name = "weighted"
-
     def probabilities(self) -> np.ndarray:
         return self.weights / self.weights.sum()
 
 
 class AnnealedPAL(TaskScheduler):
-    name = "pal"
-
     def alpha(self) -> float:
         if self.epochs == 1:
             return 0.2  # the reference project's value for E = 1, where the formula divides by 0
@@ -132,19 +122,17 @@ class AnnealedPAL(TaskScheduler):
 
 
 class SingleTask(TaskScheduler):
-    """Every batch from one task (`task`, set per subclass)."""
+    """Every batch from one task, `task`."""
 
-    task = ""
+    def __init__(self, *args: Any, task: str, **kw: Any):
+        super().__init__(*args, **kw)
+        self.task = task
 
     def probabilities(self) -> np.ndarray:
         return np.array([1.0 if t == self.task else 0.0 for t in self.tasks])
 
     def next_task(self) -> str:
         return self.task
-
-
-SINGLE_TASK = {t: type(f"Only{t.title()}", (SingleTask,), {"name": t, "task": t}) for t in TASK_NAMES}
-SCHEDULERS = {cls.name: cls for cls in (RoundRobin, Uniform, Proportional, Temperature, Weighted, AnnealedPAL, *SINGLE_TASK.values())}
 
 
 def make_scheduler(
@@ -156,31 +144,18 @@ def make_scheduler(
     temperature: float = 2.0,
     weights: dict[str, float] | None = None,
 ) -> TaskScheduler:
-    return SCHEDULERS[name](tasks, sizes, seed=seed, epochs=epochs, temperature=temperature, weights=weights)
+    """The registered scheduler `name` (`mtlib.config.methods`) over `tasks` of `sizes` batches."""
+    m = methods.method("task_scheduler", name)
+    return methods.behaviour(m)(tasks, sizes, seed=seed, epochs=epochs, temperature=temperature, weights=weights, **m.arguments)
 
 
 def draw_update(scheduler: TaskScheduler, k: int, strategy: str = "none") -> list[str]:
-    """The tasks of the `k` batches of one update.
-
-    - `none`: k draws from the scheduler.
-    - `force`: one batch of every task, then k − T draws from the scheduler.
-    - `encourage`: k draws from the scheduler; then each task that did not appear replaces one
-      draw of the task drawn most often (ties: the later-listed task), so every task appears
-      while the counts stay as close to the scheduler's draw as they can.
-    """
-    tasks = scheduler.tasks
-    if strategy == "force":
-        return list(tasks) + [scheduler.next_task() for _ in range(k - len(tasks))]
-    draws = [scheduler.next_task() for _ in range(k)]
-    if strategy == "encourage":
-        for missing in [t for t in tasks if t not in draws]:
-            counts = {t: draws.count(t) for t in tasks}
-            most = max(reversed(tasks), key=lambda t: counts[t])
-            draws[len(draws) - 1 - draws[::-1].index(most)] = missing
-    return draws
+    """The tasks of the `k` batches of one update, as the combine strategy `strategy` picks them
+    (`mtlib.train.combine_strategies`)."""
+    return methods.behaviour(methods.method("combine_strategy", strategy))(scheduler, k)
 
 
 def scheduler_for(cfg: Any, tasks: list[str], sizes: dict[str, int]) -> TaskScheduler:
     """The task scheduler a `Config`'s multitask section asks for, over `tasks` of `sizes`."""
-    mt = cfg.multitask
-    return make_scheduler(mt.task_scheduler, tasks, sizes, cfg.train.seed, cfg.train.epochs, mt.sampling_temperature, mt.schedule_weights)
+    m = methods.method("task_scheduler", cfg.multitask.task_scheduler)
+    return methods.behaviour(m)(tasks, sizes, seed=cfg.train.seed, epochs=cfg.train.epochs, **m.options_of(cfg))

@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from ..config.config import Config
+from ..config.tasks import TASKS
 from ..data.batching import Encoded
-from ..data.tasks import TASKS
 from ..model.amp import Precision
 from ..model.multitask_bert import MultitaskBert
+from ..model.task_outputs import class_weights_of, task_loss
 from . import distributed as dist
 from .gradients import cosine_matrix, per_task_gradients, set_flat_grad
 from .smart import smart_loss
@@ -46,23 +47,23 @@ class UpdateContext:
     data: dict[str, dict[str, Encoded]]
     pad_id: int
     probe: dict[str, np.ndarray] = field(default_factory=dict)
-    loss_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per task: `TaskSpec.loss` keywords
+    loss_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per task: `task_loss` keywords
 
     def loss(self, task: str, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The task's loss with this run's label smoothing and class weights (`loss_options`)."""
         if task not in self.loss_options:
             self.loss_options[task] = loss_options(self.cfg, TASKS[task], self.data[task]["train"], self.precision.device)
-        return TASKS[task].loss(output, labels, **self.loss_options[task])
+        return task_loss(TASKS[task], output, labels, **self.loss_options[task])
 
 
 def loss_options(cfg: Config, spec: Any, train: Encoded, device: torch.device) -> dict[str, Any]:
-    """The keyword arguments of `spec.loss` for this run: label smoothing and class weights
+    """The keyword arguments of `task_loss` for this run: label smoothing and class weights
     (`--label_smoothing`, `--class_balance`) for a multi-class task, nothing for the others."""
     options: dict[str, Any] = {}
     if spec.label_kind == "class" and cfg.train.label_smoothing:
         options["label_smoothing"] = cfg.train.label_smoothing
     if spec.label_kind == "class" and cfg.train.class_balance:
-        options["class_weights"] = spec.class_weights_of(train.examples.labels).to(device)
+        options["class_weights"] = class_weights_of(spec, train.examples.labels).to(device)
     return options
 
 

@@ -39,7 +39,7 @@ import torch
 import yaml
 
 from ..config.config import Config
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..store.checkpoints import MODEL_WEIGHTS, save_model
 from ..util.errors import CheckpointError, run_command
 from ..util.files import atomic_write_text, built_aside, check_output_folder

@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tasks import SIMILARITY_TASK, TASKS, metric_value
+from ..config import methods
+from ..config.tasks import SIMILARITY_TASK, TASKS, metric_value
 from ..store.checkpoints import atomic_save_tensors
 from ..util.errors import MtlibError, run_command
 from ..util.files import atomic_write_json, atomic_write_text, built_aside, check_output_folder
@@ -53,7 +54,7 @@ def sentence_transformers_reason(spec: Any) -> str:
     reasons = []
     if not any(_bi(spec, t) for t in spec.tasks):
         reasons.append("no pair task is bi-encoded (cross-encoded pairs give no sentence embeddings)")
-    if spec.pooling != "mean":
+    if not methods.method("pooling", spec.pooling).sentence_transformers:
         reasons.append(f"the model pools with {spec.pooling!r}, not mean pooling")
     if spec.use_pal:
         reasons.append(
@@ -63,7 +64,7 @@ def sentence_transformers_reason(spec: Any) -> str:
 
 
 def _bi(spec: Any, task: str) -> bool:
-    from ..data.tasks import pair_mode
+    from ..config.tasks import pair_mode
 
     return TASKS[task].is_pair and pair_mode(spec.pair_encoding, task) == "bi"
 

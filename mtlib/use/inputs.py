@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data.tasks import TaskSpec
+from ..config.tasks import TaskSpec
 from ..util.errors import ConfigError, DataError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}

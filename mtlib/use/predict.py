@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS, TaskSpec, pair_mode
+from ..config.tasks import SENTENCE_TASK, SIMILARITY_TASK, TASKS, TaskSpec, pair_mode
 from ..model.amp import Precision
 from ..train.evaluate import Predictions
 from ..util.errors import ConfigError

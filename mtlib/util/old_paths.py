@@ -21,7 +21,8 @@ MOVED = {  # old module -> where it lives now
     "mtlib.config_checks": "mtlib.config.checks",
     "mtlib.config_cli": "mtlib.config.command_line",
     "mtlib.yaml_files": "mtlib.config.yaml_files",
-    "mtlib.tasks": "mtlib.data.tasks",
+    "mtlib.tasks": "mtlib.config.tasks",
+    "mtlib.data.tasks": "mtlib.config.tasks",  # the task facts became the config's leaf (issue 36)
     "mtlib.batching": "mtlib.data.batching",
     "mtlib.datafiles": "mtlib.data.download",
     "mtlib.encoders": "mtlib.model.encoders",

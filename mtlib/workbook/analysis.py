@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..train.evaluate import Predictions, bootstrap_ci, confusion, read_detailed
 
 Frames = dict[str, pd.DataFrame]  # task -> detailed predictions of one split

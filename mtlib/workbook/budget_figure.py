@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 
 BASELINE_GROUP = "single-task Trainer"  # the default; results/tables.json's first `baselines` entry is passed in
 ZERO_SHOT_GROUP = "zero-shot encoder"

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.config import Config
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..run.stages import STAGE_NAMES, finished_stages
 from ..util.errors import ConfigError, run_command
 from ..util.files import atomic_write_text, read_json

@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..train.evaluate import confusion
 from ..train.events import DevScored
 from .analysis import bin_edges, gold_bins

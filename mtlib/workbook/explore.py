@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..config.config import Config, default_profile
+from ..config.tasks import TASK_NAMES, TASKS
 from ..data.task_files import DataWarning, Examples, check_data_dir, load_task, resolve_data_dir
-from ..data.tasks import TASK_NAMES, TASKS
 from ..model.encoders import load_tokenizer
 from ..util import paths
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..util import paths
 
 

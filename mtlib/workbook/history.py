@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..store.results_file import RunResult
 from ..store import metrics_file
 from ..store.metrics_file import Conflict, Dev, PhaseStart, Train
+from ..store.results_file import RunResult
 
 Stages = Mapping[str, str | Path]  # stage name -> run folder, in training order
 
@@ -71,11 +71,7 @@ def stage_progress(rows: pd.DataFrame, losses: pd.DataFrame, spans: pd.DataFrame
 
 def _per_task(stages: Stages, kind: type, field: str, value: str, keep: list[str], columns: list[str]) -> pd.DataFrame:
     """Explode records of `kind` into one row per task of their `field` mapping."""
-    rows = [
-        {**{k: r[k] for k in keep}, "task": task, value: v}
-        for r in stage_records(stages, kind)
-        for task, v in r[field].items()
-    ]
+    rows = [{**{k: r[k] for k in keep}, "task": task, value: v} for r in stage_records(stages, kind) for task, v in r[field].items()]
     return pd.DataFrame(rows, columns=columns)
 
 

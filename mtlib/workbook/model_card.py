@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.config import Config
-from ..data.tasks import DEV_SPLIT_TASKS, TASKS
+from ..config.tasks import DEV_SPLIT_TASKS, TASKS
 from ..run.model_card import HF_TASK, HUB_NAMES, front_matter  # noqa: F401 (the core's card: the front matter is shared)
 from ..run.stages import BY_NAME, STAGE_NAMES, TEST_STAGE
 from ..store.results_file import summary_as_read

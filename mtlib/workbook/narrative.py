@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.tasks import TASKS, pair_modes
+from ..config.tasks import TASKS, pair_modes
 from ..store.results_file import RunResult
 from ..util import paths
 

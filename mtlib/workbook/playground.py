@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 
 PAIR_SEPARATOR = "||"
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from .figures import (  # noqa: F401 (the helpers every figure module uses, named here too)
     BOTTOM_LEGEND_INCHES,
     SPLIT_COLORS,

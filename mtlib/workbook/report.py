@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.config import Config
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..run.stages import STAGES, TEST_STAGE, reported_stage, reported_stage_of  # noqa: F401 (reported_stage: re-exported)
 from ..store.recorded_config import recorded_config
 from ..store.results_file import RunResult, summary_as_recorded

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..run.stages import finished_stages, reported_stage
 from ..store.results_file import with_current_names
 from ..util import paths

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.config import Config
-from ..data.tasks import TASKS
+from ..config.tasks import TASKS
 from ..run.stages import reported_stage_of
 from ..store.results_file import with_current_names
 from ..util import paths

@@ -215,7 +215,7 @@ def recreate_command(
 
 def summary(results: dict[str, Any], folder: Path) -> str:
     """The closing lines of `make workbook`: the reported dev scores, and where everything is."""
-    from ..data.tasks import TASKS
+    from ..config.tasks import TASKS
 
     machine = f" on {results['device']}" + (f" ({results['cpu']}, {results['precision']})" if results.get("cpu") else "")
     lines = [

@@ -9,7 +9,7 @@ import math
 from statistics import mean, stdev
 from typing import Any
 
-from ..data.tasks import DEV_SPLIT_TASKS, TASKS
+from ..config.tasks import DEV_SPLIT_TASKS, TASKS
 
 TASK_ORDER = tuple(TASKS)
 TASK_LABELS = " | ".join(spec.table_label for spec in TASKS.values())

@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ..data.tasks import TASK_NAMES
+from ..config.tasks import TASK_NAMES
 from ..util import paths
 from ..util.errors import CheckpointError, ConfigError
 from ..util.files import atomic_write_json, read_json

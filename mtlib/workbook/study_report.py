@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from statistics import mean, stdev
 from typing import Any
 
-from ..data.tasks import TASK_NAMES
+from ..config.tasks import TASK_NAMES
 from . import study_stats as st
 from .study_records import set_name
 from .study_rows import BY_ID, FINDINGS, ROWS, Row

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config.tasks import TASKS
 from ..data.task_files import DataWarning, load_task, resolve_data_dir
-from ..data.tasks import TASKS
 from ..train.evaluate import read_detailed
 
 

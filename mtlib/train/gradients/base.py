@@ -70,7 +70,6 @@ def cosine_matrix(rows: torch.Tensor) -> torch.Tensor:
 class GradientMethod:
     """Base class: `aggregate(rows, tasks)` -> the shared gradient. Stateless by default."""
 
-    name = "base"
     per_task = True  # does the method need one gradient row per task?
 
     def __init__(self, all_tasks: list[str]):
@@ -89,7 +88,6 @@ class GradientMethod:
 class Sum(GradientMethod):
     """`none`: no projection; the (weighted) task losses are simply summed."""
 
-    name = "none"
     per_task = False
 
     def aggregate(self, rows: torch.Tensor, tasks: list[str]) -> torch.Tensor:

@@ -25,8 +25,6 @@ from .base import GradientMethod
 
 
 class GradVac(GradientMethod):
-    name = "vaccine"
-
     def __init__(self, all_tasks: list[str], beta: float = 0.01, eps: float = 1e-8):
         super().__init__(all_tasks)
         self.beta, self.eps = beta, eps

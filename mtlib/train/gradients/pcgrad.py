@@ -15,8 +15,6 @@ from .base import GradientMethod
 
 
 class PCGrad(GradientMethod):
-    name = "pcgrad"
-
     def __init__(self, all_tasks: list[str]):
         super().__init__(all_tasks)
         self.aggregator = _TorchJDPCGrad()

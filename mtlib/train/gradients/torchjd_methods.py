@@ -41,10 +41,13 @@ def _aggregator(name: str, n_tasks: int) -> Any:
 
 
 class TorchJDMethod(GradientMethod):
-    def __init__(self, all_tasks: list[str]):
+    """One of TorchJD's aggregators, named by `aggregator` (the registry's `arguments`)."""
+
+    def __init__(self, all_tasks: list[str], aggregator: str):
         super().__init__(all_tasks)
+        self.name = aggregator
         try:
-            self.aggregator = _aggregator(self.name, len(all_tasks))
+            self.aggregator = _aggregator(aggregator, len(all_tasks))
             self.aggregator(torch.eye(2, 3))  # fail now, at start-up, if a solver is missing
         except ImportError as exc:
             raise ConfigError(f"--projection {self.name} needs an optional solver: {exc}. Install it, e.g. `pip install cvxpy`") from exc
@@ -53,10 +56,3 @@ class TorchJDMethod(GradientMethod):
         if rows.shape[0] == 1:
             return rows[0]
         return self.aggregator(rows)
-
-
-def _method(method_name: str) -> type[TorchJDMethod]:
-    return type(f"TorchJD_{method_name}", (TorchJDMethod,), {"name": method_name})
-
-
-TORCHJD_METHODS = {n: _method(n) for n in ("upgrad", "mgda", "dualproj", "aligned_mtl", "imtl_g", "cagrad", "nash_mtl")}

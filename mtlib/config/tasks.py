@@ -1,20 +1,18 @@
-"""The three tasks as one table of `TaskSpec` rows.
+"""The three tasks as one table of `TaskSpec` rows: the task facts, without torch.
 
-Everything that differs between SST-5, Quora paraphrase and STS-B lives here, so the data
-reader, the model heads, the losses, the metrics and the prediction writer iterate over specs
-instead of carrying one branch per task.
+Everything that differs between SST-5, Quora paraphrase and STS-B lives here, so the config's
+checks, the data reader, the model heads, the losses, the metrics and the prediction writer
+iterate over specs instead of carrying one branch per task. The table is a leaf of the config
+(it imports nothing of mtlib), so the config reads the task names without the layers above it;
+what a head's output means in torch (its loss, score, predictions) is `mtlib.model.task_outputs`,
+keyed by the row's `label_kind`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # torch is imported where a loss or score is computed: the config reads this table without it
-    import torch
 
 
 @dataclass(frozen=True)
@@ -65,62 +63,6 @@ class TaskSpec:
     @property
     def is_classification(self) -> bool:
         return self.label_kind in ("class", "binary")
-
-    # ---- losses -------------------------------------------------------------------------
-    def loss(
-        self, output: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0, class_weights: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Mean loss of a batch.
-
-        SST: cross-entropy over 5 logits. Para: BCE with logits on 1 logit. STS: mean squared
-        error on the 0..5 scale. MSE (rather than a cosine/Pearson loss) because the metric is
-        Pearson on the raw score and the head predicts the score itself; MSE is the proper
-        scoring rule for a conditional mean and is stable at small batch sizes, where a batch
-        Pearson loss is noisy. `label_smoothing` and `class_weights` (see `class_weights_of`) apply
-        to the multi-class cross-entropy only.
-        """
-        import torch.nn.functional as F
-
-        output = output.float()
-        if self.label_kind == "class":
-            return F.cross_entropy(output, labels.long(), weight=class_weights, label_smoothing=label_smoothing)
-        if self.label_kind == "binary":
-            return F.binary_cross_entropy_with_logits(output.squeeze(-1), labels.float())
-        return F.mse_loss(self.score(output), labels.float())
-
-    def class_weights_of(self, labels: np.ndarray) -> torch.Tensor | None:
-        """Inverse-frequency weights of the classes in `labels` (mean 1 over the rows), for a
-        class-balanced cross-entropy; None for tasks that are not multi-class."""
-        if self.label_kind != "class":
-            return None
-        counts = np.bincount(np.asarray(labels, dtype=int), minlength=self.num_outputs).astype(float)
-        weights = len(labels) / (self.num_outputs * np.maximum(counts, 1.0))
-        import torch
-
-        return torch.as_tensor(weights, dtype=torch.float32)
-
-    def score(self, output: torch.Tensor) -> torch.Tensor:
-        """Map the head's raw output to the prediction scale (STS: a squashed 0..5 score)."""
-        if self.label_kind == "score":
-            low, high = self.label_range
-            return low + (high - low) * output.float().squeeze(-1).sigmoid()
-        return output
-
-    def predict(self, output: torch.Tensor) -> torch.Tensor:
-        """Hard predictions: a class id, 0/1, or the 0..5 score."""
-        if self.label_kind == "class":
-            return output.argmax(-1)
-        if self.label_kind == "binary":
-            return (output.squeeze(-1) > 0).long()
-        return self.score(output)
-
-    def soft_output(self, output: torch.Tensor) -> torch.Tensor:
-        """Class probabilities, P(yes) of a binary task, or the predicted score of a score task."""
-        if self.label_kind == "class":
-            return output.float().softmax(-1)
-        if self.label_kind == "binary":
-            return output.float().squeeze(-1).sigmoid()
-        return self.score(output)
 
     # ---- metric -------------------------------------------------------------------------
     def metric(self, predictions: np.ndarray, labels: np.ndarray) -> float:
@@ -259,12 +201,3 @@ def pair_modes(setting: str) -> dict[str, str]:
 def pair_mode(setting: str, task: str) -> str:
     """How `task`'s pairs are encoded under a `pair_encoding` setting (see `pair_modes`)."""
     return pair_modes(setting).get(task, "cross")
-
-
-def recurrent_tasks(kind: str, tasks: Iterable[str], only: Iterable[str]) -> list[str]:
-    """The tasks whose heads get a recurrent reader (`--head_rnn`, mtlib.model.heads): all of
-    `tasks`, or those named in `only`."""
-    if kind == "none":
-        return []
-    only = list(only)
-    return [t for t in tasks if not only or t in only]
