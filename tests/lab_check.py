@@ -442,8 +442,8 @@ OUTPUT_IMAGES_JS = """() => {
 def execute_for_workbook(runs: Path, out: Path) -> tuple[Result, Path | None]:
     """Notebook WORKBOOK_NOTEBOOK executed headless as `make workbook` does it (mtlib.workbook's
     own `execute` and parameters, papermill, smoke profile), saved to runs/<WORKBOOK_RUN>/notebooks/."""
-    from mtlib.workbook.notebook_exec import WorkbookError, declared_parameters, execute
-    from mtlib.workbook.runner import notebook_parameters
+    from mtlib.workbook.notebooks.execute import WorkbookError, declared_parameters, execute
+    from mtlib.workbook.notebooks.runner import notebook_parameters
 
     source = notebook_paths([WORKBOOK_NOTEBOOK])[WORKBOOK_NOTEBOOK]
     executed = runs / WORKBOOK_RUN / "notebooks" / source.name

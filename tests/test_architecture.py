@@ -157,7 +157,7 @@ def test_old_module_paths_are_the_new_modules_and_run_with_dash_m():
     import mtlib.store.checkpoints
 
     assert mtlib.checkpoints is mtlib.store.checkpoints and mtlib.gradients.pcgrad.__name__ == "mtlib.train.gradients.pcgrad"
-    assert run_stage.__module__ == "mtlib.run.stages"
+    assert run_stage.__module__ == "mtlib.workbook.training.stages"
     out = subprocess.run([sys.executable, "-m", "mtlib.recipe", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "usage: python -m mtlib.recipe" in out.stdout, out.stderr
 

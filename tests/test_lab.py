@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from mtlib.workbook import lab
+from mtlib.workbook.notebooks import lab
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

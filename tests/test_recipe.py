@@ -8,11 +8,11 @@ import json
 import pytest
 import yaml
 
-from mtlib.run.stages import STAGE_NAMES as STAGES
 from mtlib.store.recorded_config import recorded_config
 from mtlib.store.run_folder import read_metrics
 from mtlib.util.errors import ConfigError, MtlibError
-from mtlib.workbook import recipe
+from mtlib.workbook.training import recipe
+from mtlib.workbook.training.stages import STAGE_NAMES as STAGES
 
 
 def test_parse_sets_keeps_strings_and_splits_by_stage():

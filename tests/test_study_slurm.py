@@ -48,7 +48,7 @@ def test_the_batch_script_maps_each_array_task_to_one_missing_run(tmp_path, caps
 
 
 def test_shards_split_the_runs_interleaved_and_a_bad_shard_is_one_line_and_exit_2(capsys):
-    from mtlib.workbook.study_launch import shard
+    from mtlib.workbook.study.launch import shard
 
     runs = list(range(10))
     parts = [shard(runs, f"{k}/4") for k in range(4)]
