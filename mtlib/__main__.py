@@ -15,8 +15,9 @@ else is the training command line, as before:
     python -m mtlib data --dest data --mirror ../shared/data          # mtlib.data.download
     python -m mtlib convert ...                                       # mtlib.use.convert
 
-`python -m mtlib.recipe`, `mtlib.sweep`, `mtlib.result_tables` and `mtlib.datafiles`, as saved
-commands spell them, still run the same modules (`mtlib.util.old_paths`).
+The module paths that saved commands spell from earlier layouts (the recipe's, the sweep's, the
+result tables', the data download's, each workbook module's) still run the same modules: the
+table in mtlib/util/old_paths.py maps each to where it lives now.
 """
 
 from __future__ import annotations

@@ -204,7 +204,9 @@ class Lab:
             f"--LabApp.workspaces_dir={tmp / 'lab-workspaces'}",
             f"--FileCheckpoints.root_dir={tmp / 'checkpoints'}",  # not notebooks/.ipynb_checkpoints
         ]
-        args.append("--no-git-filter")  # mtlib.workbook.lab's own flag: the user's git config is left alone; --allow-root: added as root
+        args.append(
+            "--no-git-filter"
+        )  # mtlib.workbook.notebooks.lab's own flag: the user's git config is left alone; --allow-root: added as root
         venv = Path(sys.prefix)
         if not (venv / "bin" / "jupyter").is_file():
             raise CheckError(f"{venv}/bin/jupyter not found: run this with the project's .venv/bin/python")

@@ -1,4 +1,4 @@
-"""`make lab` (mtlib.workbook.lab): each profile's own notebook copies, the command it starts
+"""`make lab` (mtlib.workbook.notebooks.lab): each profile's own notebook copies, the command it starts
 (--allow-root as root), and notebooks that a Lab save without edits leaves clean in git."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`python -m mtlib.recipe`: a profile's stages chained without notebooks, per-stage settings,
+"""`python -m mtlib recipe`: a profile's stages chained without notebooks, per-stage settings,
 finished stages kept on a re-run."""
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def test_a_profile_given_as_a_parameter_is_the_profile_that_runs_and_is_recorded
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_the_recipe_does_not_rewrite_a_workbook_run(tmp_path, monkeypatch, capsys, overwrite):
-    """`mtlib.recipe --run wref` on a finished workbook run rewrote its record without the notebooks."""
+    """`python -m mtlib recipe --run wref` on a finished workbook run rewrote its record without the notebooks."""
     from mtlib.workbook.training import recipe
 
     monkeypatch.setattr(recipe, "run_stage", _no("a stage"))

@@ -1,4 +1,4 @@
-"""The study on a scheduler (`mtlib.workbook.study_launch`): the batch script, `--shard K/N`, and
+"""The study on a scheduler (`mtlib.workbook.study.launch`): the batch script, `--shard K/N`, and
 a two-run smoke study on a real one-node Slurm (tests/slurm/start_cluster.sh): submitted as one
 job array, waited for, resubmitted (nothing is), then recorded. Without Slurm the last test is
 skipped, except under CI (CI set), where it fails: CI must run it (.ci/run installs slurm-wlm)."""

@@ -1,4 +1,4 @@
-"""The study's statistics on synthetic scores whose answer is known (mtlib.workbook.study_stats)."""
+"""The study's statistics on synthetic scores whose answer is known (mtlib.workbook.study.stats)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`python -m mtlib.sweep` and `make sweep`: recipe runs over a grid and seeds, named from what
+"""`python -m mtlib sweep` and `make sweep`: recipe runs over a grid and seeds, named from what
 they are, each trained once; then their comparison."""
 
 from __future__ import annotations

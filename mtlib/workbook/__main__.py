@@ -1,4 +1,4 @@
-"""`python -m mtlib.workbook`: see `mtlib.workbook.runner`."""
+"""`python -m mtlib.workbook`: see `mtlib.workbook.notebooks.runner`."""
 
 import sys
 

@@ -1,6 +1,6 @@
 """Notebook 04's figures (and the playground's): confusion matrices, STS predictions against
 gold, per-class scores, dev scores with their intervals, one sentence's class probabilities.
-Saved through `mtlib.workbook.plots.save_figure`, as every figure."""
+Saved through `mtlib.workbook.figures.common.save_figure`, as every figure."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def confusion_pair_figure(matrix: np.ndarray, task: str) -> Any:
 
 def regression_figure(frame: Any, residuals: Any, task: str) -> Any:
     """Left: predicted vs gold similarity. Right: residual (predicted - gold) per gold bin
-    (`residuals` is `mtlib.workbook.analysis.residuals_by_bin` of the same frame, `bin_edges(task)`)."""
+    (`residuals` is `mtlib.workbook.sections.analysis.residuals_by_bin` of the same frame, `bin_edges(task)`)."""
     import seaborn as sns
 
     gold, pred = frame["label"].astype(float), frame["prediction"].astype(float)

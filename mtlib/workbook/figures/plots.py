@@ -38,7 +38,7 @@ from .common import (  # noqa: F401 (the helpers every figure module uses, named
 
 # ---- 01: data ----------------------------------------------------------------------------------
 def split_sizes_figure(sizes: Any) -> Any:
-    """Grouped bars: examples per task and split (`mtlib.workbook.explore.split_sizes`)."""
+    """Grouped bars: examples per task and split (`mtlib.workbook.sections.explore.split_sizes`)."""
     splits = [s for s in ("train", "dev", "test") if s in sizes.columns]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     y = np.arange(len(sizes))
@@ -56,7 +56,7 @@ def split_sizes_figure(sizes: Any) -> Any:
 
 def label_distribution_figure(labels: Any) -> Any:
     """SST class shares, paraphrase balance and STS score bins per split
-    (`mtlib.workbook.explore.label_distribution`)."""
+    (`mtlib.workbook.sections.explore.label_distribution`)."""
     import seaborn as sns
 
     tasks = [t for t in TASKS if t in set(labels["task"])]
@@ -82,7 +82,7 @@ def label_distribution_figure(labels: Any) -> Any:
 
 def token_length_figure(lengths: Any, max_length: int) -> Any:
     """Token-length histograms per task and split, with the truncation limit marked
-    (`mtlib.workbook.explore.token_lengths`)."""
+    (`mtlib.workbook.sections.explore.token_lengths`)."""
     tasks = [t for t in TASKS if t in set(lengths["task"])]
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.6), squeeze=False)
     top = int(max(lengths["length"].quantile(0.995), max_length) * 1.1)
@@ -120,7 +120,7 @@ def token_length_figure(lengths: Any, max_length: int) -> Any:
 def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
     """Per task: training loss per update (raw and smoothed) above the dev score per epoch. One
     stage: over its update steps. Several (`spans`): each stage gets the same width of the x axis,
-    its updates of the task in order inside it (`mtlib.workbook.history.stage_progress`), so a
+    its updates of the task in order inside it (`mtlib.workbook.sections.history.stage_progress`), so a
     stage of 10 updates reads as well as one of 450; no line joins two stages (`train_losses` /
     `dev_scores` / `stage_spans`)."""
     from ..sections.history import stage_progress
@@ -191,7 +191,7 @@ def learning_curves_figure(losses: Any, dev: Any, spans: Any = None) -> Any:
 
 
 def baseline_figure(table: Any) -> Any:
-    """Dev score of the model beside the constant baseline's, per task (`mtlib.workbook.trivial_baselines`)."""
+    """Dev score of the model beside the constant baseline's, per task (`mtlib.workbook.sections.trivial_baselines`)."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     x = np.arange(len(table))
     model = ax.bar(x - 0.2, table["model"], 0.4, label="model", color=[TASK_COLORS[t] for t in table.index])
@@ -209,7 +209,7 @@ def baseline_figure(table: Any) -> Any:
 def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
     """Left: running share of batches drawn from each task over updates. Right: each stage's
     share drawn (bars) against the share proportional to training-set size (black ticks)
-    (`mtlib.workbook.history.task_sampling` / `sampling_summary`)."""
+    (`mtlib.workbook.sections.history.task_sampling` / `sampling_summary`)."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     wide = sampling.pivot_table(index="global_step", columns="task", values="batches", aggfunc="sum", fill_value=0).sort_index()
     running = wide.cumsum().div(wide.cumsum().sum(axis=1), axis=0)
@@ -238,7 +238,7 @@ def task_sampling_figure(sampling: Any, summary: Any, spans: Any = None) -> Any:
 def conflict_figure(cosines: Any, summary: Any, spans: Any = None) -> Any:
     """Left: cosine between task gradients on the shared encoder over the updates of the stages
     that logged them (the x axis spans those stages). Right: share of monitored updates where a
-    pair conflicts (cosine < 0), per such stage (`mtlib.workbook.history.conflicts`). The stages
+    pair conflicts (cosine < 0), per such stage (`mtlib.workbook.sections.history.conflicts`). The stages
     that logged none are named in the left panel's title."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [3, 2]})
     pairs = list(dict.fromkeys(cosines["pair"]))

@@ -1,4 +1,4 @@
-"""`make lab PROFILE=P` (`python -m mtlib.workbook.lab --profile P`): JupyterLab on the profile's
+"""`make lab PROFILE=P` (`python -m mtlib.workbook.notebooks.lab --profile P`): JupyterLab on the profile's
 own copies of the notebooks.
 
 Each profile's Lab works on labs/<profile>/NN_*.ipynb (gitignored; not in a run folder, which
@@ -12,7 +12,7 @@ browser), opened on labs/<profile>/; run as root, it gets --allow-root. In a git
 pre-commit strips), so a notebook of notebooks/ that Lab saves without edits leaves `git status`
 clean (Lab writes the kernel's language_info, Python version included, on opening a notebook).
 
-    python -m mtlib.workbook.lab --profile smoke [--no-git-filter] [JupyterLab's flags ...]
+    python -m mtlib.workbook.notebooks.lab --profile smoke [--no-git-filter] [JupyterLab's flags ...]
 """
 
 from __future__ import annotations
@@ -109,7 +109,9 @@ def lab_command(folder: Path, extra: list[str], as_root: bool | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.workbook.lab", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = argparse.ArgumentParser(
+        prog="python -m mtlib.workbook.notebooks.lab", description=__doc__.split("\n\n")[0], allow_abbrev=False
+    )
     parser.add_argument(
         "--profile", default="", help="cpu | cpu-full | gpu | reference | smoke (or a YAML path); default $MTLIB_PROFILE, else cpu"
     )
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[lab] {shlex.join(command)}", flush=True)
         os.execve(command[0], command, {**os.environ, "MTLIB_PROFILE": profile})
 
-    return run_command("mtlib.workbook.lab", work)
+    return run_command("mtlib.workbook.notebooks.lab", work)
 
 
 if __name__ == "__main__":

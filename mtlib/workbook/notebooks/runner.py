@@ -1,7 +1,7 @@
 """`python -m mtlib.workbook --profile cpu --run NAME`: the four notebooks, in order, headless.
 
 Each notebook runs through `papermill.execute_notebook` with the parameters it declares. The
-notebooks train through `mtlib.workbook.stages.run_stage`, so the stages chain through the run folder
+notebooks train through `mtlib.workbook.training.stages.run_stage`, so the stages chain through the run folder
 and a stage that already finished is reused:
 
     runs/<run>/

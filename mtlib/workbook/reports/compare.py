@@ -6,7 +6,7 @@ stage by stage for workbook and recipe runs; a setting that differs alike in eve
 shown once). With `--out DIR` it writes the same text as DIR/compare.md and the figure
 DIR/compare.png (+ .svg): each task's dev score and interval, one marker per run. A run is a
 workbook or recipe run folder, or a CLI run folder (`python -m mtlib`), read through
-`mtlib.workbook.run_summaries.summarise` as the README tables read them.
+`mtlib.workbook.reports.run_summaries.summarise` as the README tables read them.
 """
 
 from __future__ import annotations

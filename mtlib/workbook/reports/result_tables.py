@@ -1,12 +1,12 @@
 """The results tables of docs/results.md, generated from recorded runs (never typed).
 
-    python -m mtlib.result_tables --record runs/<run> [--label "cpu profile"] [--group G] [--table T]
-    python -m mtlib.result_tables --update-readme          # re-render every table from results/*.json,
+    python -m mtlib results --record runs/<run> [--label "cpu profile"] [--group G] [--table T]
+    python -m mtlib results --update-readme          # re-render every table from results/*.json,
                                                            # and figures/readme/score_vs_minutes.png
 
 `--record` copies what the tables need from a run folder (results.json, command.txt, manifest)
 into `results/<run>.json`, which is committed: the run folders themselves are not. It reads a
-CLI run, a workbook or `mtlib.recipe` run (the stage with the best mean dev score, plus the time
+CLI run, a workbook or recipe run (the stage with the best mean dev score, plus the time
 of every notebook or stage) and a `benchmarks/baselines.py` run alike.
 
 Each summary names a `table` (comparison, candidates or ablation) and a `group`: runs of one
@@ -120,7 +120,7 @@ def update_readme(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.result_tables", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mtlib results", description=__doc__.splitlines()[0])
     parser.add_argument("--record", nargs="*", default=[], help="run folders to record into results/")
     parser.add_argument("--label", default="", help="a label for the recorded run(s)")
     parser.add_argument("--group", default="", help="runs of one configuration (its seeds) share a group")

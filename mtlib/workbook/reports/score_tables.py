@@ -1,7 +1,7 @@
-"""The Markdown tables of recorded runs' dev scores (docs/results.md, `mtlib.workbook.compare`):
+"""The Markdown tables of recorded runs' dev scores (docs/results.md, `mtlib.workbook.reports.compare`):
 one cell per score with its interval, one row per run or per group of seeds, the gains of a
 recipe over a baseline and the ablations against a base configuration. The summaries they read
-are `mtlib.workbook.result_tables.summarise`'s."""
+are `mtlib.workbook.reports.result_tables.summarise`'s."""
 
 from __future__ import annotations
 

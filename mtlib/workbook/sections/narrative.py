@@ -51,7 +51,7 @@ def percent(share: float) -> str:
 
 
 def truncation_summary(table: pd.DataFrame, max_length: int, pair_encoding: str = "") -> str:
-    """What `max_length` cuts, counted per split (`mtlib.workbook.explore.truncation_table`,
+    """What `max_length` cuts, counted per split (`mtlib.workbook.sections.explore.truncation_table`,
     whose pair lengths are cross-encoded: `[CLS] s1 [SEP] s2 [SEP]`). With `pair_encoding`, it
     says which pair tasks the model reads bi-encoded, where those counts are an upper bound."""
     cut = table[table["truncated"] > 0]
@@ -90,7 +90,7 @@ def stage_summary(stage: str, how: str, folder: Path, results: RunResult) -> str
 
 
 def baselines_summary(table: pd.DataFrame) -> str:
-    """After `mtlib.workbook.trivial_baselines.compare_with_baselines`: which heads beat the trivial predictor."""
+    """After `mtlib.workbook.sections.trivial_baselines.compare_with_baselines`: which heads beat the trivial predictor."""
     below = [t for t, row in table.iterrows() if row["model"] <= row["baseline"]]
     if not below:
         return "Every head beats its trivial baseline."
@@ -99,7 +99,7 @@ def baselines_summary(table: pd.DataFrame) -> str:
 
 
 def stages_summary(per_stage: pd.DataFrame, reported: str) -> str:
-    """`mtlib.workbook.history.stage_results` as sentences: how each stage moved the mean."""
+    """`mtlib.workbook.sections.history.stage_results` as sentences: how each stage moved the mean."""
     means = per_stage["mean"]
     parts = [f"`{means.index[0]}` ended at a mean dev score of {means.iloc[0]:.3f}"]
     for prev, stage in zip(means.index[:-1], means.index[1:]):
@@ -128,7 +128,7 @@ def conflicts_summary(summary: pd.DataFrame) -> str:
 
 
 def sampling_summary(summary: pd.DataFrame) -> str:
-    """`mtlib.workbook.history.sampling_summary` as a sentence: each stage's share of batches per task."""
+    """`mtlib.workbook.sections.history.sampling_summary` as a sentence: each stage's share of batches per task."""
     if summary.empty:
         return "No training updates were logged."
     parts = []

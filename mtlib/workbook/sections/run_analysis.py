@@ -8,7 +8,7 @@ below show it when run again. Figures go to the run's own `figures/` only when t
 is the notebook's run; the analysis of any other run (picked, or a `checkpoint` elsewhere) saves
 its figures under runs/analyses/analysis-of-<that run>/, so notebook 04 never writes into a run it did not make.
 
-Each `Analysis` method displays its sentences (`mtlib.workbook.narrative`), its figure and its
+Each `Analysis` method displays its sentences (`mtlib.workbook.sections.narrative`), its figure and its
 table, for every task it applies to: the notebook names no task.
 """
 

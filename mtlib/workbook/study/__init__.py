@@ -1,9 +1,9 @@
 """`python -m mtlib study --profile study-cpu --seeds 0,1,2`: the reference report's Table 2, row
 by row, with seeds, beside the report's own numbers.
 
-Each row of `mtlib.workbook.study_rows.ROWS` that mtlib can run is a set of settings over the
+Each row of `mtlib.workbook.study.rows.ROWS` that mtlib can run is a set of settings over the
 profile's recipe (the profile sets the scale: `study-cpu`, `study-gpu`; `smoke` for tests), run
-with every seed through `mtlib.workbook.recipe.run_recipe` into a run folder named from the
+with every seed through `mtlib.workbook.training.recipe.run_recipe` into a run folder named from the
 profile, the row and the seed alone:
 
     runs/study-study-cpu-base-pal-s0/          "study", profile, row, seed
@@ -13,7 +13,7 @@ without loading anything, an unfinished one continues. The rows it cannot run ar
 why. Last it writes runs/studies/<profile>/study.md (the table: each row's mean ± sd over its
 seeds, the report's scores, the difference from the row the report compares it with, and a
 verdict per finding of the report), the figure study_differences.png/.svg beside it, and the
-runs' comparison (`mtlib.workbook.compare`). `--record` copies the finished runs' summaries
+runs' comparison (`mtlib.workbook.reports.compare`). `--record` copies the finished runs' summaries
 into results/study/, which `make results` renders into docs/results.md.
 """
 
@@ -181,7 +181,7 @@ def record(
     runs_dir: str | Path = "", profile: str = "", to: Path | None = None, replace: bool = False, shared_cores: bool = False
 ) -> list[Path]:
     """results/study/<set>/<run>.json for every finished study run in `runs_dir` (of `profile`);
-    a record made elsewhere is never replaced without `replace` (`mtlib.workbook.study_records`).
+    a record made elsewhere is never replaced without `replace` (`mtlib.workbook.study.records`).
     `shared_cores`: the runs shared the machine with other work, so their wall time is not their cost."""
     found = [s | ({"shared_cores": True} if shared_cores else {}) for s in find_runs(runs_dir, profile)]
     return records.write(found, to, replace)
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replace", action="store_true", help="with --record: replace records of the same runs made elsewhere")
     parser.add_argument("--shared_cores", action="store_true", help="with --record: the runs shared the cores, so their time is no cost")
     parser.add_argument("--list", action="store_true", help="train nothing: list the rows, their settings and what cannot run")
-    add_arguments(parser)  # --launcher slurm, --shard K/N, --train_only (mtlib.workbook.study_launch)
+    add_arguments(parser)  # --launcher slurm, --shard K/N, --train_only (mtlib.workbook.study.launch)
     args = parser.parse_args(argv)
     ids = [r.strip() for r in args.rows.split(",") if r.strip()]
 

@@ -1,6 +1,6 @@
 """The study's records in results/study/: evidence, so never replaced by a run from elsewhere.
 
-A record is one finished study run's summary (`mtlib.workbook.run_summaries.summarise`) with its
+A record is one finished study run's summary (`mtlib.workbook.reports.run_summaries.summarise`) with its
 row, seed, profile (name and content hash), each stage's own dev scores and where it ran. Records
 live in one folder per *study set*, the runs that may be compared with each other:
 

@@ -1,5 +1,5 @@
 """The study's report: each Table 2 row's scores over its seeds, each comparison the report makes
-paired by seed with a verdict (`mtlib.workbook.study_stats`), and the forest plot of those
+paired by seed with a verdict (`mtlib.workbook.study.stats`), and the forest plot of those
 comparisons (`mtlib.workbook.study` runs the rows, `study_records` keeps them).
 
 Records are read per *study set* (one profile on one kind of machine at one precision,
@@ -187,7 +187,7 @@ def bullet_list(items: list[str]) -> str:
 STATS_NOTE = (
     f"Paired by seed: a seed fixes every row's data order, initialisation and dev rows, so each comparison is the mean of "
     f"the per-seed differences of the mean dev score, with a Student t 95% interval (n − 1 degrees of freedom). Verdicts "
-    f"(`mtlib/workbook/study_stats.py`, scipy.stats): **holds** or **reversed** when the paired t-test rejects Δ = 0 "
+    f"(`mtlib/workbook/study/stats.py`, scipy.stats): **holds** or **reversed** when the paired t-test rejects Δ = 0 "
     f"after Holm's correction over all the study's comparisons (α {st.ALPHA:g}), with the report's sign or the other; "
     f"**{st.EQUIVALENT}** when two one-sided tests (Holm-corrected) put Δ inside ±{st.MARGIN:g}, a margin fixed before "
     f'any record was read (a "does not really change" claim then holds); **inconclusive** otherwise. *Detectable* is '

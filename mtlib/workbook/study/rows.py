@@ -6,7 +6,7 @@ compares it with, and, for a row mtlib cannot run, why.
 Every row's settings start from `METHOD`, the report's BaseModel (section 4.3: heads pretrained
 together on the frozen encoder at 1e-3, then the whole model fine-tuned; pairs as one sequence;
 round robin; no hidden layer), so a profile's own method settings never leak into a row. A row
-runs stages 1 and 2 of the recipe (`mtlib.stages`); a row that adds a last pass runs stage 3 too.
+runs stages 1 and 2 of the recipe (`mtlib.workbook.training.stages`); a row that adds a last pass runs stage 3 too.
 
 `FINDINGS` are the report's claims (its section 4.4 text), each a list of comparisons
 `(row, against, expected sign)`: +1 the row should score higher, -1 lower, 0 "did not really
@@ -93,7 +93,7 @@ ROWS: tuple[Row, ...] = (
         "Random predictor",
         (0.197, 0.528, 0.021),
         not_runnable="nothing trains: a random guess per example; mtlib's counterpart is the trivial baselines "
-        "(mtlib.workbook.trivial_baselines, notebook 02)",
+        "(mtlib.workbook.sections.trivial_baselines, notebook 02)",
     ),
     Row(
         "concat-embed",
@@ -236,7 +236,7 @@ ROWS: tuple[Row, ...] = (
         (0.521, 0.882, 0.876),
         against="advanced-pal-after",
         not_runnable="needs a fourth stage (the PAL pass, then --option optimize to train the matrix) and the recipe has three "
-        "(mtlib.stages); by hand: `python -m mtlib --option optimize --sst_adjustment "
+        "(mtlib.workbook.training.stages); by hand: `python -m mtlib --option optimize --sst_adjustment "
         "--pretrained_model_name runs/study-study-cpu-advanced-pal-after-s0/stages/finetune_vaccine` (any seed's run)",
     ),
 )

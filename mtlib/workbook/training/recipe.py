@@ -1,12 +1,12 @@
-"""`python -m mtlib.recipe --profile P --run R`: a profile's training stages, without notebooks.
+"""`python -m mtlib recipe --profile P --run R`: a profile's training stages, without notebooks.
 
 The same stages, in the same order and with the same checkpoint chaining, as notebooks 02 and
-03 run (`mtlib.run.stages`), into the same folders (`runs/<run>/stages/<stage>/`), with
+03 run (`mtlib.workbook.training.stages`), into the same folders (`runs/<run>/stages/<stage>/`), with
 the same `results.json` at the end. It is the batch form of the workbook, for seeds and
 ablations, and for machines without Jupyter:
 
-    python -m mtlib.recipe --profile cpu-full --run cpu-full-s1 --set seed=1
-    python -m mtlib.recipe --profile cpu --run abl-rr --set finetune.task_scheduler=round_robin
+    python -m mtlib recipe --profile cpu-full --run cpu-full-s1 --set seed=1
+    python -m mtlib recipe --profile cpu --run abl-rr --set finetune.task_scheduler=round_robin
 
 `--set KEY=VALUE` changes a setting in every stage; `--set STAGE.KEY=VALUE` in one stage only.
 A finished stage is not run again when its recorded settings are the ones asked for (other
@@ -71,7 +71,7 @@ def run_recipe(
     overwrite: bool = False,
     stages: tuple[str, ...] = STAGE_NAMES,
 ) -> dict[str, Any]:
-    """Every training stage of `profile` into runs/<run_name>/ (`mtlib.workbook.stages.run_stage`: a
+    """Every training stage of `profile` into runs/<run_name>/ (`mtlib.workbook.training.stages.run_stage`: a
     finished stage with the same settings is kept, an interrupted one resumes), then the test
     stage and the run's results.json. `overwrite` trains every stage again; `stages` (the first
     ones, in order) leaves the later stages out."""
@@ -128,7 +128,7 @@ def _run_recipe(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.recipe", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mtlib recipe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="cpu", help="mtlib/profiles/<profile>.yaml (or a YAML path)")
     parser.add_argument("--run", required=True, help="run name: runs/<run>/")
     parser.add_argument("--runs_dir", default="", help="folder for run folders (default: $MTLIB_RUNS or runs/)")

@@ -1,8 +1,8 @@
-"""`python -m mtlib.sweep --profile cpu --seeds 0,1,2 --grid finetune.lr=2e-5,5e-5`: a grid
+"""`python -m mtlib sweep --profile cpu --seeds 0,1,2 --grid finetune.lr=2e-5,5e-5`: a grid
 of recipe runs, then their comparison.
 
 Every point of the grid (the product of the `--grid` settings; `STAGE.KEY` sets one stage, as
-`--set` does for the recipe) runs with every seed through `mtlib.recipe.run_recipe`, into a run
+`--set` does for the recipe) runs with every seed through `mtlib.workbook.training.recipe.run_recipe`, into a run
 folder named from the profile, the point and the seed alone:
 
     runs/sweep-cpu-finetune.lr_2e-5-s0/      "sweep", profile, each setting_value, seed
@@ -10,7 +10,7 @@ folder named from the profile, the point and the seed alone:
 So the same command finds its runs again: a finished run (its results.json, recorded with the
 same settings) is skipped without loading anything, an unfinished one continues (its finished
 stages reused, an interrupted one resumed). Progress is one line per run, with the time left
-estimated from the runs trained so far. Last, `mtlib.workbook.compare` compares every run of the sweep,
+estimated from the runs trained so far. Last, `mtlib.workbook.reports.compare` compares every run of the sweep,
 with each point's seeds as a group (mean ± sd), into --out (default runs/sweeps/<sweep>/).
 
 A value holding commas (`pair_encoding=para=cross,sts=bi`) needs `;` between the values:
@@ -211,7 +211,7 @@ def _seeds(text: str) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.sweep", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mtlib sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="cpu", help="mtlib/profiles/<profile>.yaml (or a YAML path)")
     parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds (default 0)")
     parser.add_argument("--grid", action="append", default=[], metavar="[STAGE.]KEY=V1,V2", help="a setting's values (repeatable)")
