@@ -126,7 +126,7 @@ def _one_line(capsys, code: int) -> str:
         ("seed=abc", "notebook 02 declares seed as int"),
         ("epochs=true", "declares epochs as int"),
         ("lr=-1.0", "stage individual_pretrain settings it cannot train with: invalid configuration: --lr must be in (0, 1] (got -1.0)"),
-        ("pal_epochs=-3", "stage finetune settings it cannot train with: invalid configuration: --epochs must be at least 1"),
+        ("finetune_epochs=-3", "stage finetune settings it cannot train with: invalid configuration: --epochs must be at least 1"),
         ("run_name=k35", "-p run_name=k35: this workbook writes run"),
         ("runs_dir=elsewhere", "-p runs_dir=elsewhere: this workbook writes run"),
         ("no_such_knob=1", "no notebook declares the parameter(s) ['no_such_knob']"),

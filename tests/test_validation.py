@@ -198,15 +198,30 @@ def test_every_setting_the_workbook_records_reaches_each_notebook_that_trains_it
     """`-p max_length=256` was recorded in the run's command, yet notebooks 02 and 03 trained with the profile's."""
     from mtlib.util import paths
     from mtlib.workbook.notebooks.execute import declared_parameters
-    from mtlib.workbook.notebooks.parameters import CONFIG_PARAMETERS
     from mtlib.workbook.notebooks.runner import NOTEBOOK_STAGES, NOTEBOOKS
+    from mtlib.workbook.training.stages import NOTEBOOK_SETTINGS
 
     declared = {n[:2]: declared_parameters(paths.notebooks_dir() / f"{n}.ipynb") for n in NOTEBOOKS}
     missing = [
-        (name, key) for name, (stages, _, _) in CONFIG_PARAMETERS.items()
+        (name, key) for name, (stages, _, _) in NOTEBOOK_SETTINGS.items()
         for key, trained in NOTEBOOK_STAGES.items() if set(stages) & set(trained) and name not in declared[key]
     ]  # fmt: skip
     assert not missing
+
+
+def test_one_map_of_notebook_parameters_to_stage_settings():
+    """Issue 36: notebook 03 mapped finetune_lr in its own cell and again in the runner's table; one map
+    now, "the profile's" values setting nothing, and the retired pal_lr refused by name."""
+    from mtlib.util.errors import ConfigError
+    from mtlib.workbook.training.stages import notebook_settings
+
+    common, per_stage = notebook_settings(
+        encoder="", seed=-1, max_length=0, max_train_examples=0, epochs=0, finetune_lr=1e-4, vaccine_epochs=2
+    )
+    assert common == {"max_train_examples": 0}
+    assert per_stage == {"individual_pretrain": {}, "finetune": {"lr": 1e-4}, "finetune_vaccine": {"epochs": 2}}
+    with pytest.raises(ConfigError, match="pal_lr is no notebook parameter"):
+        notebook_settings(pal_lr=1e-4)
 
 
 # ---- the recipe: a stage's own starting checkpoint ---------------------------------------------------

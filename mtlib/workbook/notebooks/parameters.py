@@ -1,6 +1,7 @@
 """The workbook's notebook parameters (`-p name=value`), checked before anything is written or
 deleted: each declared by a notebook, of its declared type, its value one that the stages'
-Config accepts; and the profile, given once."""
+Config accepts; and the profile, given once. Which parameter sets which stage's setting is
+`mtlib.workbook.training.stages.NOTEBOOK_SETTINGS`, the map the notebooks train with."""
 
 from __future__ import annotations
 
@@ -11,22 +12,8 @@ from ...config.sections import Range, at_least, between
 from ...config.yaml_files import profile_path
 from ...util import paths
 from ...util.errors import ConfigError
-from ..training.stages import STAGE_NAMES, stage_config
+from ..training.stages import NOTEBOOK_SETTINGS, check_stages, notebook_settings
 
-# notebook parameter -> (the stages it sets, the Config setting, the value that means "the profile's")
-CONFIG_PARAMETERS: dict[str, tuple[tuple[str, ...], str, Any]] = {
-    "epochs": (("individual_pretrain",), "epochs", 0),
-    "lr": (("individual_pretrain",), "lr", 0),
-    "finetune_epochs": (("finetune",), "epochs", 0),
-    "finetune_lr": (("finetune",), "lr", 0),
-    "pal_epochs": (("finetune",), "epochs", 0),  # notebook 03's old names for finetune_epochs / finetune_lr
-    "pal_lr": (("finetune",), "lr", 0),
-    "vaccine_epochs": (("finetune_vaccine",), "epochs", 0),
-    "vaccine_lr": (("finetune_vaccine",), "lr", 0),
-    "max_train_examples": (STAGE_NAMES, "max_train_examples", -1),
-    "seed": (STAGE_NAMES, "seed", -1),
-    "max_length": (STAGE_NAMES, "max_length", 0),
-}
 # the notebooks' own parameters (no stage setting): the values their analyses can use
 NOTEBOOK_RANGES: dict[str, Range] = {
     "sample_rows": at_least(0, "all"),  # 01
@@ -73,16 +60,9 @@ def check_parameters(
             raise ConfigError(f"-p {name}={extra[name]!r}: must be {allowed.describe()}")
     if extra.get("checkpoint"):
         check_checkpoint(str(extra["checkpoint"]), folder)
-    by_stage: dict[str, dict[str, Any]] = {s: {"encoder": encoder, "data_dir": data_dir} for s in STAGE_NAMES}
-    for name, (stages, setting, profiles) in CONFIG_PARAMETERS.items():
-        if name in extra and extra[name] != profiles:
-            for stage in stages:
-                by_stage[stage][setting] = extra[name]
-    for stage, settings in by_stage.items():
-        try:
-            stage_config(profile, folder, stage, settings).validate()
-        except ConfigError as exc:
-            raise ConfigError(f"the notebook parameters give stage {stage} settings it cannot train with: {exc}") from None
+    given = {"encoder": encoder, "data_dir": data_dir, **extra}
+    common, per_stage = notebook_settings(**{k: v for k, v in given.items() if k in NOTEBOOK_SETTINGS})
+    check_stages(profile, folder, common, per_stage, given="the notebook parameters")
     return extra
 
 

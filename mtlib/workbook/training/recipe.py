@@ -29,7 +29,7 @@ from ...util import paths
 from ...util.errors import MtlibError, run_command
 from ..notebooks.runner import RECIPE_MARKER, check_run_folder, from_root_if_under
 from ..reports import report
-from .stages import STAGE_NAMES, finished_stages, run_stage, run_test_stage, stage_config, stage_name, starts_elsewhere
+from .stages import STAGE_NAMES, check_stages, finished_stages, run_stage, run_test_stage, stage_name, starts_elsewhere
 
 
 def parse_sets(items: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -87,8 +87,7 @@ def run_recipe(
     folder = paths.run_folder(run_name, root or "").resolve()
     if Path(profile).suffix in (".yaml", ".yml"):  # a profile file: recorded as the file that ran
         profile = str(profile_path(profile))
-    for stage in stages:  # every stage's settings checked before the lock is taken and anything written
-        stage_config(profile, folder, stage, {**common, **per_stage[stage]}).validate()
+    check_stages(profile, folder, common, per_stage, stages)  # before the lock is taken and anything written
     check_run_folder(folder, overwrite, maker="recipe")  # before the lock: a refusal leaves no trace
     with locked(folder):  # the workbook's lock too: one command at a time in a run folder
         check_run_folder(folder, overwrite, maker="recipe")  # under the lock: the folder as it is now

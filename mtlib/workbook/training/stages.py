@@ -47,7 +47,9 @@ from ...util.paths import run_folder
 if TYPE_CHECKING:
     from ...train.loop import Recorder
 
-__all__ = ["STAGE_NAMES", "finished_stages", "reported_stage", "run_folder", "run_stage", "run_test_stage", "stage_folder", "stage_name"]
+__all__ = [
+    "STAGE_NAMES", "finished_stages", "notebook_settings", "reported_stage", "run_folder", "run_stage", "run_test_stage", "stage_folder", "stage_name"
+]  # fmt: skip
 
 
 SET_BY_THE_RUN = ("resume", "save_path")  # a stage's folder is runs/<run>/stages/<stage>: no setting points it into another run
@@ -89,6 +91,63 @@ def stage_config(profile: str, run: str | Path, stage: str, settings: dict[str, 
 def starts_elsewhere(settings: dict[str, Any] | None) -> bool:
     """Whether `settings` give the stage its own starting checkpoint (`pretrained_model_name`)."""
     return bool(flatten({k: v for k, v in (settings or {}).items() if v not in ("", None)}, "settings").get("pretrained_model_name"))
+
+
+# notebook parameter -> (the stages it sets, the Config setting, the value that means "the profile's").
+# The one map of notebook parameters to stage settings: notebooks 02 and 03 train with
+# `notebook_settings`, and `make workbook` checks the same settings before anything is written
+# (`mtlib.workbook.notebooks.parameters`). Notebook 03's old names pal_epochs / pal_lr are retired
+# (issue 36): no committed notebook or recorded run (results/) gives them.
+NOTEBOOK_SETTINGS: dict[str, tuple[tuple[str, ...], str, Any]] = {
+    "encoder": (STAGE_NAMES, "encoder", ""),
+    "data_dir": (STAGE_NAMES, "data_dir", ""),
+    "max_train_examples": (STAGE_NAMES, "max_train_examples", -1),
+    "seed": (STAGE_NAMES, "seed", -1),
+    "max_length": (STAGE_NAMES, "max_length", 0),
+    "epochs": (("individual_pretrain",), "epochs", 0),
+    "lr": (("individual_pretrain",), "lr", 0),
+    "finetune_epochs": (("finetune",), "epochs", 0),
+    "finetune_lr": (("finetune",), "lr", 0),
+    "vaccine_epochs": (("finetune_vaccine",), "epochs", 0),
+    "vaccine_lr": (("finetune_vaccine",), "lr", 0),
+}
+
+
+def notebook_settings(**parameters: Any) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Notebook parameters (`NOTEBOOK_SETTINGS`) as stage settings: `(common, per_stage)`. One at
+    its "the profile's" value sets nothing; one every stage reads is common (it also reaches an
+    input stage trained first because it was missing), the others go to their stage's settings."""
+    common: dict[str, Any] = {}
+    per_stage: dict[str, dict[str, Any]] = {s: {} for s in STAGE_NAMES}
+    for name, value in parameters.items():
+        if name not in NOTEBOOK_SETTINGS:
+            raise ConfigError(f"{name} is no notebook parameter of a stage setting; those are {', '.join(NOTEBOOK_SETTINGS)}")
+        stages, setting, profiles = NOTEBOOK_SETTINGS[name]
+        if value is None or value == profiles:
+            continue
+        for settings in [common] if stages == STAGE_NAMES else [per_stage[s] for s in stages]:
+            settings[setting] = value
+    return common, per_stage
+
+
+def check_stages(
+    profile: str,
+    run: str | Path,
+    common: dict[str, Any],
+    per_stage: dict[str, dict[str, Any]],
+    stages: Sequence[str] = STAGE_NAMES,
+    given: str = "",
+) -> None:
+    """Each stage's settings (`common`, then its own) validated, once, before anything is written:
+    the recipe's and the workbook runner's check. `given` says where the settings came from, for
+    the refusal."""
+    for stage in stages:
+        try:
+            stage_config(profile, run, stage, {**common, **per_stage.get(stage, {})}).validate()
+        except ConfigError as exc:
+            if not given:
+                raise
+            raise ConfigError(f"{given} give stage {stage} settings it cannot train with: {exc}") from None
 
 
 SHOWN_DIFFERENCES = 3  # a refusal names this many differing settings, then counts the rest
