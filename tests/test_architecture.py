@@ -182,10 +182,16 @@ def test_help_leads_with_every_subcommand(capsys):
 
 def named_texts() -> list[tuple[Path, str]]:
     """What the project says in words: the README and docs, benchmarks/ and data/README.md, the
-    Makefile and .ci/run whole; of Python files (mtlib, benchmarks, tests), the docstrings and the
+    Makefile, .ci/run, the profiles and the notebooks whole; of Python files (mtlib, benchmarks, tests), the docstrings and the
     `prog=` / `usage=` strings of their command lines."""
     whole = [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *ROOT.glob("benchmarks/*.md"), ROOT / "data" / "README.md"]
-    whole += [*ROOT.glob("benchmarks/*.sh"), ROOT / "Makefile", ROOT / ".ci" / "run"]
+    whole += [
+        *ROOT.glob("benchmarks/*.sh"),
+        ROOT / "Makefile",
+        ROOT / ".ci" / "run",
+        *PACKAGE.glob("profiles/*.yaml"),
+        *ROOT.glob("notebooks/*.ipynb"),
+    ]
     texts = [(path, path.read_text(encoding="utf-8")) for path in whole]
     for path in [*PACKAGE.rglob("*.py"), *ROOT.glob("benchmarks/*.py"), *ROOT.glob("tests/*.py")]:
         if "__pycache__" in path.parts or path.name in ("old_paths.py", "test_architecture.py"):
