@@ -5,9 +5,10 @@ what it recorded. Its rooms:
 
     notebooks/   running the notebooks: runner.py (`python -m mtlib.workbook`, `make workbook`),
                  execute.py (one notebook through papermill), sources.py (which files run),
-                 parameters.py (the notebook parameters, mapped to stage settings and checked once),
+                 parameters.py (the notebook parameters, checked once before anything is written),
                  lab.py (`make lab`: each profile's own copies, then `jupyter lab`)
-    training/    the stages themselves: stages.py (the stage chain, with the workbook's figures),
+    training/    the stages themselves: stages.py (the stage chain, with the workbook's figures, and
+                 the one map of notebook parameters to stage settings),
                  recipe.py (`python -m mtlib recipe`: the stages without notebooks), sweep.py
     sections/    what the notebooks' sections show: explore (01), history and trivial_baselines
                  (02, 03), analysis, run_analysis and playground (04), narrative (their sentences)

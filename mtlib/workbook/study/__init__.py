@@ -15,6 +15,10 @@ seeds, the report's scores, the difference from the row the report compares it w
 verdict per finding of the report), the figure study_differences.png/.svg beside it, and the
 runs' comparison (`mtlib.workbook.reports.compare`). `--record` copies the finished runs' summaries
 into results/study/, which `make results` renders into docs/results.md.
+
+The room: rows.py (Table 2 as rows), launch.py (where the runs train), records.py (results/study/),
+stats.py (the verdicts' statistics), report.py (the table and verdicts), outputs.py (study.md and
+the figure); this driver is the room's front, which notebook 05 and `python -m mtlib study` call.
 """
 
 from __future__ import annotations
