@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	# torch first and pinned: a resolver left alone may pick a newer CUDA build of several GB
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
-	-$(PY) -c 'from mtlib.workbook.lab import install_git_filter as f; from mtlib.util.paths import project_root as r; print(f(r()) or "")'
+	-$(PY) -c 'from mtlib.workbook.notebooks.lab import install_git_filter as f; from mtlib.util.paths import project_root as r; print(f(r()) or "")'
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install mtlib with its dev tools
@@ -53,7 +53,7 @@ study: $(VENV)/.installed data  ## run the reference report's Table 2 (every run
 	$(PY) -m mtlib study --profile $(STUDY_PROFILE) --record
 
 lab: $(VENV)/.installed data  ## JupyterLab at the project root, opened on labs/PROFILE/ (the profile's own copies of notebooks/; runs/ in the same file browser); they run with PROFILE into runs/interactive-PROFILE; more flags: LAB_ARGS
-	$(PY) -m mtlib.workbook.lab --profile $(PROFILE) $(LAB_ARGS)
+	$(PY) -m mtlib.workbook.notebooks.lab --profile $(PROFILE) $(LAB_ARGS)
 
 lab-check: $(VENV)/.installed data  ## run NOTEBOOKS (01,02,03,04) in `make lab` in headless Chromium, smoke profile, then open a run's figure and executed notebook there; screenshots to LAB_CHECK_OUT
 	$(PY) tests/lab_check.py --notebooks $(NOTEBOOKS) --out $(LAB_CHECK_OUT)

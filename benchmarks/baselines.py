@@ -4,7 +4,7 @@
     python benchmarks/baselines.py trainer --task all        # runs/baseline-trainer (sst, sts, para)
     python benchmarks/baselines.py trainer --task sst        # one task; the run folder fills up
     python benchmarks/baselines.py trainer --minutes 10      # all three tasks within about 10 CPU minutes
-    python -m mtlib.result_tables --record runs/baseline-zero-shot runs/baseline-trainer
+    python -m mtlib results --record runs/baseline-zero-shot runs/baseline-trainer
 
 - `zero-shot`: the packaged sentence encoder as it is. STS: Pearson of the cosine of the
   mean-pooled embeddings. Para: the cosine thresholded at the value that is best on the *train*
@@ -28,7 +28,7 @@
   what is left of M after start-up and calibration), so a point on the budget figure is placed
   by what it cost, as a workbook run's minutes are.
 
-Each writes a run folder that `mtlib.result_tables --record` reads: results.json (dev scores with
+Each writes a run folder that `python -m mtlib results --record` reads: results.json (dev scores with
 bootstrap 95% intervals, seconds), command.txt, manifest.json and config.yaml.
 """
 

@@ -59,7 +59,7 @@ build_shape("/tmp/minilm", Path("/tmp/bert-base-shape"))
 print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.get_device_name())
 EOF
 fi
-timeout $PREFLIGHT_S $PY -m mtlib.recipe --profile smoke --run preflight --set encoder=$ENC --set device=$DEVICE > $LOGS/preflight.log 2>&1 \
+timeout $PREFLIGHT_S $PY -m mtlib recipe --profile smoke --run preflight --set encoder=$ENC --set device=$DEVICE > $LOGS/preflight.log 2>&1 \
   || { tail -30 $LOGS/preflight.log; cp $LOGS/preflight.log "$OUT/"; exit 3; }
 set +e
 
@@ -94,7 +94,7 @@ launch() {
 }
 candidate() {  # candidate NAME [--set ...]: the cpu profile's recipe with these settings
   local name=$1; shift
-  launch "$name" timeout -k 5 $SEARCH_S $PY -m mtlib.recipe --profile cpu --run "$name" --set encoder=$ENC --set device=$DEVICE \
+  launch "$name" timeout -k 5 $SEARCH_S $PY -m mtlib recipe --profile cpu --run "$name" --set encoder=$ENC --set device=$DEVICE \
     --set amp=off --set threads=1 "$@" ${DRY:+--set max_train_examples=40 --set individual_pretrain.max_train_examples=40 \
     --set max_eval_examples=40 --set finetune_pal.num_batches_per_epoch=4 --set finetune_vaccine.updates_per_epoch=2}
 }
@@ -122,7 +122,7 @@ candidate q-lr1e-4-w211-bal-head-s2 $V2 $N300 --set finetune_pal.lr=1e-4 $W211 -
 END=$((SECONDS + SEARCH_S))
 while [ "$(jobs -rp | wc -l)" -gt 0 ] && [ "$SECONDS" -lt "$END" ]; do sleep 3; done
 echo "search ended at $((SECONDS - T0)) s; still running: $(jobs -rp | wc -l)"
-pkill -f "mtlib.recipe --profile cpu" 2>/dev/null; sleep 2
+pkill -f "mtlib recipe --profile cpu" 2>/dev/null; sleep 2
 echo quit | nvidia-cuda-mps-control 2>/dev/null
 cat $LOGS/done.txt 2>/dev/null
 fi
@@ -138,7 +138,7 @@ ENCODERS="minilm:$ENC bert-base-shape:$BASE"
 for enc in $ENCODERS; do
   left=$((END - SECONDS)); [ "$left" -gt 20 ] || break
   name="gpu-profile-${enc%%:*}"
-  OMP_NUM_THREADS=4 timeout $left $PY -m mtlib.recipe --profile $PROFILE --run "$name" --set encoder=${enc#*:} --set device=$DEVICE $PROFILE_SETS \
+  OMP_NUM_THREADS=4 timeout $left $PY -m mtlib recipe --profile $PROFILE --run "$name" --set encoder=${enc#*:} --set device=$DEVICE $PROFILE_SETS \
     > "$LOGS/$name.log" 2>&1
   echo "$name rc=$? at $((SECONDS - T0)) s"; tail -4 "$LOGS/$name.log"
 done
@@ -150,7 +150,7 @@ if [ -n "${DRY:-}" ]; then PROFILE=smoke REF_SETS="--set compile=off"
 else PROFILE=reference REF_SETS="--set compile=reduce-overhead --set individual_pretrain.epochs=1 --set finetune.epochs=1 --set finetune.num_batches_per_epoch=60 --set finetune_vaccine.epochs=1 --set finetune_vaccine.num_batches_per_epoch=120"
 fi
 name=reference-profile-minilm-reduce-overhead
-OMP_NUM_THREADS=4 timeout $((END - SECONDS)) $PY -m mtlib.recipe --profile $PROFILE --run "$name" --set encoder=$ENC --set device=$DEVICE $REF_SETS \
+OMP_NUM_THREADS=4 timeout $((END - SECONDS)) $PY -m mtlib recipe --profile $PROFILE --run "$name" --set encoder=$ENC --set device=$DEVICE $REF_SETS \
   > "$LOGS/$name.log" 2>&1
 echo "$name rc=$? at $((SECONDS - T0)) s"; tail -4 "$LOGS/$name.log"
 

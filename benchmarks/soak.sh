@@ -116,8 +116,8 @@ rc=0
 "$PY" - "${ARGS[@]}" --save_path "$OUT/disk" 2>> "$OUT/disk.log" <<'PY' || rc=$?
 import errno, os, sys
 from pathlib import Path
-import mtlib.checkpoints as checkpoints
-from mtlib.cli import main
+import mtlib.store.checkpoints as checkpoints
+from mtlib.__main__ import main
 real, saves = checkpoints.save_file, []
 def save_file(tensors, filename, metadata=None):  # the second state save finds the disk full
     if Path(filename).parent.name == "state.new":

@@ -6,17 +6,18 @@ else is the training command line, as before:
     python -m mtlib --config mtlib/profiles/cpu.yaml --lr 2e-5      # train (or --option test)
     python -m mtlib predict --run runs/X --task sst --input file.csv  # mtlib.use.predict
     python -m mtlib export --run runs/X --to DIR                      # mtlib.use.export
-    python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.workbook.compare
-    python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.workbook.sweep
+    python -m mtlib compare runs/a runs/b --out DIR                   # mtlib.workbook.reports.compare
+    python -m mtlib sweep --profile cpu --seeds 0,1 --grid lr=...     # mtlib.workbook.training.sweep
     python -m mtlib study --profile study-cpu --seeds 0,1,2           # mtlib.workbook.study (Table 2)
-    python -m mtlib recipe --profile cpu --run NAME                   # mtlib.workbook.recipe
-    python -m mtlib workbook --profile cpu --run NAME                 # mtlib.workbook.runner (the notebooks)
-    python -m mtlib results --update-readme                           # mtlib.workbook.result_tables
+    python -m mtlib recipe --profile cpu --run NAME                   # mtlib.workbook.training.recipe
+    python -m mtlib workbook --profile cpu --run NAME                 # mtlib.workbook.notebooks.runner (the notebooks)
+    python -m mtlib results --update-readme                           # mtlib.workbook.reports.result_tables
     python -m mtlib data --dest data --mirror ../shared/data          # mtlib.data.download
     python -m mtlib convert ...                                       # mtlib.use.convert
 
-`python -m mtlib.recipe`, `mtlib.sweep`, `mtlib.result_tables` and `mtlib.datafiles`, as saved
-commands spell them, still run the same modules (`mtlib.util.old_paths`).
+The module paths that saved commands spell from earlier layouts (the recipe's, the sweep's, the
+result tables', the data download's, each workbook module's) still run the same modules: the
+table in mtlib/util/old_paths.py maps each to where it lives now.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ SUBCOMMANDS = {
     "predict": ".use.predict",
     "export": ".use.export",
     "convert": ".use.convert",
-    "compare": ".workbook.compare",
-    "sweep": ".workbook.sweep",
+    "compare": ".workbook.reports.compare",
+    "sweep": ".workbook.training.sweep",
     "study": ".workbook.study",
-    "recipe": ".workbook.recipe",
-    "workbook": ".workbook.runner",
-    "results": ".workbook.result_tables",
+    "recipe": ".workbook.training.recipe",
+    "workbook": ".workbook.notebooks.runner",
+    "results": ".workbook.reports.result_tables",
     "data": ".data.download",
 }  # modules with a main(argv)
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         refuse_a_stage_of_a_run(cfg.run.save_path)
         from .run.pipeline import run
         from .train import Interrupted
-        from .workbook.error_plots import RECORDERS  # the command line draws the workbook's figures too
+        from .workbook.figures.error_plots import RECORDERS  # the command line draws the workbook's figures too
 
         try:
             run(cfg, RECORDERS)
@@ -86,7 +87,7 @@ def refuse_a_stage_of_a_run(save_path: str) -> None:
         return
     from pathlib import Path
 
-    from .workbook.runner import RECIPE_MARKER, WORKBOOK_MARKER, run_maker
+    from .workbook.notebooks.runner import RECIPE_MARKER, WORKBOOK_MARKER, run_maker
 
     path = Path(save_path).resolve()
     for folder in (path, *path.parents):

@@ -64,7 +64,7 @@ def smoke_run(tmp_path_factory, worker_id):
     """A factory: `smoke_run("pal-cross")` is the folder of a finished smoke recipe run."""
     from filelock import FileLock
 
-    from mtlib.workbook.recipe import run_recipe
+    from mtlib.workbook.training.recipe import run_recipe
 
     shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
     root = shared / "smoke-runs"

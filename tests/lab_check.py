@@ -204,7 +204,9 @@ class Lab:
             f"--LabApp.workspaces_dir={tmp / 'lab-workspaces'}",
             f"--FileCheckpoints.root_dir={tmp / 'checkpoints'}",  # not notebooks/.ipynb_checkpoints
         ]
-        args.append("--no-git-filter")  # mtlib.workbook.lab's own flag: the user's git config is left alone; --allow-root: added as root
+        args.append(
+            "--no-git-filter"
+        )  # mtlib.workbook.notebooks.lab's own flag: the user's git config is left alone; --allow-root: added as root
         venv = Path(sys.prefix)
         if not (venv / "bin" / "jupyter").is_file():
             raise CheckError(f"{venv}/bin/jupyter not found: run this with the project's .venv/bin/python")
@@ -442,8 +444,8 @@ OUTPUT_IMAGES_JS = """() => {
 def execute_for_workbook(runs: Path, out: Path) -> tuple[Result, Path | None]:
     """Notebook WORKBOOK_NOTEBOOK executed headless as `make workbook` does it (mtlib.workbook's
     own `execute` and parameters, papermill, smoke profile), saved to runs/<WORKBOOK_RUN>/notebooks/."""
-    from mtlib.workbook.notebook_exec import WorkbookError, declared_parameters, execute
-    from mtlib.workbook.runner import notebook_parameters
+    from mtlib.workbook.notebooks.execute import WorkbookError, declared_parameters, execute
+    from mtlib.workbook.notebooks.runner import notebook_parameters
 
     source = notebook_paths([WORKBOOK_NOTEBOOK])[WORKBOOK_NOTEBOOK]
     executed = runs / WORKBOOK_RUN / "notebooks" / source.name

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import baselines  # noqa: E402
-from mtlib.workbook.result_tables import summarise  # noqa: E402
+from mtlib.workbook.reports.result_tables import summarise  # noqa: E402
 
 
 def test_best_threshold_maximises_accuracy():

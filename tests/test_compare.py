@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import mtlib.__main__ as cli
-from mtlib.workbook import compare
-from mtlib.workbook.result_tables import score_cell, summarise
+from mtlib.workbook.reports import compare
+from mtlib.workbook.reports.result_tables import score_cell, summarise
 
 
 def test_two_runs_side_by_side_with_only_their_differing_settings(smoke_run, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""`python -m mtlib.use.convert`: a checkpoint in the reference project's layout becomes an mtlib run
+"""`python -m mtlib convert`: a checkpoint in the reference project's layout becomes an mtlib run
 folder that computes what the reference model computed; a pickle that would run code is refused
 without running."""
 
@@ -128,7 +128,7 @@ def test_a_pt_file_given_to_mtlib_points_to_the_converter(converted, capsys):
 
     folder, _, _ = converted
     assert main(["--option", "test", "--pretrained_model_name", str(folder / "model.pt")]) == 2
-    assert "python -m mtlib.use.convert FILE.pt OUT/" in capsys.readouterr().err
+    assert "python -m mtlib convert FILE.pt OUT/" in capsys.readouterr().err
 
 
 class _Boom:

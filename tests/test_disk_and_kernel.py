@@ -77,7 +77,7 @@ def test_a_killed_workbook_kernel_gives_one_line_exit_3_and_the_run_can_continue
     import papermill
     from nbclient.exceptions import DeadKernelError
 
-    from mtlib.workbook import runner
+    from mtlib.workbook.notebooks import runner
 
     def kernel_dies(source, output, **kw):
         raise DeadKernelError("Kernel died")  # what nbclient raises when the kernel process is killed

@@ -48,9 +48,13 @@ def draw_all(run: Path, monkeypatch) -> dict[str, object]:
     each drawn by the call its notebook makes."""
     from mtlib.config import Config
     from mtlib.model.encoders import load_tokenizer
-    from mtlib.run.stages import finished_stages, reported_stage
     from mtlib.store.results_file import RunResult
-    from mtlib.workbook import budget_figure, explore, history, plots, result_tables, run_analysis, study, trivial_baselines
+    from mtlib.workbook import study
+    from mtlib.workbook.figures import budget as budget_figure
+    from mtlib.workbook.figures import plots
+    from mtlib.workbook.reports import result_tables
+    from mtlib.workbook.sections import explore, history, run_analysis, trivial_baselines
+    from mtlib.workbook.training.stages import finished_stages, reported_stage
 
     drawn: dict[str, object] = {}
 

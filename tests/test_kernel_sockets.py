@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtlib.workbook.notebook_exec import _ipc_kernel_manager
+from mtlib.workbook.notebooks.execute import _ipc_kernel_manager
 
 
 def test_each_kernel_manager_has_its_own_socket_folder(tmp_path, monkeypatch):

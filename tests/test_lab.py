@@ -1,4 +1,4 @@
-"""`make lab` (mtlib.workbook.lab): each profile's own notebook copies, the command it starts
+"""`make lab` (mtlib.workbook.notebooks.lab): each profile's own notebook copies, the command it starts
 (--allow-root as root), and notebooks that a Lab save without edits leaves clean in git."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from mtlib.workbook import lab
+from mtlib.workbook.notebooks import lab
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -8,7 +8,8 @@ import yaml
 
 from mtlib.config.tasks import TASKS
 from mtlib.data.task_files import QUORA_SPLIT_NOTE, md5_of
-from mtlib.workbook import model_card, narrative
+from mtlib.workbook.reports import model_card
+from mtlib.workbook.sections import narrative
 
 SECTIONS = [
     "## Model",

@@ -17,11 +17,12 @@ import pytest
 import yaml
 from conftest import data_dir
 
-from mtlib.run.stages import STAGE_NAMES
 from mtlib.util import paths
 from mtlib.util.errors import ConfigError
-from mtlib.workbook import notebook_exec, notebook_sources
-from mtlib.workbook import runner as workbook
+from mtlib.workbook.notebooks import execute as notebook_exec
+from mtlib.workbook.notebooks import runner as workbook
+from mtlib.workbook.notebooks import sources as notebook_sources
+from mtlib.workbook.training.stages import STAGE_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = [ROOT / "notebooks" / f"{name}.ipynb" for name in workbook.NOTEBOOKS]
@@ -265,7 +266,7 @@ def test_executed_notebooks_name_no_place_of_this_machine(smoke):
 
 def test_portable_notebooks_rewrite_only_whole_paths(tmp_path):
     from mtlib.util import paths
-    from mtlib.workbook.notebook_exec import make_portable
+    from mtlib.workbook.notebooks.execute import make_portable
 
     run = tmp_path / "runs" / "r1"
     (run / "notebooks").mkdir(parents=True)
@@ -451,7 +452,7 @@ def test_retrain_refuses_to_replace_a_stage_another_encoder_or_profile_trained(s
     replace_other_model it goes ahead and says what it replaces."""
     import shutil
 
-    from mtlib.run import stages as core
+    from mtlib.workbook.training import stages as core
 
     run = tmp_path / "runs" / "ux-cpu-progress"
     shutil.copytree(smoke["folder"] / "stages" / "individual_pretrain", run / "stages" / "individual_pretrain")

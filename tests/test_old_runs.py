@@ -39,10 +39,10 @@ def old_run(tmp_path_factory) -> Path:
 
 
 def test_an_old_runs_records_read(old_run):
-    from mtlib.run.stages import STAGE_NAMES, finished_stages, reported_stage
     from mtlib.store.recorded_config import recorded_config
     from mtlib.store.results_file import RunResult, with_current_names
-    from mtlib.workbook import history
+    from mtlib.workbook.sections import history
+    from mtlib.workbook.training.stages import STAGE_NAMES, finished_stages, reported_stage
 
     done = finished_stages(old_run)
     assert list(done) == list(STAGE_NAMES)

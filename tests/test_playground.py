@@ -9,7 +9,7 @@ import torch
 from mtlib.config.tasks import TASKS
 from mtlib.model.encoders import load_encoder, load_tokenizer
 from mtlib.model.multitask_bert import ModelSpec, MultitaskBert
-from mtlib.workbook.playground import Playground, parse_inputs, widget
+from mtlib.workbook.sections.playground import Playground, parse_inputs, widget
 
 matplotlib.use("Agg")
 

@@ -12,10 +12,10 @@ import pytest
 import mtlib
 import mtlib.__main__ as cli
 from mtlib.config.tasks import TASKS
-from mtlib.run.stages import finished_stages, reported_checkpoint, reported_stage
 from mtlib.train.evaluate import read_detailed
 from mtlib.use.predict import read_inputs
 from mtlib.util.errors import ConfigError, DataError
+from mtlib.workbook.training.stages import finished_stages, reported_checkpoint, reported_stage
 
 
 def _inputs(table: pd.DataFrame, task: str) -> list:

@@ -1,4 +1,4 @@
-"""`python -m mtlib.recipe`: a profile's stages chained without notebooks, per-stage settings,
+"""`python -m mtlib recipe`: a profile's stages chained without notebooks, per-stage settings,
 finished stages kept on a re-run."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 import pytest
 import yaml
 
-from mtlib.run.stages import STAGE_NAMES as STAGES
 from mtlib.store.metrics_file import Dev, PhaseStart
 from mtlib.store.metrics_file import read as read_metrics
 from mtlib.store.recorded_config import recorded_config
 from mtlib.util.errors import ConfigError, MtlibError
-from mtlib.workbook import recipe
+from mtlib.workbook.training import recipe
+from mtlib.workbook.training.stages import STAGE_NAMES as STAGES
 
 
 def test_parse_sets_keeps_strings_and_splits_by_stage():

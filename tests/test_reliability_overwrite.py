@@ -291,7 +291,7 @@ def test_a_read_only_file_system_is_one_line(capsys, real_data_dir):
 
 
 def test_the_workbook_refuses_a_yaml_tag_in_a_parameter(capsys):
-    from mtlib.workbook import runner as workbook
+    from mtlib.workbook.notebooks import runner as workbook
 
     with pytest.raises(SystemExit) as exit_:
         workbook.main(["--run", "x", "-p", "n=!!python/object/apply:os.system ['touch /tmp/pwned']"])
@@ -394,8 +394,8 @@ def test_the_recipe_stopped_by_sigterm_says_how_to_continue_and_continues(tmp_pa
 def test_a_stage_whose_state_survived_only_as_state_old_resumes(tiny_cfg, tmp_path, monkeypatch, real_data_dir):
     """A kill between the two renames of a state save leaves only state.old/: the stage resumes
     from it instead of starting again."""
-    from mtlib.run import stages
     from mtlib.store.checkpoints import state_exists
+    from mtlib.workbook.training import stages
 
     monkeypatch.setenv("MTLIB_DATA_DIR", str(real_data_dir))
     run = tmp_path / "run"

@@ -81,7 +81,7 @@ def test_loop_state_from_saved_accepts_what_the_loop_saves():
 )
 def test_a_sweep_that_sets_the_seed_otherwise_than_by_seeds_is_refused_before_training(tmp_path, monkeypatch, capsys, argv):
     """`--seeds 0 --grid seed=1,2` trained both runs with seed 0 and labelled them seed=1 and seed=2."""
-    from mtlib.workbook import sweep
+    from mtlib.workbook.training import sweep
 
     def train(*args, **kwargs):
         raise AssertionError("a run was trained")
@@ -95,7 +95,7 @@ def test_a_sweep_that_sets_the_seed_otherwise_than_by_seeds_is_refused_before_tr
 
 # ---- 3, 4, 6, 9. the workbook and the recipe: validate, lock, check under the lock --------------
 def _finished_workbook_run(folder: Path) -> dict[Path, bytes]:
-    from mtlib.workbook.runner import WORKBOOK_MARKER
+    from mtlib.workbook.notebooks.runner import WORKBOOK_MARKER
 
     (folder / "notebooks").mkdir(parents=True)
     (folder / "figures").mkdir()
@@ -126,7 +126,7 @@ def _one_line(capsys, code: int) -> str:
         ("seed=abc", "notebook 02 declares seed as int"),
         ("epochs=true", "declares epochs as int"),
         ("lr=-1.0", "stage individual_pretrain settings it cannot train with: invalid configuration: --lr must be in (0, 1] (got -1.0)"),
-        ("pal_epochs=-3", "stage finetune settings it cannot train with: invalid configuration: --epochs must be at least 1"),
+        ("finetune_epochs=-3", "stage finetune settings it cannot train with: invalid configuration: --epochs must be at least 1"),
         ("run_name=k35", "-p run_name=k35: this workbook writes run"),
         ("runs_dir=elsewhere", "-p runs_dir=elsewhere: this workbook writes run"),
         ("no_such_knob=1", "no notebook declares the parameter(s) ['no_such_knob']"),
@@ -135,7 +135,7 @@ def _one_line(capsys, code: int) -> str:
 def test_workbook_parameters_are_checked_before_anything_is_deleted(tmp_path, monkeypatch, capsys, param, message):
     """`make workbook RUN=k60 OVERWRITE=1` with `-p seed=abc` deleted results.json and the figures,
     then failed in notebook 02; `-p run_name=k35` wrote k35's figures."""
-    from mtlib.workbook import runner
+    from mtlib.workbook.notebooks import runner
 
     monkeypatch.setattr(runner, "execute", _no("a notebook"))
     runs = tmp_path / "runs"
@@ -148,7 +148,7 @@ def test_workbook_parameters_are_checked_before_anything_is_deleted(tmp_path, mo
 def test_a_profile_given_as_a_parameter_is_the_profile_that_runs_and_is_recorded(tmp_path, monkeypatch, capsys):
     """`--profile smoke -p profile=smoke_lr.yaml` trained with the file's settings and recorded `smoke`."""
     from mtlib import paths
-    from mtlib.workbook import runner
+    from mtlib.workbook.notebooks import runner
 
     profile = tmp_path / "smoke_lr.yaml"
     profile.write_text((paths.project_root() / "mtlib" / "profiles" / "smoke.yaml").read_text())
@@ -165,8 +165,8 @@ def test_a_profile_given_as_a_parameter_is_the_profile_that_runs_and_is_recorded
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_the_recipe_does_not_rewrite_a_workbook_run(tmp_path, monkeypatch, capsys, overwrite):
-    """`mtlib.recipe --run wref` on a finished workbook run rewrote its record without the notebooks."""
-    from mtlib.workbook import recipe
+    """`python -m mtlib recipe --run wref` on a finished workbook run rewrote its record without the notebooks."""
+    from mtlib.workbook.training import recipe
 
     monkeypatch.setattr(recipe, "run_stage", _no("a stage"))
     before = _finished_workbook_run(tmp_path / "runs" / "wref")
@@ -181,7 +181,7 @@ def test_the_command_line_does_not_write_a_stage_of_a_workbook_or_recipe_run(tmp
     finished workbook run, whose results.json went on reporting the old stage."""
     import mtlib.run.pipeline
     from mtlib.__main__ import main
-    from mtlib.workbook.runner import RECIPE_MARKER, WORKBOOK_MARKER
+    from mtlib.workbook.notebooks.runner import RECIPE_MARKER, WORKBOOK_MARKER
 
     monkeypatch.setattr(mtlib.run.pipeline, "run", _no("training"))
     folder = tmp_path / "runs" / "wb1"
@@ -203,7 +203,7 @@ def test_the_command_line_does_not_write_a_stage_of_a_workbook_or_recipe_run(tmp
 
 @pytest.mark.parametrize("record", ["marker", "results"])
 def test_the_workbook_does_not_rewrite_a_recipe_run(tmp_path, monkeypatch, capsys, record):
-    from mtlib.workbook import runner
+    from mtlib.workbook.notebooks import runner
 
     monkeypatch.setattr(runner, "execute", _no("a notebook"))
     folder = tmp_path / "runs" / "rref"
@@ -220,7 +220,7 @@ def test_the_workbook_does_not_rewrite_a_recipe_run(tmp_path, monkeypatch, capsy
 def test_the_recipe_refuses_a_run_whose_lock_a_workbook_holds(tmp_path, monkeypatch, capsys):
     """Started while a workbook held the run's lock, the recipe trained every stage anyway."""
     from mtlib.store.run_folder import locked
-    from mtlib.workbook import recipe
+    from mtlib.workbook.training import recipe
 
     monkeypatch.setattr(recipe, "run_stage", _no("a stage"))
     folder = tmp_path / "runs" / "busy"
@@ -232,7 +232,7 @@ def test_the_recipe_refuses_a_run_whose_lock_a_workbook_holds(tmp_path, monkeypa
 @pytest.mark.parametrize("setting", ["resume", "save_path", "finetune.resume"])
 def test_no_recipe_setting_writes_into_another_run(tmp_path, monkeypatch, capsys, setting):
     """`--set resume=runs/other` rewrote that run's results.json, metrics and TensorBoard logs."""
-    from mtlib.workbook import recipe
+    from mtlib.workbook.training import recipe
 
     monkeypatch.setattr(recipe, "run_stage", _no("a stage"))
     other = tmp_path / "runs" / "other"
@@ -247,7 +247,7 @@ def test_no_recipe_setting_writes_into_another_run(tmp_path, monkeypatch, capsys
 
 
 def test_a_notebook_cannot_point_a_stage_into_another_run(tmp_path):
-    from mtlib.run.stages import stage_config
+    from mtlib.workbook.training.stages import stage_config
 
     with pytest.raises(ConfigError, match="resume is not a stage setting: stage finetune of run mine trains into"):
         stage_config("smoke", tmp_path / "mine", "finetune", {"resume": str(tmp_path / "other")})

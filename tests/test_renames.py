@@ -5,8 +5,8 @@ import json
 
 from mtlib.config.command_line import parse_args
 from mtlib.config.config import Config
-from mtlib.run.stages import stage_folder, stage_name
 from mtlib.store.results_file import RunResult, with_current_names
+from mtlib.workbook.training.stages import stage_folder, stage_name
 
 
 def test_the_reference_flags_set_the_renamed_settings():

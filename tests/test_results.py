@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mtlib.util.errors import ConfigError
-from mtlib.workbook import result_tables as results
-from mtlib.workbook import run_summaries
+from mtlib.workbook.reports import result_tables as results
+from mtlib.workbook.reports import run_summaries
 
 
 def _summary(run, group, tables, sst, para, sts, wall=600.0, width=0.02):
@@ -155,7 +155,7 @@ def test_make_results_refuses_a_record_that_does_not_validate_and_writes_nothing
 
 
 def test_the_front_has_a_point_per_configuration_on_one_machine_with_its_seeds_range():
-    from mtlib.workbook import budget_figure as front
+    from mtlib.workbook.figures import budget as front
 
     assert front.machine_of(FRONT) == ("AMD EPYC", "AVX512", "bf16", 2)  # the newest budgeted Trainer run's
     lines = front.front(FRONT)
@@ -172,7 +172,7 @@ def test_the_front_has_a_point_per_configuration_on_one_machine_with_its_seeds_r
 def test_a_lone_budgeted_run_from_another_cpu_never_replaces_the_front():
     """Issue 34, finding 14: the newest budgeted run came from another CPU, whose front has no
     workbook run: the complete front stays, and its verdict with it."""
-    from mtlib.workbook import budget_figure as front
+    from mtlib.workbook.figures import budget as front
 
     newer = FRONT + [_budgeted("t5-amx", 5, 0.2, 0.6, 0.6, 5.0, cpu="Intel Xeon", cpu_capability="AMX", created="2026-12-09T10")]
     assert front.machine_of(newer) == ("AMD EPYC", "AVX512", "bf16", 2)
@@ -180,7 +180,7 @@ def test_a_lone_budgeted_run_from_another_cpu_never_replaces_the_front():
 
 
 def test_the_lines_cross_where_their_difference_changes_sign():
-    from mtlib.workbook import budget_figure as front
+    from mtlib.workbook.figures import budget as front
 
     def line(*points):
         return [{"minutes": m, "score": {"sst": v}} for m, v in points]
@@ -194,7 +194,7 @@ def test_the_lines_cross_where_their_difference_changes_sign():
 
 
 def test_the_verdict_names_the_machine_every_point_and_who_leads(tmp_path):
-    from mtlib.workbook import budget_figure as front
+    from mtlib.workbook.figures import budget as front
 
     text = front.verdict(FRONT)
     assert text.startswith("Measured on AMD EPYC, AVX512, bf16, 2 threads")
@@ -220,8 +220,8 @@ def test_the_verdict_names_the_machine_every_point_and_who_leads(tmp_path):
 
 def test_the_figure_draws_the_recorded_points_of_both_lines(tmp_path, monkeypatch):
     """What is drawn is what the records hold: each line's plotted (minutes, score) per panel."""
-    from mtlib.workbook import budget_figure as front
-    from mtlib.workbook import plots
+    from mtlib.workbook.figures import budget as front
+    from mtlib.workbook.figures import plots
 
     drawn = {}
     monkeypatch.setattr(plots, "write_figure", lambda fig, folder, name: drawn.setdefault(name, fig) and [])
@@ -242,8 +242,8 @@ def test_the_recorded_front_figure_is_drawn_from_results_records(monkeypatch, tm
     its minutes their mean wall time, its score their mean dev score."""
     import numpy as np
 
-    from mtlib.workbook import budget_figure as front
-    from mtlib.workbook import plots
+    from mtlib.workbook.figures import budget as front
+    from mtlib.workbook.figures import plots
 
     records = results.load_summaries()
     by_group = {}

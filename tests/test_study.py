@@ -10,10 +10,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mtlib.run.stages import stage_config
-from mtlib.workbook import study, study_records, study_report
-from mtlib.workbook.recipe import parse_sets
-from mtlib.workbook.study_rows import BY_ID, FINDINGS, ROWS
+from mtlib.workbook import study
+from mtlib.workbook.study import records as study_records
+from mtlib.workbook.study import report as study_report
+from mtlib.workbook.study.rows import BY_ID, FINDINGS, ROWS
+from mtlib.workbook.training.recipe import parse_sets
+from mtlib.workbook.training.stages import stage_config
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "../shared/reference/Final_Report_CS224N.txt"  # beside the project, as tests/test_reference.py reads it
@@ -205,7 +207,7 @@ def test_a_rerun_does_no_finished_work_and_notebook_05_tables_the_smoke_records(
     notebook 05, run by papermill on that runs folder, tables both rows with their one seed."""
     import papermill as pm
 
-    from mtlib.workbook import notebook_exec
+    from mtlib.workbook.notebooks import execute as notebook_exec
 
     runs = tmp_path / "runs"
     first = study.study("smoke", [0], ["base", "base-pal"], root=runs, say=lambda _: None)

@@ -1,4 +1,4 @@
-"""The study on a scheduler (`mtlib.workbook.study_launch`): the batch script, `--shard K/N`, and
+"""The study on a scheduler (`mtlib.workbook.study.launch`): the batch script, `--shard K/N`, and
 a two-run smoke study on a real one-node Slurm (tests/slurm/start_cluster.sh): submitted as one
 job array, waited for, resubmitted (nothing is), then recorded. Without Slurm the last test is
 skipped, except under CI (CI set), where it fails: CI must run it (.ci/run installs slurm-wlm)."""
@@ -48,7 +48,7 @@ def test_the_batch_script_maps_each_array_task_to_one_missing_run(tmp_path, caps
 
 
 def test_shards_split_the_runs_interleaved_and_a_bad_shard_is_one_line_and_exit_2(capsys):
-    from mtlib.workbook.study_launch import shard
+    from mtlib.workbook.study.launch import shard
 
     runs = list(range(10))
     parts = [shard(runs, f"{k}/4") for k in range(4)]

@@ -1,4 +1,4 @@
-"""The study's statistics on synthetic scores whose answer is known (mtlib.workbook.study_stats)."""
+"""The study's statistics on synthetic scores whose answer is known (mtlib.workbook.study.stats)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mtlib.workbook import study_stats as st
+from mtlib.workbook.study import stats as st
 
 
 def _scores(mean: float, sd: float, seeds: int, rng: np.random.Generator) -> dict[int, float]:

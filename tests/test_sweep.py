@@ -1,4 +1,4 @@
-"""`python -m mtlib.sweep` and `make sweep`: recipe runs over a grid and seeds, named from what
+"""`python -m mtlib sweep` and `make sweep`: recipe runs over a grid and seeds, named from what
 they are, each trained once; then their comparison."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 from mtlib.util.errors import ConfigError
-from mtlib.workbook import sweep
+from mtlib.workbook.training import sweep
 
 
 def test_runs_are_named_from_profile_point_and_seed():
@@ -103,7 +103,7 @@ def test_a_run_of_a_yaml_path_profile_is_found_again_however_the_path_is_spelt(t
     import shutil
 
     from mtlib.util.errors import ConfigError
-    from mtlib.workbook.sweep import finished_with
+    from mtlib.workbook.training.sweep import finished_with
 
     profile = tmp_path / "scratch" / "mine.yaml"
     profile.parent.mkdir()

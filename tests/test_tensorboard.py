@@ -7,7 +7,7 @@ import json
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from mtlib.run.stages import STAGE_NAMES
+from mtlib.workbook.training.stages import STAGE_NAMES
 
 
 def _events(folder):

@@ -95,7 +95,7 @@ def test_run_folder_records_how_to_recreate_the_run(tiny_cfg, tmp_path):
 
     from mtlib.config.command_line import parse_args
     from mtlib.util import paths
-    from mtlib.workbook.error_plots import RECORDERS
+    from mtlib.workbook.figures.error_plots import RECORDERS
 
     cfg = tiny_cfg(save_path=str(tmp_path / "r"), lr=2e-3, task_scheduler="random")
     run(cfg, RECORDERS)  # the workbook's figures, hung off the core's loop

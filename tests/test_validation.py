@@ -175,7 +175,7 @@ def test_predict_refuses_a_runs_max_length_past_the_model_and_a_line_too_long(ke
 def test_every_notebooks_parameters_are_checked_before_anything_is_deleted(tmp_path, monkeypatch, capsys, param, message):
     from test_reliability_runs import _finished_workbook_run
 
-    from mtlib.workbook import runner
+    from mtlib.workbook.notebooks import runner
 
     monkeypatch.setattr(runner, "execute", _no("a notebook"))
     monkeypatch.setattr(runner, "run_test_stage", _no("the test stage"))
@@ -187,7 +187,7 @@ def test_every_notebooks_parameters_are_checked_before_anything_is_deleted(tmp_p
 
 
 def test_a_checkpoint_of_this_run_is_accepted(tmp_path):
-    from mtlib.workbook.parameters import check_checkpoint
+    from mtlib.workbook.notebooks.parameters import check_checkpoint
 
     folder = tmp_path / "runs" / "k60"
     check_checkpoint(str(folder / "stages" / "finetune"), folder)
@@ -197,23 +197,38 @@ def test_a_checkpoint_of_this_run_is_accepted(tmp_path):
 def test_every_setting_the_workbook_records_reaches_each_notebook_that_trains_its_stage():
     """`-p max_length=256` was recorded in the run's command, yet notebooks 02 and 03 trained with the profile's."""
     from mtlib.util import paths
-    from mtlib.workbook.notebook_exec import declared_parameters
-    from mtlib.workbook.parameters import CONFIG_PARAMETERS
-    from mtlib.workbook.runner import NOTEBOOK_STAGES, NOTEBOOKS
+    from mtlib.workbook.notebooks.execute import declared_parameters
+    from mtlib.workbook.notebooks.runner import NOTEBOOK_STAGES, NOTEBOOKS
+    from mtlib.workbook.training.stages import NOTEBOOK_SETTINGS
 
     declared = {n[:2]: declared_parameters(paths.notebooks_dir() / f"{n}.ipynb") for n in NOTEBOOKS}
     missing = [
-        (name, key) for name, (stages, _, _) in CONFIG_PARAMETERS.items()
+        (name, key) for name, (stages, _, _) in NOTEBOOK_SETTINGS.items()
         for key, trained in NOTEBOOK_STAGES.items() if set(stages) & set(trained) and name not in declared[key]
     ]  # fmt: skip
     assert not missing
 
 
+def test_one_map_of_notebook_parameters_to_stage_settings():
+    """Issue 36: notebook 03 mapped finetune_lr in its own cell and again in the runner's table; one map
+    now, "the profile's" values setting nothing, and the retired pal_lr refused by name."""
+    from mtlib.util.errors import ConfigError
+    from mtlib.workbook.training.stages import notebook_settings
+
+    common, per_stage = notebook_settings(
+        encoder="", seed=-1, max_length=0, max_train_examples=0, epochs=0, finetune_lr=1e-4, vaccine_epochs=2
+    )
+    assert common == {"max_train_examples": 0}
+    assert per_stage == {"individual_pretrain": {}, "finetune": {"lr": 1e-4}, "finetune_vaccine": {"epochs": 2}}
+    with pytest.raises(ConfigError, match="pal_lr is no notebook parameter"):
+        notebook_settings(pal_lr=1e-4)
+
+
 # ---- the recipe: a stage's own starting checkpoint ---------------------------------------------------
 def test_the_recipe_honours_a_stages_own_starting_checkpoint(tmp_path, monkeypatch, capsys):
     """`--set finetune.pretrained_model_name=X` was recorded, and stage 2 started from stage 1 all the same."""
-    from mtlib.run import pipeline, stages
-    from mtlib.workbook import recipe
+    from mtlib.run import pipeline
+    from mtlib.workbook.training import recipe, stages
 
     class Started(Exception):
         pass
@@ -262,8 +277,9 @@ def test_a_damaged_wordnet_copy_is_one_line_naming_it(tmp_path, monkeypatch, cap
 def test_a_finished_stage_that_started_from_another_checkpoint_is_not_reused(tmp_path, monkeypatch):
     import yaml
 
-    from mtlib.run import pipeline, stages
+    from mtlib.run import pipeline
     from mtlib.util.errors import ConfigError
+    from mtlib.workbook.training import stages
 
     monkeypatch.setattr(pipeline, "run", _no("a stage"))
     run, first, second = tmp_path / "runs" / "r", tmp_path / "a" / "model.safetensors", tmp_path / "b" / "model.safetensors"

@@ -11,8 +11,9 @@ import pytest
 from mtlib.data.task_files import DroppedRow, Examples
 from mtlib.store import metrics_file
 from mtlib.store.metrics_file import Conflict, Dev, PhaseStart, Train
-from mtlib.workbook import analysis, explore, history, report
-from mtlib.workbook import trivial_baselines as baselines
+from mtlib.workbook.reports import report
+from mtlib.workbook.sections import analysis, explore, history
+from mtlib.workbook.sections import trivial_baselines as baselines
 
 
 def examples(task, split, texts, labels=None, dropped=()):
@@ -108,7 +109,7 @@ def test_stage_progress_gives_every_stage_the_same_width():
     where the task trained nothing is read by its update steps."""
     import pandas as pd
 
-    from mtlib.workbook import history
+    from mtlib.workbook.sections import history
 
     spans = pd.DataFrame({"stage": ["long", "short"], "start": [1, 101], "end": [100, 102]})
     steps = [*range(1, 101, 2), 101, 102]  # sst trains every other update of "long", both of "short"

@@ -1,6 +1,6 @@
 """`make data`: fill the data folder from a mirror folder or the upstream URLs, checking md5 sums.
 
-    python -m mtlib.datafiles --dest data --mirror ../shared/data
+    python -m mtlib data --dest data --mirror ../shared/data
 
 A file already in `--dest` with the right md5 is kept. A mirror file is copied (the mirror is
 only read). A file missing from the mirror is downloaded from the CS224N starter repository
@@ -65,7 +65,7 @@ def fetch(dest: Path, mirror: Path | None = None, download: bool = True, timeout
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.datafiles", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m mtlib data", description=__doc__.splitlines()[0])
     parser.add_argument("--dest", default="data", help="folder to fill (default data/)")
     parser.add_argument("--mirror", default="", help="folder holding the task files (read only)")
     parser.add_argument("--no-download", action="store_true", help="never touch the network")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = fetch(Path(args.dest), mirror, download=not args.no_download)
     except DataError as exc:
-        print(f"mtlib.datafiles: error: {exc}", file=sys.stderr)
+        print(f"mtlib data: error: {exc}", file=sys.stderr)
         return exc.exit_code
     for name, how in report.items():
         print(f"{name:28s} {how}")

@@ -1,4 +1,4 @@
-"""Head parts beyond the (dropout, linear, activation) blocks of `mtlib.model.make_head`.
+"""Head parts beyond the (dropout, linear, activation) blocks of `mtlib.model.multitask_bert.make_head`.
 
 - `RecurrentReader`: an RNN or LSTM over the encoder's token states, as in the reference
   report's Table 2, third block. With `with_cls` (the "+ [CLS] embed." rows) it reads the

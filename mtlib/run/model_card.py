@@ -5,7 +5,7 @@ then Model, Data, Training, Dev results, Predictions, Machine and precision, Lim
 Every statement comes from what the stage recorded (its config, results.json, manifest.json), and
 no absolute path of the machine is written: paths are as the run records them
 (`mtlib.util.paths.recorded`). A workbook or recipe run's own card (`runs/<run>/MODEL_CARD.md`,
-`mtlib.workbook.model_card`) adds the stages, the baselines and the confusion summaries, and
+`mtlib.workbook.reports.model_card`) adds the stages, the baselines and the confusion summaries, and
 reuses `front_matter` from here; the core never imports the workbook.
 """
 

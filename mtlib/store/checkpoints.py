@@ -55,7 +55,7 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix != ".safetensors":
         raise CheckpointError(
             f"{path}: mtlib loads weights only from .safetensors files (never pickles); convert a reference-project "
-            "checkpoint with `python -m mtlib.use.convert FILE.pt OUT/` (it reads tensors and plain data only), "
+            "checkpoint with `python -m mtlib convert FILE.pt OUT/` (it reads tensors and plain data only), "
             "another PyTorch .bin/.pt file with safetensors.torch.save_file on a machine you trust"
         )
     try:

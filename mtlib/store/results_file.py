@@ -3,8 +3,8 @@
 - `RunResult`: one stage run folder (`python -m mtlib`, each workbook stage): its dev scores
   and their bootstrap intervals, the checkpoint, the prediction files, the epochs' history and
   the times. Written by `mtlib.run.pipeline`, read by the stages, the workbook's tables and reports.
-- a workbook or recipe run folder's results.json (`mtlib.workbook.report.collect`) names each stage's
-  summary and the *reported stage* (the best mean dev score, `mtlib.run.stages.reported_stage`);
+- a workbook or recipe run folder's results.json (`mtlib.workbook.reports.report.collect`) names each stage's
+  summary and the *reported stage* (the best mean dev score, `mtlib.workbook.training.stages.reported_stage`);
   `with_current_names` reads it, also from older files that called it `final_stage`.
 
 Neither records an absolute path (issue 25): `RunResult.write` and `summary_as_recorded` write

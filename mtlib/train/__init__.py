@@ -4,7 +4,7 @@ state.py      Phase, LoopState, PhaseParts (optimizer, LR schedule, gradient met
               scheduler, streams) and the RNG state, all saved for `--resume`
 update.py     one update as a function: batches, micro-batches, per-task gradients, step
 callbacks.py  metrics.jsonl, TensorBoard, the best checkpoint (the confusion figures are the
-              workbook's recorder: mtlib/workbook/error_plots.py)
+              workbook's recorder: mtlib/workbook/figures/error_plots.py)
 loop.py       the Trainer: phases, epochs, early stopping, signals, resume
 """
 

@@ -3,7 +3,7 @@
 The loop (`mtlib.train.loop.Trainer`) announces the typed events of `mtlib.train.events`, and
 each recorder here registers one hook per event it cares about (`attach`), as minGPT's
 `register_callback`. Figures are the workbook's: it adds its recorders through `run(cfg,
-recorders=...)` (`mtlib.workbook.error_plots.RECORDERS`), so the core draws none.
+recorders=...)` (`mtlib.workbook.figures.error_plots.RECORDERS`), so the core draws none.
 
 They run on rank 0 only (the Trainer attaches them there): metrics.jsonl and TensorBoard are one per run.
 """

@@ -1,4 +1,4 @@
-"""`python -m mtlib.use.convert FILE.pt OUT/`: a reference-project checkpoint as an mtlib run folder.
+"""`python -m mtlib convert FILE.pt OUT/`: a reference-project checkpoint as an mtlib run folder.
 
 The reference project (a fork of the CS224N default final project, "minbert") saves
 `torch.save({"model": state_dict, "optim": ..., "args": Namespace, "model_config": ..., RNG states})`.
@@ -279,7 +279,7 @@ def convert(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mtlib.use.convert", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m mtlib convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="the reference project's .pt checkpoint")
     parser.add_argument("out", help="the mtlib run folder to write (then: python -m mtlib --option test --pretrained_model_name OUT)")
     parser.add_argument(

@@ -122,7 +122,7 @@ def export(run_or_checkpoint: str | Path, to: str | Path, overwrite: bool = Fals
     """Write the export folder (see the module docstring); returns what mtlib_model.json holds.
     Everything is checked first; the folder is built beside `to` and renamed into place whole
     (`files.replace_folder`), an earlier export replaced only then."""
-    from ..run.stages import reported_checkpoint
+    from ..store.stage_folders import reported_checkpoint
     from .predict import load
 
     to, run = Path(to), Path(run_or_checkpoint)
@@ -222,7 +222,7 @@ def readme(checkpoint: Path, info: dict[str, Any]) -> str:
 
 
 def _reported_sts(checkpoint: Path) -> float | None:
-    from ..run.stages import is_finished, read_results
+    from ..store.stage_folders import is_finished, read_results
 
     folder = checkpoint.parent
     return read_results(folder).dev.get(SIMILARITY_TASK) if is_finished(folder) else None

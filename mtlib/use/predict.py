@@ -175,8 +175,8 @@ def load(run_or_checkpoint: str | Path, device: str = "auto", amp: str = "", bat
     seconds sooner from a shell; not for `export`, which saves transformers' encoder."""
     from ..config.config import Config
     from ..run.loading import load_model, why_not_lean  # not run.pipeline: the training loop's imports are seconds one answer does not need
-    from ..run.stages import reported_checkpoint
     from ..store.checkpoints import read_model_spec
+    from ..store.stage_folders import reported_checkpoint
 
     weights = reported_checkpoint(run_or_checkpoint)
     recorded = weights.parent / "config.yaml"

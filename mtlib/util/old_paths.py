@@ -1,9 +1,15 @@
-"""Module paths from before the core moved into folders (issue 27), kept importable.
+"""Module paths from before the core moved into folders (issue 27) and the workbook into rooms
+(issue 36), kept importable.
 
-Saved commands (`python -m mtlib.recipe`, `python -m mtlib.datafiles`, ...) and code written
-against the flat layout (`from mtlib.checkpoints import ...`) still work: the old name is the
-new module (the same object, not a copy). New code imports the new paths; a test checks that
-mtlib, its tests and notebooks do.
+The hook stays because recorded commands are evidence: results/**/*.json and command.txt say
+`python -m mtlib.recipe ...` (and `python -m mtlib.workbook ...`), and a reader must be able to
+run them as they were recorded. Saved commands (`python -m mtlib.recipe`, `python -m
+mtlib.datafiles`, `python -m mtlib.workbook.lab`, ...) and code written against the flat layouts
+(`from mtlib.checkpoints import ...`, `from mtlib.workbook.study_rows import ...`) still work:
+the old name is the new module (the same object, not a copy). New code imports the new paths; a
+test checks that mtlib, its tests and notebooks do, and that no old name is a module again.
+(`mtlib.workbook.figures`, once a module, is the figures room now: its package hands on the old
+module's names, `mtlib.workbook.figures.common`.)
 """
 
 from __future__ import annotations
@@ -41,15 +47,48 @@ MOVED = {  # old module -> where it lives now
     "mtlib.tensorboard": "mtlib.store.tensorboard",
     "mtlib.loading": "mtlib.run.loading",
     "mtlib.pipeline": "mtlib.run.pipeline",
-    "mtlib.stages": "mtlib.run.stages",
+    "mtlib.stages": "mtlib.workbook.training.stages",
     "mtlib.predict": "mtlib.use.predict",
     "mtlib.export": "mtlib.use.export",
     "mtlib.convert": "mtlib.use.convert",
     "mtlib.standalone_loader": "mtlib.use.standalone_loader",
     "mtlib.cli": "mtlib.__main__",
-    "mtlib.recipe": "mtlib.workbook.recipe",  # the three entry points of `python -m mtlib.<name>`
-    "mtlib.sweep": "mtlib.workbook.sweep",
-    "mtlib.result_tables": "mtlib.workbook.result_tables",
+    "mtlib.recipe": "mtlib.workbook.training.recipe",  # the three entry points of `python -m mtlib.<name>`
+    "mtlib.sweep": "mtlib.workbook.training.sweep",
+    "mtlib.result_tables": "mtlib.workbook.reports.result_tables",
+    # the workbook's flat modules, before its rooms (issue 36): `python -m mtlib.workbook.recipe`,
+    # `python -m mtlib.workbook.lab`, and code that imports them
+    "mtlib.run.stages": "mtlib.workbook.training.stages",
+    "mtlib.workbook.stages": "mtlib.workbook.training.stages",
+    "mtlib.workbook.runner": "mtlib.workbook.notebooks.runner",
+    "mtlib.workbook.notebook_exec": "mtlib.workbook.notebooks.execute",
+    "mtlib.workbook.notebook_sources": "mtlib.workbook.notebooks.sources",
+    "mtlib.workbook.parameters": "mtlib.workbook.notebooks.parameters",
+    "mtlib.workbook.lab": "mtlib.workbook.notebooks.lab",
+    "mtlib.workbook.recipe": "mtlib.workbook.training.recipe",
+    "mtlib.workbook.sweep": "mtlib.workbook.training.sweep",
+    "mtlib.workbook.plots": "mtlib.workbook.figures.plots",
+    "mtlib.workbook.error_plots": "mtlib.workbook.figures.error_plots",
+    "mtlib.workbook.budget_figure": "mtlib.workbook.figures.budget",
+    "mtlib.workbook.study_outputs": "mtlib.workbook.figures.forest",
+    "mtlib.workbook.study_rows": "mtlib.workbook.study.rows",
+    "mtlib.workbook.study_stats": "mtlib.workbook.study.stats",
+    "mtlib.workbook.study_report": "mtlib.workbook.study.report",
+    "mtlib.workbook.study_records": "mtlib.workbook.study.records",
+    "mtlib.workbook.study_launch": "mtlib.workbook.study.launch",
+    "mtlib.workbook.explore": "mtlib.workbook.sections.explore",
+    "mtlib.workbook.history": "mtlib.workbook.sections.history",
+    "mtlib.workbook.narrative": "mtlib.workbook.sections.narrative",
+    "mtlib.workbook.analysis": "mtlib.workbook.sections.analysis",
+    "mtlib.workbook.run_analysis": "mtlib.workbook.sections.run_analysis",
+    "mtlib.workbook.playground": "mtlib.workbook.sections.playground",
+    "mtlib.workbook.trivial_baselines": "mtlib.workbook.sections.trivial_baselines",
+    "mtlib.workbook.report": "mtlib.workbook.reports.report",
+    "mtlib.workbook.model_card": "mtlib.workbook.reports.model_card",
+    "mtlib.workbook.result_tables": "mtlib.workbook.reports.result_tables",
+    "mtlib.workbook.score_tables": "mtlib.workbook.reports.score_tables",
+    "mtlib.workbook.run_summaries": "mtlib.workbook.reports.run_summaries",
+    "mtlib.workbook.compare": "mtlib.workbook.reports.compare",
 }
 # mtlib.config, mtlib.data and mtlib.model were modules and are now folders: their __init__
 # hands the old module's names on (config.py, task_files.py, multitask_bert.py).

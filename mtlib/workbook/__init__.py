@@ -1,34 +1,52 @@
 """The workbook: the notebooks' runs, and everything that reports on runs.
 
 The training core (`mtlib/`) knows nothing about notebooks; this package drives it and reads
-what it recorded:
+what it recorded. Its rooms:
 
-    runner.py             `python -m mtlib.workbook`: the four notebooks through papermill
-    notebook_sources.py   which notebook files it executes: the committed ones, or edited ones kept in the run
-    lab.py                `make lab`: each profile's own notebook copies (labs/<profile>/), then `jupyter lab`
-    recipe.py             `python -m mtlib.recipe`: the same stages without notebooks
-    sweep.py              a recipe per seed and grid point, then `compare`
-    report.py             a workbook run's results.json and report.md
-    model_card.py         MODEL_CARD.md of a workbook run
-    narrative.py          the notebooks' sentences about their results
-    history.py            metrics.jsonl of the stages as tables
-    explore.py            notebook 01's data tables
-    analysis.py           notebook 04's error analysis (intervals, residuals, confident errors)
-    run_analysis.py       notebook 04's run: which run, which stage, which figures
-    plots.py              every figure (PNG + SVG under the run's figures/)
-    playground.py         the notebooks' interactive predictions
-    trivial_baselines.py  majority-class / mean-score baselines for the tables
-    result_tables.py      docs/results.md's tables from the recorded runs in results/
-    compare.py            a table of several runs' dev scores
+    notebooks/   running the notebooks: runner.py (`python -m mtlib.workbook`, `make workbook`),
+                 execute.py (one notebook through papermill), sources.py (which files run),
+                 parameters.py (the notebook parameters, checked once before anything is written),
+                 lab.py (`make lab`: each profile's own copies, then `jupyter lab`)
+    training/    the stages themselves: stages.py (the stage chain, with the workbook's figures, and
+                 the one map of notebook parameters to stage settings),
+                 recipe.py (`python -m mtlib recipe`: the stages without notebooks), sweep.py
+    sections/    what the notebooks' sections show: explore (01), history and trivial_baselines
+                 (02, 03), analysis, run_analysis and playground (04), narrative (their sentences)
+    figures/     every figure: common.py (save_figure, colours, legends, labels), plots.py,
+                 error_plots.py, budget.py (the equal-minutes front), forest.py (the study's)
+    reports/     a run's report.md, results.json and MODEL_CARD.md; run summaries, score and result
+                 tables (docs/results.md, the README), `python -m mtlib compare`
+    study/       `python -m mtlib study`: the reference report's Table 2 (rows, launch, records,
+                 statistics, report, outputs)
 
-`run_folder` is the notebooks' run folder: the one they are given, else one per profile.
+Notebooks import from this package only (`from mtlib.workbook import plots, stages`): the names
+in `NOTEBOOK_NAMES` are the rooms' modules, loaded on first use. `run_folder` is the notebooks'
+run folder: the one they are given, else one per profile.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
 INTERACTIVE = "interactive"  # an interactive run's name: interactive-<profile>
+
+NOTEBOOK_NAMES = {  # the modules the notebooks import from here, and the room each lives in
+    "stages": "training.stages",
+    "explore": "sections.explore",
+    "history": "sections.history",
+    "narrative": "sections.narrative",
+    "run_analysis": "sections.run_analysis",
+    "trivial_baselines": "sections.trivial_baselines",
+    "plots": "figures.plots",
+}  # `study` is a room itself (mtlib/workbook/study/)
+
+
+def __getattr__(name: str) -> Any:
+    if name in NOTEBOOK_NAMES:
+        return importlib.import_module(f"{__name__}.{NOTEBOOK_NAMES[name]}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def interactive_run_name(profile: str = "") -> str:

@@ -1,7 +1,7 @@
-"""`python -m mtlib.workbook`: see `mtlib.workbook.runner`."""
+"""`python -m mtlib.workbook`: see `mtlib.workbook.notebooks.runner`."""
 
 import sys
 
-from .runner import main
+from .notebooks.runner import main
 
 sys.exit(main())

@@ -1,0 +1,2 @@
+"""Running the notebooks: the runner (`python -m mtlib.workbook`), one notebook executed by
+papermill, which notebook files run, their parameters, and `make lab`."""
