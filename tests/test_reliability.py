@@ -183,7 +183,8 @@ def test_prediction_writer_escapes_hostile_text(tmp_path):
 def test_non_finite_losses_are_skipped_then_stop_the_run(tiny_cfg, tmp_path, monkeypatch):
     from mtlib.config.tasks import TASKS
     from mtlib.run.pipeline import run
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Skipped
+    from mtlib.store.metrics_file import read as read_metrics
     from mtlib.train import update
     from mtlib.util.errors import TrainingError
 
@@ -200,8 +201,8 @@ def test_non_finite_losses_are_skipped_then_stop_the_run(tiny_cfg, tmp_path, mon
     results = run(
         tiny_cfg(save_path=str(tmp_path / "a"), max_bad_steps=2, tasks="sst,sts", task_scheduler="round_robin", num_batches_per_epoch=6)
     )
-    skipped = [r for r in read_metrics(tmp_path / "a") if r["kind"] == "skipped"]
-    assert results.skipped_steps == 3 and [r["step"] for r in skipped] == [2, 4, 6]
+    skipped = [r for r in read_metrics(tmp_path / "a") if isinstance(r, Skipped)]
+    assert results.skipped_steps == 3 and [r.step for r in skipped] == [2, 4, 6]
     # sts alone: three bad steps in a row stop the run, naming the step and the task
     with pytest.raises(TrainingError, match=r"3 non-finite losses in a row, the last at step 3 on task\(s\) sts"):
         run(tiny_cfg(save_path=str(tmp_path / "b"), max_bad_steps=3, tasks="sts", num_batches_per_epoch=30))
@@ -298,9 +299,10 @@ def test_sigkill_then_resume_ends_bit_for_bit_like_an_uninterrupted_run(tmp_path
     assert a["dev"] == b["dev"], (target, a["dev"], b["dev"])
     wa, wb = _weights(full), _weights(killed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Train
+    from mtlib.store.metrics_file import read as read_metrics
 
-    steps = [r["step"] for r in read_metrics(killed) if r["kind"] == "train"]
+    steps = [r.step for r in read_metrics(killed) if isinstance(r, Train)]
     assert steps == list(range(1, 25)), "metrics.jsonl should hold each update once after the resume"
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -326,8 +328,9 @@ def test_sigterm_saves_state_and_says_how_to_resume(tmp_path, real_data_dir):
     assert (run_dir / "state" / "trainer.json").is_file()
     resumed = subprocess.run([sys.executable, "-m", "mtlib", "--resume", str(run_dir)], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    from mtlib.store.run_folder import read_metrics
+    from mtlib.store.metrics_file import Train
+    from mtlib.store.metrics_file import read as read_metrics
 
-    steps = [r["step"] for r in read_metrics(run_dir) if r["kind"] == "train"]
+    steps = [r.step for r in read_metrics(run_dir) if isinstance(r, Train)]
     assert steps == list(range(1, 25)) and (run_dir / "results.json").is_file()
     assert not (run_dir / "state").exists(), "a finished run drops its training state"
