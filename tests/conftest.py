@@ -1,9 +1,21 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+
+@pytest.fixture(autouse=True)
+def _close_widgets():
+    """Widgets a test made (notebook 04's picker, the playground) are closed with the test, not
+    by their `__del__` at interpreter exit, where ipywidgets can no longer import and prints a
+    traceback per widget."""
+    yield
+    if "ipywidgets" in sys.modules:
+        sys.modules["ipywidgets"].Widget.close_all()
+
 
 ROOT = Path(__file__).resolve().parent.parent
 torch.set_num_threads(1)  # pytest-xdist runs one worker per core
