@@ -38,8 +38,9 @@ def differences_figure(summaries: list[dict[str, Any]], keep_dirty: bool = False
     ax.set_yticks(y)
     ax.set_yticklabels([f"{c.row} vs {c.against} (n={c.n})" for c in paired], fontsize=8)
     ax.set_xlabel("Δ mean dev score, paired by seed (row − compared row)")
-    seeds = sets[0].seeds
-    ax.set_title(f"Table 2 comparisons, study set {sets[0].name}: {len(seeds)} seeds", fontsize=10)
+    low, high = min(c.n for c in paired), max(c.n for c in paired)
+    seeds = f"{low} paired seeds" if low == high else f"{low} to {high} paired seeds"
+    ax.set_title(f"Table 2 comparisons, study set {sets[0].name}: {seeds}", fontsize=10)
     shown = [k for k in colours if k in {c.verdict for c in paired}]  # an entry for each kind of mark drawn, none for another
     handles = [Line2D([], [], color=colours[k], marker="o", lw=2, label=f"mtlib Δ, 95% CI: {k}") for k in shown]
     handles += [
