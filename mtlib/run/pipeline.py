@@ -24,7 +24,7 @@ from ..model.compiling import compile_encoder
 from ..model.encoders import load_tokenizer
 from ..model.multitask_bert import MultitaskBert
 from ..store.checkpoints import load_weights_into, read_model_spec, resolve_checkpoint
-from ..store.metrics_file import FORMAT_VERSION, Start
+from ..store.metrics_file import Start
 from ..store.recorded_config import adopt_checkpoint_settings, recorded_config
 from ..store.results_file import RunResult
 from ..store.run_folder import RunDir, cpu_model, default_run_name
@@ -191,7 +191,7 @@ def _execute(p: Prepared, run_dir: RunDir, t0: float, recorders: Sequence[Record
     _say_model(p)
     if dist.rank() == 0 and not cfg.run.resume:
         run_dir.record_start(cfg, _manifest(p))
-        run_dir.log(Start(0, cfg.train.option, list(p.notes), format=FORMAT_VERSION))
+        run_dir.log(Start(0, cfg.train.option, list(p.notes)))
     run_dir.step_offset = step_offset(cfg.train.pretrained_model_name)  # one TensorBoard step axis across the stages
     results: dict[str, Any] = {"option": cfg.train.option, "run": str(run_dir.path), "notes": p.notes}
     known, steps = {}, 0

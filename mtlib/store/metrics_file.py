@@ -35,7 +35,7 @@ class Start:
     step: int
     option: str
     notes: list[str] = field(default_factory=list)
-    format: int = 1  # files before version 2 carry none: read as 1
+    format: int = FORMAT_VERSION  # files before version 2 carry none: `read` gives them 1
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,8 @@ def _record(path: Path, number: int, data: Any, version: int) -> Record | None:
         raise _refused(path, number, f"unknown record kind {data['kind']!r} (known: {', '.join(RECORDS)})")
     names = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in data.items() if k in names}
+    if cls is Start:
+        values["format"] = version
     required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     missing = [name for name in required if name not in values]
     if missing:

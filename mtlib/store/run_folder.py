@@ -260,5 +260,5 @@ def truncate_metrics(path: Path, step: int) -> None:
     """On resume: drop records logged after the state being resumed (they will be logged again)."""
     if not (path / metrics_file.NAME).exists():
         return
-    keep = [r for r in metrics_file.read(path) if r.step <= step or isinstance(r, metrics_file.Start)]
+    keep = [r for r in metrics_file.read(path) if r.step <= step]  # the start line is step 0
     atomic_write_text(path / metrics_file.NAME, "".join(metrics_file.to_line(r) + "\n" for r in keep))
