@@ -230,14 +230,16 @@ class Clock:
     def __len__(self) -> int:
         return len(self.wall)
 
-    def summary(self) -> dict[str, Any]:
-        """Seconds of all updates, and of updates 2..N ("steady": the first update carries one-off
-        costs such as lazy allocations and the TensorBoard writer's start-up)."""
+    def summary(self, skip: int = 1) -> dict[str, Any]:
+        """Seconds of all updates, and of updates skip+1..N ("steady": the first update carries
+        one-off costs such as lazy allocations and the TensorBoard writer's start-up; a compiled
+        model also compiles in its first updates, hence `skip`)."""
         total = self.wall[-1] - self.start_wall
-        if len(self.wall) < 2:
+        if len(self.wall) <= skip:
             return {"total": total, "steady": total, "steady_cpu": self.cpu[-1] - self.start_cpu, "step_seconds": [total]}
-        steps = np.diff(self.wall).tolist()
-        return {"total": total, "steady": self.wall[-1] - self.wall[0], "steady_cpu": self.cpu[-1] - self.cpu[0], "step_seconds": steps}
+        steps = np.diff(self.wall[skip - 1 :]).tolist()
+        steady = self.wall[-1] - self.wall[skip - 1]
+        return {"total": total, "steady": steady, "steady_cpu": self.cpu[-1] - self.cpu[skip - 1], "step_seconds": steps}
 
 
 class BenchTrainer(Trainer):

@@ -10,6 +10,8 @@
 # PLAN is the order (the most telling points first), one `kind:what:seed` per word:
 #   trainer:M:S   benchmarks/baselines.py trainer --minutes M --seed S
 #   mtlib:P:S     make workbook with profile P (a name or a YAML path) and seed S
+# The front past 12 minutes (issue 38; about 9 hours alone on the AVX512-BF16 EPYC, more on AVX2):
+#   PLAN="$(cat benchmarks/front_past_12.plan)" MTLIB_DATA_DIR=data bash benchmarks/front.sh
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 RUNS=${RUNS:-runs/front}

@@ -6,7 +6,8 @@ Scores the SST and STS dev sets with each contender, alternating (a, b, a, b, ..
 after one untimed warm-up call each, and reports sentences/s (a pair counts as one), real and
 padded tokens/s, forward FLOP/s (formula in `benchmarks/common.py`) and the process's peak RSS.
 
-- `mtlib`: `MultitaskBert` built by `mtlib.run.pipeline.build_model` from the encoder; `predict_split`
+- `mtlib`: `MultitaskBert` built by `mtlib.run.pipeline.build_model` from the encoder (its encoder
+  compiled under `--compile`, warmed up by the untimed first call); `predict_split`
   (batches sorted by length, `torch.inference_mode`, `--batch-size` examples per batch, autocast
   per --amp), including its probabilities and metric bookkeeping.
 - `trainer`: `AutoModelForSequenceClassification` from the same encoder folder; `Trainer.predict`
@@ -52,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--contenders", default=",".join(CONTENDERS))
     ap.add_argument("--levers", action="store_true", help="also time mtlib-style variants (order, grad mode, batch size) on the first task")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--compile", default="off", help="mtlib's --compile for the mtlib contender's encoder (off, default, max-autotune)")
+    ap.add_argument("--shared", default="", help="what else ran on the cores meanwhile (empty: the benchmark had them to itself)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default="")
     ap.add_argument("--out", default="")
@@ -68,10 +71,13 @@ def dev_split(args: argparse.Namespace, task: str, tokenizer: Any) -> Any:
     return encode(ex, tokenizer, args.max_length)
 
 
-def batch_totals(lengths: np.ndarray, batches: list[np.ndarray]) -> dict[str, float]:
+def batch_totals(lengths: np.ndarray, batches: list[np.ndarray], multiple: int = 1) -> dict[str, float]:
+    """Real and padded tokens of `batches`, widths rounded up to `multiple` (a compiled encoder's)."""
     log = common.BatchLog()
     for index in batches:
         log.add(lengths[index])
+        n, total, squares, width = log.rows[-1]
+        log.rows[-1] = (n, total, squares, -(-width // multiple) * multiple)
     return log.totals()
 
 
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from mtlib.config.config import Config
     from mtlib.data.batching import sorted_batches
     from mtlib.model.amp import Precision
+    from mtlib.model.compiling import compile_encoder
     from mtlib.model.encoders import load_tokenizer
     from mtlib.run.pipeline import build_model
 
@@ -126,9 +133,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     tokenizer = load_tokenizer(args.encoder)
-    precision = Precision.create("cpu", args.amp)
+    precision = Precision.create("cpu", args.amp, args.compile)
     cfg = Config.from_dict({"encoder": args.encoder, "tasks": tasks, "seed": args.seed, "amp": args.amp, "device": "cpu"})
     model, _ = build_model(cfg, tokenizer)
+    compile_encoder(model, precision.compile)
     model.eval()
     shape = common.flop_shape(model.encoder)
     pad = tokenizer.pad_token_id or 0
@@ -151,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 dataset = ListDataset(hf_rows(encoded, spec.label_kind == "score"))
             seq = np.arange(n)
             totals = {
-                "mtlib": batch_totals(lengths, sorted_batches(lengths, args.batch_size)),
+                "mtlib": batch_totals(lengths, sorted_batches(lengths, args.batch_size), precision.pad_multiple),
                 "trainer": batch_totals(lengths, [seq[i : i + args.batch_size] for i in range(0, n, args.batch_size)]),
             }
             warm = min(n, 2 * args.batch_size)

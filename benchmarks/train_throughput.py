@@ -7,8 +7,9 @@ Both contenders train the same encoder on the same task for the same number of o
 weight decay 0.01, seed), in alternation (a, b, a, b, ...), each run in a fresh Python process
 so that its peak RSS is its own. Reported per run:
 
-- training sentences/s over updates 2..N (the first update carries one-off start-up costs;
-  a pair counts as one example), and over all N updates;
+- training sentences/s over updates skip+1..N (`--skip`, default 1: the first update carries
+  one-off start-up costs, and a compiled model compiles in its first few; a pair counts as one
+  example), and over all N updates (what a run of N updates costs, compiling included);
 - real and padded tokens/s, padding efficiency (real / padded tokens);
 - model FLOP/s (formula in `benchmarks/common.py`) as a share of this machine's bf16 and fp32
   matmul peak, measured at the start of the same invocation;
@@ -16,7 +17,8 @@ so that its peak RSS is its own. Reported per run:
 - the dev score after the N steps (SST accuracy / STS Pearson on the full dev set), so that
   speed is not bought with accuracy.
 
-Contenders:
+Contenders (`--contenders`, alternated in the order given):
+- `mtlib@MODE`: the same as `mtlib`, under `--compile MODE` (off, default, max-autotune);
 - `mtlib`: `mtlib.run.pipeline.prepare` + `mtlib.train.Trainer.fit` restricted to the one task
   (epochs=1, num_batches_per_epoch=N), with the end-of-epoch dev scoring/checkpointing turned
   off while timing; its dev score comes from `mtlib.train.evaluate.predict_split` afterwards.
@@ -52,52 +54,74 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--encoder", default="minilm-l6", help="mtlib encoder name (minilm-l6, tiny-random, a local folder)")
     ap.add_argument("--tasks", default=f"{SENTENCE_TASK},{SIMILARITY_TASK}", help=f"comma-separated: {', '.join(TASKS)} (one run per task)")
     ap.add_argument("--steps", type=int, default=30, help="optimizer steps per run")
+    ap.add_argument("--skip", type=int, default=1, help="updates left out of the steady rate (one-off costs; compiling takes several)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--amp", default="bf16", choices=("bf16", "off"), help="bf16 autocast, or off (fp32)")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=2, help="runs of each contender, alternating a, b, a, b")
-    ap.add_argument("--contenders", default=",".join(CONTENDERS))
+    ap.add_argument(
+        "--contenders", default=",".join(CONTENDERS),
+        help="mtlib, trainer, and mtlib@MODE: mtlib under --compile MODE (e.g. mtlib,mtlib@default,trainer), alternated",
+    )  # fmt: skip
     ap.add_argument("--eval-batch-size", type=int, default=128, help="dev scoring batch size (both contenders)")
     ap.add_argument("--dev-limit", type=int, default=0, help="score only this many dev rows (0: the full dev set)")
     ap.add_argument("--train-limit", type=int, default=0, help="tokenize only this many training rows (0: all; for smoke tests)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads in each contender (0: torch's default)")
+    ap.add_argument("--compile", default="off", help="mtlib's --compile for the plain `mtlib` contender (off, default, max-autotune, auto)")
+    ap.add_argument("--shared", default="", help="what else ran on the cores meanwhile (empty: the benchmark had them to itself)")
     ap.add_argument("--data-dir", default="", help="task files (default $MTLIB_DATA_DIR or ./data)")
     ap.add_argument("--peak-size", type=int, default=1024, help="matmul size for the bf16 peak (fp32 uses twice it)")
     ap.add_argument("--out", default="", help="write the results as JSON here (e.g. benchmarks/results/train.json)")
     ap.add_argument("--summarise", metavar="JSON", help="only re-summarise and print a results file written by --out (rewriting it)")
-    ap.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--task", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
 
+def split_contender(name: str) -> tuple[str, str]:
+    """`mtlib@default` -> ("mtlib", "default"); `mtlib` -> ("mtlib", ""); `trainer` -> ("trainer", "")."""
+    kind, _, mode = name.partition("@")
+    if kind not in CONTENDERS or (mode and kind != "mtlib"):
+        raise SystemExit(f"train_throughput.py: unknown contender {name!r} (mtlib, trainer, mtlib@MODE)")
+    return kind, mode
+
+
 def worker_args(args: argparse.Namespace, contender: str, task: str) -> list[str]:
+    mode = split_contender(contender)[1] or args.compile
     return [
-        "--worker", contender, "--task", task, "--encoder", args.encoder, "--steps", str(args.steps),
+        "--worker", contender, "--task", task, "--encoder", args.encoder, "--steps", str(args.steps), "--skip", str(args.skip),
         "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--amp", args.amp,
         "--lr", str(args.lr), "--seed", str(args.seed), "--eval-batch-size", str(args.eval_batch_size),
-        "--dev-limit", str(args.dev_limit), "--train-limit", str(args.train_limit), "--threads", str(args.threads), "--data-dir", args.data_dir,
+        "--dev-limit", str(args.dev_limit), "--train-limit", str(args.train_limit), "--threads", str(args.threads), "--data-dir", args.data_dir, "--compile", mode,
     ]  # fmt: skip
 
 
 # ---- contender (a): mtlib ---------------------------------------------------------------------
-def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
+def mtlib_config(args: argparse.Namespace, save_path: str) -> Any:
+    """The mtlib config of one benchmark run: one task, one epoch of `--steps` updates, the
+    Trainer's schedule below; `--compile` as given (the mtlib contender's, see `--compile`)."""
     from mtlib.config.config import Config
+
+    return Config.from_dict(
+        dict(
+            encoder=args.encoder, tasks=[args.task], data_dir=args.data_dir, max_length=args.max_length, amp=args.amp,
+            device="cpu", lr=args.lr, seed=args.seed, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
+            epochs=1, num_batches_per_epoch=args.steps, max_eval_examples=args.dev_limit, max_train_examples=args.train_limit, threads=args.threads,
+            progress=False, save_path=save_path, overwrite=True, option="finetune", compile=args.compile,
+            lr_schedule="linear", warmup_ratio=0.1, weight_decay=0.01,  # as the Trainer below
+        )
+    )  # fmt: skip
+
+
+def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
     from mtlib.run.pipeline import prepare
     from mtlib.store.run_folder import RunDir
     from mtlib.train.evaluate import predict_split
 
     with tempfile.TemporaryDirectory(prefix="bench-mtlib-") as tmp:
-        cfg = Config.from_dict(
-            dict(
-                encoder=args.encoder, tasks=[args.task], data_dir=args.data_dir, max_length=args.max_length, amp=args.amp,
-                device="cpu", lr=args.lr, seed=args.seed, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
-                epochs=1, num_batches_per_epoch=args.steps, max_eval_examples=args.dev_limit, max_train_examples=args.train_limit, threads=args.threads,
-                progress=False, save_path=tmp, overwrite=True, option="finetune",
-                lr_schedule="linear", warmup_ratio=0.1, weight_decay=0.01,  # as the Trainer below
-            )
-        )  # fmt: skip
+        cfg = mtlib_config(args, tmp)
         p = prepare(cfg)
         rss_loaded = common.peak_rss_mb()
         trainer = common.BenchTrainer(cfg, p.model, p.tokenizer, p.data, p.precision, RunDir(tmp))
@@ -108,7 +132,12 @@ def run_mtlib(args: argparse.Namespace) -> dict[str, Any]:
         pred = predict_split(p.model, p.data[args.task]["dev"], p.precision, args.eval_batch_size, p.tokenizer.pad_token_id or 0)
         dev_seconds = time.perf_counter() - t
         shape = common.flop_shape(p.model.encoder)
-        extra = {"optimizer": "torch.optim.AdamW(foreach=True)", "attn_implementation": p.model.encoder.config._attn_implementation}
+        extra = {
+            "optimizer": "torch.optim.AdamW(fused=True)",
+            "attn_implementation": p.model.encoder.config._attn_implementation,
+            "compile": p.precision.compile,
+            "precision": p.precision.mode,
+        }
         return finish(args, log, trainer.clock, pred.score(), len(pred.ids), dev_seconds, shape, rss_loaded, extra)
 
 
@@ -238,9 +267,10 @@ def finish(
     shape: dict[str, int], rss_loaded: float, extra: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
     steps = len(clock)
-    times = clock.summary()
+    skip = max(1, min(args.skip, steps - 1))
+    times = clock.summary(skip)
     total, steady, steady_cpu = times["total"], times["steady"], times["steady_cpu"]
-    all_t, steady_t = log.totals(0, steps), log.totals(1, steps)
+    all_t, steady_t = log.totals(0, steps), log.totals(skip, steps)
     if steps < 2:
         steady_t = all_t
     result = {
@@ -307,6 +337,9 @@ def summarise(runs: list[dict[str, Any]], tasks: list[str], contenders: list[str
                 "mfu_vs_fp32_peak": gflops / peaks["fp32"]["gflops"],
                 "mfu_vs_own_precision_peak": gflops / peaks[dtype]["gflops"],
             }
+        for c in contenders:  # every mtlib variant against the Trainer
+            if c != "trainer" and c in per and "trainer" in per:
+                per.setdefault("ratios_over_trainer", {})[c] = per[c]["sentences_per_s_median"] / per["trainer"]["sentences_per_s_median"]
         if "mtlib" in per and "trainer" in per:
             a = [r["sentences_per_s"] for r in runs if r["task"] == task and r["contender"] == "mtlib"]
             b = [r["sentences_per_s"] for r in runs if r["task"] == task and r["contender"] == "trainer"]
@@ -322,18 +355,18 @@ def summarise(runs: list[dict[str, Any]], tasks: list[str], contenders: list[str
     return out
 
 
-def print_table(summary: dict[str, Any], peaks: dict[str, Any]) -> None:
+def print_table(summary: dict[str, Any], peaks: dict[str, Any], contenders: tuple[str, ...] | list[str] = CONTENDERS) -> None:
     print(f"\nmatmul peak: fp32 {peaks['fp32']['gflops']:.1f} GFLOP/s, bf16 {peaks['bf16']['gflops']:.1f} GFLOP/s")
-    header = f"{'task':5} {'contender':9} {'sent/s':>8} {'peak RSS MB':>11} {'dev':>7} {'pad eff':>7} {'GFLOP/s':>8} {'MFU bf16':>8} {'MFU fp32':>8}"
+    header = f"{'task':5} {'contender':16} {'sent/s':>8} {'peak RSS MB':>11} {'dev':>7} {'pad eff':>7} {'GFLOP/s':>8} {'MFU bf16':>8} {'MFU fp32':>8}"
     print(header)
     for task, per in summary.items():
-        for c in CONTENDERS:
+        for c in contenders:
             if c not in per:
                 continue
             s = per[c]
             dev = common.median(s["dev_score_runs"])
             print(
-                f"{task:5} {c:9} {s['sentences_per_s_median']:8.2f} {s['peak_rss_mb_max']:11.0f} {dev:7.3f} {s['padding_efficiency']:7.2f} "
+                f"{task:5} {c:16} {s['sentences_per_s_median']:8.2f} {s['peak_rss_mb_max']:11.0f} {dev:7.3f} {s['padding_efficiency']:7.2f} "
                 f"{s['gflop_per_s_real_median']:8.2f} {s['mfu_vs_bf16_peak']:8.1%} {s['mfu_vs_fp32_peak']:8.1%}"
             )
         if "ratio_mtlib_over_trainer" in per:
@@ -342,23 +375,28 @@ def print_table(summary: dict[str, Any], peaks: dict[str, Any]) -> None:
                   f"best run vs best run: {per['ratio_of_best_runs']:.2f}; per CPU-second: {per['ratio_cpu_time']:.2f}; "
                   f"from median step times: {per['ratio_median_step']:.2f}); "
                   f"dev delta mtlib-Trainer {per['dev_score_delta_mtlib_minus_trainer']:+.3f}")  # fmt: skip
+        for c, ratio in per.get("ratios_over_trainer", {}).items():
+            if c != "mtlib":
+                print(f"{task:5} ratio {c}/Trainer sentences/s: {ratio:.2f}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.worker:
-        result = run_mtlib(args) if args.worker == "mtlib" else run_trainer(args)
+        result = run_mtlib(args) if split_contender(args.worker)[0] == "mtlib" else run_trainer(args)
         common.emit(result)
         return result
     if args.summarise:
         saved = json.loads(Path(args.summarise).read_text(encoding="utf-8"))
         st = saved["settings"]
         saved["summary"] = summarise(saved["runs"], st["tasks"].split(","), st["contenders"].split(","), saved["peaks"], st["amp"])
-        print_table(saved["summary"], saved["peaks"])
+        print_table(saved["summary"], saved["peaks"], st["contenders"].split(","))
         common.write_json(args.summarise, saved)
         return saved
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    for c in contenders:
+        split_contender(c)
     info = common.machine_info()
     common.set_threads(args.threads)
     peaks = common.measure_peaks(args.peak_size)
@@ -372,14 +410,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 r["repeat"] = rep
                 runs.append(r)
                 print(
-                    f"[{task} repeat {rep + 1}/{args.repeats}] {c:8} {r['sentences_per_s']:8.2f} sent/s  "
+                    f"[{task} repeat {rep + 1}/{args.repeats}] {c:16} {r['sentences_per_s']:8.2f} sent/s ({r['sentences_per_s_all_steps']:.2f} all steps)  "
                     f"peak RSS {r['peak_rss_mb']:.0f} MB  dev {r['dev_metric']} {r['dev_score']:.3f}  "
                     f"pad eff {r['padding_efficiency']:.2f}  load {common.load_average()}",
                     flush=True,
                 )
     peaks = common.merge_peaks(peaks, common.measure_peaks(args.peak_size))  # again at the end: keep the best
     summary = summarise(runs, tasks, contenders, peaks, args.amp)
-    print_table(summary, peaks)
+    print_table(summary, peaks, contenders)
     info["loadavg_end"] = common.load_average()
     settings = {k: v for k, v in vars(args).items() if k not in ("worker", "task", "out", "summarise")}
     result = {"benchmark": "train_throughput", "command": " ".join(sys.argv), "settings": settings, "machine": info, "peaks": peaks,

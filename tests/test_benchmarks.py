@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from mtlib.model.cpu_kind import auto_choice
+
 pytestmark = pytest.mark.slow
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -30,9 +32,10 @@ def load(name: str):
 def test_train_throughput_runs_both_contenders(tmp_path, real_data_dir, capsys):
     pytest.importorskip("accelerate")  # transformers.Trainer needs it
     out = tmp_path / "train.json"
+    bench = load("train_throughput")
     argv = ["--encoder", "tiny-random", "--tasks", "sst", "--steps", "2", "--repeats", "1", "--train-limit", "96", "--dev-limit", "48",
-            "--peak-size", "64", "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
-    result = load("train_throughput").main(argv)
+            "--peak-size", "64", "--data-dir", str(real_data_dir), "--out", str(out), "--contenders", "mtlib,trainer,mtlib@auto"]  # fmt: skip
+    result = bench.main(argv)
     printed = capsys.readouterr().out
     assert "ratio mtlib/Trainer" in printed and "peak RSS" in printed
     assert {"fp32", "bf16"} <= set(result["peaks"]) and len(result["peaks"]["measurements"]) == 2 and result["peaks"]["fp32"]["gflops"] > 0
@@ -44,12 +47,32 @@ def test_train_throughput_runs_both_contenders(tmp_path, real_data_dir, capsys):
         assert 0 < s["padding_efficiency"] <= 1 and s["mfu_vs_bf16_peak"] > 0 and s["mfu_vs_fp32_peak"] > 0
     assert sst["ratio_mtlib_over_trainer"] > 0 and "dev_score_delta_mtlib_minus_trainer" in sst
     runs = result["runs"]
-    assert [r["contender"] for r in runs] == ["mtlib", "trainer"]
+    assert [r["contender"] for r in runs] == ["mtlib", "trainer", "mtlib@auto"]  # alternated in the order given
+    # a variant runs mtlib under its own --compile (inductor itself is tests/test_compile.py's: it takes a minute here)
+    assert runs[0]["compile"] == "off" and runs[2]["compile"] == auto_choice().compile and "mtlib@auto" in sst["ratios_over_trainer"]
+    args = bench.parse_args([*argv, "--compile", "default"])
+    assert bench.worker_args(args, "mtlib@max-autotune", "sst")[-2:] == ["--compile", "max-autotune"]
+    assert bench.worker_args(args, "mtlib", "sst")[-2:] == ["--compile", "default"]
+    with pytest.raises(SystemExit, match="unknown contender 'trainer@default'"):
+        bench.main([*argv, "--contenders", "trainer@default"])
     assert all(r["steps"] == 2 and r["examples_trained"] == 2 * 32 and r["dev_examples"] == 48 for r in runs)
     assert all(r["dev_metric"] == "accuracy" for r in runs)
     saved = json.loads(out.read_text())
     assert saved["summary"]["sst"]["ratio_mtlib_over_trainer"] == pytest.approx(sst["ratio_mtlib_over_trainer"])
     assert saved["settings"]["amp"] == "bf16" and saved["settings"]["batch_size"] == 32 and saved["settings"]["max_length"] == 128
+
+
+def test_profile_step_splits_an_update_into_op_kinds(tmp_path, real_data_dir):
+    out = tmp_path / "profile.json"
+    argv = ["--encoder", "tiny-random", "--steps", "4", "--train-limit", "96", "--peak-size", "64", "--rows", "12",
+            "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
+    result = load("profile_step").main(argv)
+    assert result["profiled_updates"] == 2 and result["examples"] == 2 * 32
+    kinds = result["kinds"]
+    assert {"matmul", "outside ops"} <= set(kinds) and kinds["matmul"]["ms"] > 0
+    assert sum(k["share"] for k in kinds.values()) == pytest.approx(1.0, abs=0.02) or kinds["outside ops"]["ms"] == 0
+    assert len(result["rows"]) == 12 and all(r["self_ms"] >= 0 and r["calls"] > 0 for r in result["rows"])
+    assert json.loads(out.read_text())["precision"] == "off" and "Self CPU" in out.with_suffix(".txt").read_text()
 
 
 def test_predict_throughput_reports_both_contenders(tmp_path, real_data_dir, capsys):

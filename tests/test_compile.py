@@ -34,12 +34,14 @@ def test_widths_are_padded_to_multiples_of_16_only_when_compiled():
     assert compiled.batch(enc, [0, 1])["input_ids"].shape[1] == 32
 
 
-def test_auto_compiles_nothing_until_cuda_graphs_have_trained_on_a_gpu():
-    assert resolve_compile("auto", torch.device("cpu")) == "off"
+def test_auto_compiles_nothing_on_cuda_until_cuda_graphs_have_trained_on_a_gpu():
+    from mtlib.model.cpu_kind import auto_choice
+
+    assert resolve_compile("auto", torch.device("cpu")) == auto_choice().compile  # on a CPU: what its kind's records chose
     assert resolve_compile("auto", torch.device("cuda")) == "off"
     assert resolve_compile("reduce-overhead", torch.device("cuda")) == "reduce-overhead"
     assert pad_multiple("off") == 1 and pad_multiple("default") == PAD_MULTIPLE
-    assert Precision.create("cpu", "off", "auto").compile == "off"
+    assert Precision.create("cpu", "off", "auto").compile == auto_choice().compile
 
 
 def test_cuda_graphs_make_every_encoder_call_a_graph_step(tiny_cfg):

@@ -27,7 +27,7 @@ HEAD_ACTIVATIONS = Names("head_activation")
 SCHEDULERS, PROJECTIONS, COMBINE_STRATEGIES = Names("task_scheduler"), Names("projection"), Names("combine_strategy")
 AMP_MODES = ("off", "bf16", "fp16", "auto", "auto_fp16")  # auto, auto_fp16: resolve_amp picks one of the others
 DEVICES = ("auto", "cpu", "cuda")
-COMPILE_MODES = ("off", "default", "reduce-overhead", "auto")
+COMPILE_MODES = ("off", "default", "max-autotune", "reduce-overhead", "auto")
 PREPROCESSING = ("none", "lengths", "lengths_augmented")  # the reference's --use_preprocessing (mtlib.data.eda)
 SCHEDULER_SIZES = ("batches", "micro_batches")
 RNN_KINDS = Names("head_rnn")  # --head_rnn (mtlib.model.heads)
@@ -171,8 +171,9 @@ class TrainConfig:
     threads: int = _f(0, "torch CPU threads (0: torch's default; more than cores only slows a run)", range=between(0, 256, special=None))
     compile: str = _f(
         "off",
-        "torch.compile the encoder: default (inductor), reduce-overhead (inductor + CUDA graphs; not yet trained "
-        "successfully on a GPU), auto (off for now: mtlib.model.compiling); compiled batches are padded to multiples of 16 tokens",
+        "torch.compile the encoder: default (inductor), max-autotune (inductor, benchmarking matmul and fusion choices), "
+        "reduce-overhead (inductor + CUDA graphs; not yet trained successfully on a GPU), auto (what the benchmark records "
+        "measured fastest on this kind of machine: mtlib.model.compiling); compiled batches are padded to multiples of 16 tokens",
         COMPILE_MODES,
     )
     head_lr: float = _f(

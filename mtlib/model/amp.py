@@ -23,6 +23,7 @@ from ..config.sections import AMP_MODES, DEVICES  # noqa: F401 (declared on the 
 from ..data.batching import collate
 from ..util.errors import ConfigError
 from .compiling import own_gradients, pad_multiple, resolve_compile
+from .cpu_kind import auto_choice
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,13 +45,14 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
-    """`auto`: on CUDA bf16 where the GPU supports it, else fp16 with a GradScaler; on a CPU bf16
-    where it computes bf16 natively, else off. `auto_fp16` (`--use_amp`): fp16 with a GradScaler
+    """`auto`: on CUDA bf16 where the GPU supports it, else fp16 with a GradScaler; on a CPU what
+    `mtlib.model.cpu_kind.AUTO` holds for this kind of CPU (bf16 only where it computes bf16 natively). `auto_fp16` (`--use_amp`): fp16 with a GradScaler
     on CUDA, as the reference; on a CPU as `auto`."""
     if amp in ("auto", "auto_fp16"):
         if device.type == "cuda":  # auto_fp16: the reference's --use_amp (torch.cuda.amp with a GradScaler)
             return "bf16" if amp == "auto" and torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if cpu_has_fast_bf16() else "off"
+        # per CPU kind, as the benchmark records measured (mtlib.model.cpu_kind); bf16 never without native bf16
+        return "bf16" if auto_choice().amp == "bf16" and cpu_has_fast_bf16() else "off"
     if amp in ("bf16", "fp16") and device.type == "cpu" and not cpu_has_fast_bf16():
         warnings.warn(
             f"--amp {amp} on a CPU without native {amp} ({torch.backends.cpu.get_cpu_capability()}): "
@@ -69,7 +71,7 @@ class Precision:
     device: torch.device
     mode: str  # off | bf16 | fp16
     scaler: torch.amp.GradScaler
-    compile: str = "off"  # off | default | reduce-overhead (mtlib.model.compiling), already resolved
+    compile: str = "off"  # off | default | max-autotune | reduce-overhead (mtlib.model.compiling), already resolved
 
     @classmethod
     def create(cls, device_name: str, amp: str, compile: str = "off") -> Precision:

@@ -41,14 +41,17 @@ from collections.abc import Iterable
 import torch
 
 from ..config.sections import COMPILE_MODES  # noqa: F401 (declared on the config's fields)
+from .cpu_kind import auto_choice
 
 PAD_MULTIPLE = 16
 
 
 def resolve_compile(mode: str, device: torch.device) -> str:
-    """The compile mode that runs: `auto` is `off` on every device for now (the module docstring
-    says why); the other modes run as named."""
+    """The compile mode that runs: `auto` is, on a CPU, what `mtlib.model.cpu_kind.AUTO` holds for
+    its kind, and `off` on CUDA (the module docstring says why); the other modes run as named."""
     if mode == "auto":
+        if device.type == "cpu":
+            return auto_choice().compile  # what the benchmark records measured fastest on this kind of CPU
         return "off"  # see the module docstring: reduce-overhead on CUDA once it has trained on a GPU
     return mode
 

@@ -21,6 +21,7 @@ from ..config.config import Config
 from ..data.batching import Encoded
 from ..model.amp import Precision
 from ..model.compiling import compile_encoder
+from ..model.cpu_kind import cpu_kind
 from ..model.encoders import load_tokenizer
 from ..model.multitask_bert import MultitaskBert
 from ..store.checkpoints import load_weights_into, read_model_spec, resolve_checkpoint
@@ -228,6 +229,8 @@ def _manifest(p: Prepared) -> dict[str, Any]:
         "precision": p.precision.mode if p.precision.mode != "off" else "fp32",
         "cpu_model": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_kind": cpu_kind(),  # AVX2 | AVX512 | AVX512-BF16 | AMX-BF16: what --amp/--compile auto chose by
+        "compile": p.precision.compile,
         "threads": torch.get_num_threads(),
         "world_size": dist.world_size(),
         "parameters": p.model.count_parameters(),

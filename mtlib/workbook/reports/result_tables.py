@@ -28,6 +28,7 @@ from ...util.errors import run_command
 from ...util.files import atomic_write_text
 from .. import study
 from ..figures import budget
+from . import performance_table
 from .run_summaries import RESULTS, checked, class_recall, read_summary, record, summarise  # noqa: F401 (the record side; callers use these names here too)
 from .score_tables import (  # noqa: F401 (the tables, used here and by callers of this module)
     BLOCKS,
@@ -91,10 +92,13 @@ def update_readme(
     folder: Path | None = None,
     figure_dir: Path | None = None,
     front: Path | None = None,
+    performance: Path | None = None,
+    benchmark_records: Path | None = None,
 ) -> dict[str, str]:
     """Re-render the table blocks of `readme` (and of `front`, the README's results table) from
     the summaries in `folder` (default results/), and with `figure_dir` also draw the figure of
-    score against CPU minutes there."""
+    score against CPU minutes there. With `performance` (docs/performance.md), also its tables
+    from the benchmark records (`benchmark_records`, default benchmarks/results/)."""
     folder = folder or RESULTS
     # every record is read and checked before anything is drawn or written: no partial rewrite
     summaries, spec, studied = load_summaries(folder), read_summary(folder / "tables.json"), study.load_records(folder / "study")
@@ -103,9 +107,11 @@ def update_readme(
     blocks["budget-lead"] = budget.lead(summaries)  # its answer in one paragraph (the README)
     blocks["study"] = study.update_block(studied, figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
     blocks["study-lead"] = study.study_lead(studied)  # the README's sentence on it
+    if performance is not None:
+        blocks |= performance_table.blocks(benchmark_records)  # a row per CPU kind, from benchmarks/results/
     if figure_dir is not None:
         budget.draw(summaries, figure_dir, baseline=(spec.get("baselines") or [budget.BASELINE_GROUP])[0])
-    for page in (readme, front) if front else (readme,):
+    for page in (p for p in (readme, front, performance) if p is not None):
         text = page.read_text(encoding="utf-8")
         for name, rendered in blocks.items():
             start, end = markers(name)
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         for run_dir in args.record:
             print(f"recorded {record(Path(run_dir), args.label, args.group, args.table, args.shared_cores)}")
         if args.update_readme:
-            for name, block in update_readme(figure_dir=FIGURES, front=ROOT / "README.md").items():
+            pages = {"front": ROOT / "README.md", "performance": ROOT / "docs" / "performance.md"}
+            for name, block in update_readme(figure_dir=FIGURES, **pages).items():
                 print(f"## {name}\n{block}\n")
 
     return run_command("mtlib.result_tables", work)
