@@ -86,3 +86,23 @@ def test_an_unreadable_benchmark_record_is_named(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"broken\.json: not a readable benchmark record"):
         pt.read_records(tmp_path)
+
+
+def test_the_readme_gives_workbook_minutes_per_profile_and_cpu_kind():
+    base = {"device": "cpu", "cpu": "AMD EPYC", "stage_seconds": {"notebook 01": 10.0}}
+    summaries = [
+        {**base, "run": "a", "group": "cpu profile", "command": "python -m mtlib.workbook --profile cpu --run a", "cpu_capability": "AVX2",
+         "precision": "fp32", "wall_seconds": 600.0},
+        {**base, "run": "b", "group": "cpu profile", "command": "make workbook PROFILE=cpu RUN=b", "cpu_capability": "AVX2",
+         "precision": "fp32", "wall_seconds": 720.0},
+        {**base, "run": "c", "group": "g", "command": "python -m mtlib.workbook --profile results/candidates/cpu-1350.yaml --run c",
+         "cpu_capability": "AVX512", "precision": "bf16", "wall_seconds": 738.0},
+        {**base, "run": "shared", "group": "cpu profile", "command": "make workbook PROFILE=cpu", "cpu_capability": "AVX2",
+         "precision": "fp32", "wall_seconds": 9000.0, "shared_cores": True},
+        {"device": "cpu", "cpu": "AMD EPYC", "run": "cli", "wall_seconds": 5.0, "command": "python -m mtlib --profile cpu"},
+    ]  # fmt: skip
+    rows = pt.profile_times(summaries).splitlines()[2:]
+    assert rows == [
+        "| `cpu` | cpu profile | AVX2 | AMD EPYC | fp32 | 10.0 to 12.0 (a, b) |",
+        "| `cpu-1350` | g | AVX512-BF16 | AMD EPYC | bf16 | 12.3 (c) |",
+    ]

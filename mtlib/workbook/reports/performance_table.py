@@ -146,3 +146,45 @@ def blocks(folder: Path | None = None) -> dict[str, str]:
         "performance-predict": prediction_table(records),
         "performance-auto": auto_table(),
     }
+
+
+def _profile_of(summary: dict[str, Any]) -> str:
+    """The profile a workbook run ran, as its command names it (`--profile P` or `PROFILE=P`)."""
+    words = str(summary.get("command") or "").split()
+    for i, word in enumerate(words):
+        if word == "--profile" and i + 1 < len(words):
+            return Path(words[i + 1]).stem
+        if word.startswith("PROFILE="):
+            return Path(word.split("=", 1)[1]).stem
+    return ""
+
+
+def run_kind(summary: dict[str, Any]) -> str:
+    """A recorded run's CPU kind from what its manifest kept: `cpu_kind` (newer runs), else torch's
+    capability and the precision (AVX512 running bf16 autocast natively is AVX512-BF16)."""
+    if summary.get("cpu_kind"):
+        return summary["cpu_kind"]
+    capability = summary.get("cpu_capability") or ""
+    if capability.startswith("AVX512"):
+        return "AVX512-BF16" if summary.get("precision") == "bf16" else "AVX512"
+    return "AVX2" if capability else ""
+
+
+def profile_times(summaries: list[dict[str, Any]]) -> str:
+    """The README's workbook minutes per profile and CPU kind, from the workbook runs recorded in
+    results/ that had the cores to themselves and name their CPU (`make workbook`: the notebooks,
+    their figures and the test stage included)."""
+    cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for s in summaries:
+        workbook = any(k.startswith("notebook ") for k in s.get("stage_seconds", {}))
+        if not (workbook and s.get("device") == "cpu" and s.get("cpu") and s.get("wall_seconds") and not s.get("shared_cores")):
+            continue
+        key = (_profile_of(s), s.get("group", ""), run_kind(s), s["cpu"], s.get("precision") or "fp32")
+        cells.setdefault(key, []).append(s)
+    rows = ["| profile run | recorded as | CPU kind | CPU | precision | minutes (runs) |", "|---|---|---|---|---|---|"]
+    for (profile, group, kind, cpu, precision), runs in sorted(cells.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        minutes = sorted(r["wall_seconds"] / 60 for r in runs)
+        span = f"{minutes[0]:.1f}" if len(minutes) == 1 else f"{minutes[0]:.1f} to {minutes[-1]:.1f}"
+        names = ", ".join(sorted(r["run"] for r in runs))
+        rows.append(f"| `{profile}` | {group} | {kind} | {cpu} | {precision} | {span} ({names}) |")
+    return "\n".join(rows)

@@ -107,6 +107,7 @@ def update_readme(
     blocks["budget-lead"] = budget.lead(summaries)  # its answer in one paragraph (the README)
     blocks["study"] = study.update_block(studied, figure_dir)  # the reference report's Table 2 (mtlib.workbook.study)
     blocks["study-lead"] = study.study_lead(studied)  # the README's sentence on it
+    blocks["profile-times"] = performance_table.profile_times(summaries)  # the README's workbook minutes per CPU kind
     if performance is not None:
         blocks |= performance_table.blocks(benchmark_records)  # a row per CPU kind, from benchmarks/results/
     if figure_dir is not None:
