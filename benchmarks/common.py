@@ -51,12 +51,10 @@ RESULT_PREFIX = "BENCH_RESULT "
 
 # ---- machine ---------------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
-    model = platform.processor() or ""
+    from mtlib.store.run_folder import cpu_model
+
+    model = cpu_model()  # with family and model numbers where the name has none ("AMD EPYC (family 25, model 1)")
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
         flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), "")
         isa = sorted({f for f in flags.split() if f.startswith(("avx512", "amx")) or f in ("avx2", "fma")})
     except OSError:

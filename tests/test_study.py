@@ -269,7 +269,7 @@ def test_the_readme_sentence_counts_the_verdicts_and_prices_a_study_that_detects
         {"base": tuple(seeds), "base-pal": tuple(v + 0.05 + 0.002 * (k % 3) for k, v in enumerate(seeds))}, wall_seconds=120.0
     )
     lead = study_report.study_lead(records)
-    assert lead.startswith("Study set `p-minilm-l6-avx2-fp32`: 20 runs, 10 to 10 paired seeds per comparison.")
+    assert lead.startswith("Study set `p-minilm-l6-avx2-fp32`: 20 runs, 10 paired seeds per comparison.")
     assert "Of the report's 12 findings: 1 holds (partly run), 11 not run." in lead
     assert "paired seeds per row" in lead and "2.0 min a run as recorded" in lead
     assert study_report.study_lead([]).startswith("No study run is recorded yet")

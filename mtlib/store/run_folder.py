@@ -68,11 +68,22 @@ def git_state(root: Path | None = None) -> dict[str, Any]:
 
 
 def cpu_model() -> str:
-    """The CPU's model name, as lscpu shows it (the CPU decides what a CPU run costs)."""
+    """The CPU's model name, as lscpu shows it (the CPU decides what a CPU run costs). A name
+    without a model number, such as a virtual machine's "AMD EPYC", gets the CPU's family and model
+    numbers: "AMD EPYC (family 25, model 1)" (Zen 3) is not "AMD EPYC (family 23, model 1)" (Zen 1),
+    whose fp32 matmul peak on two cores is half of it."""
     try:
+        fields: dict[str, str] = {}
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if not line.strip():
+                break  # the first processor's block is enough
+            fields.setdefault(key.strip(), value.strip())
+        name = fields.get("model name", "")
+        if name and not any(ch.isdigit() for ch in name) and fields.get("cpu family") and fields.get("model"):
+            return f"{name} (family {fields['cpu family']}, model {fields['model']})"
+        if name:
+            return name
     except OSError:
         pass
     return platform.processor() or platform.machine()

@@ -5,17 +5,18 @@ record, and a line for every kind no record covers yet.
 
 A record counts only when the benchmark had the cores to itself: recorded without `--shared`
 and, for records from before that flag, with a 1-minute load average at its start of at most
-the CPU count plus a half (the benchmark's own threads). Of several records of one row the
-newest is shown.
+the CPU count plus a half (the benchmark's own threads). Every such record keeps its row, with
+its date and (training) its measured matmul peaks: machines of one kind differ.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from ...model.cpu_kind import AUTO, KINDS, kind_from_flags
+from ...model.cpu_kind import AUTO, DEV_TOLERANCE, KINDS, kind_from_flags
 from ...util import paths
 
 RECORDS = paths.project_root() / "benchmarks" / "results"
@@ -54,16 +55,11 @@ def precision_of(record: dict[str, Any]) -> str:
     return "bf16" if (record.get("settings") or {}).get("amp") == "bf16" else "fp32"
 
 
-def _newest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per (kind, CPU, precision): the newest record that ran alone."""
-    best: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for r in records:
-        if not alone(r):
-            continue
-        key = (kind_of(r), r["machine"].get("cpu", ""), precision_of(r))
-        if key not in best or r["machine"].get("date", "") > best[key]["machine"].get("date", ""):
-            best[key] = r
-    return sorted(best.values(), key=lambda r: (KINDS.index(kind_of(r)), r["machine"].get("cpu", ""), precision_of(r)))
+def _chosen(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records that ran alone, by CPU kind, then date (a kind's machines differ: two AVX2 EPYCs
+    may differ twofold in their fp32 peak, so every record keeps its own row and peak)."""
+    kept = [r for r in records if alone(r)]
+    return sorted(kept, key=lambda r: (KINDS.index(kind_of(r)), r["machine"].get("date", ""), r["file"]))
 
 
 def _contenders(per: dict[str, Any]) -> list[str]:
@@ -80,11 +76,13 @@ def _compile_of(record: dict[str, Any], contender: str) -> str:
 
 def training_table(records: list[dict[str, Any]]) -> str:
     rows = [
-        "| CPU kind | CPU | precision | compile | task | mtlib sentences/s | Trainer | mtlib / Trainer | share of the fp32 peak | of the bf16 peak | dev mtlib / Trainer | record |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU kind | CPU | date | fp32 / bf16 peak (GFLOP/s) | precision | compile | task | mtlib sentences/s | Trainer | mtlib / Trainer "
+        "| share of the fp32 peak | of the bf16 peak | dev mtlib / Trainer | record |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    chosen = _newest([r for r in records if r["benchmark"] == "train_throughput"])
+    chosen = _chosen([r for r in records if r["benchmark"] == "train_throughput"])
     for r in chosen:
+        peaks = f"{r['peaks']['fp32']['gflops']:.0f} / {r['peaks']['bf16']['gflops']:.0f}" if r.get("peaks") else "-"
         for task, per in r["summary"].items():
             trainer = per.get("trainer")
             for c in _contenders(per):
@@ -93,8 +91,8 @@ def training_table(records: list[dict[str, Any]]) -> str:
                 trainer_cells = f"{t:.1f} | {s['sentences_per_s_median'] / t:.2f}" if t else "- | -"
                 dev = f"{_median(s['dev_score_runs']):.3f}" + (f" / {_median(trainer['dev_score_runs']):.3f}" if trainer else "")
                 rows.append(
-                    f"| {kind_of(r)} | {r['machine'].get('cpu', '')} | {precision_of(r)} | {_compile_of(r, c)} | {task} | "
-                    f"{s['sentences_per_s_median']:.1f} | {trainer_cells} | "
+                    f"| {kind_of(r)} | {r['machine'].get('cpu', '')} | {r['machine'].get('date', '')[:10]} | {peaks} | {precision_of(r)} | "
+                    f"{_compile_of(r, c)} | {task} | {s['sentences_per_s_median']:.1f} | {trainer_cells} | "
                     f"{s['mfu_vs_fp32_peak']:.1%} | {s['mfu_vs_bf16_peak']:.1%} | {dev} | `{r['file']}` |"
                 )
     return "\n".join(rows) + "\n\n" + _missing(chosen)
@@ -102,10 +100,10 @@ def training_table(records: list[dict[str, Any]]) -> str:
 
 def prediction_table(records: list[dict[str, Any]]) -> str:
     rows = [
-        "| CPU kind | CPU | precision | task (dev set) | mtlib sentences/s | Trainer | mtlib / Trainer | record |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPU kind | CPU | date | precision | compile | task (dev set) | mtlib sentences/s | Trainer | mtlib / Trainer | record |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    chosen = _newest([r for r in records if r["benchmark"] == "predict_throughput"])
+    chosen = _chosen([r for r in records if r["benchmark"] == "predict_throughput"])
     for r in chosen:
         for task, per in r["summary"].items():
             m, t = per["mtlib"]["sentences_per_s_median"], per["trainer"]["sentences_per_s_median"]
@@ -188,3 +186,20 @@ def profile_times(summaries: list[dict[str, Any]]) -> str:
         names = ", ".join(sorted(r["run"] for r in runs))
         rows.append(f"| `{profile}` | {group} | {kind} | {cpu} | {precision} | {span} ({names}) |")
     return "\n".join(rows)
+
+
+def measured_choice(record: dict[str, Any], tolerance: float = DEV_TOLERANCE) -> str:
+    """The compile mode a `train_throughput.py` record measured fastest for mtlib: of the mtlib
+    contenders (`mtlib`, `mtlib@MODE`) whose median dev score is within `tolerance` of the best on
+    every task, the one with the highest geometric mean over the tasks of its median steady
+    sentences/s. `mtlib.model.cpu_kind.AUTO` must agree with it for the record it names."""
+    scores: dict[str, list[float]] = {}
+    devs: dict[str, list[float]] = {}
+    for per in record["summary"].values():
+        for c in _contenders(per):
+            scores.setdefault(_compile_of(record, c), []).append(per[c]["sentences_per_s_median"])
+        best = max(_median(per[c]["dev_score_runs"]) for c in _contenders(per))
+        for c in _contenders(per):
+            devs.setdefault(_compile_of(record, c), []).append(best - _median(per[c]["dev_score_runs"]))
+    fair = [m for m in scores if max(devs[m]) <= tolerance]
+    return max(fair, key=lambda m: math.prod(scores[m]) ** (1 / len(scores[m])))

@@ -252,7 +252,7 @@ def study_lead(summaries: list[dict[str, Any]]) -> str:
     left_out = len(main.dirty) + len(main.unscored)
     out = (
         f"Study set `{main.name}`: {len(main.records) - left_out} runs" + (f" ({left_out} more left out)" if left_out else "")
-        + f", {seeds[0] if seeds else 0} to {seeds[-1] if seeds else 0} paired seeds per comparison. "
+        + f", {_seed_range(seeds)} paired seeds per comparison. "
         f"Of the report's {len(FINDINGS)} findings: {told}."
     )  # fmt: skip
     if detect:
@@ -271,3 +271,9 @@ def study_lead(summaries: list[dict[str, Any]]) -> str:
     for other in sets[1:]:
         out += f" Also recorded: study set `{other.name}` ({other.describe()}); docs/results.md judges each set alone."
     return out
+
+
+def _seed_range(seeds: list[int]) -> str:
+    """ "7 to 10", or "10" when every comparison has as many seeds (seeds sorted)."""
+    low, high = (seeds[0], seeds[-1]) if seeds else (0, 0)
+    return str(low) if low == high else f"{low} to {high}"
